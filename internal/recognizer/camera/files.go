@@ -1,0 +1,221 @@
+package camera
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/gated-dev/gated/internal/recognizer"
+)
+
+// FileOptions control a file source.
+type FileOptions struct {
+	// FPS paces frames as a camera would; 0 delivers them as fast as read.
+	FPS float64
+	// Repeat delivers each photo this many times in a row (default 1), as a
+	// camera sees a person standing still for several frames.
+	Repeat int
+	// Loop starts again from the first photo or video frame at the end.
+	Loop bool
+	// Follow, for a folder, waits at the end for new photos to appear
+	// (checking every Poll, default 100 ms) instead of ending: tests and the
+	// demo "show" a face to the gate by copying a photo into the folder.
+	Follow bool
+	Poll   time.Duration
+	// Now is the clock for Frame.Time (default time.Now).
+	Now func() time.Time
+}
+
+// Files is a simulated camera: the photos of a folder in name order, or the
+// frames of a local video file.
+type Files struct {
+	opts  FileOptions
+	dir   string
+	video *gocv.VideoCapture
+	seen  map[string]bool
+	queue []string
+	cur   gocv.Mat // the photo being repeated
+	name  string
+	left  int
+	seq   uint64
+	last  time.Time
+}
+
+var photoExt = []string{".jpg", ".jpeg", ".png"}
+
+// OpenFiles opens a folder of JPEG/PNG photos or a local video file.
+func OpenFiles(path string, opts FileOptions) (*Files, error) {
+	if opts.Repeat <= 0 {
+		opts.Repeat = 1
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = 100 * time.Millisecond
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.FPS < 0 {
+		return nil, fmt.Errorf("camera: FPS %v is negative", opts.FPS)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("camera: file source: %w", err)
+	}
+	f := &Files{opts: opts, seen: map[string]bool{}, cur: gocv.NewMat()}
+	switch {
+	case st.IsDir():
+		f.dir = path
+	case st.Mode().IsRegular():
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, fmt.Errorf("camera: file source %s: %w", path, err)
+		}
+		vc, err := gocv.VideoCaptureFile(abs)
+		if err != nil || !vc.IsOpened() {
+			if vc != nil {
+				vc.Close()
+			}
+			return nil, fmt.Errorf("camera: %s is not a video file OpenCV can read", path)
+		}
+		f.video = vc
+	default:
+		return nil, fmt.Errorf("camera: file source %s is neither a folder nor a regular file", path)
+	}
+	return f, nil
+}
+
+// Read returns the next frame, waiting for its time under FPS pacing and,
+// with Follow, for a new photo. At the end of a source that neither loops
+// nor follows it returns io.EOF. A photo that cannot be decoded is skipped
+// and reported as an error naming it; the next Read goes on after it.
+func (f *Files) Read(ctx context.Context) (Frame, error) {
+	if err := f.pace(ctx); err != nil {
+		return Frame{}, err
+	}
+	var m gocv.Mat
+	var err error
+	if f.video != nil {
+		m, err = f.readVideo()
+	} else {
+		m, err = f.readPhoto(ctx)
+	}
+	if err != nil {
+		return Frame{}, err
+	}
+	f.seq++
+	return Frame{Mat: m, Time: f.opts.Now(), Seq: f.seq, Name: f.name}, nil
+}
+
+func (f *Files) pace(ctx context.Context) error {
+	if f.opts.FPS == 0 {
+		return ctx.Err()
+	}
+	next := f.last.Add(time.Duration(float64(time.Second) / f.opts.FPS))
+	if wait := time.Until(next); wait > 0 && !f.last.IsZero() {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	f.last = time.Now()
+	return ctx.Err()
+}
+
+func (f *Files) readVideo() (gocv.Mat, error) {
+	m := gocv.NewMat()
+	if f.video.Read(&m) && !m.Empty() {
+		return m, nil
+	}
+	if f.opts.Loop && f.seq > 0 {
+		f.video.Set(gocv.VideoCapturePosFrames, 0)
+		if f.video.Read(&m) && !m.Empty() {
+			return m, nil
+		}
+	}
+	m.Close()
+	return gocv.Mat{}, io.EOF
+}
+
+func (f *Files) readPhoto(ctx context.Context) (gocv.Mat, error) {
+	if f.left > 0 {
+		f.left--
+		return f.cur.Clone(), nil
+	}
+	for len(f.queue) == 0 {
+		if err := f.scan(); err != nil {
+			return gocv.Mat{}, err
+		}
+		if len(f.queue) > 0 {
+			break
+		}
+		switch {
+		case f.opts.Loop && len(f.seen) > 0:
+			clear(f.seen)
+		case f.opts.Follow:
+			t := time.NewTimer(f.opts.Poll)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return gocv.Mat{}, ctx.Err()
+			case <-t.C:
+			}
+		default:
+			return gocv.Mat{}, io.EOF
+		}
+	}
+	name := f.queue[0]
+	f.queue = f.queue[1:]
+	f.seen[name] = true
+	f.name = name
+	data, err := os.ReadFile(filepath.Join(f.dir, name))
+	if err != nil {
+		return gocv.Mat{}, fmt.Errorf("camera: %s: %w", name, err)
+	}
+	m, err := recognizer.DecodeImage(data)
+	if err != nil {
+		return gocv.Mat{}, fmt.Errorf("camera: %s: %w", name, err)
+	}
+	f.cur.Close()
+	f.cur = m
+	f.left = f.opts.Repeat - 1
+	return m.Clone(), nil
+}
+
+// scan queues the photos of the folder not delivered yet, in name order.
+func (f *Files) scan() error {
+	ents, err := os.ReadDir(f.dir)
+	if err != nil {
+		return fmt.Errorf("camera: read %s: %w", f.dir, err)
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if !e.Type().IsRegular() || f.seen[n] || strings.HasPrefix(n, ".") {
+			continue
+		}
+		if !slices.Contains(photoExt, strings.ToLower(filepath.Ext(n))) {
+			continue
+		}
+		f.queue = append(f.queue, n)
+	}
+	slices.Sort(f.queue)
+	return nil
+}
+
+// Close releases the source.
+func (f *Files) Close() error {
+	f.cur.Close()
+	if f.video != nil {
+		return f.video.Close()
+	}
+	return nil
+}

@@ -1,0 +1,199 @@
+package recognizer
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"path/filepath"
+	"sync"
+
+	face "github.com/Kagami/go-face"
+	"gocv.io/x/gocv"
+
+	"github.com/gated-dev/gated/models"
+)
+
+// Model identifies the descriptor model that made a template. Templates of
+// different models are never compared.
+const Model = "dlib-resnet-v1"
+
+// Dim is the number of components of a dlib face descriptor.
+const Dim = 128
+
+// ModelFiles are the dlib files Load needs, relative to the model directory.
+// go-face loads all three; the CNN detector is used when Options.Detector is
+// DetectorCNN.
+var ModelFiles = []string{
+	"dlib/shape_predictor_5_face_landmarks.dat",
+	"dlib/dlib_face_recognition_resnet_model_v1.dat",
+	"dlib/mmod_human_face_detector.dat",
+}
+
+// Detector chooses how faces are found.
+type Detector int
+
+const (
+	// DetectorHOG is dlib's HOG frontal face detector: fast on a CPU
+	// (about 30 ms for 640x480 here), misses faces under about 80 pixels.
+	DetectorHOG Detector = iota
+	// DetectorCNN is dlib's MMOD CNN detector: finds smaller and turned
+	// faces, several times slower on a CPU.
+	DetectorCNN
+)
+
+// Options tune a Recognizer. The zero value is usable.
+type Options struct {
+	Detector Detector
+	// MaxSide is the longest side, in pixels, of the image faces are
+	// searched in; larger images are scaled down first (default 2560), which
+	// bounds the time one image can take.
+	MaxSide int
+}
+
+// Face is one face found in an image. Coordinates are in the pixels of the
+// image passed in.
+type Face struct {
+	Rect image.Rectangle
+	// Landmarks are the 5 dlib points: the corners of one eye (0, 1), of the
+	// other (2, 3), and the base of the nose (4).
+	Landmarks  []image.Point
+	Descriptor []float32
+}
+
+// Recognizer finds faces and computes their descriptors. It is safe for
+// concurrent use; dlib serialises the work inside.
+type Recognizer struct {
+	mu   sync.RWMutex // guards rec against Close
+	rec  *face.Recognizer
+	opts Options
+}
+
+// Load verifies the model files in dir against their pinned SHA-256 sums and
+// loads them. The error names any missing or corrupt file.
+func Load(dir string, opts Options) (*Recognizer, error) {
+	if err := models.Verify(dir, ModelFiles...); err != nil {
+		return nil, fmt.Errorf("recognizer: load models: %w", err)
+	}
+	if opts.MaxSide == 0 {
+		opts.MaxSide = 2560
+	}
+	if opts.MaxSide < 160 {
+		return nil, fmt.Errorf("recognizer: MaxSide %d is too small to find faces (at least 160)", opts.MaxSide)
+	}
+	rec, err := face.NewRecognizer(filepath.Join(dir, "dlib"))
+	if err != nil {
+		return nil, fmt.Errorf("recognizer: load models from %s: %w", dir, err)
+	}
+	return &Recognizer{rec: rec, opts: opts}, nil
+}
+
+// Close frees the models. Later calls return ErrClosed.
+func (r *Recognizer) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.rec != nil {
+		r.rec.Close()
+		r.rec = nil
+	}
+	return nil
+}
+
+// ErrClosed is returned by a Recognizer used after Close.
+var ErrClosed = errors.New("recognizer: closed")
+
+// Faces finds every face in a BGR (or greyscale) frame and computes its
+// descriptor. A frame with no face gives no faces and no error. Faces are
+// sorted left to right.
+func (r *Recognizer) Faces(frame gocv.Mat) ([]Face, error) {
+	if frame.Empty() {
+		return nil, fmt.Errorf("%w: empty frame", ErrImage)
+	}
+	img, scale, err := r.prepare(frame)
+	if err != nil {
+		return nil, err
+	}
+	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, img, []int{gocv.IMWriteJpegQuality, 95})
+	if img.Ptr() != frame.Ptr() {
+		img.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("recognizer: encode frame: %w", err)
+	}
+	defer buf.Close()
+
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.rec == nil {
+		return nil, ErrClosed
+	}
+	var found []face.Face
+	if r.opts.Detector == DetectorCNN {
+		found, err = r.rec.RecognizeCNN(buf.GetBytes())
+	} else {
+		found, err = r.rec.Recognize(buf.GetBytes())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("recognizer: dlib: %w", err)
+	}
+	out := make([]Face, len(found))
+	for i, f := range found {
+		out[i] = Face{
+			Rect:       scaleRect(f.Rectangle, scale),
+			Descriptor: append([]float32(nil), f.Descriptor[:]...),
+		}
+		for _, p := range f.Shapes {
+			out[i].Landmarks = append(out[i].Landmarks, scalePoint(p, scale))
+		}
+	}
+	return out, nil
+}
+
+// FacesInImage decodes a JPEG or PNG image (see DecodeImage) and finds its
+// faces.
+func (r *Recognizer) FacesInImage(data []byte) ([]Face, error) {
+	m, err := DecodeImage(data)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	return r.Faces(m)
+}
+
+// prepare returns a 3-channel 8-bit image no larger than MaxSide, and the
+// factor from its coordinates back to the frame's.
+func (r *Recognizer) prepare(frame gocv.Mat) (gocv.Mat, float64, error) {
+	img := frame
+	switch {
+	case frame.Type() == gocv.MatTypeCV8UC3:
+	case frame.Type() == gocv.MatTypeCV8UC1:
+		img = gocv.NewMat()
+		gocv.CvtColor(frame, &img, gocv.ColorGrayToBGR)
+	case frame.Type() == gocv.MatTypeCV8UC4:
+		img = gocv.NewMat()
+		gocv.CvtColor(frame, &img, gocv.ColorBGRAToBGR)
+	default:
+		return frame, 1, fmt.Errorf("%w: Mat type %v, want 8-bit grey, BGR or BGRA", ErrImage, frame.Type())
+	}
+	side := max(img.Cols(), img.Rows())
+	if side <= r.opts.MaxSide {
+		return img, 1, nil
+	}
+	f := float64(r.opts.MaxSide) / float64(side)
+	small := gocv.NewMat()
+	gocv.Resize(img, &small, image.Point{}, f, f, gocv.InterpolationArea)
+	if img.Ptr() != frame.Ptr() {
+		img.Close()
+	}
+	return small, 1 / f, nil
+}
+
+func scaleRect(r image.Rectangle, f float64) image.Rectangle {
+	return image.Rectangle{Min: scalePoint(r.Min, f), Max: scalePoint(r.Max, f)}
+}
+
+func scalePoint(p image.Point, f float64) image.Point {
+	if f == 1 {
+		return p
+	}
+	return image.Pt(int(float64(p.X)*f+0.5), int(float64(p.Y)*f+0.5))
+}
