@@ -5,7 +5,8 @@
 #   1. Debian packages: dlib, OpenBLAS/LAPACK, libjpeg, OpenCV, socat, ...
 #   2. the dlib model files, SHA-256 verified, into $GATED_CACHE/models
 #   3. third_party/go-face: go-face with a portable -march (scripts/goface-portable.sh)
-#   4. Go modules and tools (go mod download)
+#   4. the real face photos `make demo` uses (scripts/fetch-demo-photos.sh)
+#   5. Go modules and tools (go mod download)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,7 +18,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 # alternative (priority 100), so dlib runs on OpenBLAS.
 pkgs=(build-essential pkg-config ca-certificates curl bzip2
 	libdlib-dev libopenblas-dev libblas-dev liblapack-dev libatlas-base-dev
-	libjpeg-dev libopencv-dev socat python3 python3-venv)
+	libjpeg-dev libopencv-dev socat python3 python3-pip python3-venv)
 command -v npm >/dev/null || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do
@@ -43,5 +44,6 @@ command -v go >/dev/null || { log "error: Go is not installed: install Go 1.26 f
 
 "$top/scripts/fetch-models.sh"
 "$top/scripts/goface-portable.sh"
+"$top/scripts/fetch-demo-photos.sh"
 go mod download
 log "ready (models in ${GATED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gated}/models)"
