@@ -1,0 +1,373 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Backup writes a consistent copy of the whole store to w: a bbolt file,
+// still encrypted (templates stay sealed, data keys stay wrapped under the
+// current KEK, card numbers stay hashed). It records an audit entry first,
+// so the copy contains the record of its own making. Restoring it needs
+// the KEK in force when it was taken: keep old key files as long as the
+// backups made under them.
+func (db *DB) Backup(actor string, w io.Writer) (int64, error) {
+	if _, err := db.AppendAudit(Event{Kind: KindAdmin, Actor: actor, Outcome: "ok", Detail: "backup taken"}); err != nil {
+		return 0, fmt.Errorf("store: backup: %w", err)
+	}
+	var n int64
+	err := db.view(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("store: backup: %w", err)
+	}
+	return n, nil
+}
+
+// RestoreReport says what Restore did besides replacing the file.
+type RestoreReport struct {
+	// Reapplied lists deletions made in the replaced store after the backup
+	// was taken; Restore destroyed that face data again in the restored
+	// store, so a restore never brings back data a resident had destroyed.
+	Reapplied []DeletionRecord
+	// AuditExport is the file (next to the store) holding the replaced
+	// store's audit log as JSON lines; empty if there was none to save.
+	AuditExport string
+	// Warnings are problems that did not stop the restore (for example,
+	// an unreadable replaced store whose deletions could not be re-applied).
+	Warnings []string
+}
+
+// Restore replaces the store at dbPath with the backup at backupPath. It
+// first copies the backup next to dbPath and checks the copy completely
+// (bbolt consistency, gated store, schema, that kek opens it, every data key
+// unwraps, the audit chain verifies); any failure leaves dbPath untouched.
+// If the store at dbPath can still be read, its audit log is saved as JSON
+// lines beside it and deletions it recorded after the backup are applied
+// again to the restored copy. Then the copy is renamed over dbPath.
+// The daemon must not have the store open (ErrLocked).
+func Restore(dbPath, backupPath string, kek KEK, opts Options) (RestoreReport, error) {
+	var rep RestoreReport
+	if !kek.Valid() {
+		return rep, fmt.Errorf("store: restore: %w: no key", ErrInvalid)
+	}
+	opts = opts.withDefaults()
+	dir := filepath.Dir(dbPath)
+
+	// Hold a shared lock on the current store throughout: the daemon
+	// (exclusive) cannot have it open, and cannot open it meanwhile.
+	cur, err := os.Open(dbPath)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		cur = nil
+	case err != nil:
+		return rep, fmt.Errorf("store: restore: %w", err)
+	default:
+		defer cur.Close()
+		if err := lockShared(cur, opts.LockTimeout); err != nil {
+			return rep, fmt.Errorf("store: restore %s: %w", dbPath, err)
+		}
+	}
+
+	tmpPath, err := copyToTemp(backupPath, dir, "."+filepath.Base(dbPath)+".restore-*")
+	if err != nil {
+		return rep, fmt.Errorf("store: restore: copy backup: %w", err)
+	}
+	defer os.Remove(tmpPath) // a no-op once renamed
+	if err := deepCheck(tmpPath, kek, uint32(len(opts.migrations)), opts.LockTimeout); err != nil {
+		return rep, fmt.Errorf("store: restore: backup %s refused: %w", backupPath, err)
+	}
+
+	restored, err := Open(tmpPath, kek, opts) // migrates an older backup
+	if err != nil {
+		return rep, fmt.Errorf("store: restore: %w", err)
+	}
+	if cur != nil {
+		rep = reconcile(dbPath, restored, opts, rep)
+	}
+	_, err = restored.AppendAudit(Event{Kind: KindAdmin, Actor: "restore", Outcome: "ok",
+		Detail: fmt.Sprintf("restored from backup %s; %d deletions re-applied", truncate(filepath.Base(backupPath), 60), len(rep.Reapplied))})
+	if cerr := restored.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncFile(tmpPath)
+	}
+	if err != nil {
+		return rep, fmt.Errorf("store: restore: %w", err)
+	}
+	if err := os.Rename(tmpPath, dbPath); err != nil {
+		return rep, fmt.Errorf("store: restore: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return rep, fmt.Errorf("store: restore: %w", err)
+	}
+	opts.Logger.Info("store restored", "path", dbPath, "backup", backupPath, "reapplied_deletions", len(rep.Reapplied))
+	return rep, nil
+}
+
+// reconcile saves the replaced store's audit log and re-applies its
+// deletions that the restored copy lacks. Problems become warnings: the
+// store being replaced is often damaged.
+func reconcile(dbPath string, restored *DB, opts Options, rep RestoreReport) RestoreReport {
+	warn := func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		rep.Warnings = append(rep.Warnings, msg)
+		opts.Logger.Warn("restore: "+msg, "path", dbPath)
+	}
+	var (
+		dels      []DeletionRecord
+		residents = map[string]bool{}
+		audit     bytes.Buffer
+	)
+	err := readReplaced(dbPath, opts.LockTimeout, func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketDeletions) == nil || tx.Bucket(bucketResidents) == nil || tx.Bucket(bucketAudit) == nil {
+			return ErrNotStore
+		}
+		err := tx.Bucket(bucketDeletions).ForEach(func(_, v []byte) error {
+			r, err := decodeDeletion(v)
+			if err == nil {
+				dels = append(dels, r)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bucketResidents).ForEach(func(k, _ []byte) error {
+			residents[string(k)] = true
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketAudit).ForEach(func(_, v []byte) error {
+			a, err := decodeAudit(v)
+			if err != nil {
+				return err
+			}
+			return writeAuditJSON(&audit, a)
+		})
+	})
+	if err != nil {
+		warn("the replaced store could not be read (%v): deletions made after the backup were not re-applied; check Deletions against your records", err)
+		return rep
+	}
+	if audit.Len() > 0 {
+		name := dbPath + ".audit-replaced-" + opts.Now().UTC().Format("20060102T150405Z") + ".jsonl"
+		if err := writeFileSync(name, audit.Bytes()); err != nil {
+			warn("saving the replaced store's audit log: %v", err)
+		} else {
+			rep.AuditExport = name
+		}
+	}
+	have := map[string]bool{}
+	old, err := restored.Deletions()
+	if err != nil {
+		warn("reading the backup's deletions: %v", err)
+		return rep
+	}
+	for _, d := range old {
+		have[d.ReceiptID] = true
+	}
+	for _, d := range dels {
+		if have[d.ReceiptID] {
+			continue
+		}
+		if err := restored.reapply(d, !residents[d.ResidentID]); err != nil {
+			warn("re-applying deletion %s of %s: %v", d.ReceiptID, d.ResidentID, err)
+			continue
+		}
+		rep.Reapplied = append(rep.Reapplied, d)
+	}
+	if len(rep.Reapplied) > 0 {
+		if err := restored.Compact(); err != nil {
+			warn("compacting after re-applied deletions: %v", err)
+		}
+	}
+	return rep
+}
+
+// reapply destroys, in the restored store, what deletion d destroyed in the
+// replaced one, and keeps d (same receipt) as its record.
+func (db *DB) reapply(d DeletionRecord, whole bool) error {
+	now, err := db.now()
+	if err != nil {
+		return err
+	}
+	return db.update(func(tx *bolt.Tx) error {
+		if _, err := destroyFaceTx(tx, d.ResidentID); err != nil {
+			return err
+		}
+		if err := withdrawConsents(tx, d.ResidentID, d.At); err != nil {
+			return err
+		}
+		if whole {
+			if _, err := deleteCards(tx, d.ResidentID); err != nil {
+				return err
+			}
+			for _, b := range [][]byte{bucketPINs, bucketResidents} {
+				if err := tx.Bucket(b).Delete([]byte(d.ResidentID)); err != nil {
+					return err
+				}
+			}
+		}
+		seq, err := tx.Bucket(bucketDeletions).NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketDeletions).Put(be64(seq), encodeDeletion(d)); err != nil {
+			return err
+		}
+		return appendAudit(tx, db.keys, now, Event{Kind: KindDeletion, Actor: "restore", Subject: d.ResidentID, Outcome: "ok",
+			Detail: "receipt " + d.ReceiptID + " re-applied after restore"})
+	})
+}
+
+// readReplaced opens the store being replaced read-only (no key needed:
+// deletion records and the audit log are not encrypted) and runs fn.
+func readReplaced(path string, timeout time.Duration, fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+		}
+	}()
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	bdb, err := openBolt(path, true, Options{LockTimeout: timeout})
+	if err != nil {
+		return err
+	}
+	defer bdb.Close()
+	return bdb.View(func(tx *bolt.Tx) error {
+		if tx.Size() > fi.Size() {
+			return fmt.Errorf("%w: truncated", ErrCorrupt)
+		}
+		return fn(tx)
+	})
+}
+
+// deepCheck verifies a candidate store file completely, read-only.
+func deepCheck(path string, kek KEK, current uint32, timeout time.Duration) (err error) {
+	if _, err := inspect(path, kek, current, timeout); err != nil {
+		return err
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+		}
+	}()
+	bdb, err := openBolt(path, true, Options{LockTimeout: timeout})
+	if err != nil {
+		return err
+	}
+	defer bdb.Close()
+	return bdb.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+		_, secret, err := checkStore(tx, kek, current)
+		if err != nil {
+			return err
+		}
+		keys := deriveDeviceKeys(secret)
+		clear(secret)
+		err = tx.Bucket(bucketDataKeys).ForEach(func(k, v []byte) error {
+			key, err := kek.unwrap(v, dataKeyAD(string(k)))
+			clear(key)
+			if err != nil {
+				return fmt.Errorf("data key of %s: %w", k, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if r := verifyChain(tx, keys); !r.OK() {
+			return fmt.Errorf("%w at entry %d: %s", ErrAuditBroken, r.FirstBad, r.Problem)
+		}
+		return nil
+	})
+}
+
+// copyToTemp copies src into a new 0600 file in dir and syncs it.
+func copyToTemp(src, dir, pattern string) (string, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return "", err
+	}
+	name := out.Name()
+	err = out.Chmod(0o600)
+	if err == nil {
+		_, err = io.Copy(out, in)
+	}
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(name)
+		return "", err
+	}
+	return name, nil
+}
+
+// writeFileSync creates name (0600, failing if it exists) with data, synced.
+func writeFileSync(name string, data []byte) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(name)
+		return err
+	}
+	return syncDir(filepath.Dir(name))
+}
+
+// truncate makes s fit an audit field: printable, valid UTF-8, at most n bytes.
+func truncate(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	for len(s) > n {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
+}

@@ -1,0 +1,50 @@
+package store
+
+import "errors"
+
+// Errors that callers branch on. Every error returned by this package wraps
+// one of these where one applies, with context (path, resident ID) added
+// around it; test with errors.Is.
+var (
+	// ErrWrongKey: the KEK does not match the one the store was sealed with.
+	// Nothing was changed.
+	ErrWrongKey = errors.New("store: wrong key (KEK does not match this store)")
+	// ErrSchemaTooNew: the file was written by a newer gated. Nothing was changed.
+	ErrSchemaTooNew = errors.New("store: schema is newer than this program knows")
+	// ErrNotStore: the file is not a gated store (empty, foreign, or a bbolt
+	// file of another program). Nothing was changed.
+	ErrNotStore = errors.New("store: not a gated store")
+	// ErrCorrupt: the file is a bbolt file but truncated or damaged. Nothing
+	// was changed.
+	ErrCorrupt = errors.New("store: file is truncated or damaged")
+	// ErrLocked: another process holds the store open.
+	ErrLocked = errors.New("store: file is locked by another process")
+	// ErrClosed: the DB was closed, or a failed compaction left it unusable.
+	ErrClosed = errors.New("store: closed")
+
+	// ErrInsecureKeyFile: the key file's mode or owner is wrong.
+	ErrInsecureKeyFile = errors.New("store: key file is not private to this user")
+	// ErrBadKeyFile: the key file or credential cannot be read or parsed.
+	ErrBadKeyFile = errors.New("store: bad key file")
+
+	// ErrTampered: a sealed record failed authentication: it was altered,
+	// swapped with another record, or copied from another resident.
+	ErrTampered = errors.New("store: record failed authentication")
+	// ErrNotFound: no such resident, card, template or setting.
+	ErrNotFound = errors.New("store: not found")
+	// ErrInvalid: the caller's input does not pass validation; the message
+	// names the field.
+	ErrInvalid = errors.New("store: invalid input")
+	// ErrCardInUse: the card is assigned to another resident.
+	ErrCardInUse = errors.New("store: card assigned to another resident")
+	// ErrAlreadyEnrolled: the resident has face data; destroy it before
+	// enrolling again.
+	ErrAlreadyEnrolled = errors.New("store: resident already has face data")
+	// ErrNoFaceData: the resident has no face data to destroy.
+	ErrNoFaceData = errors.New("store: resident has no face data")
+	// ErrAuditBroken: VerifyAudit found a broken or missing link.
+	ErrAuditBroken = errors.New("store: audit chain broken")
+	// errDecode: a stored record does not decode. Wrapped into ErrCorrupt
+	// or ErrTampered by callers that know which.
+	errDecode = errors.New("malformed record")
+)

@@ -1,0 +1,238 @@
+package store
+
+import (
+	"bytes"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// KEKSize is the length of a key-encryption key in bytes.
+const KEKSize = 32
+
+// KEK is the device key-encryption key. It wraps the per-resident data keys
+// and the device secret; it is never written to the database and never
+// printed: every fmt verb, %#v and slog print only its fingerprint
+// ("kek:3f2a9b1c0d4e"). The zero KEK is invalid.
+type KEK struct {
+	m *kekMaterial // pointer, so printing the struct shows no key bytes
+}
+
+type kekMaterial struct {
+	wrap   [32]byte // AES-256 key that wraps data keys and the device secret
+	verify [32]byte // HMAC key for the verifier stored in meta
+	fp     string
+}
+
+// NewKEK makes a KEK from 32 secret bytes. Most callers use LoadKEKFile or
+// LoadKEKCredential instead.
+func NewKEK(key []byte) (KEK, error) {
+	if len(key) != KEKSize {
+		return KEK{}, fmt.Errorf("%w: key is %d bytes, want %d", ErrBadKeyFile, len(key), KEKSize)
+	}
+	m := &kekMaterial{}
+	derive := func(dst []byte, info string) {
+		k, err := hkdf.Key(sha256.New, key, nil, info, len(dst))
+		if err != nil { // only for absurd lengths
+			panic(err)
+		}
+		copy(dst, k)
+		clear(k)
+	}
+	derive(m.wrap[:], "gated/store/kek/wrap/v1")
+	derive(m.verify[:], "gated/store/kek/verify/v1")
+	var fp [32]byte
+	derive(fp[:], "gated/store/kek/fingerprint/v1")
+	m.fp = "kek:" + hex.EncodeToString(fp[:6])
+	return KEK{m: m}, nil
+}
+
+// GenerateKEK returns a new random KEK.
+func GenerateKEK() (KEK, error) {
+	var b [KEKSize]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return KEK{}, fmt.Errorf("store: generate key: %w", err)
+	}
+	defer clear(b[:])
+	return NewKEK(b[:])
+}
+
+// Valid reports whether k holds a key.
+func (k KEK) Valid() bool { return k.m != nil }
+
+// Fingerprint is a short, non-secret name for the key ("kek:" and 12 hex
+// digits), safe to log and to show operators.
+func (k KEK) Fingerprint() string {
+	if k.m == nil {
+		return "kek:none"
+	}
+	return k.m.fp
+}
+
+// String returns the fingerprint, never the key.
+func (k KEK) String() string { return k.Fingerprint() }
+
+// GoString returns the fingerprint, never the key.
+func (k KEK) GoString() string { return "store.KEK(" + k.Fingerprint() + ")" }
+
+// Format prints the fingerprint for every verb, so no verb (%x, %d, %v...)
+// can print the key.
+func (k KEK) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		io.WriteString(f, k.GoString())
+		return
+	}
+	io.WriteString(f, k.Fingerprint())
+}
+
+// LogValue makes slog print the fingerprint only.
+func (k KEK) LogValue() slog.Value { return slog.StringValue(k.Fingerprint()) }
+
+// MarshalText returns the fingerprint, so encoders cannot leak the key.
+func (k KEK) MarshalText() ([]byte, error) { return []byte(k.Fingerprint()), nil }
+
+// verifier is the value stored in meta to recognise this key: an HMAC of a
+// fixed label under a key derived from the KEK. It reveals nothing about the
+// key and lets Open tell a wrong key before touching anything.
+func (k KEK) verifier() []byte {
+	h := hmac.New(sha256.New, k.m.verify[:])
+	h.Write([]byte("gated/store/kek-verifier/v1"))
+	return h.Sum(nil)
+}
+
+// parseKEK accepts a key file's contents: 32 raw bytes, or 64 hex digits with
+// optional surrounding white space (as written by GenerateKEKFile or
+// `openssl rand -hex 32`).
+func parseKEK(b []byte) (KEK, error) {
+	if len(b) == KEKSize {
+		return NewKEK(b)
+	}
+	t := bytes.TrimSpace(b)
+	if len(t) != 2*KEKSize {
+		return KEK{}, fmt.Errorf("%w: want 32 raw bytes or 64 hex digits, got %d bytes", ErrBadKeyFile, len(b))
+	}
+	var raw [KEKSize]byte
+	defer clear(raw[:])
+	if _, err := hex.Decode(raw[:], t); err != nil {
+		return KEK{}, fmt.Errorf("%w: not hex: want 32 raw bytes or 64 hex digits", ErrBadKeyFile)
+	}
+	return NewKEK(raw[:])
+}
+
+// LoadKEKFile reads the KEK from a key file. The file must be a regular file
+// with mode exactly 0600 owned by the effective user; anything else is
+// refused with ErrInsecureKeyFile and an error naming the path and the fix.
+func LoadKEKFile(path string) (KEK, error) {
+	return loadKEKFile(path, os.Geteuid())
+}
+
+func loadKEKFile(path string, euid int) (KEK, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return KEK{}, fmt.Errorf("%w: %v", ErrBadKeyFile, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat() // fstat of the opened file: no race with a swap
+	if err != nil {
+		return KEK{}, fmt.Errorf("%w: %s: %v", ErrBadKeyFile, path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return KEK{}, fmt.Errorf("%w: %s is not a regular file", ErrInsecureKeyFile, path)
+	}
+	if m := fi.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky); m != 0o600 {
+		return KEK{}, fmt.Errorf("%w: %s has mode %#o, want 0600 (fix: chmod 600 %s)", ErrInsecureKeyFile, path, uint32(m), path)
+	}
+	uid, ok := fileOwner(fi)
+	if !ok {
+		return KEK{}, fmt.Errorf("%w: %s: cannot read the owner on this system", ErrInsecureKeyFile, path)
+	}
+	if uid != euid {
+		return KEK{}, fmt.Errorf("%w: %s is owned by uid %d, want uid %d, the daemon's user (fix: chown %d %s)", ErrInsecureKeyFile, path, uid, euid, euid, path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1024))
+	if err != nil {
+		return KEK{}, fmt.Errorf("%w: %s: %v", ErrBadKeyFile, path, err)
+	}
+	defer clear(b)
+	k, err := parseKEK(b)
+	if err != nil {
+		return KEK{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
+}
+
+// LoadKEKCredential reads the KEK from a systemd credential
+// ($CREDENTIALS_DIRECTORY/name, set up by LoadCredential= or
+// LoadCredentialEncrypted= in the unit). systemd keeps that directory private
+// to the service, so its mode is not checked beyond being a regular file.
+func LoadKEKCredential(name string) (KEK, error) {
+	dir := os.Getenv("CREDENTIALS_DIRECTORY")
+	if dir == "" {
+		return KEK{}, fmt.Errorf("%w: credential %q: $CREDENTIALS_DIRECTORY is not set (fix: add LoadCredential=%s:/path/to/key to the unit)", ErrBadKeyFile, name, name)
+	}
+	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') {
+		return KEK{}, fmt.Errorf("%w: bad credential name %q", ErrBadKeyFile, name)
+	}
+	path := filepath.Join(dir, name)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return KEK{}, fmt.Errorf("%w: credential %q: %v", ErrBadKeyFile, name, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return KEK{}, fmt.Errorf("%w: credential %q is not a regular file", ErrBadKeyFile, name)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return KEK{}, fmt.Errorf("%w: credential %q: %v", ErrBadKeyFile, name, err)
+	}
+	defer clear(b)
+	k, err := parseKEK(b)
+	if err != nil {
+		return KEK{}, fmt.Errorf("credential %q: %w", name, err)
+	}
+	return k, nil
+}
+
+// GenerateKEKFile creates a new key file at path (mode 0600, failing if the
+// file exists), writes a random key as 64 hex digits and syncs it.
+func GenerateKEKFile(path string) (KEK, error) {
+	var raw [KEKSize]byte
+	defer clear(raw[:])
+	if _, err := rand.Read(raw[:]); err != nil {
+		return KEK{}, fmt.Errorf("store: generate key: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return KEK{}, fmt.Errorf("store: create key file: %w", err)
+	}
+	text := make([]byte, 0, 2*KEKSize+1)
+	text = hex.AppendEncode(text, raw[:])
+	text = append(text, '\n')
+	defer clear(text)
+	err = f.Chmod(0o600) // umask cannot loosen it, but be explicit
+	if err == nil {
+		_, err = f.Write(text)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		os.Remove(path)
+		return KEK{}, fmt.Errorf("store: write key file %s: %w", path, err)
+	}
+	return NewKEK(raw[:])
+}

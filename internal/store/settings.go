@@ -1,0 +1,48 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SetSetting stores an opaque value under a name (printable ASCII, no
+// spaces, up to 128 bytes; values up to 64 KiB). The audit entry names the
+// setting but not its value.
+func (db *DB) SetSetting(actor, name string, value []byte) error {
+	if !validSettingKey(name) || len(value) > maxSettingVal {
+		return fmt.Errorf("store: set setting %q: %w: name or value size", name, ErrInvalid)
+	}
+	now, err := db.now()
+	if err != nil {
+		return fmt.Errorf("store: set setting: %w", err)
+	}
+	err = db.update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketSettings).Put([]byte(name), bytes.Clone(value)); err != nil {
+			return err
+		}
+		return appendAudit(tx, db.keys, now, Event{Kind: KindAdmin, Actor: actor, Outcome: "ok", Detail: "setting " + name + " changed"})
+	})
+	if err != nil {
+		return fmt.Errorf("store: set setting %q: %w", name, err)
+	}
+	return nil
+}
+
+// Setting returns a copy of the named setting's value, or ErrNotFound.
+func (db *DB) Setting(name string) ([]byte, error) {
+	var v []byte
+	err := db.view(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bucketSettings).Get([]byte(name))
+		if raw == nil {
+			return fmt.Errorf("%w: setting %q", ErrNotFound, name)
+		}
+		v = bytes.Clone(raw)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: setting: %w", err)
+	}
+	return v, nil
+}
