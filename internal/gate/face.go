@@ -1,0 +1,96 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gated-dev/gated/internal/store"
+)
+
+// Observation is what the camera pipeline saw in one frame: the descriptor
+// of the largest face, or none.
+type Observation struct {
+	Time time.Time
+	// Face is the descriptor of the largest face in the frame; nil when the
+	// frame has no face.
+	Face []float32
+}
+
+// Face takes one frame's observation. It returns a decision when one was
+// made (the door opened, or an unknown face was told to use card or PIN),
+// else nil.
+func (g *Gate) Face(ctx context.Context, ob Observation) (*Decision, error) {
+	if !g.cfg.Face {
+		return nil, nil
+	}
+	g.mu.Lock()
+	if ob.Face == nil {
+		g.streak, g.unknown, g.told = streak{}, 0, false
+		g.mu.Unlock()
+		return nil, nil
+	}
+	g.mu.Unlock()
+
+	r, err := g.gallery.Lookup(ob.Face)
+	if err != nil {
+		return nil, fmt.Errorf("gate: face lookup: %w", err)
+	}
+	now := g.cfg.Now()
+	g.mu.Lock()
+	if !g.cfg.Policy.Accept(r) {
+		g.streak = streak{}
+		g.unknown++
+		tell := g.unknown >= g.cfg.Frames && !g.told
+		if tell {
+			g.told = true
+		}
+		g.mu.Unlock()
+		if !tell {
+			return nil, nil
+		}
+		d := g.decide(Decision{Method: MethodFace, Outcome: Denied, Reason: "face not recognised: please use your card or PIN"})
+		return &d, nil
+	}
+	g.unknown, g.told = 0, false
+	if now.Before(g.cooldown[r.Resident]) {
+		// Just let in and still in view: frames in the cooldown do not
+		// count towards opening again.
+		g.streak = streak{}
+		g.mu.Unlock()
+		return nil, nil
+	}
+	if g.streak.resident != r.Resident {
+		g.streak = streak{resident: r.Resident}
+	}
+	g.streak.n++
+	if g.streak.n < g.cfg.Frames {
+		g.mu.Unlock()
+		return nil, nil
+	}
+	g.streak = streak{}
+	g.cooldown[r.Resident] = now.Add(g.cfg.Cooldown)
+	for id, until := range g.cooldown {
+		if now.After(until) {
+			delete(g.cooldown, id)
+		}
+	}
+	g.mu.Unlock()
+
+	d := Decision{Method: MethodFace, Resident: r.Resident, Distance: r.Distance, Margin: r.Margin()}
+	res, err := g.st.Resident(r.Resident)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Deleted since the gallery was loaded: never let in.
+		d.Outcome, d.Reason = Denied, "resident no longer exists"
+	case err != nil:
+		return nil, fmt.Errorf("gate: resident %s: %w", r.Resident, err)
+	case res.Status != store.StatusActive:
+		d.Outcome, d.Name, d.Reason = Denied, res.Name, "resident is "+res.Status.String()
+	default:
+		d.Outcome, d.Name = Granted, res.Name
+	}
+	out := g.decide(d)
+	return &out, nil
+}

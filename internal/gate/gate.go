@@ -1,0 +1,285 @@
+// Package gate makes the gate's access decisions: it turns faces seen by the
+// camera and cards and PINs from the readers into "open" or "not open", opens
+// the door, and records every decision in the audit log.
+//
+// It owns the decision rules: a face opens the door only when the same
+// resident is accepted in several consecutive frames; an unknown face never
+// opens it and is told to use card or PIN; card and PIN work the same for
+// every resident, enrolled in face recognition or not; a disabled resident
+// is never let in. It never sees an image, never stores a descriptor, and
+// never talks to a device: the daemon feeds it observations and events and
+// gives it a door.
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gated-dev/gated/internal/fallback"
+	"github.com/gated-dev/gated/internal/match"
+	"github.com/gated-dev/gated/internal/store"
+)
+
+// Store is what the gate needs of the store.
+type Store interface {
+	LookupCard(number string) (residentID string, err error)
+	Resident(id string) (store.Resident, error)
+	VerifyPIN(residentID, pin string) (bool, error)
+	AppendAudit(ev store.Event) (store.AuditEntry, error)
+}
+
+// Door is the lock the gate opens.
+type Door interface {
+	// Open unlocks for the configured pulse and returns once locked again.
+	Open(ctx context.Context) error
+}
+
+// Gallery is the 1:N matcher.
+type Gallery interface {
+	Lookup(q []float32) (match.Result, error)
+}
+
+// Config sets the decision rules.
+type Config struct {
+	// Face enables decisions by face; card and PIN are always on.
+	Face bool
+	// Policy accepts a face as a resident (threshold and margin).
+	Policy match.Policy
+	// Frames is how many consecutive frames must accept the same resident
+	// before the door opens (default 3).
+	Frames int
+	// Cooldown is how long after a face opened the door the same resident's
+	// face does not open it again (default 5 s): they are walking through.
+	Cooldown time.Duration
+	// CardNeedsPIN asks for a PIN after every card; otherwise a valid card
+	// alone opens the door.
+	CardNeedsPIN bool
+	// PINs pair with the card shown before them: within CardTimeout
+	// (default 20 s), on the same reader or the card reader a keypad is bound
+	// to (Bind: keypad reader -> card reader), with Lockout after failures.
+	CardTimeout time.Duration
+	Bind        map[string]string
+	Lockout     fallback.LockoutPolicy
+	Now         func() time.Time
+	Log         *slog.Logger
+}
+
+// Method is how a person asked to be let in.
+type Method string
+
+// Methods.
+const (
+	MethodFace    Method = "face"
+	MethodCard    Method = "card"
+	MethodCardPIN Method = "card+pin"
+)
+
+// Outcome of a decision.
+type Outcome string
+
+// Outcomes.
+const (
+	Granted   Outcome = "granted"
+	Denied    Outcome = "denied"
+	NeedPIN   Outcome = "need-pin"   // card accepted so far; enter the PIN
+	LockedOut Outcome = "locked-out" // too many wrong PINs; wait
+)
+
+// Decision is one access decision, as shown to the person at the gate and
+// recorded in the audit log.
+type Decision struct {
+	Time     time.Time
+	Method   Method
+	Outcome  Outcome
+	Resident string // resident ID, when known
+	Name     string // resident's display name, when known
+	Reader   string // the reader, for card and PIN
+	Reason   string // why, for denials; what to do next
+	// Face decisions: distance to the resident and margin to the runner-up.
+	Distance, Margin float32
+	Wait             time.Duration // LockedOut: until the next attempt
+}
+
+// Gate makes decisions. Create it with New, run it with Run.
+type Gate struct {
+	cfg     Config
+	st      Store
+	door    Door
+	gallery Gallery
+	log     *slog.Logger
+
+	auth  *fallback.Authenticator
+	opens chan struct{} // door requests, coalesced while a pulse runs
+
+	mu       sync.Mutex
+	streak   streak
+	unknown  int                  // consecutive frames with a face nobody matched
+	told     bool                 // the unknown face was told to use card or PIN
+	cooldown map[string]time.Time // resident -> until when their face is ignored
+	stats    Stats
+	subs     map[chan Decision]struct{}
+	alarm    bool
+	readers  []fallback.Health
+}
+
+type streak struct {
+	resident string
+	n        int
+}
+
+// Stats counts decisions since start.
+type Stats struct {
+	Granted, Denied map[Method]int
+	Last            *Decision
+}
+
+// New returns a gate. gallery may be nil when face is off.
+func New(cfg Config, st Store, door Door, gallery Gallery) (*Gate, error) {
+	if st == nil || door == nil {
+		return nil, errors.New("gate: a store and a door are required")
+	}
+	if cfg.Face {
+		if gallery == nil {
+			return nil, errors.New("gate: face decisions need a gallery")
+		}
+		if err := cfg.Policy.Validate(); err != nil {
+			return nil, fmt.Errorf("gate: %w", err)
+		}
+	}
+	if cfg.Frames <= 0 {
+		cfg.Frames = 3
+	}
+	if cfg.Cooldown <= 0 {
+		cfg.Cooldown = 5 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	g := &Gate{
+		cfg: cfg, st: st, door: door, gallery: gallery, log: cfg.Log,
+		opens:    make(chan struct{}, 1),
+		cooldown: map[string]time.Time{},
+		stats:    Stats{Granted: map[Method]int{}, Denied: map[Method]int{}},
+		subs:     map[chan Decision]struct{}{},
+	}
+	auth, err := fallback.NewAuthenticator(fallback.AuthConfig{
+		Checker:     g,
+		Lockout:     fallback.NewLockout(cfg.Lockout, cfg.Now),
+		CardTimeout: cfg.CardTimeout,
+		Bind:        cfg.Bind,
+		Now:         cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gate: %w", err)
+	}
+	g.auth = auth
+	return g, nil
+}
+
+// Run opens the door when decisions ask for it, until ctx is done.
+func (g *Gate) Run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-g.opens:
+			if err := g.door.Open(ctx); err != nil && ctx.Err() == nil {
+				g.log.Error("gate: door", "err", err)
+				g.audit(store.Event{Kind: store.KindAccess, Actor: "gate", Outcome: "door-error", Detail: trim(err.Error())})
+			}
+		}
+	}
+}
+
+// Subscribe returns a channel that receives every decision (dropped when
+// the subscriber falls behind), and a function to stop.
+func (g *Gate) Subscribe() (<-chan Decision, func()) {
+	ch := make(chan Decision, 32)
+	g.mu.Lock()
+	g.subs[ch] = struct{}{}
+	g.mu.Unlock()
+	return ch, func() {
+		g.mu.Lock()
+		delete(g.subs, ch)
+		g.mu.Unlock()
+	}
+}
+
+// Stats returns the decision counts and the last decision.
+func (g *Gate) Stats() Stats {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := Stats{Granted: map[Method]int{}, Denied: map[Method]int{}, Last: g.stats.Last}
+	for k, v := range g.stats.Granted {
+		s.Granted[k] = v
+	}
+	for k, v := range g.stats.Denied {
+		s.Denied[k] = v
+	}
+	return s
+}
+
+// decide records a final decision: audit, door, subscribers. Called with
+// g.mu not held.
+func (g *Gate) decide(d Decision) Decision {
+	d.Time = g.cfg.Now()
+	detail := "method=" + string(d.Method)
+	if d.Reader != "" {
+		detail += " reader=" + d.Reader
+	}
+	if d.Method == MethodFace {
+		detail += fmt.Sprintf(" distance=%.3f margin=%.3f", d.Distance, d.Margin)
+	}
+	if d.Reason != "" {
+		detail += " reason=" + d.Reason
+	}
+	if d.Outcome != NeedPIN {
+		g.audit(store.Event{Kind: store.KindAccess, Actor: "gate", Subject: d.Resident, Outcome: string(d.Outcome), Detail: trim(detail)})
+	}
+	if d.Outcome == Granted {
+		select {
+		case g.opens <- struct{}{}:
+		default: // a pulse is already queued
+		}
+	}
+	g.log.Info("gate: decision", "method", d.Method, "outcome", d.Outcome, "resident", d.Resident, "reader", d.Reader, "reason", d.Reason)
+	g.mu.Lock()
+	switch d.Outcome {
+	case Granted:
+		g.stats.Granted[d.Method]++
+	case Denied, LockedOut:
+		g.stats.Denied[d.Method]++
+	}
+	last := d
+	g.stats.Last = &last
+	for ch := range g.subs {
+		select {
+		case ch <- d:
+		default:
+		}
+	}
+	g.mu.Unlock()
+	return d
+}
+
+func (g *Gate) audit(ev store.Event) {
+	if _, err := g.st.AppendAudit(ev); err != nil {
+		g.log.Error("gate: audit", "err", err)
+	}
+}
+
+// trim keeps audit details within the store's limit.
+func trim(s string) string {
+	const max = 200
+	if len(s) > max {
+		return s[:max]
+	}
+	return s
+}
