@@ -1,0 +1,435 @@
+// Package config reads and checks gated's configuration file: one TOML
+// file with a version, decoded strictly (an unknown or misspelt key is an
+// error), every error naming the file, the field and the fix.
+//
+// It owns the rules no configuration may break: a gate always has a card
+// reader (face is never the only way in), writes only in its data
+// directory, and opens a camera only on this device. It reads the file and
+// nothing else; it opens no device.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Version is the configuration format this code reads.
+const Version = 1
+
+// Config is gated's configuration. See configs/gated.toml for every field,
+// with comments.
+type Config struct {
+	Version int      `toml:"version"`
+	Device  Device   `toml:"device"`
+	Control Control  `toml:"control"`
+	Face    Face     `toml:"face"`
+	Camera  Camera   `toml:"camera"`
+	Access  Access   `toml:"access"`
+	Readers []Reader `toml:"reader"`
+	Relay   Relay    `toml:"relay"`
+	Privacy Privacy  `toml:"privacy"`
+	path    string   // the file it came from
+}
+
+// Device says where gated keeps its state and keys.
+type Device struct {
+	Name          string `toml:"name"`
+	DataDir       string `toml:"data_dir"`
+	KeyFile       string `toml:"key_file"`
+	KeyCredential string `toml:"key_credential"`
+	ModelsDir     string `toml:"models_dir"`
+}
+
+// Control is the staff socket.
+type Control struct {
+	Socket     string `toml:"socket"`
+	StaffGroup string `toml:"staff_group"`
+}
+
+// Face sets face recognition; card and PIN do not depend on it.
+type Face struct {
+	Enabled   bool     `toml:"enabled"`
+	Threshold float64  `toml:"threshold"`
+	Margin    float64  `toml:"margin"`
+	Frames    int      `toml:"frames"`
+	Cooldown  Duration `toml:"cooldown"`
+	Detector  string   `toml:"detector"`
+	MaxSide   int      `toml:"max_side"`
+}
+
+// Camera is the V4L2 camera, or a folder/video standing in for it.
+type Camera struct {
+	Device string  `toml:"device"`
+	Files  string  `toml:"files"`
+	Width  int     `toml:"width"`
+	Height int     `toml:"height"`
+	FPS    float64 `toml:"fps"`
+	Follow bool    `toml:"follow"`
+	Loop   bool    `toml:"loop"`
+	Repeat int     `toml:"repeat"`
+}
+
+// Access sets how cards and PINs open the door.
+type Access struct {
+	Card        string   `toml:"card"` // "card" or "card+pin"
+	PINTimeout  Duration `toml:"pin_timeout"`
+	LockoutFree int      `toml:"lockout_free"`
+	LockoutBase Duration `toml:"lockout_base"`
+	LockoutMax  Duration `toml:"lockout_max"`
+}
+
+// Reader is one card reader or keypad.
+type Reader struct {
+	Name   string `toml:"name"`
+	Type   string `toml:"type"` // ascii, wiegand, keypad, osdp
+	Device string `toml:"device"`
+	Baud   int    `toml:"baud"`
+	// ascii and wiegand
+	LineEnding string `toml:"line_ending"`
+	Prefix     string `toml:"prefix"`
+	Suffix     string `toml:"suffix"`
+	Number     string `toml:"number"` // decimal or hex (ascii)
+	Bits       int    `toml:"bits"`   // wiegand: 26, 34 or 0 for both
+	// keypad
+	For       string   `toml:"for"` // the card reader this keypad's PINs belong to
+	InterKey  Duration `toml:"inter_key"`
+	MaxDigits int      `toml:"max_digits"`
+	// osdp
+	Address int    `toml:"address"`
+	Secure  string `toml:"secure"` // paired (default), install, insecure
+}
+
+// Relay is the door lock output.
+type Relay struct {
+	Type      string   `toml:"type"` // lcus, bytes, gpio
+	Device    string   `toml:"device"`
+	Baud      int      `toml:"baud"`
+	Channel   int      `toml:"channel"`
+	On        string   `toml:"on"`  // bytes: hex command that energizes the relay
+	Off       string   `toml:"off"` // bytes: hex command that releases it
+	Chip      string   `toml:"chip"`
+	Line      int      `toml:"line"`
+	ActiveLow bool     `toml:"active_low"`
+	Mode      string   `toml:"mode"` // fail-secure (default) or fail-safe
+	Pulse     Duration `toml:"pulse"`
+	Contact   *Contact `toml:"contact"`
+}
+
+// Contact is an optional door-contact input on a GPIO line.
+type Contact struct {
+	Chip        string `toml:"chip"`
+	Line        int    `toml:"line"`
+	ClosedLevel int    `toml:"closed_level"`
+}
+
+// Privacy holds what residents are told and how long face data is kept.
+type Privacy struct {
+	Controller    string   `toml:"controller"` // who processes the data
+	Contact       string   `toml:"contact"`    // how to reach them
+	NoticeVersion string   `toml:"notice_version"`
+	Retention     Duration `toml:"retention"`
+}
+
+// Duration is a time.Duration written as "3s", "20m", "72h" or "365d".
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a duration, allowing a "d" (days) suffix.
+func (d *Duration) UnmarshalText(b []byte) error {
+	s := string(b)
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		var days float64
+		if _, err := fmt.Sscanf(n, "%g", &days); err != nil || days < 0 {
+			return fmt.Errorf("%q is not a duration such as \"365d\"", s)
+		}
+		d.Duration = time.Duration(days * 24 * float64(time.Hour))
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as \"3s\", \"20m\" or \"365d\"", s)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration back.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// ErrInvalid is wrapped by every configuration error.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Load reads, decodes and checks the configuration file at path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, b)
+}
+
+// Parse decodes and checks a configuration; path names it in errors.
+func Parse(path string, b []byte) (*Config, error) {
+	c := Default()
+	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("%w: %s: line %d: %s", ErrInvalid, path, pe.Position.Line, pe.Message)
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
+	}
+	c.path = path
+	var errs []error
+	for _, k := range md.Undecoded() {
+		errs = append(errs, fieldErr(path, k.String(), "unknown setting", "check its spelling against configs/gated.toml"))
+	}
+	errs = append(errs, c.check()...)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w:\n%w", ErrInvalid, errors.Join(errs...))
+	}
+	return c, nil
+}
+
+// Path is the file the configuration was read from.
+func (c *Config) Path() string { return c.path }
+
+// Default returns the values used for every setting a file leaves out.
+func Default() *Config {
+	return &Config{
+		Device: Device{
+			Name:      "gate",
+			DataDir:   "/var/lib/gated",
+			ModelsDir: "/usr/share/gated/models",
+		},
+		Control: Control{Socket: "/run/gated/gated.sock", StaffGroup: "gated-staff"},
+		Face: Face{
+			Threshold: 0.40, Margin: 0.05, Frames: 3,
+			Cooldown: Duration{5 * time.Second}, Detector: "hog", MaxSide: 1280,
+		},
+		Camera: Camera{Width: 640, Height: 480, FPS: 10, Repeat: 1},
+		Access: Access{
+			Card: "card", PINTimeout: Duration{20 * time.Second},
+			LockoutFree: 3, LockoutBase: Duration{30 * time.Second}, LockoutMax: Duration{15 * time.Minute},
+		},
+		Relay:   Relay{Baud: 9600, Channel: 1, Mode: "fail-secure", Pulse: Duration{3 * time.Second}},
+		Privacy: Privacy{Retention: Duration{365 * 24 * time.Hour}},
+	}
+}
+
+func fieldErr(path, field, problem, fix string) error {
+	return fmt.Errorf("%s: %s: %s; %s", path, field, problem, fix)
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// check applies every rule and returns all violations.
+func (c *Config) check() []error {
+	var errs []error
+	bad := func(field, problem, fix string) { errs = append(errs, fieldErr(c.path, field, problem, fix)) }
+
+	if c.Version != Version {
+		bad("version", fmt.Sprintf("is %d", c.Version), fmt.Sprintf("this gated reads version = %d", Version))
+	}
+	// Device and paths.
+	if !nameRE.MatchString(c.Device.Name) {
+		bad("device.name", fmt.Sprintf("%q is not a short name", c.Device.Name), "use lower-case letters, digits, - and _ (up to 32)")
+	}
+	if !filepath.IsAbs(c.Device.DataDir) || filepath.Clean(c.Device.DataDir) == "/" {
+		bad("device.data_dir", fmt.Sprintf("%q", c.Device.DataDir), "give an absolute directory of its own, such as /var/lib/gated: gated writes nowhere else")
+	}
+	switch {
+	case c.Device.KeyFile == "" && c.Device.KeyCredential == "":
+		bad("device.key_file", "no key is configured", "set key_file (a 0600 file made by gated keygen) or key_credential (systemd LoadCredential=)")
+	case c.Device.KeyFile != "" && c.Device.KeyCredential != "":
+		bad("device.key_credential", "both key_file and key_credential are set", "keep one")
+	case c.Device.KeyFile != "" && !filepath.IsAbs(c.Device.KeyFile):
+		bad("device.key_file", fmt.Sprintf("%q is not an absolute path", c.Device.KeyFile), "write it as /etc/gated/kek")
+	case c.Device.KeyCredential != "" && strings.ContainsAny(c.Device.KeyCredential, "/\x00"):
+		bad("device.key_credential", fmt.Sprintf("%q", c.Device.KeyCredential), "name the credential, as in LoadCredential=kek:/etc/gated/kek, without a path")
+	}
+	if c.Device.KeyFile != "" && within(c.Device.KeyFile, c.Device.DataDir) {
+		bad("device.key_file", "is inside data_dir", "keep the key apart from the data it protects (e.g. /etc/gated/kek), so a copy of data_dir is useless")
+	}
+	if c.Face.Enabled && !filepath.IsAbs(c.Device.ModelsDir) {
+		bad("device.models_dir", fmt.Sprintf("%q is not an absolute path", c.Device.ModelsDir), "point it at the verified models (make setup puts them in ~/.cache/gated/models)")
+	}
+	if !filepath.IsAbs(c.Control.Socket) {
+		bad("control.socket", fmt.Sprintf("%q is not an absolute path", c.Control.Socket), "use /run/gated/gated.sock")
+	}
+
+	// Face.
+	f := c.Face
+	if f.Enabled {
+		if !(f.Threshold > 0 && f.Threshold < 2) {
+			bad("face.threshold", fmt.Sprintf("%v is not a distance between 0 and 2", f.Threshold), "use the value gated calibrate suggests (typically 0.35-0.45 for dlib)")
+		}
+		if f.Threshold >= 0.6 {
+			bad("face.threshold", fmt.Sprintf("%v lets strangers in", f.Threshold), "dlib's usual 0.6 matches 28-93% of different East Asian people (docs/accuracy.md): use 0.45 or less")
+		}
+		if !(f.Margin >= 0 && f.Margin < 1) || math.IsNaN(f.Margin) {
+			bad("face.margin", fmt.Sprintf("%v", f.Margin), "use a distance between 0 and 1 (typically 0.02-0.05)")
+		}
+		if f.Frames < 1 || f.Frames > 30 {
+			bad("face.frames", fmt.Sprintf("%d", f.Frames), "use 1-30 consecutive frames (3 is typical)")
+		}
+		if f.Detector != "hog" && f.Detector != "cnn" {
+			bad("face.detector", fmt.Sprintf("%q", f.Detector), `use "hog" (fast) or "cnn" (finds smaller faces, slower)`)
+		}
+		if f.MaxSide < 160 || f.MaxSide > 4096 {
+			bad("face.max_side", fmt.Sprintf("%d", f.MaxSide), "use 160-4096 pixels")
+		}
+		cam := c.Camera
+		switch {
+		case cam.Device == "" && cam.Files == "":
+			bad("camera.device", "face is enabled but no camera is set", "set camera.device (e.g. /dev/gate-camera or 0), or face.enabled = false")
+		case cam.Device != "" && cam.Files != "":
+			bad("camera.files", "both camera.device and camera.files are set", "use files only to simulate a camera")
+		case cam.Device != "" && !localCamera(cam.Device):
+			bad("camera.device", fmt.Sprintf("%q is not a local V4L2 device", cam.Device), "use a device index such as 0 or a path under /dev: gated never opens a network stream")
+		case cam.Files != "" && !filepath.IsAbs(cam.Files):
+			bad("camera.files", fmt.Sprintf("%q is not an absolute path", cam.Files), "give the folder or video file by its absolute path")
+		}
+		if cam.FPS < 0 || cam.FPS > 60 || cam.Repeat < 1 || cam.Width < 0 || cam.Height < 0 {
+			bad("camera", "fps, width, height or repeat out of range", "use fps 0-60, repeat 1 or more, non-negative sizes")
+		}
+	}
+
+	// Access and readers: face is never the only way in.
+	switch c.Access.Card {
+	case "card", "card+pin":
+	case "", "none", "off", "face":
+		bad("access.card", fmt.Sprintf("%q would make face the only way in", c.Access.Card), `use "card" or "card+pin": card and PIN are always offered`)
+	default:
+		bad("access.card", fmt.Sprintf("%q", c.Access.Card), `use "card" or "card+pin"`)
+	}
+	if c.Access.LockoutFree < 1 || c.Access.LockoutBase.Duration <= 0 || c.Access.LockoutMax.Duration < c.Access.LockoutBase.Duration {
+		bad("access.lockout", "lockout_free, lockout_base or lockout_max out of range", "use lockout_free >= 1 and 0 < lockout_base <= lockout_max")
+	}
+	errs = append(errs, c.checkReaders()...)
+	errs = append(errs, c.checkRelay()...)
+	if c.Privacy.Retention.Duration < 24*time.Hour {
+		bad("privacy.retention", c.Privacy.Retention.String(), `keep face data at least a day, e.g. "365d"; residents re-consent when it ends`)
+	}
+	return errs
+}
+
+func (c *Config) checkReaders() []error {
+	var errs []error
+	bad := func(field, problem, fix string) { errs = append(errs, fieldErr(c.path, field, problem, fix)) }
+	cardReaders, pinReaders := 0, 0
+	names := map[string]bool{}
+	for i, r := range c.Readers {
+		at := fmt.Sprintf("reader[%d]", i)
+		if !nameRE.MatchString(r.Name) {
+			bad(at+".name", fmt.Sprintf("%q", r.Name), "name each reader (lower-case letters, digits, - and _)")
+		} else if names[r.Name] {
+			bad(at+".name", fmt.Sprintf("%q is used twice", r.Name), "give each reader its own name")
+		}
+		names[r.Name] = true
+		if !filepath.IsAbs(r.Device) || !strings.HasPrefix(filepath.Clean(r.Device), "/") {
+			bad(at+".device", fmt.Sprintf("%q", r.Device), "give the serial device's path, e.g. /dev/gate-reader (udev link) or /dev/ttyUSB0")
+		}
+		if r.Baud < 0 || r.Baud > 921600 {
+			bad(at+".baud", fmt.Sprintf("%d", r.Baud), "use the reader's baud rate, e.g. 9600")
+		}
+		switch r.Type {
+		case "ascii", "wiegand":
+			cardReaders++
+			if r.Type == "ascii" && r.Number != "" && r.Number != "decimal" && r.Number != "hex" {
+				bad(at+".number", fmt.Sprintf("%q", r.Number), `use "decimal" or "hex"`)
+			}
+			if r.Type == "wiegand" && r.Bits != 0 && r.Bits != 26 && r.Bits != 34 {
+				bad(at+".bits", fmt.Sprintf("%d", r.Bits), "use 26, 34, or 0 for both")
+			}
+		case "keypad":
+			pinReaders++
+			if r.For == "" {
+				bad(at+".for", "a keypad's PINs belong to no card reader", "set for = the name of the card reader beside it")
+			}
+		case "osdp":
+			cardReaders++
+			pinReaders++
+			if r.Address < 0 || r.Address > 126 {
+				bad(at+".address", fmt.Sprintf("%d", r.Address), "use the reader's OSDP address, 0-126")
+			}
+			switch r.Secure {
+			case "", "paired", "install", "insecure":
+			default:
+				bad(at+".secure", fmt.Sprintf("%q", r.Secure), `use "paired" (default), "install" to pair a new reader, or "insecure"`)
+			}
+		default:
+			bad(at+".type", fmt.Sprintf("%q", r.Type), `use "ascii", "wiegand", "keypad" or "osdp"`)
+		}
+	}
+	for i, r := range c.Readers {
+		if r.Type == "keypad" && r.For != "" {
+			j := slices.IndexFunc(c.Readers, func(o Reader) bool { return o.Name == r.For })
+			if j < 0 || c.Readers[j].Type == "keypad" {
+				bad(fmt.Sprintf("reader[%d].for", i), fmt.Sprintf("%q is not a card reader of this file", r.For), "name an ascii, wiegand or osdp reader")
+			}
+		}
+	}
+	if cardReaders == 0 {
+		bad("reader", "no card reader is configured", "add a [[reader]] of type ascii, wiegand or osdp: face must never be the only way in, and gated refuses to start without one")
+	}
+	if c.Access.Card == "card+pin" && pinReaders == 0 && cardReaders > 0 {
+		bad("access.card", `"card+pin" but no reader takes PINs`, `add a [[reader]] of type keypad (or use osdp readers), or set card = "card"`)
+	}
+	return errs
+}
+
+func (c *Config) checkRelay() []error {
+	var errs []error
+	bad := func(field, problem, fix string) { errs = append(errs, fieldErr(c.path, field, problem, fix)) }
+	r := c.Relay
+	switch r.Type {
+	case "lcus", "bytes":
+		if !filepath.IsAbs(r.Device) {
+			bad("relay.device", fmt.Sprintf("%q", r.Device), "give the relay board's serial device, e.g. /dev/gate-relay")
+		}
+		if r.Type == "lcus" && (r.Channel < 1 || r.Channel > 8) {
+			bad("relay.channel", fmt.Sprintf("%d", r.Channel), "use the board's channel, 1-8")
+		}
+		if r.Type == "bytes" && (r.On == "" || r.Off == "") {
+			bad("relay.on", "a bytes board needs both on and off commands", `write them in hex, e.g. on = "A0 01 01 A2"`)
+		}
+	case "gpio":
+		if r.Chip == "" || r.Line < 0 {
+			bad("relay.chip", "a GPIO relay needs chip and line", `e.g. chip = "gpiochip0", line = 17`)
+		}
+	case "":
+		bad("relay.type", "no relay is configured", `set [relay] type = "lcus", "bytes" or "gpio": the gate needs a door to open`)
+	default:
+		bad("relay.type", fmt.Sprintf("%q", r.Type), `use "lcus", "bytes" or "gpio"`)
+	}
+	if r.Mode != "fail-secure" && r.Mode != "fail-safe" {
+		bad("relay.mode", fmt.Sprintf("%q", r.Mode), `use "fail-secure" (locked when unpowered, the default) or "fail-safe" (maglocks that must release on power loss)`)
+	}
+	if r.Pulse.Duration < 100*time.Millisecond || r.Pulse.Duration > time.Minute {
+		bad("relay.pulse", r.Pulse.String(), `use 100ms to 1m, e.g. "3s"`)
+	}
+	return errs
+}
+
+// localCamera accepts a V4L2 index or an absolute /dev path.
+func localCamera(s string) bool {
+	if regexp.MustCompile(`^[0-9]{1,3}$`).MatchString(s) {
+		return true
+	}
+	return strings.HasPrefix(filepath.Clean(s), "/dev/")
+}
+
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(filepath.Clean(dir), filepath.Clean(p))
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}

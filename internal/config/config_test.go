@@ -1,0 +1,155 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gated-dev/gated/internal/config"
+	"github.com/gated-dev/gated/internal/testenv"
+)
+
+func example(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.Root(t), "configs", "gated.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestExampleIsValid(t *testing.T) {
+	c, err := config.Parse("configs/gated.toml", []byte(example(t)))
+	if err != nil {
+		t.Fatalf("the example configuration does not load: %v", err)
+	}
+	if !c.Face.Enabled || c.Access.Card != "card" || len(c.Readers) != 1 || c.Relay.Type != "lcus" || c.Relay.Pulse.Duration != 3*time.Second {
+		t.Errorf("example decoded to %+v", c)
+	}
+	if c.Privacy.Retention.Duration != 365*24*time.Hour {
+		t.Errorf("retention = %v, want 365 days", c.Privacy.Retention)
+	}
+}
+
+// minimal is the smallest valid configuration.
+const minimal = `
+version = 1
+[device]
+key_file = "/etc/gated/kek"
+[[reader]]
+name = "front"
+type = "ascii"
+device = "/dev/ttyUSB0"
+[relay]
+type = "lcus"
+device = "/dev/ttyUSB1"
+`
+
+func TestRulesNameFieldAndFix(t *testing.T) {
+	tests := []struct {
+		name, doc string
+		want      []string // substrings of the error: field and fix
+	}{
+		{"no reader: face would be the only way in", `
+version = 1
+[device]
+key_file = "/etc/gated/kek"
+[face]
+enabled = true
+[camera]
+device = "0"
+[relay]
+type = "lcus"
+device = "/dev/ttyUSB1"
+`, []string{"gated.toml: reader: no card reader is configured", "face must never be the only way in"}},
+		{"only a keypad", minimal + `
+[[reader]]
+name = "kp"
+type = "keypad"
+device = "/dev/ttyUSB2"
+for = "nobody"
+`, []string{`reader[1].for: "nobody" is not a card reader`}},
+		{"cards turned off", minimal + "[access]\ncard = \"none\"\n", []string{"access.card", "would make face the only way in"}},
+		{"card+pin without keypad", minimal + "[access]\ncard = \"card+pin\"\n", []string{"access.card", "no reader takes PINs"}},
+		{"misspelt key", minimal + "[face]\nthreshhold = 0.4\n", []string{"face.threshhold: unknown setting"}},
+		{"dlib's usual threshold", minimal + "[face]\nenabled = true\nthreshold = 0.6\n[camera]\ndevice = \"0\"\n", []string{"face.threshold: 0.6 lets strangers in"}},
+		{"network camera", minimal + "[face]\nenabled = true\n[camera]\ndevice = \"rtsp://10.0.0.9/live\"\n", []string{"camera.device", "never opens a network stream"}},
+		{"no key", strings.Replace(minimal, `key_file = "/etc/gated/kek"`, "", 1), []string{"device.key_file: no key is configured"}},
+		{"key in data dir", strings.Replace(minimal, `key_file = "/etc/gated/kek"`, `key_file = "/var/lib/gated/kek"`, 1), []string{"device.key_file: is inside data_dir"}},
+		{"minimal file is valid", minimal, nil},
+		{"wrong version", strings.Replace(minimal, "version = 1", "version = 2", 1), []string{"version: is 2"}},
+		{"bad duration", minimal + "[access]\npin_timeout = \"soon\"\n", []string{`"soon" is not a duration`}},
+		{"bad relay mode", strings.Replace(minimal, `type = "lcus"`, "type = \"lcus\"\nmode = \"open\"", 1), []string{"relay.mode"}},
+		{"no relay", strings.Replace(minimal, "[relay]\ntype = \"lcus\"\ndevice = \"/dev/ttyUSB1\"\n", "", 1), []string{"relay.type: no relay is configured"}},
+		{"TOML syntax", "version = 1\n[device\n", []string{"gated.toml: line ", "table name"}},
+		{"duplicate reader", minimal + "[[reader]]\nname = \"front\"\ntype = \"wiegand\"\ndevice = \"/dev/ttyUSB3\"\n", []string{`reader[1].name: "front" is used twice`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse("/etc/gated/gated.toml", []byte(tt.doc))
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Parse = %v, want valid", err)
+				}
+				return
+			}
+			if !errors.Is(err, config.ErrInvalid) {
+				t.Fatalf("Parse = %v, want ErrInvalid", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not say %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestAllErrorsAtOnce(t *testing.T) {
+	_, err := config.Parse("x.toml", []byte("version = 1\n[face]\nmargin = -1\nenabled = true\nthreshold = 5\n"))
+	for _, w := range []string{"face.threshold", "face.margin", "device.key_file", "reader:", "relay.type", "camera.device"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %s: %v", w, err)
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "gated.toml")
+	os.WriteFile(p, []byte(minimal), 0o600)
+	c, err := config.Load(p)
+	if err != nil || c.Path() != p {
+		t.Fatalf("Load = %v, %v", c, err)
+	}
+	if _, err := config.Load(filepath.Join(t.TempDir(), "missing.toml")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load(missing) = %v", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(minimal)
+	f.Add("version = 1\n[[reader]]\nname = \"a\"\n")
+	f.Add("[relay]\npulse = \"3d\"\n")
+	f.Fuzz(func(t *testing.T, doc string) {
+		c, err := config.Parse("fuzz.toml", []byte(doc))
+		if err != nil {
+			if !errors.Is(err, config.ErrInvalid) {
+				t.Fatalf("error %v is not ErrInvalid", err)
+			}
+			return
+		}
+		// Whatever parses keeps the rules.
+		cards := 0
+		for _, r := range c.Readers {
+			if r.Type != "keypad" {
+				cards++
+			}
+		}
+		if cards == 0 || (c.Access.Card != "card" && c.Access.Card != "card+pin") {
+			t.Fatalf("accepted a configuration without card access: %+v", c)
+		}
+	})
+}
