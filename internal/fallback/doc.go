@@ -1,0 +1,31 @@
+// Package fallback owns the mandatory non-face ways in: card readers and PIN
+// keypads on serial lines. It turns their bytes into Events (a card, a
+// submitted PIN, a key press), keeps every reader connected (reopening it
+// with backoff after the device disappears) and reports each reader's
+// Health, so the daemon knows at all times whether a fallback path is alive.
+// It also owns the card+PIN decision: pairing a PIN with the card shown
+// before it, asking a PINChecker, and locking out guessers.
+//
+// Readers:
+//   - ASCII line readers (most USB/RS-232 125 kHz and 13.56 MHz readers):
+//     NewASCIIReader, framing by ParseASCII.
+//   - Wiegand-to-serial converters sending the raw 26- or 34-bit frame as
+//     hex: NewWiegandReader, decoding and parity by DecodeWiegand.
+//   - Serial keypads sending one byte per key: NewKeypadReader.
+//   - OSDP v2.2 readers over RS-485: package fallback/osdp.
+//
+// Parsers are pure functions over bytes; the I/O loops are separate. Ports
+// are opened through an Opener so tests run the same code over real
+// pseudo-terminals.
+//
+// This package must never open the door, never decide on its own that a card
+// is valid (only the PINChecker and the daemon do), never import the store,
+// and never put a PIN in a log line, an error or a String method.
+//
+// # Caveats
+//
+// A reader that has no heartbeat (ASCII, Wiegand converter, keypad) is Up
+// while its device node exists and reads do not fail; a reader whose
+// microcontroller hangs with the USB link still up looks alive. OSDP readers
+// are polled and go down after missed replies.
+package fallback
