@@ -6,7 +6,9 @@
 #   2. the dlib model files, SHA-256 verified, into $GATED_CACHE/models
 #   3. third_party/go-face: go-face with a portable -march (scripts/goface-portable.sh)
 #   4. the real face photos `make demo` uses (scripts/fetch-demo-photos.sh)
-#   5. Go modules and tools (go mod download)
+#   5. libosdp in a Python venv: the independent OSDP reader the OSDP test
+#      talks to (scripts/setup-libosdp.sh)
+#   6. Go modules and tools (go mod download)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,5 +47,6 @@ command -v go >/dev/null || { log "error: Go is not installed: install Go 1.26 f
 "$top/scripts/fetch-models.sh"
 "$top/scripts/goface-portable.sh"
 "$top/scripts/fetch-demo-photos.sh"
+"$top/scripts/setup-libosdp.sh" >/dev/null
 go mod download
 log "ready (models in ${GATED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gated}/models)"
