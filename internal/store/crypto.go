@@ -29,6 +29,7 @@ const (
 	labelCard      = "gated/store/card/v1"
 	labelPIN       = "gated/store/pin/v1"
 	labelAuditHead = "gated/store/audit-head/v1"
+	labelSecret    = "gated/store/secret/v1"
 )
 
 func newGCM(key []byte) cipher.AEAD {
@@ -110,9 +111,10 @@ func (k KEK) unwrap(rec, ad []byte) ([]byte, error) {
 // wrapped under the KEK, so rotating the KEK keeps card lookups, PINs and
 // the audit head seal working.
 type deviceKeys struct {
-	card  []byte // HMAC key for card numbers
-	pin   []byte // HMAC key peppering PINs before argon2id
-	audit []byte // HMAC key sealing the audit head
+	card   []byte // HMAC key for card numbers
+	pin    []byte // HMAC key peppering PINs before argon2id
+	audit  []byte // HMAC key sealing the audit head
+	secret []byte // AES-256-GCM key sealing secret settings
 }
 
 func deriveDeviceKeys(secret []byte) deviceKeys {
@@ -121,7 +123,7 @@ func deriveDeviceKeys(secret []byte) deviceKeys {
 		h.Write([]byte(label))
 		return h.Sum(nil)
 	}
-	return deviceKeys{card: d(labelCard), pin: d(labelPIN), audit: d(labelAuditHead)}
+	return deviceKeys{card: d(labelCard), pin: d(labelPIN), audit: d(labelAuditHead), secret: d(labelSecret)}
 }
 
 // cardHash is the keyed hash that indexes a card number.
