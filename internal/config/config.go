@@ -127,9 +127,10 @@ type Relay struct {
 
 // Contact is an optional door-contact input on a GPIO line.
 type Contact struct {
-	Chip        string `toml:"chip"`
-	Line        int    `toml:"line"`
-	ClosedLevel int    `toml:"closed_level"`
+	Chip      string `toml:"chip"`
+	Line      int    `toml:"line"`
+	ActiveLow bool   `toml:"active_low"` // the contact pulls the line low when the door is closed
+	PullUp    bool   `toml:"pull_up"`    // internal pull-up, for contacts switching to ground
 }
 
 // Privacy holds what residents are told and how long face data is kept.
@@ -317,6 +318,17 @@ func (c *Config) check() []error {
 	}
 	errs = append(errs, c.checkReaders()...)
 	errs = append(errs, c.checkRelay()...)
+	if c.Face.Enabled {
+		for _, f := range []struct{ name, v string }{
+			{"privacy.controller", c.Privacy.Controller},
+			{"privacy.contact", c.Privacy.Contact},
+			{"privacy.notice_version", c.Privacy.NoticeVersion},
+		} {
+			if strings.TrimSpace(f.v) == "" {
+				bad(f.name, "is empty", "residents must be told who processes their face data, how to reach them, and which notice they agreed to")
+			}
+		}
+	}
 	if c.Privacy.Retention.Duration < 24*time.Hour {
 		bad("privacy.retention", c.Privacy.Retention.String(), `keep face data at least a day, e.g. "365d"; residents re-consent when it ends`)
 	}
@@ -414,6 +426,9 @@ func (c *Config) checkRelay() []error {
 	}
 	if r.Mode != "fail-secure" && r.Mode != "fail-safe" {
 		bad("relay.mode", fmt.Sprintf("%q", r.Mode), `use "fail-secure" (locked when unpowered, the default) or "fail-safe" (maglocks that must release on power loss)`)
+	}
+	if r.Contact != nil && (r.Contact.Chip == "" || r.Contact.Line < 0) {
+		bad("relay.contact", "a door contact needs chip and line", `e.g. chip = "gpiochip0", line = 27`)
 	}
 	if r.Pulse.Duration < 100*time.Millisecond || r.Pulse.Duration > time.Minute {
 		bad("relay.pulse", r.Pulse.String(), `use 100ms to 1m, e.g. "3s"`)

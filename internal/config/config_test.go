@@ -64,6 +64,10 @@ device = "0"
 [relay]
 type = "lcus"
 device = "/dev/ttyUSB1"
+[privacy]
+controller = "PM Co."
+contact = "office"
+notice_version = "1"
 `, []string{"gated.toml: reader: no card reader is configured", "face must never be the only way in"}},
 		{"only a keypad", minimal + `
 [[reader]]
@@ -76,6 +80,7 @@ for = "nobody"
 		{"card+pin without keypad", minimal + "[access]\ncard = \"card+pin\"\n", []string{"access.card", "no reader takes PINs"}},
 		{"misspelt key", minimal + "[face]\nthreshhold = 0.4\n", []string{"face.threshhold: unknown setting"}},
 		{"dlib's usual threshold", minimal + "[face]\nenabled = true\nthreshold = 0.6\n[camera]\ndevice = \"0\"\n", []string{"face.threshold: 0.6 lets strangers in"}},
+		{"face without notice", minimal + "[face]\nenabled = true\n[camera]\ndevice = \"0\"\n", []string{"privacy.controller: is empty", "privacy.notice_version: is empty"}},
 		{"network camera", minimal + "[face]\nenabled = true\n[camera]\ndevice = \"rtsp://10.0.0.9/live\"\n", []string{"camera.device", "never opens a network stream"}},
 		{"no key", strings.Replace(minimal, `key_file = "/etc/gated/kek"`, "", 1), []string{"device.key_file: no key is configured"}},
 		{"key in data dir", strings.Replace(minimal, `key_file = "/etc/gated/kek"`, `key_file = "/var/lib/gated/kek"`, 1), []string{"device.key_file: is inside data_dir"}},

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gated-dev/gated/internal/fallback"
 	"github.com/gated-dev/gated/internal/match"
@@ -275,11 +276,16 @@ func (g *Gate) audit(ev store.Event) {
 	}
 }
 
-// trim keeps audit details within the store's limit.
+// trim keeps audit details within the store's limit, cutting at a
+// character boundary.
 func trim(s string) string {
-	const max = 200
-	if len(s) > max {
-		return s[:max]
+	const max = 160 // the store's limit for audit details
+	if len(s) <= max {
+		return s
 	}
-	return s
+	n := max
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
