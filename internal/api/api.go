@@ -1,0 +1,278 @@
+// Package api is the staff API of the gated daemon: the request and answer
+// types exchanged over the control socket, their paths (/v0/...), and a
+// typed client for the gated command.
+//
+// It holds no state and does no I/O of its own beyond the client's calls
+// through internal/control. Secrets (card numbers, PINs, photos) travel only
+// in request bodies, never in paths, which the daemon logs.
+package api
+
+import "time"
+
+// Status is what gated status shows.
+type Status struct {
+	Device    string    `json:"device"`
+	Version   string    `json:"version"`
+	StartedAt time.Time `json:"started_at"`
+	Face      FaceState `json:"face"`
+	Camera    Camera    `json:"camera"`
+	Readers   []Reader  `json:"readers"`
+	// Alarm is set while every card and PIN reader is down.
+	Alarm     string       `json:"alarm,omitempty"`
+	Decisions Decisions    `json:"decisions"`
+	Last      *Decision    `json:"last_decision,omitempty"`
+	Store     StoreSummary `json:"store"`
+}
+
+// FaceState describes face recognition at the gate.
+type FaceState struct {
+	Enabled   bool    `json:"enabled"`
+	Mode      string  `json:"mode"` // "identify", or "off"
+	Model     string  `json:"model,omitempty"`
+	Threshold float32 `json:"threshold,omitempty"`
+	Margin    float32 `json:"margin,omitempty"`
+	Frames    int     `json:"frames,omitempty"`
+	Residents int     `json:"residents"`
+	Templates int     `json:"templates"`
+}
+
+// Camera is the camera's state.
+type Camera struct {
+	Up      bool   `json:"up"`
+	Source  string `json:"source,omitempty"`
+	LastErr string `json:"last_error,omitempty"`
+	Frames  uint64 `json:"frames"`
+}
+
+// Reader is one card reader's or keypad's health.
+type Reader struct {
+	Name       string    `json:"name"`
+	Type       string    `json:"type"`
+	Up         bool      `json:"up"`
+	Since      time.Time `json:"since"`
+	LastErr    string    `json:"last_error,omitempty"`
+	Frames     uint64    `json:"frames"`
+	Dropped    uint64    `json:"dropped"`
+	Reconnects uint64    `json:"reconnects"`
+}
+
+// Decisions counts access decisions since the daemon started.
+type Decisions struct {
+	Granted map[string]int `json:"granted"`
+	Denied  map[string]int `json:"denied"`
+}
+
+// Decision is one access decision.
+type Decision struct {
+	Time     time.Time `json:"time"`
+	Method   string    `json:"method"`
+	Outcome  string    `json:"outcome"`
+	Resident string    `json:"resident,omitempty"`
+	Name     string    `json:"name,omitempty"`
+	Reader   string    `json:"reader,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Distance float32   `json:"distance,omitempty"`
+	Margin   float32   `json:"margin,omitempty"`
+}
+
+// StoreSummary is a short account of what the store holds.
+type StoreSummary struct {
+	Residents         int    `json:"residents"`
+	ResidentsWithFace int    `json:"residents_with_face"`
+	Templates         int    `json:"templates"`
+	AuditEntries      uint64 `json:"audit_entries"`
+	FileBytes         int64  `json:"file_bytes"`
+	KEK               string `json:"kek"` // fingerprint only
+}
+
+// Resident is a resident as staff see it. Cards and PINs are stored
+// hashed: only their count and presence are known.
+type Resident struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	Unit       string    `json:"unit"`
+	Status     string    `json:"status"`
+	Minor      bool      `json:"minor,omitempty"`
+	GuardianID string    `json:"guardian_id,omitempty"`
+	HasPIN     bool      `json:"has_pin"`
+	Face       bool      `json:"face"`
+	Templates  int       `json:"templates,omitempty"`
+	Consents   []Consent `json:"consents,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// NewResident adds a resident.
+type NewResident struct {
+	Name       string `json:"name"`
+	Unit       string `json:"unit"`
+	Minor      bool   `json:"minor,omitempty"`
+	GuardianID string `json:"guardian_id,omitempty"`
+}
+
+// ResidentUpdate changes the fields it sets.
+type ResidentUpdate struct {
+	Name       *string `json:"name,omitempty"`
+	Unit       *string `json:"unit,omitempty"`
+	Minor      *bool   `json:"minor,omitempty"`
+	GuardianID *string `json:"guardian_id,omitempty"`
+	Status     *string `json:"status,omitempty"` // "active" or "disabled"
+}
+
+// Card assigns or revokes a card. Number is the card's key as readers
+// report it: the decimal number, or "facility:number" for Wiegand cards.
+type Card struct {
+	Number string `json:"number"`
+}
+
+// PIN sets a resident's PIN.
+type PIN struct {
+	PIN string `json:"pin"`
+}
+
+// Consent is a consent record.
+type Consent struct {
+	ID            string    `json:"id"`
+	NoticeVersion string    `json:"notice_version"`
+	NoticeSHA256  string    `json:"notice_sha256"`
+	Language      string    `json:"language"`
+	Method        string    `json:"method"` // "device" or "paper"
+	RecordedBy    string    `json:"recorded_by,omitempty"`
+	Guardian      *Guardian `json:"guardian,omitempty"`
+	GivenAt       time.Time `json:"given_at"`
+	WithdrawnAt   time.Time `json:"withdrawn_at,omitzero"`
+}
+
+// Guardian consents for a resident under 14.
+type Guardian struct {
+	Name       string `json:"name"`
+	Relation   string `json:"relation"`
+	ResidentID string `json:"resident_id,omitempty"`
+}
+
+// Enroll asks the daemon to enroll a resident's face from photos (staff
+// with a signed paper form) or from the gate's camera.
+type Enroll struct {
+	// Photos are JPEG or PNG files; they are decoded, used and dropped: no
+	// photo is ever stored.
+	Photos [][]byte `json:"photos,omitempty"`
+	// Camera captures Frames good frames from the gate's camera instead.
+	Camera  bool     `json:"camera,omitempty"`
+	Frames  int      `json:"frames,omitempty"`
+	Timeout Duration `json:"timeout,omitzero"`
+	// Consent: how it was given, in which language, to which notice version
+	// (the daemon's current notice when empty), and a guardian for a minor.
+	Method        string    `json:"method"` // "paper" (staff) or "device"
+	Language      string    `json:"language"`
+	NoticeVersion string    `json:"notice_version,omitempty"`
+	Guardian      *Guardian `json:"guardian,omitempty"`
+}
+
+// Enrolled is the result of an enrollment.
+type Enrolled struct {
+	Resident  string   `json:"resident"`
+	Templates int      `json:"templates"`
+	Consent   Consent  `json:"consent"`
+	Refused   []string `json:"refused,omitempty"` // photos refused by the quality gate, and why
+}
+
+// Deletion is the receipt for destroyed face data or a deleted resident.
+type Deletion struct {
+	ReceiptID string    `json:"receipt_id"`
+	Resident  string    `json:"resident"`
+	Actor     string    `json:"actor"`
+	Reason    string    `json:"reason"`
+	At        time.Time `json:"at"`
+	Templates int       `json:"templates"`
+}
+
+// Reason says why something is deleted.
+type Reason struct {
+	Reason string `json:"reason"`
+}
+
+// AuditEntry is one entry of the audit log.
+type AuditEntry struct {
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"`
+	Actor   string    `json:"actor"`
+	Subject string    `json:"subject,omitempty"`
+	Outcome string    `json:"outcome,omitempty"`
+	Detail  string    `json:"detail,omitempty"`
+	Hash    string    `json:"hash"`
+}
+
+// AuditVerify is the result of checking the audit chain.
+type AuditVerify struct {
+	OK       bool   `json:"ok"`
+	Entries  uint64 `json:"entries"`
+	Problem  string `json:"problem,omitempty"`
+	FirstBad uint64 `json:"first_bad,omitempty"`
+}
+
+// RotateKey asks the daemon to re-wrap every key under the KEK in a new key
+// file (made with gated keygen, readable by the daemon).
+type RotateKey struct {
+	NewKeyFile string `json:"new_key_file"`
+}
+
+// Rotated is the result of a key rotation.
+type Rotated struct {
+	Old string `json:"old"` // fingerprints
+	New string `json:"new"`
+}
+
+// Report is what a data controller must be able to show (gated report).
+type Report struct {
+	Device           string         `json:"device"`
+	GeneratedAt      time.Time      `json:"generated_at"`
+	Controller       string         `json:"controller"`
+	Contact          string         `json:"contact"`
+	PeopleWithFace   int            `json:"people_with_face_data"`
+	FilingThreshold  int            `json:"filing_threshold"`
+	FilingShare      float64        `json:"filing_share"`
+	FilingRequired   bool           `json:"filing_required"`
+	Residents        int            `json:"residents"`
+	Templates        int            `json:"templates"`
+	Purposes         []string       `json:"purposes"`
+	Method           string         `json:"method"`
+	Storage          string         `json:"storage"`
+	Retention        string         `json:"retention"`
+	DeletionPolicy   string         `json:"deletion_policy"`
+	NoticeVersion    string         `json:"notice_version"`
+	ConsentsByNotice map[string]int `json:"consents_by_notice"`
+	WithdrawnConsent int            `json:"withdrawn_consents"`
+	Deletions        []Deletion     `json:"deletions"`
+	Security         []string       `json:"security_measures"`
+	Audit            AuditVerify    `json:"audit"`
+	AuditRetention   string         `json:"audit_retention"`
+	FaceMode         string         `json:"face_mode"`
+}
+
+// Notice is the text residents are shown before they consent.
+type Notice struct {
+	Version  string `json:"version"`
+	Language string `json:"language"`
+	Text     string `json:"text"`
+	SHA256   string `json:"sha256"`
+}
+
+// Duration is a time.Duration written as "30s".
+type Duration struct{ time.Duration }
+
+// MarshalText writes "30s".
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText reads "30s".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// IsZero lets omitzero drop an unset duration.
+func (d Duration) IsZero() bool { return d.Duration == 0 }
