@@ -46,6 +46,22 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"run", "[--config FILE]", "run the gate daemon", runRun},
+		{"check", "[--config FILE]", "check a configuration, its key and models", runCheck},
+		{"keygen", "--out FILE [--owner USER]", "create a device key file", runKeygen},
+		{"status", "[--json]", "show the gate's state", runStatus},
+		{"watch", "[--json]", "show access decisions as they happen", runWatch},
+		{"resident", "add|list|show|update|disable|enable|delete ...", "manage residents", runResident},
+		{"card", "assign|revoke ID NUMBER", "manage cards", runCard},
+		{"pin", "set|reset ID", "manage PINs", runPIN},
+		{"face", "enroll|delete ID ...", "enroll a face with consent, or destroy face data (opt-out)", runFace},
+		{"audit", "list|verify|export", "read and check the audit log", runAudit},
+		{"report", "[--json]", "what a data controller must show", runReport},
+		{"notice", "[--lang zh|en]", "print the notice residents consent to", runNotice},
+		{"keys", "rotate --new-key FILE", "rotate the device key", runKeys},
+		{"backup", "--out FILE", "write an encrypted backup of the store", runBackup},
+		{"restore", "FILE", "restore the store from a backup", runRestore},
+		{"completion", "bash|zsh", "print a shell completion script", runCompletion},
 		{"demo", "[flags]", "show the face pipeline deciding on a simulated camera", runDemo},
 		{"eval", "(--descriptors FILE | --photos DIR) [flags]", "measure recognition accuracy on labelled faces", runEval},
 		{"version", "", "print the version", runVersion},

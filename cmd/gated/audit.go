@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func runAudit(e *env, args []string) error {
+	return sub(e, "audit", args, map[string]func(*env, []string) error{
+		"list": func(e *env, args []string) error {
+			fs := newFlags(e, "audit list", "[--from N] [--limit N] [--json]")
+			cf := addClientFlags(e, fs)
+			from := fs.Uint64("from", 0, "first entry (sequence number)")
+			limit := fs.Int("limit", 100, "how many entries")
+			if _, err := positional(fs, args); err != nil {
+				return err
+			}
+			es, err := cf.client().Audit(e.ctx, *from, *limit)
+			if err != nil {
+				return err
+			}
+			if *cf.json {
+				return writeJSON(e.stdout, es)
+			}
+			var rows [][]string
+			for _, a := range es {
+				rows = append(rows, []string{fmt.Sprint(a.Seq), when(a.Time), a.Kind, a.Actor, orDash(a.Subject), orDash(a.Outcome), a.Detail})
+			}
+			table(e.stdout, "SEQ TIME KIND ACTOR SUBJECT OUTCOME DETAIL", rows)
+			return nil
+		},
+		"verify": func(e *env, args []string) error {
+			fs := newFlags(e, "audit verify", "[--json]")
+			cf := addClientFlags(e, fs)
+			if _, err := positional(fs, args); err != nil {
+				return err
+			}
+			v, err := cf.client().VerifyAudit(e.ctx)
+			if err != nil {
+				return err
+			}
+			if *cf.json {
+				if err := writeJSON(e.stdout, v); err != nil {
+					return err
+				}
+			} else if v.OK {
+				fmt.Fprintf(e.stdout, "audit chain verified: %d entries, no broken or missing link\n", v.Entries)
+			}
+			if !v.OK {
+				return fmt.Errorf("audit chain BROKEN at entry %d: %s", v.FirstBad, v.Problem)
+			}
+			return nil
+		},
+		"export": func(e *env, args []string) error {
+			fs := newFlags(e, "audit export", "[--out FILE]  (JSON lines; standard output by default)")
+			cf := addClientFlags(e, fs)
+			out := fs.String("out", "", "write to this file (created 0600)")
+			if _, err := positional(fs, args); err != nil {
+				return err
+			}
+			w := e.stdout
+			if *out != "" {
+				f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				w = f
+			}
+			return cf.client().ExportAudit(e.ctx, w)
+		},
+	})
+}

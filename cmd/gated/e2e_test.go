@@ -1,0 +1,512 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gated-dev/gated/internal/fallback/serialtest"
+	"github.com/gated-dev/gated/internal/testenv"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// gatedBinary builds the real gated command once per test run.
+func gatedBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gated-e2e-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "gated")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// gateRig is a running gated daemon with a pty card reader, a pty keypad,
+// a pty relay board and a folder camera.
+type gateRig struct {
+	t       *testing.T
+	bin     string
+	dir     string
+	socket  string
+	camera  string
+	reader  *serialtest.Pair
+	keypad  *serialtest.Pair
+	relay   *serialtest.Pair
+	cmd     *exec.Cmd
+	log     *bytes.Buffer
+	opens   chan time.Time // relay "on" commands seen (LCUS A0 01 01 A2)
+	photos  string
+	stopped chan struct{}
+}
+
+const rigConfig = `version = 1
+[device]
+name = "e2e"
+data_dir = "%[1]s/data"
+key_file = "%[1]s/kek"
+models_dir = "%[2]s"
+[control]
+socket = "%[1]s/gated.sock"
+staff_group = ""
+[face]
+enabled = true
+threshold = 0.45
+margin = 0.05
+frames = 3
+cooldown = "2s"
+[camera]
+files = "%[1]s/camera"
+follow = true
+repeat = 4
+fps = 20
+[access]
+card = "card+pin"
+lockout_free = 5
+[[reader]]
+name = "front"
+type = "ascii"
+device = "%[3]s"
+[[reader]]
+name = "front-keypad"
+type = "keypad"
+device = "%[4]s"
+for = "front"
+[relay]
+type = "lcus"
+device = "%[5]s"
+pulse = "300ms"
+[privacy]
+controller = "E2E Property Management"
+contact = "office 1"
+notice_version = "2026-11"
+`
+
+func startRig(t *testing.T) *gateRig {
+	t.Helper()
+	bin := gatedBinary(t)
+	dir, err := os.MkdirTemp("", "gated-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	r := &gateRig{t: t, bin: bin, dir: dir, socket: dir + "/gated.sock", camera: dir + "/camera",
+		reader: serialtest.New(t), keypad: serialtest.New(t), relay: serialtest.New(t),
+		log: &bytes.Buffer{}, opens: make(chan time.Time, 16), photos: testenv.DemoPhotos(t), stopped: make(chan struct{})}
+	if err := os.Mkdir(r.camera, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(rigConfig, dir, testenv.Models(t), r.reader.Device, r.keypad.Device, r.relay.Device)
+	if err := os.WriteFile(dir+"/gated.toml", []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.gated("keygen", "--out", dir+"/kek")
+
+	// The relay board: watch for open commands.
+	peer := r.relay.OpenPeer(100 * time.Millisecond)
+	go func() {
+		var buf []byte
+		b := make([]byte, 64)
+		for {
+			select {
+			case <-r.stopped:
+				return
+			default:
+			}
+			n, _ := peer.Read(b)
+			buf = append(buf, b[:n]...)
+			for {
+				i := bytes.Index(buf, []byte{0xA0, 0x01, 0x01, 0xA2})
+				if i < 0 {
+					break
+				}
+				r.opens <- time.Now()
+				buf = buf[i+4:]
+			}
+			if len(buf) > 1024 {
+				buf = buf[len(buf)-4:]
+			}
+		}
+	}()
+
+	r.cmd = exec.Command(bin, "run", "--config", dir+"/gated.toml")
+	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		close(r.stopped)
+		r.cmd.Process.Signal(os.Interrupt)
+		done := make(chan error)
+		go func() { done <- r.cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			r.cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", r.log.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(r.socket); err == nil {
+			if out, err := exec.Command(bin, "status", "--socket", r.socket).CombinedOutput(); err == nil {
+				_ = out
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon did not come up:\n%s", r.log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return r
+}
+
+// gated runs a gated command against the rig and returns its output,
+// failing the test on a non-zero exit.
+func (r *gateRig) gated(args ...string) string {
+	r.t.Helper()
+	out, err := r.gatedErr("", args...)
+	if err != nil {
+		r.t.Fatalf("gated %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (r *gateRig) gatedErr(stdin string, args ...string) (string, error) {
+	cmd := exec.Command(r.bin, args...)
+	cmd.Env = append(os.Environ(), "GATED_SOCKET="+r.socket)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (r *gateRig) addResident(name, card, pin string) string {
+	r.t.Helper()
+	var res struct{ ID string }
+	if err := json.Unmarshal([]byte(r.gated("resident", "add", "--name", name, "--unit", "1-"+card, "--json")), &res); err != nil {
+		r.t.Fatal(err)
+	}
+	r.gated("card", "assign", res.ID, card)
+	if out, err := r.gatedErr(pin+"\n", "pin", "set", res.ID); err != nil {
+		r.t.Fatalf("pin set: %v %s", err, out)
+	}
+	return res.ID
+}
+
+// show puts a photo in front of the camera.
+func (r *gateRig) show(photo string) {
+	r.t.Helper()
+	b, err := os.ReadFile(filepath.Join(r.photos, photo))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	name := fmt.Sprintf("%d-%s", time.Now().UnixNano(), photo)
+	tmp := filepath.Join(r.camera, "."+name)
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(r.camera, name)); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// swipe sends a card number from the reader and, if pin is set, the PIN
+// from the keypad.
+func (r *gateRig) swipe(card, pin string) {
+	r.t.Helper()
+	write := func(path, s string) {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(s); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	write(r.reader.Peer, card+"\r\n")
+	if pin != "" {
+		time.Sleep(200 * time.Millisecond)
+		write(r.keypad.Peer, pin+"#")
+	}
+}
+
+// expectOpen waits for the relay to be commanded open.
+func (r *gateRig) expectOpen(what string, within time.Duration) {
+	r.t.Helper()
+	select {
+	case <-r.opens:
+	case <-time.After(within):
+		r.t.Fatalf("%s: the relay was not opened within %v", what, within)
+	}
+}
+
+// expectShut checks that the relay is not commanded open for a while.
+func (r *gateRig) expectShut(what string, during time.Duration) {
+	r.t.Helper()
+	select {
+	case <-r.opens:
+		r.t.Fatalf("%s: the relay was opened", what)
+	case <-time.After(during):
+	}
+}
+
+func (r *gateRig) drainOpens() {
+	time.Sleep(500 * time.Millisecond)
+	for {
+		select {
+		case <-r.opens:
+		default:
+			return
+		}
+	}
+}
+
+func TestEndToEnd(t *testing.T) {
+	r := startRig(t)
+	obama := r.addResident("Obama", "1001", "1234")
+	biden := r.addResident("Biden", "2002", "5678") // card and PIN only: never enrolled
+	out := r.gated("face", "enroll", obama, "--photo", r.photos+"/obama.jpg", "--photo", r.photos+"/obama2.jpg", "--consent", "paper", "--language", "en")
+	if !strings.Contains(out, "enrolled "+obama+": 2 templates") {
+		t.Fatalf("face enroll: %s", out)
+	}
+
+	// An enrolled resident's face opens the door.
+	r.show("obama3.jpg")
+	r.expectOpen("enrolled resident's face", 20*time.Second)
+	r.drainOpens()
+
+	// A stranger's face does not (Biden has a card but no face data).
+	r.show("biden.jpg")
+	r.expectShut("unenrolled face", 4*time.Second)
+
+	// A valid card with its PIN opens it; with a wrong PIN it does not.
+	r.swipe("2002", "5678")
+	r.expectOpen("card and right PIN", 10*time.Second)
+	r.drainOpens()
+	r.swipe("2002", "0000")
+	r.expectShut("card and wrong PIN", 3*time.Second)
+	r.swipe("9999", "1234")
+	r.expectShut("unknown card", 2*time.Second)
+
+	// Opt-out: after face delete, the face opens nothing, the card still does.
+	out = r.gated("face", "delete", obama, "--reason", "consent withdrawn at the office")
+	if !strings.Contains(out, "receipt d-") || !strings.Contains(out, "2 templates destroyed") {
+		t.Fatalf("face delete: %s", out)
+	}
+	r.show("obama3.jpg")
+	r.expectShut("opted-out resident's face", 4*time.Second)
+	r.swipe("1001", "1234")
+	r.expectOpen("opted-out resident's card and PIN", 10*time.Second)
+
+	// Status and report tell the truth.
+	var st struct {
+		Face  struct{ Residents, Templates int }
+		Store struct {
+			Residents         int
+			ResidentsWithFace int `json:"residents_with_face"`
+		}
+		Decisions struct{ Granted, Denied map[string]int }
+	}
+	if err := json.Unmarshal([]byte(r.gated("status", "--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Face.Residents != 0 || st.Store.Residents != 2 || st.Store.ResidentsWithFace != 0 {
+		t.Errorf("status after opt-out: %+v", st)
+	}
+	if st.Decisions.Granted["face"] != 1 || st.Decisions.Granted["card+pin"] != 2 || st.Decisions.Denied["card+pin"] < 2 {
+		t.Errorf("decision counts: %+v", st.Decisions)
+	}
+	rep := r.gated("report")
+	for _, want := range []string{"People whose face data is held:  0 of 2 residents", "100000 people", "consent withdrawn at the office", "Audit log: verified"} {
+		if !strings.Contains(rep, want) {
+			t.Errorf("report lacks %q:\n%s", want, rep)
+		}
+	}
+	_ = biden
+
+	// The audit chain verifies, and records the decisions without secrets.
+	if out := r.gated("audit", "verify"); !strings.Contains(out, "audit chain verified") {
+		t.Errorf("audit verify: %s", out)
+	}
+	audit := r.gated("audit", "list", "--limit", "1000")
+	for _, secret := range []string{"5678", "0000", "1234\n"} {
+		if strings.Contains(audit, " "+strings.TrimSpace(secret)+" ") {
+			t.Errorf("audit log shows a PIN %q", secret)
+		}
+	}
+	for _, want := range []string{"granted", "denied", "deletion"} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("audit list lacks %q", want)
+		}
+	}
+
+	// No network: the daemon holds no TCP, UDP or raw socket.
+	if inet := inetSockets(t, r.cmd.Process.Pid); len(inet) > 0 {
+		t.Errorf("daemon holds network sockets: %v", inet)
+	}
+}
+
+// inetSockets lists the inet sockets (TCP, UDP, raw; v4 and v6) a process
+// holds, by matching its socket file descriptors with /proc/net.
+func inetSockets(t *testing.T, pid int) []string {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inodes := map[string]bool{}
+	sockets := 0
+	for _, fd := range fds {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err == nil && strings.HasPrefix(l, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+			sockets++
+		}
+	}
+	if sockets == 0 {
+		t.Fatalf("the daemon holds no socket at all; it should hold its unix control socket")
+	}
+	var found []string
+	for _, table := range []string{"tcp", "tcp6", "udp", "udp6", "raw", "raw6"} {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		sc.Scan() // header
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) > 9 && inodes[fields[9]] {
+				found = append(found, table+" "+fields[1]+" -> "+fields[2])
+			}
+		}
+		f.Close()
+	}
+	return found
+}
+
+func TestAlarmWhenReadersVanish(t *testing.T) {
+	r := startRig(t)
+	status := func() string { return r.gated("status") }
+	if s := status(); strings.Contains(s, "ALARM") {
+		t.Fatalf("alarm with readers plugged in:\n%s", s)
+	}
+	r.reader.Unplug()
+	r.keypad.Unplug()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(status(), "ALARM: every card and PIN reader is down") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no alarm 10 s after every reader vanished:\n%s", status())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	r.reader.Plug()
+	deadline = time.Now().Add(10 * time.Second)
+	for strings.Contains(status(), "ALARM") {
+		if time.Now().After(deadline) {
+			t.Fatalf("alarm not cleared after a reader came back:\n%s", status())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	audit := r.gated("audit", "list", "--json")
+	if !strings.Contains(audit, `"outcome": "alarm"`) || !strings.Contains(audit, `"outcome": "alarm-cleared"`) {
+		t.Errorf("the alarm is not in the audit log:\n%s", audit)
+	}
+}
+
+func TestRefusesFaceOnlyConfig(t *testing.T) {
+	bin := gatedBinary(t)
+	dir := t.TempDir()
+	cfg := `version = 1
+[device]
+key_file = "/etc/gated/kek"
+models_dir = "/usr/share/gated/models"
+[face]
+enabled = true
+[camera]
+device = "0"
+[relay]
+type = "lcus"
+device = "/dev/ttyUSB9"
+[privacy]
+controller = "x"
+contact = "y"
+notice_version = "1"
+`
+	os.WriteFile(dir+"/gated.toml", []byte(cfg), 0o600)
+	for _, cmd := range []string{"run", "check"} {
+		out, err := exec.Command(bin, cmd, "--config", dir+"/gated.toml").CombinedOutput()
+		code := -1
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != 1 || !strings.Contains(string(out), "reader: no card reader is configured") || !strings.Contains(string(out), dir+"/gated.toml") {
+			t.Errorf("gated %s with a face-only config: exit %d, %s", cmd, code, out)
+		}
+	}
+}
+
+func TestStaffCommandErrors(t *testing.T) {
+	r := startRig(t)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"resident", "show", "r-000000000000"}, "not found"},
+		{[]string{"card", "assign", "r-000000000000", "1"}, "not found"},
+		{[]string{"face", "enroll", "r-000000000000", "--photo", "x.jpg"}, "--consent is required"},
+		{[]string{"resident", "frobnicate"}, `unknown subcommand "frobnicate"`},
+		{[]string{"status", "--socket", r.dir + "/nope.sock"}, "cannot reach the gated daemon"},
+	}
+	for _, tt := range tests {
+		out, err := r.gatedErr("", tt.args...)
+		if err == nil || !strings.Contains(out, tt.want) {
+			t.Errorf("gated %s = %v, %q; want an error saying %q", strings.Join(tt.args, " "), err, out, tt.want)
+		}
+	}
+	// A minor cannot be enrolled without a guardian.
+	var kid struct{ ID string }
+	json.Unmarshal([]byte(r.gated("resident", "add", "--name", "Kid", "--unit", "3", "--minor", "--json")), &kid)
+	out, err := r.gatedErr("", "face", "enroll", kid.ID, "--photo", r.photos+"/obama.jpg", "--consent", "paper")
+	if err == nil || !strings.Contains(out, "guardian") {
+		t.Errorf("enroll a minor without a guardian = %v, %s", err, out)
+	}
+	if held := r.gated("resident", "show", kid.ID); !strings.Contains(held, "face data: no") {
+		t.Errorf("a refused enrollment stored face data:\n%s", held)
+	}
+	// A corrupt photo is refused with a reason, and nothing is stored.
+	bad := r.dir + "/bad.jpg"
+	os.WriteFile(bad, []byte("\xff\xd8\xff\xe0 truncated"), 0o600)
+	var adult struct{ ID string }
+	json.Unmarshal([]byte(r.gated("resident", "add", "--name", "A", "--unit", "4", "--json")), &adult)
+	out, err = r.gatedErr("", "face", "enroll", adult.ID, "--photo", bad, "--consent", "paper")
+	if err == nil || !strings.Contains(out, "no photo passed the quality gate") {
+		t.Errorf("enroll from a corrupt photo = %v, %s", err, out)
+	}
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+func runReport(e *env, args []string) error {
+	fs := newFlags(e, "report", "[--json]")
+	cf := addClientFlags(e, fs)
+	if _, err := positional(fs, args); err != nil {
+		return err
+	}
+	r, err := cf.client().Report(e.ctx)
+	if err != nil {
+		return err
+	}
+	if *cf.json {
+		return writeJSON(e.stdout, r)
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "Face data report for gate %s, %s\n", r.Device, when(r.GeneratedAt))
+	fmt.Fprintf(w, "Personal information handler: %s (%s)\n\n", r.Controller, r.Contact)
+	fmt.Fprintf(w, "People whose face data is held:  %d of %d residents (%d templates)\n", r.PeopleWithFace, r.Residents, r.Templates)
+	filing := "not required"
+	if r.FilingRequired {
+		filing = "REQUIRED: file with the regulator"
+	}
+	fmt.Fprintf(w, "Regulator filing threshold:      %d people; this device holds %.2f%% of it (%s)\n", r.FilingThreshold, 100*r.FilingShare, filing)
+	fmt.Fprintf(w, "Purpose:                         %s\n", strings.Join(r.Purposes, "; "))
+	fmt.Fprintf(w, "Method:                          %s\n", r.Method)
+	fmt.Fprintf(w, "Face mode:                       %s\n", r.FaceMode)
+	fmt.Fprintf(w, "Storage:                         %s\n", r.Storage)
+	fmt.Fprintf(w, "Retention:                       %s\n", r.Retention)
+	fmt.Fprintf(w, "Deletion:                        %s\n", r.DeletionPolicy)
+	fmt.Fprintf(w, "Current notice version:          %s\n", r.NoticeVersion)
+	fmt.Fprintln(w, "\nStanding consents by notice version:")
+	var versions []string
+	for v := range r.ConsentsByNotice {
+		versions = append(versions, v)
+	}
+	slices.Sort(versions)
+	if len(versions) == 0 {
+		fmt.Fprintln(w, "  none")
+	}
+	for _, v := range versions {
+		fmt.Fprintf(w, "  %-12s %d\n", v, r.ConsentsByNotice[v])
+	}
+	fmt.Fprintf(w, "Withdrawn consents: %d\n", r.WithdrawnConsent)
+	fmt.Fprintf(w, "\nDeletions (%d):\n", len(r.Deletions))
+	var rows [][]string
+	for _, d := range r.Deletions {
+		rows = append(rows, []string{d.ReceiptID, when(d.At), d.Resident, fmt.Sprint(d.Templates), d.Actor, d.Reason})
+	}
+	if len(rows) > 0 {
+		table(w, "RECEIPT TIME RESIDENT TEMPLATES BY REASON", rows)
+	}
+	fmt.Fprintln(w, "\nSecurity measures:")
+	for _, s := range r.Security {
+		fmt.Fprintf(w, "  - %s\n", s)
+	}
+	audit := fmt.Sprintf("verified, %d entries", r.Audit.Entries)
+	if !r.Audit.OK {
+		audit = fmt.Sprintf("BROKEN at entry %d: %s", r.Audit.FirstBad, r.Audit.Problem)
+	}
+	fmt.Fprintf(w, "\nAudit log: %s; %s\n", audit, r.AuditRetention)
+	return nil
+}
+
+func runNotice(e *env, args []string) error {
+	fs := newFlags(e, "notice", "[--lang zh|en]  (the exact text residents consent to; print it for paper forms)")
+	cf := addClientFlags(e, fs)
+	lang := fs.String("lang", "zh", "zh or en")
+	if _, err := positional(fs, args); err != nil {
+		return err
+	}
+	n, err := cf.client().Notice(e.ctx, *lang)
+	if err != nil {
+		return err
+	}
+	if *cf.json {
+		return writeJSON(e.stdout, n)
+	}
+	fmt.Fprint(e.stdout, n.Text)
+	fmt.Fprintf(e.stdout, "\n[notice %s, %s, sha256 %s]\n", n.Version, n.Language, n.SHA256)
+	return nil
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/gated-dev/gated/internal/config"
+	"github.com/gated-dev/gated/internal/daemon"
+	"github.com/gated-dev/gated/internal/recognizer"
+	"github.com/gated-dev/gated/internal/store"
+	"github.com/gated-dev/gated/models"
+)
+
+const defaultConfig = "/etc/gated/gated.toml"
+
+func runRun(e *env, args []string) error {
+	fs := newFlags(e, "run", "[--config FILE]")
+	path := fs.String("config", defaultConfig, "configuration file")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if _, err := positional(fs, args); err != nil {
+		return err
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		return usageError{"--log-level: " + err.Error()}
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lv}))
+	if os.Geteuid() == 0 {
+		log.Warn("gated runs as root: install the systemd unit to run it as its own user, sandboxed")
+	}
+	return daemon.Run(e.ctx, daemon.Options{Config: cfg, Log: log, Version: version, Getenv: e.getenv})
+}
+
+// runCheck checks a configuration and what it points to, without starting
+// anything: the file's rules, the device key (present, 0600, ours), and the
+// model files (present, verified). systemd runs it before the daemon.
+func runCheck(e *env, args []string) error {
+	fs := newFlags(e, "check", "[--config FILE]")
+	path := fs.String("config", defaultConfig, "configuration file")
+	if _, err := positional(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	var problems []error
+	switch {
+	case cfg.Device.KeyCredential != "":
+		if _, err := store.LoadKEKCredential(cfg.Device.KeyCredential); err != nil {
+			problems = append(problems, fmt.Errorf("device.key_credential: %w", err))
+		}
+	default:
+		if _, err := store.LoadKEKFile(cfg.Device.KeyFile); err != nil {
+			problems = append(problems, fmt.Errorf("device.key_file: %w (make one with: gated keygen --out %s --owner gated)", err, cfg.Device.KeyFile))
+		}
+	}
+	if cfg.Face.Enabled {
+		if err := models.Verify(cfg.Device.ModelsDir, recognizer.ModelFiles...); err != nil {
+			problems = append(problems, fmt.Errorf("device.models_dir: %w", err))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s: the configuration is valid, but:\n%w", *path, errors.Join(problems...))
+	}
+	fmt.Fprintf(e.stdout, "%s: ok (%d readers, relay %s, face %s)\n", *path, len(cfg.Readers), cfg.Relay.Type, map[bool]string{true: "on", false: "off"}[cfg.Face.Enabled])
+	return nil
+}

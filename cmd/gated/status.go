@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gated-dev/gated/internal/api"
+)
+
+func runStatus(e *env, args []string) error {
+	fs := newFlags(e, "status", "[--json]")
+	cf := addClientFlags(e, fs)
+	if _, err := positional(fs, args); err != nil {
+		return err
+	}
+	s, err := cf.client().Status(e.ctx)
+	if err != nil {
+		return err
+	}
+	if *cf.json {
+		return writeJSON(e.stdout, s)
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "gate %s  (gated %s, up since %s)\n", s.Device, s.Version, when(s.StartedAt))
+	if s.Alarm != "" {
+		fmt.Fprintf(w, "ALARM: %s\n", s.Alarm)
+	}
+	if s.Face.Enabled {
+		fmt.Fprintf(w, "face: %s, %s, threshold %.2f, margin %.2f, %d frames; %d residents, %d templates\n",
+			s.Face.Mode, s.Face.Model, s.Face.Threshold, s.Face.Margin, s.Face.Frames, s.Face.Residents, s.Face.Templates)
+		cam := "up"
+		if !s.Camera.Up {
+			cam = "DOWN: " + s.Camera.LastErr
+		}
+		fmt.Fprintf(w, "camera: %s (%s), %d frames\n", cam, s.Camera.Source, s.Camera.Frames)
+	} else {
+		fmt.Fprintln(w, "face: off (card and PIN only)")
+	}
+	var rows [][]string
+	for _, r := range s.Readers {
+		state := "up"
+		if !r.Up {
+			state = "DOWN"
+		}
+		rows = append(rows, []string{r.Name, r.Type, state, when(r.Since), fmt.Sprint(r.Frames), fmt.Sprint(r.Dropped), fmt.Sprint(r.Reconnects), r.LastErr})
+	}
+	fmt.Fprintln(w)
+	table(w, "READER TYPE STATE SINCE FRAMES DROPPED RECONNECTS LAST-ERROR", rows)
+	fmt.Fprintf(w, "\ndecisions since start: granted %s; denied %s\n", counts(s.Decisions.Granted), counts(s.Decisions.Denied))
+	if s.Last != nil {
+		fmt.Fprintf(w, "last: %s\n", decisionLine(*s.Last))
+	}
+	fmt.Fprintf(w, "store: %d residents (%d with face data, %d templates), %d audit entries, %d bytes, key %s\n",
+		s.Store.Residents, s.Store.ResidentsWithFace, s.Store.Templates, s.Store.AuditEntries, s.Store.FileBytes, s.Store.KEK)
+	return nil
+}
+
+func counts(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, k := range []string{"face", "card", "card+pin"} {
+		if m[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func decisionLine(d api.Decision) string {
+	who := d.Name
+	if who == "" {
+		who = d.Resident
+	}
+	if who != "" {
+		who = " " + who
+	}
+	s := fmt.Sprintf("%s %-8s %-10s%s", d.Time.Local().Format("15:04:05.000"), d.Method, strings.ToUpper(d.Outcome), who)
+	if d.Method == "face" && d.Outcome == "granted" {
+		s += fmt.Sprintf(" (distance %.3f, margin %.3f)", d.Distance, d.Margin)
+	}
+	if d.Reader != "" {
+		s += " at " + d.Reader
+	}
+	if d.Reason != "" {
+		s += ": " + d.Reason
+	}
+	return s
+}
+
+func runWatch(e *env, args []string) error {
+	fs := newFlags(e, "watch", "[--json]")
+	cf := addClientFlags(e, fs)
+	if _, err := positional(fs, args); err != nil {
+		return err
+	}
+	err := cf.client().Decisions(e.ctx, func(d api.Decision) error {
+		if *cf.json {
+			return writeJSON(e.stdout, d)
+		}
+		_, err := fmt.Fprintln(e.stdout, decisionLine(d))
+		return err
+	})
+	if e.ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
