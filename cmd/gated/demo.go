@@ -1,129 +1,363 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sync"
 	"time"
 
-	"github.com/gated-dev/gated/internal/match"
-	"github.com/gated-dev/gated/internal/recognizer"
-	"github.com/gated-dev/gated/internal/recognizer/camera"
+	"github.com/gated-dev/gated/internal/api"
+	"github.com/gated-dev/gated/internal/config"
+	"github.com/gated-dev/gated/internal/daemon"
+	"github.com/gated-dev/gated/internal/store"
 )
 
-// The demo's cast: real photos from face_recognition's test images
-// (scripts/fetch-demo-photos.sh). Obama is the enrolled resident; Biden has
-// never been enrolled.
-var (
-	demoEnroll = map[string][]string{"obama": {"obama.jpg", "obama2.jpg"}}
-	demoScene  = []string{"obama3.jpg", "biden.jpg", "obama_partial_face.jpg", "32bit.png"}
-)
-
+// runDemo runs the real daemon on a simulated gate: a folder of photos as
+// the camera, and socat pseudo-terminals as the card reader, the keypad and
+// the relay board. It enrolls two residents through the staff API and plays
+// a scene, printing each access decision and relay command as it happens.
 func runDemo(e *env, args []string) error {
 	fs := newFlags(e, "demo", "[flags]")
 	photos := fs.String("photos", defaultDemoPhotos(e.getenv), "folder with the demo photos (make setup fetches them)")
 	models := fs.String("models", defaultModels(e.getenv), "model directory")
-	threshold := fs.Float64("threshold", 0.5, "largest distance accepted as the same person")
-	margin := fs.Float64("margin", 0.05, "how much nearer the best resident must be than the runner-up")
-	fps := fs.Float64("fps", 2, "frames per second of the simulated camera")
-	if err := parse(fs, args); err != nil {
+	keep := fs.Bool("keep", false, "keep the demo's state directory (store, config, log) afterwards")
+	pause := fs.Duration("pause", 1500*time.Millisecond, "pause between the scene's steps")
+	if _, err := positional(fs, args); err != nil {
 		return err
 	}
-	policy := match.Policy{Threshold: float32(*threshold), MinMargin: float32(*margin)}
-	if err := policy.Validate(); err != nil {
-		return usageError{err.Error()}
-	}
-	rec, err := recognizer.Load(*models, recognizer.Options{})
-	if err != nil {
-		return err
-	}
-	defer rec.Close()
-	out := e.stdout
-	fmt.Fprintf(out, "gated demo: face pipeline on a simulated camera (models verified in %s)\n\n", *models)
-
-	// Enrollment through the quality gate.
-	gallery := match.New(recognizer.Dim)
-	for who, files := range demoEnroll {
-		for _, name := range files {
-			b, err := os.ReadFile(filepath.Join(*photos, name))
-			if err != nil {
-				return fmt.Errorf("%w (run make setup to fetch the demo photos)", err)
-			}
-			m, err := recognizer.DecodeImage(b)
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			faces, err := rec.Faces(m)
-			a := recognizer.Assess(m, faces, recognizer.Quality{})
-			m.Close()
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			if a.Problem != recognizer.Good {
-				fmt.Fprintf(out, "enroll %-6s from %-22s refused: %s\n", who, name, a.Problem.Advice("en"))
-				continue
-			}
-			if err := gallery.Add(who, a.Face.Descriptor); err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "enroll %-6s from %-22s ok (face %dpx, sharpness %.0f, brightness %.0f)\n", who, name, a.FaceSide, a.Sharpness, a.Brightness)
+	for _, p := range []string{"obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"} {
+		if _, err := os.Stat(filepath.Join(*photos, p)); err != nil {
+			return fmt.Errorf("demo photo %s missing: run make setup (scripts/fetch-demo-photos.sh)", p)
 		}
 	}
-	res, tmpl := gallery.Len()
-	fmt.Fprintf(out, "gallery: %d resident(s), %d template(s); policy: distance < %.2f and margin >= %.2f\n\n", res, tmpl, policy.Threshold, policy.MinMargin)
-
-	// The scene: photos appear one by one in the camera's folder.
-	scene, err := os.MkdirTemp("", "gated-demo-camera-")
+	socat, err := exec.LookPath("socat")
+	if err != nil {
+		return errors.New("socat is not installed: run make setup (apt install socat)")
+	}
+	dir, err := os.MkdirTemp("", "gated-demo-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(scene)
-	for i, name := range demoScene {
-		if err := copyFile(filepath.Join(*photos, name), filepath.Join(scene, fmt.Sprintf("%02d-%s", i, name))); err != nil {
+	if *keep {
+		defer fmt.Fprintf(e.stdout, "\ndemo state kept in %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	// The simulated hardware outlives the daemon, which locks the door
+	// on its way out.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	hw, stopHW := context.WithCancel(context.Background())
+	defer stopHW()
+	for _, name := range []string{"reader", "keypad", "relay"} {
+		if err := ptyPair(hw, &wg, socat, filepath.Join(dir, name)); err != nil {
 			return err
 		}
 	}
-	cam, err := camera.OpenFiles(scene, camera.FileOptions{FPS: *fps})
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	for _, d := range []string{"camera", "data"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
+			return err
+		}
+	}
+	if _, err := store.GenerateKEKFile(filepath.Join(dir, "kek")); err != nil {
+		return err
+	}
+	cfgText := fmt.Sprintf(demoConfig, dir, *models)
+	if err := os.WriteFile(filepath.Join(dir, "gated.toml"), []byte(cfgText), 0o600); err != nil {
+		return err
+	}
+	cfg, err := config.Load(filepath.Join(dir, "gated.toml"))
 	if err != nil {
 		return err
 	}
-	defer cam.Close()
-	for {
-		fr, err := cam.Read(e.ctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		start := time.Now()
-		faces, err := rec.Faces(fr.Mat)
-		fr.Mat.Close()
-		if err != nil {
-			fmt.Fprintf(out, "frame %d %-26s error: %v\n", fr.Seq, fr.Name, err)
-			continue
-		}
-		if len(faces) == 0 {
-			fmt.Fprintf(out, "frame %d %-26s no face (%v)\n", fr.Seq, fr.Name, time.Since(start).Round(time.Millisecond))
-			continue
-		}
-		for _, f := range faces {
-			r, err := gallery.Lookup(f.Descriptor)
-			if err != nil {
-				return err
-			}
-			took := time.Since(start).Round(time.Millisecond)
-			if policy.Accept(r) {
-				fmt.Fprintf(out, "frame %d %-26s GRANTED  %s (distance %.3f, margin %.3f, %v)\n", fr.Seq, fr.Name, r.Resident, r.Distance, r.Margin(), took)
+
+	out := &lockedWriter{w: e.stdout}
+	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
+	say("gated demo: the real daemon on a simulated gate (state in %s)", dir)
+	say("camera: a folder of photos; card reader, keypad and relay board: socat pseudo-terminals\n")
+
+	// The relay board prints what the daemon commands.
+	relay, err := os.OpenFile(filepath.Join(dir, "relay.peer"), os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		watchRelay(hw, relay, func(open bool) {
+			if open {
+				say("    relay  ON : door unlocked")
 			} else {
-				fmt.Fprintf(out, "frame %d %-26s DENIED   not recognised (nearest %s at %.3f): please use your card or PIN (%v)\n", fr.Seq, fr.Name, r.Resident, r.Distance, took)
+				say("    relay OFF : door locked")
 			}
+		})
+	}()
+	go func() { <-hw.Done(); relay.Close() }()
+
+	logFile, err := os.OpenFile(filepath.Join(dir, "gated.log"), os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	ready := make(chan struct{})
+	derr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		derr <- daemon.Run(ctx, daemon.Options{Config: cfg, Log: slog.New(slog.NewTextHandler(logFile, nil)), Version: version,
+			Getenv: func(string) string { return "" }, Ready: func() { close(ready) }})
+	}()
+	select {
+	case <-ready:
+	case err := <-derr:
+		return fmt.Errorf("daemon: %w (log: %s)", err, filepath.Join(dir, "gated.log"))
+	case <-time.After(60 * time.Second):
+		return errors.New("the daemon did not start within a minute")
+	}
+	c := api.NewClient(cfg.Control.Socket)
+
+	// Print decisions as they happen.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.Decisions(ctx, func(d api.Decision) error {
+			say("  %s", decisionLine(d))
+			return nil
+		})
+	}()
+
+	// Staff set the gate up through the API, as gated's commands do.
+	obama, err := c.AddResident(ctx, api.NewResident{Name: "Obama", Unit: "1-101"})
+	if err != nil {
+		return err
+	}
+	biden, err := c.AddResident(ctx, api.NewResident{Name: "Biden", Unit: "2-202"})
+	if err != nil {
+		return err
+	}
+	for _, r := range []struct{ id, card, pin string }{{obama.ID, "1001", "1234"}, {biden.ID, "2002", "5678"}} {
+		if err := c.AssignCard(ctx, r.id, r.card); err != nil {
+			return err
+		}
+		if err := c.SetPIN(ctx, r.id, r.pin); err != nil {
+			return err
 		}
 	}
-	fmt.Fprintln(out, "\nNo photo or descriptor was written anywhere; the gallery lived in memory only.")
+	say("staff: added Obama (%s, card 1001, PIN 1234) and Biden (%s, card 2002, PIN 5678)", obama.ID, biden.ID)
+	var shots [][]byte
+	for _, p := range []string{"obama.jpg", "obama2.jpg"} {
+		b, err := os.ReadFile(filepath.Join(*photos, p))
+		if err != nil {
+			return err
+		}
+		shots = append(shots, b)
+	}
+	en, err := c.Enroll(ctx, obama.ID, api.Enroll{Photos: shots, Method: "paper", Language: "en"})
+	if err != nil {
+		return err
+	}
+	say("staff: Obama signed the consent form (notice %s); face enrolled from 2 photos: %d templates", en.Consent.NoticeVersion, en.Templates)
+	say("       Biden declined face recognition: he keeps card and PIN\n")
+
+	camera := filepath.Join(dir, "camera")
+	show := func(photo string) error {
+		b, err := os.ReadFile(filepath.Join(*photos, photo))
+		if err != nil {
+			return err
+		}
+		tmp := filepath.Join(camera, ".next")
+		if err := os.WriteFile(tmp, b, 0o600); err != nil {
+			return err
+		}
+		return os.Rename(tmp, filepath.Join(camera, fmt.Sprintf("%d-%s", time.Now().UnixNano(), photo)))
+	}
+	send := func(name, s string) error {
+		f, err := os.OpenFile(filepath.Join(dir, name+".peer"), os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = f.WriteString(s)
+		return err
+	}
+	wait := func(d time.Duration) bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(d):
+			return true
+		}
+	}
+	steps := []struct {
+		say string
+		do  func() error
+	}{
+		{"Obama walks up to the gate and looks at the camera", func() error { return show("obama3.jpg") }},
+		{"Biden, whose face was never enrolled, looks at the camera", func() error { return show("biden.jpg") }},
+		{"Biden shows card 2002 and types 5678#", func() error {
+			if err := send("reader", "2002\r\n"); err != nil {
+				return err
+			}
+			time.Sleep(300 * time.Millisecond)
+			return send("keypad", "5678#")
+		}},
+		{"Biden shows his card but mistypes his PIN (1111#)", func() error {
+			if err := send("reader", "2002\r\n"); err != nil {
+				return err
+			}
+			time.Sleep(300 * time.Millisecond)
+			return send("keypad", "1111#")
+		}},
+		{"Obama withdraws his consent at the property office", func() error {
+			d, err := c.DeleteFace(ctx, obama.ID, "consent withdrawn at the office")
+			if err != nil {
+				return err
+			}
+			say("  staff: face data destroyed at once: receipt %s, %d templates", d.ReceiptID, d.Templates)
+			return nil
+		}},
+		{"Obama looks at the camera again", func() error { return show("obama3.jpg") }},
+		{"Obama shows card 1001 and types 1234#", func() error {
+			if err := send("reader", "1001\r\n"); err != nil {
+				return err
+			}
+			time.Sleep(300 * time.Millisecond)
+			return send("keypad", "1234#")
+		}},
+	}
+	for i, s := range steps {
+		say("\n%d. %s", i+1, s.say)
+		if err := s.do(); err != nil {
+			return err
+		}
+		if !wait(*pause + 2*time.Second) {
+			return ctx.Err()
+		}
+	}
+	v, err := c.VerifyAudit(ctx)
+	if err != nil {
+		return err
+	}
+	rep, err := c.Report(ctx)
+	if err != nil {
+		return err
+	}
+	say("\naudit chain: %d entries, verified %v", v.Entries, v.OK)
+	say("report: face data held for %d of %d residents; %d deletion(s) with receipts; filing threshold %d", rep.PeopleWithFace, rep.Residents, len(rep.Deletions), rep.FilingThreshold)
+	say("no photo was kept; the daemon held no network socket; daemon log: %s", filepath.Join(dir, "gated.log"))
+	cancel()
+	err = <-derr
+	time.Sleep(100 * time.Millisecond) // the relay's last words
+	stopHW()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
 	return nil
+}
+
+const demoConfig = `version = 1
+[device]
+name = "demo-gate"
+data_dir = "%[1]s/data"
+key_file = "%[1]s/kek"
+models_dir = "%[2]s"
+[control]
+socket = "%[1]s/gated.sock"
+staff_group = ""
+[face]
+enabled = true
+threshold = 0.45
+margin = 0.05
+frames = 3
+cooldown = "3s"
+[camera]
+files = "%[1]s/camera"
+follow = true
+repeat = 4
+fps = 10
+[access]
+card = "card+pin"
+[[reader]]
+name = "front"
+type = "ascii"
+device = "%[1]s/reader"
+[[reader]]
+name = "keypad"
+type = "keypad"
+device = "%[1]s/keypad"
+for = "front"
+[relay]
+type = "lcus"
+device = "%[1]s/relay"
+pulse = "1s"
+[privacy]
+controller = "Demo Property Management"
+contact = "Property office, Building 1"
+notice_version = "2026-11"
+`
+
+// ptyPair starts socat with a pseudo-terminal pair at path (the device end,
+// which the daemon opens) and path.peer (the end the demo plays).
+func ptyPair(ctx context.Context, wg *sync.WaitGroup, socat, path string) error {
+	cmd := exec.CommandContext(ctx, socat, fmt.Sprintf("pty,raw,echo=0,link=%s", path), fmt.Sprintf("pty,raw,echo=0,link=%s.peer", path))
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("socat: %w", err)
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); cmd.Wait() }()
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(path + ".peer"); err == nil {
+			if _, err := os.Stat(path); err == nil {
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("socat did not create %s", path)
+}
+
+// watchRelay reports LCUS relay commands (A0 01 01 A2 on, A0 01 00 A1 off).
+func watchRelay(ctx context.Context, r io.Reader, fn func(open bool)) {
+	br := bufio.NewReader(r)
+	var buf []byte
+	for ctx.Err() == nil {
+		b, err := br.ReadByte()
+		if err != nil {
+			return
+		}
+		buf = append(buf, b)
+		if len(buf) > 4 {
+			buf = buf[len(buf)-4:]
+		}
+		switch {
+		case bytes.Equal(buf, []byte{0xA0, 0x01, 0x01, 0xA2}):
+			fn(true)
+		case bytes.Equal(buf, []byte{0xA0, 0x01, 0x00, 0xA1}):
+			fn(false)
+		}
+	}
+}
+
+// lockedWriter serialises lines written from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func defaultDemoPhotos(getenv func(string) string) string {
@@ -134,12 +368,4 @@ func defaultDemoPhotos(getenv func(string) string) string {
 		return c + "/gated/demo-photos"
 	}
 	return getenv("HOME") + "/.cache/gated/demo-photos"
-}
-
-func copyFile(from, to string) error {
-	b, err := os.ReadFile(from)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(to, b, 0o600)
 }

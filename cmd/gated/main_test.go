@@ -131,18 +131,36 @@ func TestEvalOnPhotos(t *testing.T) {
 }
 
 func TestDemo(t *testing.T) {
-	code, out, errs := gated(t, nil, "demo", "--photos", testenv.DemoPhotos(t), "--models", testenv.Models(t), "--fps", "0")
+	code, out, errs := gated(t, nil, "demo", "--photos", testenv.DemoPhotos(t), "--models", testenv.Models(t), "--pause", "100ms")
 	if code != 0 {
-		t.Fatalf("gated demo = %d, stderr %q", code, errs)
+		t.Fatalf("gated demo = %d, stderr %q\n%s", code, errs, out)
 	}
 	for _, want := range []string{
-		"gallery: 1 resident(s), 2 template(s)",
-		"00-obama3.jpg              GRANTED  obama",
-		"01-biden.jpg               DENIED   not recognised",
+		"face enrolled from 2 photos: 2 templates",
+		"face     GRANTED Obama",
+		"face     DENIED: face not recognised: please use your card or PIN",
+		"card+pin GRANTED Biden at front",
+		"card+pin DENIED Biden at front: wrong PIN",
+		"face data destroyed at once: receipt d-",
+		"card+pin GRANTED Obama at front",
+		"verified true",
+		"face data held for 0 of 2 residents",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
+	}
+	// Three openings: Obama's face, Biden's card+PIN, Obama's card+PIN.
+	if n := strings.Count(out, "relay  ON"); n != 3 {
+		t.Errorf("relay opened %d times, want 3:\n%s", n, out)
+	}
+	// After the opt-out, Obama's face is denied like a stranger's.
+	after := out[strings.Index(out, "6. Obama looks at the camera again"):]
+	if !strings.Contains(after[:strings.Index(after, "7.")], "DENIED") {
+		t.Errorf("Obama's face after opt-out was not denied:\n%s", after)
+	}
+	if strings.Contains(errs, "lock failed") {
+		t.Errorf("the demo left the door unconfirmed: %s", errs)
 	}
 }
 

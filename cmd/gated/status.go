@@ -69,16 +69,20 @@ func counts(m map[string]int) string {
 }
 
 func decisionLine(d api.Decision) string {
+	s := strings.TrimRight(fmt.Sprintf("%s %-8s %-8s", d.Time.Local().Format("15:04:05.000"), d.Method, strings.ToUpper(d.Outcome)), " ")
 	who := d.Name
 	if who == "" {
 		who = d.Resident
 	}
 	if who != "" {
-		who = " " + who
+		s += " " + who
 	}
-	s := fmt.Sprintf("%s %-8s %-10s%s", d.Time.Local().Format("15:04:05.000"), d.Method, strings.ToUpper(d.Outcome), who)
 	if d.Method == "face" && d.Outcome == "granted" {
-		s += fmt.Sprintf(" (distance %.3f, margin %.3f)", d.Distance, d.Margin)
+		margin := "none: only resident"
+		if d.Margin != nil {
+			margin = fmt.Sprintf("%.3f", *d.Margin)
+		}
+		s += fmt.Sprintf(" (distance %.3f, margin %s)", d.Distance, margin)
 	}
 	if d.Reader != "" {
 		s += " at " + d.Reader

@@ -72,7 +72,9 @@ type Decision struct {
 	Reader   string    `json:"reader,omitempty"`
 	Reason   string    `json:"reason,omitempty"`
 	Distance float32   `json:"distance,omitempty"`
-	Margin   float32   `json:"margin,omitempty"`
+	// Margin to the runner-up resident; nil when there is none (a gallery
+	// of one resident).
+	Margin *float32 `json:"margin,omitempty"`
 }
 
 // StoreSummary is a short account of what the store holds.

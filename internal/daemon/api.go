@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/user"
@@ -141,7 +142,12 @@ func (d *daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func apiDecision(g gate.Decision) api.Decision {
-	return api.Decision{Time: g.Time, Method: string(g.Method), Outcome: string(g.Outcome), Resident: g.Resident, Name: g.Name, Reader: g.Reader, Reason: g.Reason, Distance: g.Distance, Margin: g.Margin}
+	d := api.Decision{Time: g.Time, Method: string(g.Method), Outcome: string(g.Outcome), Resident: g.Resident, Name: g.Name, Reader: g.Reader, Reason: g.Reason, Distance: g.Distance}
+	if g.Method == gate.MethodFace && g.Resident != "" && !math.IsInf(float64(g.Margin), 0) {
+		m := g.Margin
+		d.Margin = &m
+	}
+	return d
 }
 
 func (d *daemon) apiResident(r store.Resident, full bool) (api.Resident, error) {

@@ -97,6 +97,12 @@ func (g *Gate) pin(ctx context.Context, ev fallback.Event) (*Decision, error) {
 	default:
 		d.Outcome, d.Reason = Denied, a.Reason
 	}
+	if d.Resident == "" && a.Card.Number != "" {
+		// Name the card's holder in the record of a wrong or locked-out PIN.
+		if r, _, err := g.resident(a.Card); err == nil {
+			d.Resident, d.Name = r.ID, r.Name
+		}
+	}
 	out := g.decide(d)
 	return &out, nil
 }

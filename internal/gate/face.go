@@ -9,6 +9,9 @@ import (
 	"github.com/gated-dev/gated/internal/store"
 )
 
+// visitGap is how long without frames ends a visit.
+const visitGap = 2 * time.Second
+
 // Observation is what the camera pipeline saw in one frame: the descriptor
 // of the largest face, or none.
 type Observation struct {
@@ -26,8 +29,14 @@ func (g *Gate) Face(ctx context.Context, ob Observation) (*Decision, error) {
 		return nil, nil
 	}
 	g.mu.Lock()
-	if ob.Face == nil {
+	// A frame without a face, or a gap in the frames (a camera that saw
+	// nothing new), ends a visit: the next face starts afresh.
+	gap := !g.lastFrame.IsZero() && ob.Time.Sub(g.lastFrame) > visitGap
+	g.lastFrame = ob.Time
+	if ob.Face == nil || gap {
 		g.streak, g.unknown, g.told = streak{}, 0, false
+	}
+	if ob.Face == nil {
 		g.mu.Unlock()
 		return nil, nil
 	}

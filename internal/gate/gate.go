@@ -116,15 +116,16 @@ type Gate struct {
 	auth  *fallback.Authenticator
 	opens chan struct{} // door requests, coalesced while a pulse runs
 
-	mu       sync.Mutex
-	streak   streak
-	unknown  int                  // consecutive frames with a face nobody matched
-	told     bool                 // the unknown face was told to use card or PIN
-	cooldown map[string]time.Time // resident -> until when their face is ignored
-	stats    Stats
-	subs     map[chan Decision]struct{}
-	alarm    bool
-	readers  []fallback.Health
+	mu        sync.Mutex
+	streak    streak
+	lastFrame time.Time            // of the last observation
+	unknown   int                  // consecutive frames with a face nobody matched
+	told      bool                 // the unknown face was told to use card or PIN
+	cooldown  map[string]time.Time // resident -> until when their face is ignored
+	stats     Stats
+	subs      map[chan Decision]struct{}
+	alarm     bool
+	readers   []fallback.Health
 }
 
 type streak struct {
