@@ -172,6 +172,9 @@ var ErrInvalid = errors.New("invalid configuration")
 // Load reads, decodes and checks the configuration file at path.
 func Load(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("config: %w (start from configs/gated.toml, or /usr/share/doc/gated/gated.toml from the package, and check it with gated check)", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

@@ -1,0 +1,118 @@
+// Package deploy holds the files that install gated on a gate (systemd
+// unit, sysusers, udev rules, a production configuration); its tests check
+// them with the tools that will read them.
+package deploy
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/gated-dev/gated/internal/config"
+	"github.com/gated-dev/gated/internal/testenv"
+)
+
+func read(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestUnitVerifies runs systemd-analyze on the unit: it must load without
+// a warning, and its sandbox must rate as safe.
+func TestUnitVerifies(t *testing.T) {
+	sa := testenv.Program(t, "systemd-analyze", "systemd")
+	// systemd-analyze checks that the binaries exist: stand /bin/true in
+	// for /usr/bin/gated, which a build machine does not have.
+	unit := strings.ReplaceAll(read(t, "gated.service"), "/usr/bin/gated", "/bin/true")
+	path := filepath.Join(t.TempDir(), "gated.service")
+	if err := os.WriteFile(path, []byte(unit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(sa, "verify", path).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	out, err = exec.Command(sa, "security", "--offline=yes", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`Overall exposure level for gated.service: ([0-9.]+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no exposure level in:\n%s", out)
+	}
+	if lvl, _ := strconv.ParseFloat(string(m[1]), 64); lvl > 1.5 {
+		t.Errorf("exposure level %v, want at most 1.5 (was 0.8 when written)", lvl)
+	}
+}
+
+func TestUnitSandbox(t *testing.T) {
+	unit := read(t, "gated.service")
+	for _, want := range []string{
+		"Type=notify", "WatchdogSec=", "User=gated", "SupplementaryGroups=gated-staff",
+		"PrivateNetwork=yes", "RestrictAddressFamilies=AF_UNIX", "IPAddressDeny=any",
+		"ProtectSystem=strict", "StateDirectory=gated", "ReadWritePaths=/var/lib/gated",
+		"DevicePolicy=closed", "DeviceAllow=char-video4linux rw", "DeviceAllow=char-ttyUSB rw", "DeviceAllow=char-gpiochip rw",
+		"LoadCredential=kek:/etc/gated/kek", "ExecStartPre=/usr/bin/gated check", "NoNewPrivileges=yes", "CapabilityBoundingSet=\n",
+	} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("gated.service lacks %q", want)
+		}
+	}
+}
+
+func TestSysusers(t *testing.T) {
+	su := testenv.Program(t, "systemd-sysusers", "systemd")
+	root := t.TempDir()
+	os.Mkdir(filepath.Join(root, "etc"), 0o755)
+	abs, err := filepath.Abs("gated.sysusers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(su, "--root="+root, abs).CombinedOutput(); err != nil {
+		t.Fatalf("systemd-sysusers: %v\n%s", err, out)
+	}
+	passwd, group := read(t, filepath.Join(root, "etc/passwd")), read(t, filepath.Join(root, "etc/group"))
+	if !regexp.MustCompile(`(?m)^gated:x:\d+:\d+:.*:/var/lib/gated:/usr/sbin/nologin$`).MatchString(passwd) {
+		t.Errorf("no gated system user without a login shell:\n%s", passwd)
+	}
+	if !regexp.MustCompile(`(?m)^gated-staff:x:\d+:gated$`).MatchString(group) {
+		t.Errorf("gated is not a member of gated-staff:\n%s", group)
+	}
+}
+
+func TestUdevRules(t *testing.T) {
+	for i, line := range strings.Split(read(t, "99-gated.rules"), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if !strings.Contains(line, `GROUP="gated"`) || !strings.Contains(line, `MODE="0660"`) {
+			t.Errorf("line %d gives the device to someone else than gated (0660): %s", i+1, line)
+		}
+		if !strings.Contains(line, "SYMLINK+=\"gate-") && !strings.Contains(line, `KERNEL=="gpiochip`) {
+			t.Errorf("line %d makes no /dev/gate-* name: %s", i+1, line)
+		}
+	}
+}
+
+func TestProductionConfig(t *testing.T) {
+	c, err := config.Parse("gated.toml", []byte(read(t, "gated.toml")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Device.KeyCredential != "kek" || c.Control.StaffGroup != "gated-staff" || c.Device.DataDir != "/var/lib/gated" {
+		t.Errorf("deploy/gated.toml does not match the unit: %+v", c.Device)
+	}
+	for _, r := range c.Readers {
+		if !strings.HasPrefix(r.Device, "/dev/gate-") {
+			t.Errorf("reader %s uses %s, not a stable udev name", r.Name, r.Device)
+		}
+	}
+}
