@@ -27,7 +27,9 @@ func TestNotifyReadyAndWatchdog(t *testing.T) {
 	alive := func() time.Time { return time.Unix(0, beat.Load()) }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- notifyLoop(ctx, func(k string) string { return env[k] }, alive, slog.New(slog.DiscardHandler)) }()
+	go func() {
+		done <- notifyLoop(ctx, func(k string) string { return env[k] }, alive, slog.New(slog.DiscardHandler))
+	}()
 
 	recv := func(d time.Duration) string {
 		conn.SetReadDeadline(time.Now().Add(d))
