@@ -24,7 +24,7 @@ var (
 )
 
 // gatedBinary builds the real gated command once per test run.
-func gatedBinary(t *testing.T) string {
+func gatedBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "gated-e2e-bin")

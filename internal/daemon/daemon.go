@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -276,25 +277,43 @@ func (d *daemon) applyPendingRestore(dbPath string) error {
 }
 
 // loadGallery fills the matcher from the store's templates of the current
-// model, then fits its index.
+// model, then fits its index and gives the loading's garbage back to the
+// system (a gate board has little memory).
 func (d *daemon) loadGallery() error {
 	start := time.Now()
 	g := match.New(recognizer.Dim)
-	byResident := map[string][][]float32{}
-	err := d.db.ForEachTemplate(recognizer.Model, func(t store.Template) error {
-		byResident[t.ResidentID] = append(byResident[t.ResidentID], append([]float32(nil), t.Vector...))
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("daemon: load face templates: %w", err)
-	}
-	for id, vs := range byResident {
+	// ForEachTemplate yields templates in key order: a resident's templates
+	// come together, so each resident is added once, when the next begins.
+	var id string
+	var vs [][]float32
+	flush := func() error {
+		if id == "" {
+			return nil
+		}
 		if err := g.Add(id, vs...); err != nil {
 			return fmt.Errorf("daemon: load face templates of %s: %w", id, err)
 		}
+		return nil
+	}
+	err := d.db.ForEachTemplate(recognizer.Model, func(t store.Template) error {
+		if t.ResidentID != id {
+			if err := flush(); err != nil {
+				return err
+			}
+			id, vs = t.ResidentID, vs[:0]
+		}
+		vs = append(vs, append([]float32(nil), t.Vector...))
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return fmt.Errorf("daemon: load face templates: %w", err)
 	}
 	g.Reindex()
 	d.gallery = g
+	debug.FreeOSMemory()
 	res, tmpl := g.Len()
 	d.log.Info("daemon: face gallery loaded", "residents", res, "templates", tmpl, "took", time.Since(start).Round(time.Millisecond))
 	return nil
