@@ -2,9 +2,9 @@ package daemon
 
 import (
 	"bytes"
-	"log/slog"
 	"context"
 	"image"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
