@@ -172,3 +172,56 @@ func lineWith(text, sub string) string {
 	}
 	return ""
 }
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	cfg := func(key string) string {
+		p := dir + "/gated.toml"
+		os.WriteFile(p, []byte(`version = 1
+[device]
+data_dir = "`+dir+`/data"
+`+key+`
+models_dir = "`+testenv.Models(t)+`"
+[face]
+enabled = true
+[camera]
+device = "0"
+[[reader]]
+name = "front"
+type = "ascii"
+device = "/dev/ttyUSB0"
+[relay]
+type = "lcus"
+device = "/dev/ttyUSB1"
+[privacy]
+controller = "PM"
+contact = "office"
+notice_version = "1"
+`), 0o600)
+		return p
+	}
+	p := cfg(`key_file = "` + dir + `/kek"`)
+	if code, _, errs := gated(t, nil, "check", "--config", p); code != 1 || !strings.Contains(errs, "gated keygen --out "+dir+"/kek") {
+		t.Errorf("check without a key = %d, %q; want a pointer to gated keygen", code, errs)
+	}
+	if code, out, errs := gated(t, nil, "keygen", "--out", dir+"/kek"); code != 0 || !strings.Contains(out, "kek:") {
+		t.Fatalf("keygen = %d, %q %q", code, out, errs)
+	}
+	if st, _ := os.Stat(dir + "/kek"); st.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %v, want 0600", st.Mode().Perm())
+	}
+	if code, out, errs := gated(t, nil, "check", "--config", p); code != 0 || !strings.Contains(out, ": ok (1 readers, relay lcus, face on)") {
+		t.Errorf("check = %d, %q %q", code, out, errs)
+	}
+	os.Chmod(dir+"/kek", 0o644)
+	if code, _, errs := gated(t, nil, "check", "--config", p); code != 1 || !strings.Contains(errs, "chmod") {
+		t.Errorf("check with a 0644 key = %d, %q; want the chmod fix", code, errs)
+	}
+	if code, _, _ := gated(t, nil, "keygen", "--out", dir+"/kek"); code != 1 {
+		t.Errorf("keygen over an existing key = %d, want 1 (never overwritten)", code)
+	}
+	p = cfg(`key_credential = "kek"`)
+	if code, out, _ := gated(t, map[string]string{"CREDENTIALS_DIRECTORY": ""}, "check", "--config", p); code != 0 || !strings.Contains(out, "checked when the service starts") {
+		t.Errorf("check with a credential outside systemd = %d, %q", code, out)
+	}
+}

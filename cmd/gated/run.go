@@ -51,7 +51,12 @@ func runCheck(e *env, args []string) error {
 		return err
 	}
 	var problems []error
+	keyNote := ""
 	switch {
+	case cfg.Device.KeyCredential != "" && e.getenv("CREDENTIALS_DIRECTORY") == "":
+		// Outside systemd there is no credential to look at: the unit's
+		// ExecStartPre runs this check again with it.
+		keyNote = fmt.Sprintf("; key: systemd credential %q, checked when the service starts", cfg.Device.KeyCredential)
 	case cfg.Device.KeyCredential != "":
 		if _, err := store.LoadKEKCredential(cfg.Device.KeyCredential); err != nil {
 			problems = append(problems, fmt.Errorf("device.key_credential: %w", err))
@@ -69,6 +74,6 @@ func runCheck(e *env, args []string) error {
 	if len(problems) > 0 {
 		return fmt.Errorf("%s: the configuration is valid, but:\n%w", *path, errors.Join(problems...))
 	}
-	fmt.Fprintf(e.stdout, "%s: ok (%d readers, relay %s, face %s)\n", *path, len(cfg.Readers), cfg.Relay.Type, map[bool]string{true: "on", false: "off"}[cfg.Face.Enabled])
+	fmt.Fprintf(e.stdout, "%s: ok (%d readers, relay %s, face %s%s)\n", *path, len(cfg.Readers), cfg.Relay.Type, map[bool]string{true: "on", false: "off"}[cfg.Face.Enabled], keyNote)
 	return nil
 }
