@@ -242,14 +242,16 @@ func (g *Gate) decide(d Decision) Decision {
 	if d.Reason != "" {
 		detail += " reason=" + d.Reason
 	}
-	if d.Outcome != NeedPIN {
-		g.audit(store.Event{Kind: store.KindAccess, Actor: "gate", Subject: d.Resident, Outcome: string(d.Outcome), Detail: trim(detail)})
-	}
+	// Decision, then the door, then the audit entry: the fsync of the
+	// entry does not delay the person at the gate.
 	if d.Outcome == Granted {
 		select {
 		case g.opens <- struct{}{}:
 		default: // a pulse is already queued
 		}
+	}
+	if d.Outcome != NeedPIN {
+		g.audit(store.Event{Kind: store.KindAccess, Actor: "gate", Subject: d.Resident, Outcome: string(d.Outcome), Detail: trim(detail)})
 	}
 	g.log.Info("gate: decision", "method", d.Method, "outcome", d.Outcome, "resident", d.Resident, "reader", d.Reader, "reason", d.Reason)
 	g.mu.Lock()

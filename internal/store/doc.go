@@ -54,7 +54,7 @@
 //   - DestroyFaceData, DeleteResident, RotateKEK and Compact rewrite the
 //     whole file: about 3 s per 100,000 residents, of which other callers
 //     wait about 0.4 s (the final catch-up and swap; see
-//     docs/performance-store.md). Meanwhile a writer that must grow bbolt's
+//     docs/performance.md). Meanwhile a writer that must grow bbolt's
 //     memory map waits for the copy. The directory needs room for a second
 //     copy of the file.
 //   - Names, units, consent and deletion records, and the audit log are

@@ -20,7 +20,7 @@ type PINParams struct {
 
 // DefaultPINParams returns the parameters used when Options.PIN is zero:
 // argon2id, 3 passes, 32 MiB, 1 thread. They take about 90 ms to verify on
-// one core of a 2-core AMD EPYC (see docs/performance-store.md); a gate
+// one core of a 2-core AMD EPYC (see docs/performance.md); a gate
 // device is slower, so measure with BenchmarkVerifyPIN on it.
 func DefaultPINParams() PINParams { return PINParams{Time: 3, MemoryKiB: 32 << 10, Threads: 1} }
 
