@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Run the benchmarks behind docs/performance.md and print their tables.
-# The matcher runs on one core (GOMAXPROCS=1), as its target says.
+# The matcher runs on one core (GOMAXPROCS=1), as its target says; the face
+# pipeline with one OpenBLAS thread (steadier on a 2-core machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+t=${BENCHTIME:-2s}
 echo "# $(date -u +%F) $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) cores), $(go version | cut -d' ' -f3)"
-GOMAXPROCS=1 go test -run '^$' -bench 'OneToN|Frame640x480|DescriptorPerFace' -benchtime "${BENCHTIME:-3s}" ./internal/recognizer/
-GOMAXPROCS=1 go test -run '^$' -bench 'Lookup|Reindex' -benchmem -benchtime "${BENCHTIME:-3s}" ./internal/match/
+GOMAXPROCS=1 go test -run '^$' -bench 'Lookup|Reindex' -benchmem -benchtime "$t" ./internal/match/
+GOMAXPROCS=1 go test -run '^$' -bench 'OneToN' -benchtime "$t" ./internal/recognizer/
+OPENBLAS_NUM_THREADS=1 go test -run '^$' -bench 'Frame640x480|DescriptorPerFace' -benchtime 20x ./internal/recognizer/
+OPENBLAS_NUM_THREADS=1 go test -run '^$' -bench FrameToRelay -benchtime 200x ./internal/daemon/
+go test -run '^$' -bench DaemonMemory -benchtime 1x ./cmd/gated/
+go test -run '^$' -bench 'CardToRelay' -benchtime 300x ./internal/fallback/
+go test -run '^$' -bench . ./internal/fallback/osdp/ ./internal/relay/
+GATED_BENCH_RESIDENTS=${GATED_BENCH_RESIDENTS:-100000} go test -run '^$' -bench . -benchtime 3x ./internal/store/
