@@ -510,3 +510,104 @@ func TestStaffCommandErrors(t *testing.T) {
 		t.Errorf("enroll from a corrupt photo = %v, %s", err, out)
 	}
 }
+
+func TestCameraEnrollment(t *testing.T) {
+	r := startRig(t)
+	id := r.addResident("Obama", "1001", "1234")
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result)
+	go func() {
+		out, err := r.gatedErr("", "face", "enroll", id, "--camera", "--frames", "3", "--timeout", "40s", "--consent", "device")
+		done <- result{out, err}
+	}()
+	time.Sleep(time.Second) // the request reaches the daemon
+	// The resident stands in front of the camera: a far-away shot first
+	// (refused by the quality gate), then good frames.
+	for _, p := range []string{"obama.jpg", "obama2.jpg", "obama3.jpg"} {
+		r.show(p)
+		time.Sleep(500 * time.Millisecond)
+	}
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("camera enrollment did not finish")
+	}
+	if res.err != nil || !strings.Contains(res.out, "enrolled "+id+": 3 templates") || !strings.Contains(res.out, ", device)") {
+		t.Fatalf("camera enrollment: %v\n%s", res.err, res.out)
+	}
+	// While enrolling, faces open nothing; afterwards the face works.
+	r.expectShut("frames taken for the enrollment", 500*time.Millisecond)
+	r.show("obama3.jpg")
+	r.expectOpen("face enrolled from the camera", 20*time.Second)
+}
+
+func TestBackupRestoreAndKeyRotation(t *testing.T) {
+	r := startRig(t)
+	keep := r.addResident("Kept", "1001", "1234")
+	backup := r.dir + "/gate.bak"
+	if out := r.gated("backup", "--out", backup); !strings.Contains(out, "encrypted under the gate's key") {
+		t.Fatalf("backup: %s", out)
+	}
+	if st, err := os.Stat(backup); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("backup file: %v, %v", st, err)
+	}
+	later := r.addResident("Later", "2002", "5678")
+	// A foreign file is refused and changes nothing.
+	foreign := r.dir + "/foreign.bak"
+	os.WriteFile(foreign, []byte("not a store"), 0o600)
+	if out, err := r.gatedErr("", "restore", foreign); err == nil || !strings.Contains(out, "does not open with this gate's key") {
+		t.Errorf("restore of a foreign file = %v, %s", err, out)
+	}
+	if !strings.Contains(r.gated("resident", "list"), later) {
+		t.Fatalf("a refused restore changed the store")
+	}
+	if out := r.gated("restore", backup); !strings.Contains(out, "backup accepted") {
+		t.Fatalf("restore: %s", out)
+	}
+	// The gate restarts on the backup: Later is gone, Kept is there.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := r.gatedErr("", "resident", "list")
+		if err == nil && strings.Contains(out, keep) && !strings.Contains(out, later) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restored store is not in use:\n%s\n%v", out, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	r.swipe("1001", "1234")
+	r.expectOpen("card after restore", 10*time.Second)
+
+	// Key rotation: a new key file, then the daemon starts again with it.
+	var before struct{ Store struct{ KEK string } }
+	json.Unmarshal([]byte(r.gated("status", "--json")), &before)
+	r.gated("keygen", "--out", r.dir+"/kek.new")
+	out := r.gated("keys", "rotate", "--new-key", r.dir+"/kek.new")
+	if !strings.Contains(out, before.Store.KEK+" -> kek:") {
+		t.Fatalf("keys rotate: %s (key was %s)", out, before.Store.KEK)
+	}
+	var after struct{ Store struct{ KEK string } }
+	json.Unmarshal([]byte(r.gated("status", "--json")), &after)
+	if after.Store.KEK == before.Store.KEK {
+		t.Errorf("status shows the old key after rotation")
+	}
+	audit := r.gated("audit", "list", "--limit", "1000")
+	if !strings.Contains(audit, "key-change") {
+		t.Errorf("no key-change entry in the audit log")
+	}
+	if strings.Contains(audit, "kek:") && !strings.Contains(audit, after.Store.KEK) {
+		t.Errorf("the audit log names a key, but not the new fingerprint")
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	code, out, _ := gated(t, nil, "completion", "bash")
+	if code != 0 || !strings.Contains(out, "complete -F _gated gated") || !strings.Contains(out, "resident) COMPREPLY") || !strings.Contains(out, "enroll delete") {
+		t.Errorf("completion bash = %d:\n%s", code, out)
+	}
+}

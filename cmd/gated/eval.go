@@ -25,7 +25,7 @@ import (
 	"github.com/gated-dev/gated/internal/recognizer/whiten"
 )
 
-// evalModels are the names --models accepts. dlib+white is dlib's
+// evalModels are the names --compare accepts. dlib+white is dlib's
 // descriptors adapted by a whitening fitted on the enrolled gallery.
 var evalModels = []string{"dlib", "dlib+white", "featurenet", "mobileface", "dlib-custom"}
 
@@ -33,11 +33,11 @@ func runEval(e *env, args []string) error {
 	fs := newFlags(e, "eval", "(--descriptors FILE | --photos DIR) [flags]")
 	descFile := fs.String("descriptors", "", "labelled descriptors in go-face's idols.json format")
 	photos := fs.String("photos", "", "a folder with one sub-folder of JPEG/PNG photos per person")
-	modelList := fs.String("models", "dlib", "models to compare side by side on the same photos: "+strings.Join(evalModels, ", ")+
+	modelList := fs.String("compare", "dlib", "models to compare side by side on the same photos: "+strings.Join(evalModels, ", ")+
 		" (--descriptors: dlib and dlib+white only)")
-	customSHA := fs.String("dlib-custom-sha256", "", "SHA-256 of the user-supplied dlib network (for --models ...,dlib-custom)")
+	customSHA := fs.String("dlib-custom-sha256", "", "SHA-256 of the user-supplied dlib network (for --compare ...,dlib-custom)")
 	customPath := fs.String("dlib-custom", "", "path of the user-supplied dlib network (default: MODELS/"+facemodel.CustomFile+")")
-	models := fs.String("models-dir", defaultModels(e.getenv), "model directory (for --photos)")
+	models := fs.String("models", defaultModels(e.getenv), "model directory (for --photos)")
 	jobs := fs.Int("jobs", runtime.NumCPU(), "photos processed at once (for --photos)")
 	thresholds := fs.String("thresholds", "0.30,0.35,0.40,0.45,0.50,0.55,0.60,0.65,0.70", "1:1 error rates at these distance thresholds")
 	targets := fs.String("target-fmr", "0.01,0.001", "thresholds that keep the false match rate at these values")
@@ -57,10 +57,10 @@ func runEval(e *env, args []string) error {
 	}
 	names, err := parseModels(*modelList, *descFile != "")
 	if err != nil {
-		return usageError{"--models: " + err.Error()}
+		return usageError{"--compare: " + err.Error()}
 	}
 	if slices.Contains(names, "dlib-custom") && *customSHA == "" {
-		return usageError{"--models dlib-custom needs --dlib-custom-sha256"}
+		return usageError{"--compare dlib-custom needs --dlib-custom-sha256"}
 	}
 	var cfg eval.Config
 	if cfg.Thresholds, err = floats32(*thresholds); err != nil {
@@ -299,21 +299,15 @@ type worker struct {
 }
 
 func (w *worker) close() {
-	for _, c := range []interface{ Close() error }{w.dlib, w.fn, w.custom} {
-		if c != nil && !isNilCloser(c) {
-			c.Close()
-		}
+	if w.dlib != nil {
+		w.dlib.Close()
 	}
-}
-
-func isNilCloser(c interface{ Close() error }) bool {
-	switch v := c.(type) {
-	case *recognizer.Recognizer:
-		return v == nil
-	case *featurenet.Net:
-		return v == nil
+	if w.fn != nil {
+		w.fn.Close()
 	}
-	return false
+	if w.custom != nil {
+		w.custom.Close()
+	}
 }
 
 func newWorker(names []string, dc describeConfig) (*worker, error) {
@@ -526,7 +520,7 @@ func writeEvalText(w io.Writer, src string, r *eval.Report, skipped []string) {
 
 func writeSkipped(w io.Writer, skipped []string) {
 	if len(skipped) > 0 {
-		fmt.Fprintf(w, "skipped %d photos (no face found, or unreadable):\n", len(skipped))
+		fmt.Fprintf(w, "skipped %d (photos with no face found or unreadable; duplicates dropped):\n", len(skipped))
 		for _, s := range skipped {
 			fmt.Fprintf(w, "  %s\n", s)
 		}
@@ -641,24 +635,10 @@ type calibration struct {
 func calibrateModel(m eval.Model, sp eval.Split, target float64) (calibration, error) {
 	s := m.Set
 	if m.Adapt != nil {
-		g, _, err := sp.Gallery(s)
-		if err != nil {
-			return calibration{}, err
-		}
 		fit := &eval.Set{}
-		for _, id := range g.Residents() {
-			_ = id
-		}
-		// The gallery's templates: each enrolled person's first ones.
-		enrolled := map[string]bool{}
-		for i, p := range s.People() {
-			enrolled[p] = i%sp.Every == 0
-		}
-		used := map[string]int{}
-		for i, v := range s.Vectors {
-			if l := s.Labels[i]; enrolled[l] && used[l] < sp.Templates {
-				used[l]++
-				fit.Add(l, v)
+		for id, vs := range galleryTemplates(s, sp) {
+			for _, v := range vs {
+				fit.Add(id, v)
 			}
 		}
 		f, err := m.Adapt(fit)
@@ -679,19 +659,7 @@ func calibrateModel(m eval.Model, sp eval.Split, target float64) (calibration, e
 	if err != nil {
 		return calibration{}, err
 	}
-	tm := calibrate.Templates{}
-	enrolled := map[string]bool{}
-	for i, p := range s.People() {
-		enrolled[p] = i%sp.Every == 0
-	}
-	used := map[string]int{}
-	for i, v := range s.Vectors {
-		if l := s.Labels[i]; enrolled[l] && used[l] < sp.Templates {
-			used[l]++
-			tm[l] = append(tm[l], v)
-		}
-	}
-	est, err := calibrate.Fit(tm, calibrate.Config{Target: target})
+	est, err := calibrate.Fit(galleryTemplates(s, sp), calibrate.Config{Target: target})
 	if err != nil {
 		return calibration{}, err
 	}
@@ -727,6 +695,22 @@ func calibrateModel(m eval.Model, sp eval.Split, target float64) (calibration, e
 		}
 	}
 	return c, nil
+}
+
+// galleryTemplates are the templates a split enrolls: each enrolled
+// person's first ones, as eval.Split.Gallery takes them.
+func galleryTemplates(s *eval.Set, sp eval.Split) calibrate.Templates {
+	enrolled := map[string]bool{}
+	for i, p := range s.People() {
+		enrolled[p] = i%sp.Every == 0
+	}
+	tm := calibrate.Templates{}
+	for i, v := range s.Vectors {
+		if l := s.Labels[i]; enrolled[l] && len(tm[l]) < sp.Templates {
+			tm[l] = append(tm[l], v)
+		}
+	}
+	return tm
 }
 
 func writeCompareText(w io.Writer, src string, c *eval.Comparison, cal []calibration, skipped []string) {
