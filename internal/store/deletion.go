@@ -17,7 +17,16 @@ import (
 // keeps the old bytes. If only the rewrite fails, the record is returned
 // with an error; call Compact to retry.
 func (db *DB) DestroyFaceData(actor, residentID, reason string) (DeletionRecord, error) {
-	return db.destroy(actor, residentID, reason, false)
+	return db.destroy(actor, residentID, reason, false, time.Time{})
+}
+
+// DestroyFaceDataRequested is DestroyFaceData for a deletion the resident
+// asked for earlier (a signed cancellation form dated requestedAt, or a
+// retention period that ended then): the record keeps both times, so the
+// delay between request and deletion can be shown (the law allows 15
+// working days). requestedAt may not be in the future.
+func (db *DB) DestroyFaceDataRequested(actor, residentID, reason string, requestedAt time.Time) (DeletionRecord, error) {
+	return db.destroy(actor, residentID, reason, false, requestedAt)
 }
 
 // DeleteResident removes a resident entirely: face data as in
@@ -25,10 +34,10 @@ func (db *DB) DestroyFaceData(actor, residentID, reason string) (DeletionRecord,
 // file. Consent records (marked withdrawn) and the DeletionRecord are kept
 // as evidence; they hold no biometric content.
 func (db *DB) DeleteResident(actor, residentID, reason string) (DeletionRecord, error) {
-	return db.destroy(actor, residentID, reason, true)
+	return db.destroy(actor, residentID, reason, true, time.Time{})
 }
 
-func (db *DB) destroy(actor, residentID, reason string, whole bool) (DeletionRecord, error) {
+func (db *DB) destroy(actor, residentID, reason string, whole bool, requestedAt time.Time) (DeletionRecord, error) {
 	what := "destroy face data"
 	if whole {
 		what = "delete resident"
@@ -47,7 +56,14 @@ func (db *DB) destroy(actor, residentID, reason string, whole bool) (DeletionRec
 	// while the file is being rewritten.
 	db.compactMu.Lock()
 	defer db.compactMu.Unlock()
-	rec := DeletionRecord{ReceiptID: "d-" + hex.EncodeToString(randomBytes(8)), ResidentID: residentID, Actor: actor, Reason: reason, At: now}
+	if requestedAt.IsZero() {
+		requestedAt = now
+	}
+	requestedAt = requestedAt.UTC().Round(0)
+	if !validTime(requestedAt) || requestedAt.After(now.Add(time.Minute)) {
+		return DeletionRecord{}, fmt.Errorf("store: %s of %s: %w: request time %v is not in the past", what, residentID, ErrInvalid, requestedAt)
+	}
+	rec := DeletionRecord{ReceiptID: "d-" + hex.EncodeToString(randomBytes(8)), ResidentID: residentID, Actor: actor, Reason: reason, At: now, RequestedAt: requestedAt}
 	err = db.update(func(tx *bolt.Tx) error {
 		if _, err := getResident(tx, residentID); err != nil {
 			return err

@@ -191,27 +191,42 @@ func decodeConsent(b []byte) (Consent, error) {
 type DeletionRecord struct {
 	ReceiptID  string // "d-" and 16 hex digits; give it to the resident
 	ResidentID string
-	Actor      string // who asked for it
-	Reason     string // why, e.g. "consent withdrawn at desk"
-	At         time.Time
-	Templates  int // how many templates were destroyed
+	Actor      string    // who asked for it
+	Reason     string    // why, e.g. "consent withdrawn at desk"
+	At         time.Time // when the data was destroyed
+	Templates  int       // how many templates were destroyed
+	// RequestedAt is when the deletion was asked for (a dated cancellation
+	// form, the end of a retention period); equal to At when it was done on
+	// the spot. Records written by schema 1 code have it equal to At.
+	RequestedAt time.Time
 }
 
+// Deletion records are version 2: version 1 lacked RequestedAt.
 func encodeDeletion(r DeletionRecord) []byte {
 	var e encoder
-	e.u8(1)
+	e.u8(2)
 	e.str(r.ReceiptID)
 	e.str(r.ResidentID)
 	e.str(r.Actor)
 	e.str(r.Reason)
 	e.time(r.At)
 	e.u32(uint32(r.Templates))
+	e.time(r.RequestedAt)
 	return e.b
 }
 
 func decodeDeletion(b []byte) (DeletionRecord, error) {
 	d := decoder{b: b}
-	d.version(1, "deletion")
+	var v uint8
+	if len(b) > 0 {
+		v = b[0]
+	}
+	switch v {
+	case 1, 2:
+		d.version(v, "deletion")
+	default:
+		d.version(2, "deletion")
+	}
 	r := DeletionRecord{
 		ReceiptID:  d.str(maxIDLen),
 		ResidentID: d.str(maxIDLen),
@@ -219,6 +234,10 @@ func decodeDeletion(b []byte) (DeletionRecord, error) {
 		Reason:     d.str(maxReasonLen),
 		At:         d.time(),
 		Templates:  int(d.u32()),
+	}
+	r.RequestedAt = r.At
+	if v == 2 {
+		r.RequestedAt = d.time()
 	}
 	return r, d.finish()
 }
