@@ -10,7 +10,7 @@ var groups = map[string][]string{
 	"resident": {"add", "list", "show", "update", "disable", "enable", "delete"},
 	"card":     {"assign", "revoke"},
 	"pin":      {"set", "reset"},
-	"face":     {"enroll", "delete"},
+	"face":     {"enroll", "delete", "reconsent"},
 	"audit":    {"list", "verify", "export"},
 	"keys":     {"rotate"},
 }

@@ -219,7 +219,7 @@ func runDemo(e *env, args []string) error {
 			return send("keypad", "1111#")
 		}},
 		{"Obama withdraws his consent at the property office", func() error {
-			d, err := c.DeleteFace(ctx, obama.ID, "consent withdrawn at the office")
+			d, err := c.DeleteFace(ctx, obama.ID, "consent withdrawn at the office", time.Time{})
 			if err != nil {
 				return err
 			}

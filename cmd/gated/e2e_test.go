@@ -611,3 +611,40 @@ func TestCompletion(t *testing.T) {
 		t.Errorf("completion bash = %d:\n%s", code, out)
 	}
 }
+
+func TestDeletionDeadlinesAndReconsent(t *testing.T) {
+	r := startRig(t)
+	a := r.addResident("A", "1001", "1234")
+	b := r.addResident("B", "2002", "5678")
+	for _, id := range []string{a, b} {
+		r.gated("face", "enroll", id, "--photo", r.photos+"/obama.jpg", "--consent", "paper")
+	}
+	// B renews their consent (a new notice read at the office).
+	if out := r.gated("face", "reconsent", b, "--consent", "paper", "--language", "en"); !strings.Contains(out, "consent renewed for "+b) {
+		t.Fatalf("reconsent: %s", out)
+	}
+	if show := r.gated("resident", "show", b); strings.Count(show, "standing") != 2 {
+		t.Errorf("after reconsent, want two standing consents:\n%s", show)
+	}
+	// A cancellation form dated a week ago: deleted now, within 15 working
+	// days. One dated two months ago and entered only now is late.
+	week := time.Now().AddDate(0, 0, -7).Format("2006-01-02")
+	out := r.gated("face", "delete", a, "--reason", "cancellation form", "--requested", week)
+	if !strings.Contains(out, "within the legal deadline") {
+		t.Errorf("delete requested a week ago: %s", out)
+	}
+	old := time.Now().AddDate(0, -2, 0).Format("2006-01-02")
+	out = r.gated("face", "delete", b, "--reason", "form found in a drawer", "--requested", old)
+	if !strings.Contains(out, "LATE: after the legal deadline") {
+		t.Errorf("delete requested two months ago: %s", out)
+	}
+	rep := r.gated("report")
+	for _, want := range []string{"Deletions (2; 1 after the legal deadline of 15 working days", "LATE", "on time", "Monday to Friday"} {
+		if !strings.Contains(rep, want) {
+			t.Errorf("report lacks %q:\n%s", want, rep)
+		}
+	}
+	if _, err := r.gatedErr("", "face", "delete", a, "--reason", "x", "--requested", "tomorrow"); err == nil {
+		t.Errorf("a malformed --requested date was accepted")
+	}
+}

@@ -10,8 +10,9 @@ import (
 
 func runFace(e *env, args []string) error {
 	return sub(e, "face", args, map[string]func(*env, []string) error{
-		"enroll": faceEnroll,
-		"delete": faceDelete,
+		"enroll":    faceEnroll,
+		"delete":    faceDelete,
+		"reconsent": faceReconsent,
 	})
 }
 
@@ -74,9 +75,10 @@ func faceEnroll(e *env, args []string) error {
 }
 
 func faceDelete(e *env, args []string) error {
-	fs := newFlags(e, "face delete", "ID --reason TEXT")
+	fs := newFlags(e, "face delete", "ID --reason TEXT [--requested YYYY-MM-DD]")
 	cf := addClientFlags(e, fs)
 	reason := fs.String("reason", "", `why, e.g. "consent withdrawn at the office"`)
+	requested := fs.String("requested", "", "the date the resident asked for it (a dated cancellation form); default now")
 	pos, err := positional(fs, args, "ID")
 	if err != nil {
 		return err
@@ -84,9 +86,45 @@ func faceDelete(e *env, args []string) error {
 	if *reason == "" {
 		return usageError{"--reason is required"}
 	}
-	d, err := cf.client().DeleteFace(e.ctx, pos[0], *reason)
+	var at time.Time
+	if *requested != "" {
+		if at, err = time.ParseInLocation("2006-01-02", *requested, time.Local); err != nil {
+			return usageError{"--requested: want a date YYYY-MM-DD"}
+		}
+	}
+	d, err := cf.client().DeleteFace(e.ctx, pos[0], *reason, at)
 	if err != nil {
 		return err
 	}
 	return printDeletion(e, d, *cf.json, "face data destroyed; card and PIN keep working")
+}
+
+func faceReconsent(e *env, args []string) error {
+	fs := newFlags(e, "face reconsent", "ID --consent paper|device [--language zh|en] [--guardian-name N --guardian-relation R]")
+	cf := addClientFlags(e, fs)
+	consent := fs.String("consent", "", `how the renewed consent was given: "paper" or "device"`)
+	lang := fs.String("language", "zh", "language of the notice: zh or en")
+	notice := fs.String("notice-version", "", "the notice version on the signed form (default: the gate's current notice)")
+	gName := fs.String("guardian-name", "", "for a resident under 14: the parent or guardian")
+	gRel := fs.String("guardian-relation", "", "their relation")
+	pos, err := positional(fs, args, "ID")
+	if err != nil {
+		return err
+	}
+	if *consent == "" {
+		return usageError{"--consent is required"}
+	}
+	req := api.Enroll{Method: *consent, Language: *lang, NoticeVersion: *notice}
+	if *gName != "" || *gRel != "" {
+		req.Guardian = &api.Guardian{Name: *gName, Relation: *gRel}
+	}
+	c, err := cf.client().Reconsent(e.ctx, pos[0], req)
+	if err != nil {
+		return err
+	}
+	if *cf.json {
+		return writeJSON(e.stdout, c)
+	}
+	fmt.Fprintf(e.stdout, "consent renewed for %s: %s (notice %s, %s, %s)\n", pos[0], c.ID, c.NoticeVersion, c.Language, c.Method)
+	return nil
 }

@@ -48,13 +48,21 @@ func runReport(e *env, args []string) error {
 		fmt.Fprintf(w, "  %-12s %d\n", v, r.ConsentsByNotice[v])
 	}
 	fmt.Fprintf(w, "Withdrawn consents: %d\n", r.WithdrawnConsent)
-	fmt.Fprintf(w, "\nDeletions (%d):\n", len(r.Deletions))
+	fmt.Fprintf(w, "\nDeletions (%d; %d after the legal deadline of 15 working days; working days: %s):\n", len(r.Deletions), r.LateDeletions, r.Calendar)
 	var rows [][]string
 	for _, d := range r.Deletions {
-		rows = append(rows, []string{d.ReceiptID, when(d.At), d.Resident, fmt.Sprint(d.Templates), d.Actor, d.Reason})
+		state := "on time"
+		if !d.OnTime {
+			state = "LATE"
+		}
+		rows = append(rows, []string{d.ReceiptID, when(d.RequestedAt), when(d.At), when(d.Deadline), state, d.Resident, fmt.Sprint(d.Templates), d.Actor, d.Reason})
 	}
 	if len(rows) > 0 {
-		table(w, "RECEIPT TIME RESIDENT TEMPLATES BY REASON", rows)
+		table(w, "RECEIPT REQUESTED DONE DEADLINE STATE RESIDENT TEMPLATES BY REASON", rows)
+	}
+	fmt.Fprintf(w, "\nConsents ending within 30 days (%d): purged then unless renewed (gated face reconsent, or at the gate)\n", len(r.Expiring))
+	for _, x := range r.Expiring {
+		fmt.Fprintf(w, "  %s %s  %s\n", when(x.At), x.Resident, x.Name)
 	}
 	fmt.Fprintln(w, "\nSecurity measures:")
 	for _, s := range r.Security {

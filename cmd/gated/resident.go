@@ -197,6 +197,13 @@ func printDeletion(e *env, d api.Deletion, asJSON bool, what string) error {
 		return writeJSON(e.stdout, d)
 	}
 	fmt.Fprintf(e.stdout, "%s: %s\nreceipt %s (%d templates destroyed, %s, by %s)\n", d.Resident, what, d.ReceiptID, d.Templates, when(d.At), d.Actor)
+	if !d.RequestedAt.Equal(d.At) {
+		state := "within"
+		if !d.OnTime {
+			state = "LATE: after"
+		}
+		fmt.Fprintf(e.stdout, "requested %s; %s the legal deadline %s\n", when(d.RequestedAt), state, when(d.Deadline))
+	}
 	return nil
 }
 

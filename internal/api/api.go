@@ -186,11 +186,19 @@ type Deletion struct {
 	Reason    string    `json:"reason"`
 	At        time.Time `json:"at"`
 	Templates int       `json:"templates"`
+	// RequestedAt is when the deletion was asked for; Deadline the end of
+	// the 15th working day after it (the legal limit); OnTime whether At
+	// came before it.
+	RequestedAt time.Time `json:"requested_at"`
+	Deadline    time.Time `json:"deadline"`
+	OnTime      bool      `json:"on_time"`
 }
 
-// Reason says why something is deleted.
+// Reason says why something is deleted, and when it was asked for (a dated
+// cancellation form; empty: now).
 type Reason struct {
-	Reason string `json:"reason"`
+	Reason    string    `json:"reason"`
+	Requested time.Time `json:"requested,omitzero"`
 }
 
 // AuditEntry is one entry of the audit log.
@@ -250,6 +258,21 @@ type Report struct {
 	Audit            AuditVerify    `json:"audit"`
 	AuditRetention   string         `json:"audit_retention"`
 	FaceMode         string         `json:"face_mode"`
+	// Working days: the calendar deadlines are counted on.
+	Calendar string `json:"calendar"`
+	// LateDeletions counts deletions done after their legal deadline.
+	LateDeletions int `json:"late_deletions"`
+	// Expiring lists face data whose consent ends within 30 days (the
+	// resident may consent again at the gate or the office).
+	Expiring []Expiry `json:"expiring"`
+}
+
+// Expiry is when a resident's face data will be purged unless they consent
+// again.
+type Expiry struct {
+	Resident string    `json:"resident"`
+	Name     string    `json:"name"`
+	At       time.Time `json:"at"`
 }
 
 // Notice is the text residents are shown before they consent.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/gated-dev/gated/internal/control"
 )
@@ -63,7 +64,7 @@ func (c *Client) UpdateResident(ctx context.Context, id string, u ResidentUpdate
 
 // DeleteResident deletes a resident and everything held about them.
 func (c *Client) DeleteResident(ctx context.Context, id, reason string) (out Deletion, err error) {
-	err = c.c.Do(ctx, "DELETE", rpath(id), Reason{reason}, &out)
+	err = c.c.Do(ctx, "DELETE", rpath(id), Reason{Reason: reason}, &out)
 	return
 }
 
@@ -93,9 +94,16 @@ func (c *Client) Enroll(ctx context.Context, id string, e Enroll) (out Enrolled,
 	return
 }
 
-// DeleteFace destroys a resident's face data (opt-out).
-func (c *Client) DeleteFace(ctx context.Context, id, reason string) (out Deletion, err error) {
-	err = c.c.Do(ctx, "DELETE", rpath(id, "face"), Reason{reason}, &out)
+// DeleteFace destroys a resident's face data (opt-out) at once. requested
+// is when the resident asked (a dated form); zero means now.
+func (c *Client) DeleteFace(ctx context.Context, id, reason string, requested time.Time) (out Deletion, err error) {
+	err = c.c.Do(ctx, "DELETE", rpath(id, "face"), Reason{Reason: reason, Requested: requested}, &out)
+	return
+}
+
+// Reconsent records a resident's renewed consent; their face data stays.
+func (c *Client) Reconsent(ctx context.Context, id string, e Enroll) (out Consent, err error) {
+	err = c.c.Do(ctx, "POST", rpath(id, "consent"), e, &out)
 	return
 }
 

@@ -13,10 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,6 +40,7 @@ type Config struct {
 	Readers []Reader `toml:"reader"`
 	Relay   Relay    `toml:"relay"`
 	Privacy Privacy  `toml:"privacy"`
+	Kiosk   Kiosk    `toml:"kiosk"`
 	path    string   // the file it came from
 }
 
@@ -139,6 +142,23 @@ type Privacy struct {
 	Contact       string   `toml:"contact"`    // how to reach them
 	NoticeVersion string   `toml:"notice_version"`
 	Retention     Duration `toml:"retention"`
+	// Holidays is a calendar file of public holidays and make-up working
+	// days, for counting the 15 working days a deletion may take; without
+	// it, Monday to Friday are working days.
+	Holidays string `toml:"holidays"`
+	// TimeZone of the calendar (an IANA name); the system's when empty.
+	TimeZone string `toml:"time_zone"`
+}
+
+// Kiosk is the resident screen at the gate: served to a browser on the
+// device only, over loopback inside the daemon's own network namespace.
+type Kiosk struct {
+	Enabled bool   `toml:"enabled"`
+	Listen  string `toml:"listen"` // 127.0.0.1:port or [::1]:port
+	// EnrollFrames good frames make an enrollment at the gate.
+	EnrollFrames int `toml:"enroll_frames"`
+	// Timeout ends an unfinished step (default 60 s).
+	Timeout Duration `toml:"timeout"`
 }
 
 // Duration is a time.Duration written as "3s", "20m", "72h" or "365d".
@@ -227,6 +247,7 @@ func Default() *Config {
 		},
 		Relay:   Relay{Baud: 9600, Channel: 1, Mode: "fail-secure", Pulse: Duration{3 * time.Second}},
 		Privacy: Privacy{Retention: Duration{365 * 24 * time.Hour}},
+		Kiosk:   Kiosk{Listen: "127.0.0.1:8088", EnrollFrames: 3, Timeout: Duration{60 * time.Second}},
 	}
 }
 
@@ -330,6 +351,28 @@ func (c *Config) check() []error {
 			if strings.TrimSpace(f.v) == "" {
 				bad(f.name, "is empty", "residents must be told who processes their face data, how to reach them, and which notice they agreed to")
 			}
+		}
+	}
+	if c.Privacy.Holidays != "" && !filepath.IsAbs(c.Privacy.Holidays) {
+		bad("privacy.holidays", fmt.Sprintf("%q is not an absolute path", c.Privacy.Holidays), "give the holiday calendar file's absolute path, e.g. /etc/gated/holidays.txt")
+	}
+	if c.Privacy.TimeZone != "" {
+		if _, err := time.LoadLocation(c.Privacy.TimeZone); err != nil {
+			bad("privacy.time_zone", fmt.Sprintf("%q", c.Privacy.TimeZone), `use an IANA time zone such as "Asia/Shanghai"`)
+		}
+	}
+	if c.Kiosk.Enabled {
+		if !loopback(c.Kiosk.Listen) {
+			bad("kiosk.listen", fmt.Sprintf("%q is not a loopback address", c.Kiosk.Listen), `use 127.0.0.1:PORT or [::1]:PORT: the kiosk is for the browser on this device only`)
+		}
+		if !c.Face.Enabled {
+			bad("kiosk.enabled", "the kiosk enrolls faces but face is off", "set face.enabled = true, or kiosk.enabled = false")
+		}
+		if c.Kiosk.EnrollFrames < 1 || c.Kiosk.EnrollFrames > 10 {
+			bad("kiosk.enroll_frames", fmt.Sprintf("%d", c.Kiosk.EnrollFrames), "use 1-10 (3 is typical)")
+		}
+		if c.Kiosk.Timeout.Duration < 10*time.Second || c.Kiosk.Timeout.Duration > 10*time.Minute {
+			bad("kiosk.timeout", c.Kiosk.Timeout.String(), `use 10s to 10m, e.g. "60s"`)
 		}
 	}
 	if c.Privacy.Retention.Duration < 24*time.Hour {
@@ -437,6 +480,20 @@ func (c *Config) checkRelay() []error {
 		bad("relay.pulse", r.Pulse.String(), `use 100ms to 1m, e.g. "3s"`)
 	}
 	return errs
+}
+
+// loopback accepts host:port where host is 127.0.0.1 (or another
+// 127.x address) or ::1, and port a number.
+func loopback(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return false
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // localCamera accepts a V4L2 index or an absolute /dev path.

@@ -90,6 +90,10 @@ for = "nobody"
 		{"bad relay mode", strings.Replace(minimal, `type = "lcus"`, "type = \"lcus\"\nmode = \"open\"", 1), []string{"relay.mode"}},
 		{"no relay", strings.Replace(minimal, "[relay]\ntype = \"lcus\"\ndevice = \"/dev/ttyUSB1\"\n", "", 1), []string{"relay.type: no relay is configured"}},
 		{"TOML syntax", "version = 1\n[device\n", []string{"gated.toml: line ", "table name"}},
+		{"kiosk on a network address", minimal + "[face]\nenabled = true\n[camera]\ndevice = \"0\"\n[privacy]\ncontroller = \"a\"\ncontact = \"b\"\nnotice_version = \"1\"\n[kiosk]\nenabled = true\nlisten = \"0.0.0.0:8088\"\n", []string{`kiosk.listen: "0.0.0.0:8088" is not a loopback address`}},
+		{"kiosk without face", minimal + "[kiosk]\nenabled = true\n", []string{"kiosk.enabled: the kiosk enrolls faces but face is off"}},
+		{"relative holidays", minimal + "[privacy]\nholidays = \"holidays.txt\"\n", []string{"privacy.holidays"}},
+		{"bad time zone", minimal + "[privacy]\ntime_zone = \"Mars/Olympus\"\n", []string{"privacy.time_zone"}},
 		{"duplicate reader", minimal + "[[reader]]\nname = \"front\"\ntype = \"wiegand\"\ndevice = \"/dev/ttyUSB3\"\n", []string{`reader[1].name: "front" is used twice`}},
 	}
 	for _, tt := range tests {

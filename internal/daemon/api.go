@@ -18,6 +18,7 @@ import (
 	"github.com/gated-dev/gated/internal/control"
 	"github.com/gated-dev/gated/internal/gate"
 	"github.com/gated-dev/gated/internal/recognizer"
+	"github.com/gated-dev/gated/internal/retention"
 	"github.com/gated-dev/gated/internal/store"
 )
 
@@ -45,6 +46,7 @@ func (d *daemon) api() http.Handler {
 	m.HandleFunc("DELETE /v0/residents/{id}/pin", d.handleClearPIN)
 	m.HandleFunc("POST /v0/residents/{id}/face", d.handleEnroll)
 	m.HandleFunc("DELETE /v0/residents/{id}/face", d.handleDeleteFace)
+	m.HandleFunc("POST /v0/residents/{id}/consent", d.handleReconsent)
 	m.HandleFunc("GET /v0/audit", d.handleAudit)
 	m.HandleFunc("GET /v0/audit/verify", d.handleAuditVerify)
 	m.HandleFunc("GET /v0/audit/export", d.handleAuditExport)
@@ -293,8 +295,10 @@ func (d *daemon) handleUpdateResident(w http.ResponseWriter, r *http.Request) {
 	control.WriteJSON(w, out)
 }
 
-func apiDeletion(rec store.DeletionRecord) api.Deletion {
-	return api.Deletion{ReceiptID: rec.ReceiptID, Resident: rec.ResidentID, Actor: rec.Actor, Reason: rec.Reason, At: rec.At, Templates: rec.Templates}
+func (d *daemon) apiDeletion(rec store.DeletionRecord) api.Deletion {
+	deadline := d.cal.Deadline(rec.RequestedAt, retention.LegalWorkingDays)
+	return api.Deletion{ReceiptID: rec.ReceiptID, Resident: rec.ResidentID, Actor: rec.Actor, Reason: rec.Reason, At: rec.At, Templates: rec.Templates,
+		RequestedAt: rec.RequestedAt, Deadline: deadline, OnTime: !rec.At.After(deadline)}
 }
 
 func (d *daemon) handleDeleteResident(w http.ResponseWriter, r *http.Request) {
@@ -312,7 +316,7 @@ func (d *daemon) handleDeleteResident(w http.ResponseWriter, r *http.Request) {
 	if d.gallery != nil {
 		d.gallery.Remove(id)
 	}
-	control.WriteJSON(w, apiDeletion(rec))
+	control.WriteJSON(w, d.apiDeletion(rec))
 }
 
 func (d *daemon) handleCard(assign bool) http.HandlerFunc {
@@ -368,7 +372,7 @@ func (d *daemon) handleDeleteFace(w http.ResponseWriter, r *http.Request) {
 	if d.gallery != nil {
 		d.gallery.Remove(id)
 	}
-	rec, err := d.db.DestroyFaceData(actor(r), id, in.Reason)
+	rec, err := d.db.DestroyFaceDataRequested(actor(r), id, in.Reason, in.Requested)
 	if err != nil {
 		if errors.Is(err, store.ErrNoFaceData) {
 			fail(w, fmt.Errorf("%s has no face data: %w", id, err))
@@ -377,7 +381,33 @@ func (d *daemon) handleDeleteFace(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	control.WriteJSON(w, apiDeletion(rec))
+	control.WriteJSON(w, d.apiDeletion(rec))
+}
+
+// handleReconsent records a renewed consent for a resident who keeps their
+// face data (a new notice version, or a new retention period).
+func (d *daemon) handleReconsent(w http.ResponseWriter, r *http.Request) {
+	var in api.Enroll
+	if err := control.ReadJSON(r, maxJSON, &in); err != nil {
+		fail(w, badRequest("%v", err))
+		return
+	}
+	if len(in.Photos) > 0 || in.Camera {
+		fail(w, badRequest("a renewed consent takes no photos: the face data stays as enrolled"))
+		return
+	}
+	who := actor(r)
+	c, err := d.consent(in, who)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	saved, err := d.db.Reconsent(who, r.PathValue("id"), c)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	control.WriteJSON(w, apiConsent(saved))
 }
 
 func (d *daemon) handleAudit(w http.ResponseWriter, r *http.Request) {

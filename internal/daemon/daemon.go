@@ -32,6 +32,7 @@ import (
 	"github.com/gated-dev/gated/internal/match"
 	"github.com/gated-dev/gated/internal/recognizer"
 	"github.com/gated-dev/gated/internal/relay"
+	"github.com/gated-dev/gated/internal/retention"
 	"github.com/gated-dev/gated/internal/store"
 )
 
@@ -93,6 +94,7 @@ type daemon struct {
 	door    *relay.Door
 	readers []reader
 	restart context.CancelCauseFunc
+	cal     *retention.Calendar
 
 	heartbeat atomic.Int64 // unix nanoseconds of the health loop's last round
 
@@ -120,6 +122,9 @@ func runOnce(parent context.Context, o Options) (err error) {
 		return err
 	}
 	d.log.Info("daemon: device key loaded", "kek", d.kek.Fingerprint())
+	if d.cal, err = loadCalendar(cfg.Privacy.Holidays, cfg.Privacy.TimeZone); err != nil {
+		return err
+	}
 	dbPath := filepath.Join(cfg.Device.DataDir, dbFile)
 	if err := d.applyPendingRestore(dbPath); err != nil {
 		return err
@@ -208,6 +213,7 @@ func runOnce(parent context.Context, o Options) (err error) {
 	}
 	g.Go(func() error { return d.readerLoop(gctx, events) })
 	g.Go(func() error { return d.healthLoop(gctx) })
+	g.Go(func() error { return d.purgeLoop(gctx) })
 	if cfg.Face.Enabled {
 		g.Go(func() error { return d.cameraLoop(gctx) })
 	}

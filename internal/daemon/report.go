@@ -8,6 +8,8 @@ import (
 	"github.com/gated-dev/gated/internal/api"
 	"github.com/gated-dev/gated/internal/control"
 	"github.com/gated-dev/gated/internal/recognizer"
+	"github.com/gated-dev/gated/internal/retention"
+	"github.com/gated-dev/gated/internal/store"
 )
 
 // FilingThreshold is the number of people whose face data a device may hold
@@ -71,7 +73,35 @@ func (d *daemon) report() (api.Report, error) {
 		rep.FaceMode = fmt.Sprintf("identify (threshold %.2f, margin %.2f)", d.cfg.Face.Threshold, d.cfg.Face.Margin)
 	}
 	for _, del := range ss.Deletions {
-		rep.Deletions = append(rep.Deletions, apiDeletion(del))
+		ad := d.apiDeletion(del)
+		if !ad.OnTime {
+			rep.LateDeletions++
+		}
+		rep.Deletions = append(rep.Deletions, ad)
+	}
+	rep.Calendar = "Monday to Friday"
+	if d.cfg.Privacy.Holidays != "" {
+		rep.Calendar = "Monday to Friday, with the holidays and make-up working days of " + d.cfg.Privacy.Holidays
+	}
+	rep.Calendar += " (" + d.cal.Location.String() + ")"
+	rep.Expiring = []api.Expiry{}
+	var ids []store.Resident
+	if err := d.db.ForEachResident(func(r store.Resident) error { ids = append(ids, r); return nil }); err != nil {
+		return rep, err
+	}
+	soon := time.Now().AddDate(0, 0, 30)
+	for _, r := range ids {
+		cs, err := d.db.Consents(r.ID)
+		if err != nil || len(cs) == 0 {
+			continue
+		}
+		rc := make([]retention.Consent, len(cs))
+		for i, c := range cs {
+			rc[i] = retention.Consent{GivenAt: c.GivenAt, WithdrawnAt: c.WithdrawnAt}
+		}
+		if at, ok := retention.Expires(d.cfg.Privacy.Retention.Duration, rc); ok && at.Before(soon) {
+			rep.Expiring = append(rep.Expiring, api.Expiry{Resident: r.ID, Name: r.Name, At: at})
+		}
 	}
 	return rep, nil
 }
