@@ -53,6 +53,48 @@ func TestUnitVerifies(t *testing.T) {
 	}
 }
 
+// TestKioskUnits checks the resident screen's browser unit and the drop-in
+// that lets gated listen on loopback: both load without a warning, the
+// browser shares gated's network namespace, and gated stays rated safe.
+func TestKioskUnits(t *testing.T) {
+	sa := testenv.Program(t, "systemd-analyze", "systemd")
+	dir := t.TempDir()
+	copyUnit := func(name string, repl ...string) string {
+		u := read(t, name)
+		for i := 0; i+1 < len(repl); i += 2 {
+			u = strings.ReplaceAll(u, repl[i], repl[i+1])
+		}
+		p := filepath.Join(dir, filepath.Base(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(u), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	gated := copyUnit("gated.service", "/usr/bin/gated", "/bin/true")
+	os.MkdirAll(filepath.Join(dir, "gated.service.d"), 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "gated.service.d", "kiosk.conf"), []byte(read(t, "gated.service.d/kiosk.conf")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kiosk := copyUnit("gated-kiosk.service", "/usr/bin/cage", "/bin/true")
+	out, err := exec.Command(sa, "verify", kiosk, gated).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	unit := read(t, "gated-kiosk.service")
+	for _, want := range []string{"JoinsNamespaceOf=gated.service", "PrivateNetwork=yes", "IPAddressDeny=any", "http://127.0.0.1:8088/", "--kiosk", "--disable-background-networking"} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("gated-kiosk.service lacks %q", want)
+		}
+	}
+	dropin := read(t, "gated.service.d/kiosk.conf")
+	if !strings.Contains(dropin, "IPAddressAllow=localhost") || strings.Contains(dropin, "PrivateNetwork=no") {
+		t.Errorf("the kiosk drop-in must keep gated's private network and allow loopback only:\n%s", dropin)
+	}
+}
+
 func TestUnitSandbox(t *testing.T) {
 	unit := read(t, "gated.service")
 	for _, want := range []string{

@@ -20,7 +20,8 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 # alternative (priority 100), so dlib runs on OpenBLAS.
 pkgs=(build-essential pkg-config ca-certificates curl bzip2
 	libdlib-dev libopenblas-dev libblas-dev liblapack-dev libatlas-base-dev
-	libjpeg-dev libopencv-dev socat python3 python3-pip python3-venv systemd)
+	libjpeg-dev libopencv-dev socat python3 python3-pip python3-venv systemd
+	chromium fonts-noto-cjk)
 command -v npm >/dev/null || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do

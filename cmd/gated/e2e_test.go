@@ -106,6 +106,12 @@ notice_version = "2026-11"
 
 func startRig(t *testing.T) *gateRig {
 	t.Helper()
+	return startRigWith(t, "")
+}
+
+// startRigWith starts the rig with more configuration appended.
+func startRigWith(t *testing.T, extra string) *gateRig {
+	t.Helper()
 	bin := gatedBinary(t)
 	dir, err := os.MkdirTemp("", "gated-e2e")
 	if err != nil {
@@ -118,7 +124,7 @@ func startRig(t *testing.T) *gateRig {
 	if err := os.Mkdir(r.camera, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf(rigConfig, dir, testenv.Models(t), r.reader.Device, r.keypad.Device, r.relay.Device)
+	cfg := fmt.Sprintf(rigConfig, dir, testenv.Models(t), r.reader.Device, r.keypad.Device, r.relay.Device) + extra
 	if err := os.WriteFile(dir+"/gated.toml", []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -239,20 +245,28 @@ func (r *gateRig) show(photo string) {
 // from the keypad.
 func (r *gateRig) swipe(card, pin string) {
 	r.t.Helper()
-	write := func(path, s string) {
-		f, err := os.OpenFile(path, os.O_WRONLY, 0)
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		defer f.Close()
-		if _, err := f.WriteString(s); err != nil {
-			r.t.Fatal(err)
-		}
-	}
-	write(r.reader.Peer, card+"\r\n")
+	r.write(r.reader.Peer, card+"\r\n")
 	if pin != "" {
 		time.Sleep(200 * time.Millisecond)
-		write(r.keypad.Peer, pin+"#")
+		r.keys(pin + "#")
+	}
+}
+
+// keys types on the keypad.
+func (r *gateRig) keys(s string) {
+	r.t.Helper()
+	r.write(r.keypad.Peer, s)
+}
+
+func (r *gateRig) write(path, s string) {
+	r.t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s); err != nil {
+		r.t.Fatal(err)
 	}
 }
 

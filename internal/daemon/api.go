@@ -397,7 +397,7 @@ func (d *daemon) handleReconsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	who := actor(r)
-	c, err := d.consent(in, who)
+	c, err := d.consentFor(requestOf(in), who)
 	if err != nil {
 		fail(w, err)
 		return

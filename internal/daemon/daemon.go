@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/user"
@@ -29,6 +30,7 @@ import (
 	"github.com/gated-dev/gated/internal/control"
 	"github.com/gated-dev/gated/internal/fallback"
 	"github.com/gated-dev/gated/internal/gate"
+	"github.com/gated-dev/gated/internal/kiosk"
 	"github.com/gated-dev/gated/internal/match"
 	"github.com/gated-dev/gated/internal/recognizer"
 	"github.com/gated-dev/gated/internal/relay"
@@ -102,7 +104,8 @@ type daemon struct {
 	camUp      bool
 	camErr     string
 	frameCount uint64
-	capture    *capture // a face enrollment in progress, fed by the camera loop
+	capture    *capture     // a face enrollment in progress, fed by the camera loop
+	kiosk      *kiosk.Kiosk // the resident screen, when enabled
 }
 
 // reader is what the daemon needs of a card reader or keypad.
@@ -201,6 +204,14 @@ func runOnce(parent context.Context, o Options) (err error) {
 		return fmt.Errorf("daemon: %w", err)
 	}
 	srv := control.NewServer(d.api(), control.Options{Log: d.log, StaffGID: gid})
+	var kl net.Listener
+	var ksrv *http.Server
+	if cfg.Kiosk.Enabled {
+		if d.kiosk, kl, ksrv, err = d.startKiosk(); err != nil {
+			l.Close()
+			return err
+		}
+	}
 
 	ctx, restart := context.WithCancelCause(parent)
 	defer restart(nil)
@@ -233,6 +244,34 @@ func runOnce(parent context.Context, o Options) (err error) {
 		return nil
 	})
 	g.Go(func() error { return notifyLoop(gctx, o.Getenv, d.alive, d.log) })
+	if d.kiosk != nil {
+		g.Go(func() error { return d.kiosk.Run(gctx) })
+		g.Go(func() error {
+			ch, stop := d.gate.Subscribe()
+			defer stop()
+			for {
+				select {
+				case <-gctx.Done():
+					return nil
+				case dec := <-ch:
+					d.kiosk.Decision(dec)
+				}
+			}
+		})
+		g.Go(func() error {
+			err := ksrv.Serve(kl)
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return fmt.Errorf("daemon: kiosk: %w", err)
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			ksrv.Close()
+			return nil
+		})
+		d.log.Info("daemon: kiosk screen served", "listen", kl.Addr().String())
+	}
 	d.log.Info("daemon: gate running", "device", cfg.Device.Name, "face", cfg.Face.Enabled, "readers", len(d.readers), "socket", cfg.Control.Socket)
 	d.audit(store.Event{Kind: store.KindAdmin, Actor: "system", Outcome: "started", Detail: "gated " + o.Version})
 	if o.Ready != nil {
@@ -341,6 +380,9 @@ func (d *daemon) readerLoop(ctx context.Context, events <-chan fallback.Event) e
 		case <-ctx.Done():
 			return nil
 		case ev := <-events:
+			if d.kiosk != nil && d.kiosk.Event(ctx, ev) {
+				continue // a menu code, or a step of an enrollment or opt-out
+			}
 			if _, err := d.gate.Reader(ctx, ev); err != nil {
 				d.log.Error("daemon: reader event", "reader", ev.Reader, "err", err)
 			}

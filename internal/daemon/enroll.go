@@ -34,7 +34,7 @@ func (d *daemon) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	who := actor(r)
-	consent, err := d.consent(in, who)
+	consent, err := d.consentFor(requestOf(in), who)
 	if err != nil {
 		fail(w, err)
 		return
@@ -81,16 +81,27 @@ func (d *daemon) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest("give photos, or camera = true"))
 		return
 	}
-	e := store.Enrollment{Consent: consent}
+	saved, err := d.enroll(who, id, consent, vecs)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out.Templates = len(saved.Templates)
+	out.Consent = apiConsent(saved.Consent)
+	control.WriteJSON(w, out)
+}
+
+// enroll stores a consent and templates together, then adds the templates
+// to the matcher: nothing is matched that is not kept.
+func (d *daemon) enroll(who, id string, c store.Consent, vecs [][]float32) (store.Enrollment, error) {
+	e := store.Enrollment{Consent: c}
 	for _, v := range vecs {
 		e.Templates = append(e.Templates, store.Template{Model: recognizer.Model, Vector: v})
 	}
 	saved, err := d.db.Enroll(who, id, e)
 	if err != nil {
-		fail(w, err)
-		return
+		return saved, err
 	}
-	// In the matcher only once stored: nothing is matched that is not kept.
 	if err := d.gallery.Replace(id, vecs...); err != nil {
 		d.log.Error("daemon: gallery", "resident", id, "err", err)
 	}
@@ -99,9 +110,7 @@ func (d *daemon) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	if _, tmpl := d.gallery.Len(); tmpl >= 2*max(d.gallery.Fitted(), 256) {
 		d.gallery.Reindex()
 	}
-	out.Templates = len(saved.Templates)
-	out.Consent = apiConsent(saved.Consent)
-	control.WriteJSON(w, out)
+	return saved, nil
 }
 
 // photoTemplate turns one photo into a template, or says why it cannot.
@@ -122,18 +131,33 @@ func (d *daemon) photoTemplate(photo []byte) ([]float32, string) {
 	return a.Face.Descriptor, ""
 }
 
-// consent builds the consent record for an enrollment request.
-func (d *daemon) consent(in api.Enroll, who string) (store.Consent, error) {
+// enrollRequest is how consent was given, whoever asks (staff or kiosk).
+type enrollRequest struct {
+	method, language, noticeVersion string
+	guardian                        *store.Guardian
+}
+
+func requestOf(in api.Enroll) enrollRequest {
+	r := enrollRequest{method: in.Method, language: in.Language, noticeVersion: in.NoticeVersion}
+	if g := in.Guardian; g != nil {
+		r.guardian = &store.Guardian{Name: g.Name, Relation: g.Relation, ResidentID: g.ResidentID}
+	}
+	return r
+}
+
+// consentFor builds the consent record for an enrollment or a renewal: the
+// daemon's current notice in the requested language, and its hash.
+func (d *daemon) consentFor(in enrollRequest, who string) (store.Consent, error) {
 	var c store.Consent
-	switch in.Method {
+	switch in.method {
 	case "paper":
 		c.Method, c.RecordedBy = store.ConsentStaffPaper, who
 	case "device":
 		c.Method = store.ConsentAtDevice
 	default:
-		return c, badRequest("consent method %q: use paper (staff with a signed form) or device", in.Method)
+		return c, badRequest("consent method %q: use paper (staff with a signed form) or device", in.method)
 	}
-	lang := in.Language
+	lang := in.language
 	if lang == "" {
 		lang = "zh"
 	}
@@ -141,8 +165,8 @@ func (d *daemon) consent(in api.Enroll, who string) (store.Consent, error) {
 	if err != nil {
 		return c, badRequest("%v", err)
 	}
-	if in.NoticeVersion != "" && in.NoticeVersion != n.Version {
-		return c, badRequest("notice version %q is not this gate's current notice (%s): have the resident read and sign the current one (gated notice)", in.NoticeVersion, n.Version)
+	if in.noticeVersion != "" && in.noticeVersion != n.Version {
+		return c, badRequest("notice version %q is not this gate's current notice (%s): have the resident read and sign the current one (gated notice)", in.noticeVersion, n.Version)
 	}
 	sum, err := hex.DecodeString(n.SHA256)
 	if err != nil || len(sum) != 32 {
@@ -150,11 +174,11 @@ func (d *daemon) consent(in api.Enroll, who string) (store.Consent, error) {
 	}
 	copy(c.NoticeSHA256[:], sum)
 	c.NoticeVersion, c.Language = n.Version, n.Language
-	if g := in.Guardian; g != nil {
+	if g := in.guardian; g != nil {
 		if g.Name == "" || g.Relation == "" {
 			return c, badRequest("a guardian needs a name and a relation (e.g. mother, legal guardian)")
 		}
-		c.Guardian = &store.Guardian{Name: g.Name, Relation: g.Relation, ResidentID: g.ResidentID}
+		c.Guardian = g
 	}
 	return c, nil
 }

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/gated-dev/gated/internal/testenv"
+)
+
+// kioskRig is a rig with the resident screen on, and a real headless
+// Chromium (Debian's) showing it.
+type kioskRig struct {
+	*gateRig
+	url    string
+	ctx    context.Context
+	shots  string // where screenshots go
+	nshots int
+}
+
+func startKiosk(t *testing.T) *kioskRig {
+	t.Helper()
+	chromium := testenv.Program(t, "chromium", "chromium")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	r := startRigWith(t, fmt.Sprintf("[kiosk]\nenabled = true\nlisten = %q\nenroll_frames = 3\ntimeout = \"40s\"\n", addr))
+	k := &kioskRig{gateRig: r, url: "http://" + addr + "/"}
+	k.shots = t.TempDir()
+	if os.Getenv("GATED_UPDATE_SCREENSHOTS") != "" {
+		k.shots = filepath.Join(testenv.Root(t), "docs", "kiosk")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1024, 600), // a typical gate display
+	)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelB := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelB(); cancelA() })
+	k.ctx = ctx
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(k.url)); err != nil {
+		t.Fatalf("chromium did not load the kiosk: %v", err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.WaitVisible("body[data-state=idle]")); err != nil {
+		t.Fatalf("chromium did not show the kiosk: %v", err)
+	}
+	return k
+}
+
+// expect waits until the page shows a state, checks its text, and saves a
+// screenshot named after it.
+func (k *kioskRig) expect(state string, texts ...string) string {
+	k.t.Helper()
+	ctx, cancel := context.WithTimeout(k.ctx, 30*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.WaitVisible(fmt.Sprintf("body[data-state=%q]", state)))
+	if err != nil {
+		now, _ := chromedp.Run(k.ctx, chromedp.AttributeValue("body", "data-state"))
+		k.t.Fatalf("the kiosk did not reach %q (it shows %q): %v", state, now.Value, err)
+	}
+	time.Sleep(150 * time.Millisecond) // the last text update lands
+	body, err := chromedp.Run(ctx, chromedp.Text("body"))
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	for _, want := range texts {
+		if !strings.Contains(body, want) {
+			k.t.Errorf("screen %q lacks %q:\n%s", state, want, body)
+		}
+	}
+	k.shot(state)
+	return body
+}
+
+func (k *kioskRig) shot(name string) {
+	k.t.Helper()
+	png, err := chromedp.Run(k.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		k.t.Fatalf("screenshot: %v", err)
+	}
+	if len(png) < 1000 || string(png[1:4]) != "PNG" {
+		k.t.Fatalf("screenshot of %s is not a PNG (%d bytes)", name, len(png))
+	}
+	if err := os.WriteFile(filepath.Join(k.shots, name+".png"), png, 0o644); err != nil {
+		k.t.Fatal(err)
+	}
+	k.nshots++
+}
+
+func (k *kioskRig) click(code string) {
+	k.t.Helper()
+	if _, err := chromedp.Run(k.ctx, chromedp.Click(fmt.Sprintf("button[data-code=%q]", code))); err != nil {
+		k.t.Fatalf("click %s: %v", code, err)
+	}
+}
+
+func (k *kioskRig) hasFace(id string) bool {
+	k.t.Helper()
+	var res struct {
+		Face     bool
+		Consents []json.RawMessage
+	}
+	if err := json.Unmarshal([]byte(k.gated("resident", "show", id, "--json")), &res); err != nil {
+		k.t.Fatal(err)
+	}
+	return res.Face
+}
+
+func TestKioskEnrollmentAndOptOut(t *testing.T) {
+	k := startKiosk(t)
+	wang := k.addResident("王芳", "3003", "2468")
+	k.expect("idle", "请看摄像头，或刷卡并输入密码", "1# 登记人脸")
+
+	// Enrollment from the keypad alone: 1#, card, PIN, notice, 1#, camera.
+	k.keys("1#")
+	k.expect("enroll-card", "请刷卡")
+	k.swipe("3003", "")
+	k.expect("enroll-pin", "请输入密码")
+	k.keys("24")
+	k.expect("enroll-pin", "●●")
+	k.keys("68#")
+	k.expect("notice", "人脸识别告知书", "保存期限", "1# 我同意", "E2E Property Management")
+	k.keys("1#")
+	k.expect("capture", "请")
+	for _, p := range []string{"obama.jpg", "obama2.jpg", "obama3.jpg"} {
+		k.show(p)
+		time.Sleep(300 * time.Millisecond)
+	}
+	k.expect("enrolled", "您的人脸已登记")
+	if !k.hasFace(wang) {
+		t.Fatalf("enrolled at the kiosk, but the store holds no face data for %s", wang)
+	}
+	show := k.gated("resident", "show", wang)
+	if !strings.Contains(show, "zh-CN") || !strings.Contains(show, "device") {
+		t.Errorf("the consent record does not say it was given at the device in Chinese:\n%s", show)
+	}
+
+	// The face now opens the door, and the screen says so. (The camera's
+	// last frames may already have let the new resident in: wait out the
+	// gate's cooldown first.)
+	time.Sleep(2500 * time.Millisecond)
+	k.drainOpens()
+	k.show("obama3.jpg")
+	k.expectOpen("face enrolled at the kiosk", 20*time.Second)
+	k.expect("granted", "王芳，欢迎回家")
+
+	// A stranger is told to use card and PIN.
+	k.show("biden.jpg")
+	k.expect("denied", "请刷卡并输入密码")
+
+	// English, then opt-out with the on-screen buttons and the keypad.
+	k.keys("9#")
+	k.expect("idle", "Look at the camera, or use your card and PIN.")
+	k.click("2")
+	k.expect("optout-card", "Show your card")
+	k.swipe("3003", "2468")
+	k.expect("optout-confirm", "destroyed at once", "1# destroy it")
+	k.keys("1#")
+	body := k.expect("optout-done", "Receipt: d-", "card and PIN keep working")
+	receipt := body[strings.Index(body, "d-") : strings.Index(body, "d-")+18]
+	if k.hasFace(wang) {
+		t.Fatalf("opted out at the kiosk, but face data is still held")
+	}
+	if audit := k.gated("audit", "list", "--limit", "1000"); !strings.Contains(audit, receipt) {
+		t.Errorf("receipt %s is not in the audit log", receipt)
+	}
+	// The card and PIN still open the door.
+	k.drainOpens()
+	k.swipe("3003", "2468")
+	k.expectOpen("card and PIN after opt-out", 10*time.Second)
+	if k.nshots < 10 {
+		t.Errorf("%d screenshots, want one per state", k.nshots)
+	}
+}
+
+func TestKioskDeclineAndGuardian(t *testing.T) {
+	k := startKiosk(t)
+	adult := k.addResident("李明", "4004", "1357")
+	// A minor registered with adult as guardian, and another adult who is
+	// not their guardian.
+	var kid struct{ ID string }
+	json.Unmarshal([]byte(k.gated("resident", "add", "--name", "李小明", "--unit", "4", "--minor", "--guardian", adult, "--json")), &kid)
+	k.gated("card", "assign", kid.ID, "5005")
+	if out, err := k.gatedErr("8642\n", "pin", "set", kid.ID); err != nil {
+		t.Fatal(out)
+	}
+	k.addResident("赵强", "6006", "9753")
+
+	// Declining stores nothing biometric, and nothing at all.
+	k.keys("1#")
+	k.expect("enroll-card")
+	k.swipe("4004", "1357")
+	k.expect("notice")
+	k.keys("0#")
+	k.expect("declined", "未保存任何人脸数据")
+	if k.hasFace(adult) || strings.Contains(k.gated("resident", "show", adult), "consent c-") {
+		t.Fatalf("a declined consent stored something")
+	}
+
+	// A wrong PIN is refused.
+	k.keys("1#")
+	k.expect("enroll-card")
+	k.swipe("4004", "0000")
+	k.expect("problem", "卡和密码不符")
+
+	// The minor cannot enroll with someone else's card as guardian...
+	k.keys("1#")
+	k.expect("enroll-card")
+	k.swipe("5005", "8642")
+	k.expect("notice")
+	k.keys("1#")
+	k.expect("guardian-card", "监护人")
+	k.swipe("6006", "9753")
+	k.expect("problem", "不是已登记的监护人")
+	if k.hasFace(kid.ID) {
+		t.Fatalf("a minor was enrolled without their guardian")
+	}
+	// ...and can with their guardian's.
+	k.keys("1#")
+	k.expect("enroll-card")
+	k.swipe("5005", "8642")
+	k.expect("notice")
+	k.keys("1#")
+	k.expect("guardian-card")
+	k.swipe("4004", "1357")
+	k.expect("capture")
+	for _, p := range []string{"obama.jpg", "obama2.jpg", "obama3.jpg"} {
+		k.show(p)
+		time.Sleep(300 * time.Millisecond)
+	}
+	k.expect("enrolled")
+	show := k.gated("resident", "show", kid.ID)
+	if !strings.Contains(show, "guardian 李明") {
+		t.Errorf("the minor's consent does not name the guardian:\n%s", show)
+	}
+}
+
+// TestKioskOnlyOnLoopback: with the kiosk on, the daemon's only inet
+// sockets are on 127.0.0.1, and the page refuses a foreign Host.
+func TestKioskOnlyOnLoopback(t *testing.T) {
+	k := startKiosk(t)
+	for _, s := range inetSockets(t, k.cmd.Process.Pid) {
+		// /proc/net/tcp shows 127.0.0.1 as 0100007F.
+		if !strings.Contains(s, "0100007F:") {
+			t.Errorf("inet socket not on loopback: %s", s)
+		}
+	}
+	status, err := chromedp.Run(k.ctx, chromedp.Evaluate[int](`fetch("/press", {method: "POST", body: '{"code": "7"}'}).then(r => r.status)`, chromedp.EvalAwaitPromise))
+	if err != nil || status != 400 {
+		t.Errorf("press of an unknown code = %d, %v; want 400", status, err)
+	}
+}

@@ -1,0 +1,484 @@
+// Package kiosk is the resident screen at the gate: what the person in front
+// of the camera sees (idle, granted, denied) and the two things residents
+// do there themselves: enroll their face, after reading the notice and
+// consenting as a separate step, and withdraw (opt out), which destroys
+// their face data at once. Every step works from the keypad alone (PINs
+// end with #): the screen only shows.
+//
+// It owns the flows and the screen's state, in Chinese and English. It
+// never sees an image or a descriptor (the Backend captures and stores),
+// never opens the door (the gate does), and serves its page only on the
+// loopback listener the daemon gives it.
+package kiosk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gated-dev/gated/internal/fallback"
+	"github.com/gated-dev/gated/internal/gate"
+	"github.com/gated-dev/gated/internal/recognizer"
+)
+
+// Resident is who a card and PIN proved to be.
+type Resident struct {
+	ID, Name   string
+	Minor      bool
+	GuardianID string // the guardian's resident ID, when registered
+	HasFace    bool
+}
+
+// Guardian consents for a minor.
+type Guardian struct {
+	Name, Relation, ResidentID string
+}
+
+// Notice is the text a resident consents to.
+type Notice struct {
+	Version, Language, Text string
+}
+
+// Backend is what the kiosk needs of the daemon.
+type Backend interface {
+	// Identify checks a card and its PIN (with lockout) and returns the
+	// holder. A wrong PIN or unknown card is ErrNotIdentified.
+	Identify(ctx context.Context, card fallback.Card, pin string) (Resident, error)
+	Notice(lang string) (Notice, error)
+	// Capture takes frames good camera frames, reporting quality advice.
+	Capture(ctx context.Context, frames int, tips func(recognizer.Problem)) ([][]float32, error)
+	// Enroll stores the consent (at the device, to notice version in
+	// language, with guardian for a minor) and the templates together.
+	Enroll(ctx context.Context, residentID string, n Notice, g *Guardian, templates [][]float32) error
+	// OptOut destroys the resident's face data and returns the receipt.
+	OptOut(ctx context.Context, residentID string) (receipt string, err error)
+}
+
+// ErrNotIdentified is returned by Identify for a wrong card or PIN.
+var ErrNotIdentified = errors.New("kiosk: card and PIN do not match")
+
+// ErrLockedOut is returned by Identify after too many wrong PINs.
+var ErrLockedOut = errors.New("kiosk: too many wrong PINs")
+
+// State names a screen.
+type State string
+
+// Screens.
+const (
+	Idle          State = "idle"
+	Granted       State = "granted"
+	Denied        State = "denied"
+	EnrollCard    State = "enroll-card"    // show your card
+	EnrollPIN     State = "enroll-pin"     // enter your PIN
+	ReadNotice    State = "notice"         // read and consent (1#) or refuse (0#)
+	GuardianCard  State = "guardian-card"  // a guardian shows their card
+	GuardianPIN   State = "guardian-pin"   // and enters their PIN
+	Capture       State = "capture"        // look at the camera
+	Enrolled      State = "enrolled"       // done
+	Declined      State = "declined"       // refused: nothing stored
+	OptOutCard    State = "optout-card"    // show your card
+	OptOutPIN     State = "optout-pin"     // enter your PIN
+	OptOutConfirm State = "optout-confirm" // 1# destroys, 0# cancels
+	OptedOut      State = "optout-done"    // receipt shown
+	Problem       State = "problem"        // something went wrong; back to idle
+)
+
+// Screen is what the page shows. Texts are in the screen's language.
+type Screen struct {
+	State   State  `json:"state"`
+	Lang    string `json:"lang"` // "zh" or "en"
+	Title   string `json:"title"`
+	Body    string `json:"body,omitempty"`
+	Notice  string `json:"notice,omitempty"`
+	Keys    string `json:"keys,omitempty"` // what the keypad does now
+	Digits  int    `json:"digits,omitempty"`
+	Receipt string `json:"receipt,omitempty"`
+	Seq     uint64 `json:"seq"`
+}
+
+// Config sets the kiosk's timing.
+type Config struct {
+	Frames  int           // good frames per enrollment (default 3)
+	Timeout time.Duration // an unfinished step ends (default 60 s)
+	Show    time.Duration // a result stays on screen (default 5 s)
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+// Kiosk runs the resident screen.
+type Kiosk struct {
+	cfg Config
+	be  Backend
+	log *slog.Logger
+
+	mu      sync.Mutex
+	screen  Screen
+	flow    *flow
+	until   time.Time // when the current screen falls back to idle
+	subs    map[chan Screen]struct{}
+	changed chan struct{}
+}
+
+// flow is an enrollment or opt-out in progress.
+type flow struct {
+	optOut   bool
+	card     fallback.Card
+	resident Resident
+	notice   Notice
+	gcard    fallback.Card
+	guardian *Guardian
+	cancel   context.CancelFunc // of a capture in progress
+}
+
+// New returns a kiosk showing the idle screen in Chinese.
+func New(cfg Config, be Backend) *Kiosk {
+	if cfg.Frames <= 0 {
+		cfg.Frames = 3
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 60 * time.Second
+	}
+	if cfg.Show <= 0 {
+		cfg.Show = 5 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	k := &Kiosk{cfg: cfg, be: be, log: cfg.Log, subs: map[chan Screen]struct{}{}, changed: make(chan struct{}, 1)}
+	k.screen = k.render(Idle, "zh")
+	return k
+}
+
+// Run returns the screen to idle when a step times out or a result has been
+// shown long enough, until ctx ends.
+func (k *Kiosk) Run(ctx context.Context) error {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		k.mu.Lock()
+		if k.screen.State != Idle && !k.until.IsZero() && k.cfg.Now().After(k.until) {
+			k.toIdle()
+		}
+		k.mu.Unlock()
+	}
+}
+
+// Screen returns the current screen.
+func (k *Kiosk) Screen() Screen {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.screen
+}
+
+// Subscribe returns a channel of screens (the current one first) and a
+// function to stop.
+func (k *Kiosk) Subscribe() (<-chan Screen, func()) {
+	ch := make(chan Screen, 16)
+	k.mu.Lock()
+	k.subs[ch] = struct{}{}
+	ch <- k.screen
+	k.mu.Unlock()
+	return ch, func() {
+		k.mu.Lock()
+		delete(k.subs, ch)
+		k.mu.Unlock()
+	}
+}
+
+// show sets the screen; k.mu held. stay is how long before it falls back
+// to idle (0: never, for idle itself).
+func (k *Kiosk) show(st State, extra func(*Screen), stay time.Duration) {
+	s := k.render(st, k.screen.Lang)
+	if extra != nil {
+		extra(&s)
+	}
+	s.Seq = k.screen.Seq + 1
+	k.screen = s
+	k.until = time.Time{}
+	if stay > 0 {
+		k.until = k.cfg.Now().Add(stay)
+	}
+	for ch := range k.subs {
+		select {
+		case ch <- s:
+		default:
+		}
+	}
+}
+
+// toIdle ends any flow; k.mu held.
+func (k *Kiosk) toIdle() {
+	if k.flow != nil && k.flow.cancel != nil {
+		k.flow.cancel()
+	}
+	k.flow = nil
+	k.show(Idle, nil, 0)
+}
+
+// Decision shows an access decision of the gate on the idle screen. While a
+// resident is in an enrollment or opt-out, decisions are not shown.
+func (k *Kiosk) Decision(d gate.Decision) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.flow != nil {
+		return
+	}
+	switch d.Outcome {
+	case gate.Granted:
+		k.show(Granted, func(s *Screen) { s.Body = k.text(s.Lang, "welcome", d.Name) }, k.cfg.Show)
+	case gate.Denied, gate.LockedOut:
+		k.show(Denied, func(s *Screen) { s.Body = k.reason(s.Lang, d) }, k.cfg.Show)
+	case gate.NeedPIN:
+		k.show(Idle, func(s *Screen) { s.Body = k.text(s.Lang, "enter-pin"); s.Keys = k.text(s.Lang, "keys-pin") }, k.cfg.Timeout)
+	}
+}
+
+// Event takes a reader event first, and reports whether the kiosk used it
+// (then the gate must not see it). In the idle screen it uses only the menu
+// codes 1#, 2# and 9# (PINs have 4 digits or more); during a flow, every
+// card and PIN belongs to the flow.
+func (k *Kiosk) Event(ctx context.Context, ev fallback.Event) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if ev.Kind == fallback.KindKey {
+		if k.flow != nil || k.screen.Body == k.text(k.screen.Lang, "enter-pin") {
+			digits := ev.Digits
+			k.show(k.screen.State, func(s *Screen) {
+				s.Body, s.Notice, s.Keys, s.Receipt = k.screen.Body, k.screen.Notice, k.screen.Keys, k.screen.Receipt
+				s.Title = k.screen.Title
+				s.Digits = digits
+			}, k.stayFor(k.screen.State))
+		}
+		return false
+	}
+	if k.flow == nil {
+		if ev.Kind != fallback.KindPIN {
+			return false
+		}
+		switch ev.PIN.Reveal() {
+		case "1":
+			k.flow = &flow{}
+			k.show(EnrollCard, nil, k.cfg.Timeout)
+		case "2":
+			k.flow = &flow{optOut: true}
+			k.show(OptOutCard, nil, k.cfg.Timeout)
+		case "9":
+			lang := "en"
+			if k.screen.Lang == "en" {
+				lang = "zh"
+			}
+			k.screen.Lang = lang
+			k.show(Idle, nil, 0)
+		default:
+			return false // a PIN: the gate's
+		}
+		return true
+	}
+	k.step(ctx, ev)
+	return true
+}
+
+// Press takes a touch on the screen: the same codes as the keypad.
+func (k *Kiosk) Press(ctx context.Context, code string) {
+	k.Event(ctx, fallback.Event{Reader: "screen", Kind: fallback.KindPIN, PIN: fallback.NewSecret(code), Time: k.cfg.Now()})
+}
+
+func (k *Kiosk) stayFor(st State) time.Duration {
+	if st == Idle {
+		return 0
+	}
+	return k.cfg.Timeout
+}
+
+// step advances a flow; k.mu held.
+func (k *Kiosk) step(ctx context.Context, ev fallback.Event) {
+	f := k.flow
+	code := ""
+	if ev.Kind == fallback.KindPIN {
+		code = ev.PIN.Reveal()
+	}
+	if code == "0" && k.screen.State != ReadNotice && k.screen.State != OptOutConfirm {
+		k.toIdle() // 0# cancels any step
+		return
+	}
+	switch k.screen.State {
+	case EnrollCard, OptOutCard, GuardianCard:
+		if ev.Kind != fallback.KindCard {
+			return
+		}
+		next := EnrollPIN
+		switch k.screen.State {
+		case OptOutCard:
+			next, f.card = OptOutPIN, ev.Card
+		case GuardianCard:
+			next, f.gcard = GuardianPIN, ev.Card
+		default:
+			f.card = ev.Card
+		}
+		k.show(next, nil, k.cfg.Timeout)
+	case EnrollPIN, OptOutPIN, GuardianPIN:
+		if ev.Kind != fallback.KindPIN {
+			return
+		}
+		card := f.card
+		if k.screen.State == GuardianPIN {
+			card = f.gcard
+		}
+		st := k.screen.State
+		k.mu.Unlock()
+		who, err := k.be.Identify(ctx, card, code)
+		k.mu.Lock()
+		if k.flow != f || k.screen.State != st {
+			return // timed out or cancelled meanwhile
+		}
+		if err != nil {
+			k.problem(err)
+			return
+		}
+		k.identified(st, who)
+	case ReadNotice:
+		switch code {
+		case "1":
+			if f.resident.Minor {
+				k.show(GuardianCard, nil, k.cfg.Timeout)
+				return
+			}
+			k.capture(ctx)
+		case "0":
+			k.log.Info("kiosk: consent refused; nothing stored", "resident", f.resident.ID)
+			k.flow = nil
+			k.show(Declined, nil, k.cfg.Show*2)
+		}
+	case OptOutConfirm:
+		switch code {
+		case "1":
+			id := f.resident.ID
+			k.mu.Unlock()
+			receipt, err := k.be.OptOut(ctx, id)
+			k.mu.Lock()
+			k.flow = nil
+			if err != nil {
+				k.problem(err)
+				return
+			}
+			k.show(OptedOut, func(s *Screen) {
+				s.Receipt = receipt
+				s.Body = k.text(s.Lang, "optout-done", receipt)
+			}, 4*k.cfg.Show)
+		case "0":
+			k.toIdle()
+		}
+	}
+}
+
+// identified continues after a card and PIN proved who is there; k.mu held.
+func (k *Kiosk) identified(st State, who Resident) {
+	f := k.flow
+	switch st {
+	case EnrollPIN:
+		f.resident = who
+		if who.HasFace {
+			k.flow = nil
+			k.show(Problem, func(s *Screen) { s.Body = k.text(s.Lang, "already") }, 2*k.cfg.Show)
+			return
+		}
+		n, err := k.be.Notice(k.screen.Lang)
+		if err != nil {
+			k.problem(err)
+			return
+		}
+		f.notice = n
+		k.show(ReadNotice, func(s *Screen) { s.Notice = n.Text }, k.cfg.Timeout*3)
+	case GuardianPIN:
+		if who.ID == f.resident.ID || who.Minor || (f.resident.GuardianID != "" && who.ID != f.resident.GuardianID) {
+			k.flow = nil
+			k.show(Problem, func(s *Screen) { s.Body = k.text(s.Lang, "not-guardian") }, 2*k.cfg.Show)
+			return
+		}
+		f.guardian = &Guardian{Name: who.Name, Relation: "guardian (card and PIN at the gate)", ResidentID: who.ID}
+		k.capture(context.Background())
+	case OptOutPIN:
+		f.resident = who
+		if !who.HasFace {
+			k.flow = nil
+			k.show(Problem, func(s *Screen) { s.Body = k.text(s.Lang, "no-face") }, 2*k.cfg.Show)
+			return
+		}
+		k.show(OptOutConfirm, nil, k.cfg.Timeout)
+	}
+}
+
+// capture starts the camera step in the background; k.mu held.
+func (k *Kiosk) capture(context.Context) {
+	f := k.flow
+	ctx, cancel := context.WithTimeout(context.Background(), k.cfg.Timeout)
+	f.cancel = cancel
+	k.show(Capture, func(s *Screen) { s.Body = k.text(s.Lang, "look") }, k.cfg.Timeout+5*time.Second)
+	go func() {
+		defer cancel()
+		tips := func(p recognizer.Problem) {
+			k.mu.Lock()
+			defer k.mu.Unlock()
+			if k.flow == f && k.screen.State == Capture {
+				k.show(Capture, func(s *Screen) { s.Body = p.Advice(s.Lang) }, k.cfg.Timeout+5*time.Second)
+			}
+		}
+		vecs, err := k.be.Capture(ctx, k.cfg.Frames, tips)
+		if err == nil {
+			err = k.be.Enroll(ctx, f.resident.ID, f.notice, f.guardian, vecs)
+		}
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if k.flow != f {
+			return
+		}
+		k.flow = nil
+		if err != nil {
+			k.problem(err)
+			return
+		}
+		k.log.Info("kiosk: face enrolled at the gate", "resident", f.resident.ID, "templates", len(vecs))
+		k.show(Enrolled, func(s *Screen) { s.Body = k.text(s.Lang, "enrolled", f.resident.Name) }, 2*k.cfg.Show)
+	}()
+}
+
+// problem shows an error in words a resident understands; k.mu held.
+func (k *Kiosk) problem(err error) {
+	k.flow = nil
+	key := "problem"
+	switch {
+	case errors.Is(err, ErrNotIdentified):
+		key = "not-identified"
+	case errors.Is(err, ErrLockedOut):
+		key = "locked-out"
+	case errors.Is(err, context.DeadlineExceeded):
+		key = "capture-timeout"
+	}
+	k.log.Warn("kiosk: step failed", "err", err)
+	k.show(Problem, func(s *Screen) { s.Body = k.text(s.Lang, key) }, 2*k.cfg.Show)
+}
+
+func (k *Kiosk) reason(lang string, d gate.Decision) string {
+	switch {
+	case d.Outcome == gate.LockedOut:
+		return k.text(lang, "locked-out")
+	case d.Method == gate.MethodFace:
+		return k.text(lang, "face-unknown")
+	case d.Reason == "wrong PIN":
+		return k.text(lang, "wrong-pin")
+	case d.Reason == "unknown card":
+		return k.text(lang, "unknown-card")
+	}
+	return k.text(lang, "denied") + fmt.Sprintf(" (%s)", d.Reason)
+}

@@ -1,0 +1,63 @@
+package kiosk
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestEveryScreenHasBothLanguages(t *testing.T) {
+	for _, st := range []State{Idle, Granted, Denied, EnrollCard, EnrollPIN, ReadNotice, GuardianCard, GuardianPIN,
+		Capture, Enrolled, Declined, OptOutCard, OptOutPIN, OptOutConfirm, OptedOut, Problem} {
+		tx, ok := texts["t-"+string(st)]
+		if !ok || tx[0] == "" || tx[1] == "" || tx[0] == tx[1] {
+			t.Errorf("screen %s: title %q", st, tx)
+		}
+	}
+	for key, tx := range texts {
+		if tx[0] == "" || tx[1] == "" {
+			t.Errorf("text %s is missing a language: %q", key, tx)
+		}
+		if strings.Count(tx[0], "%s") != strings.Count(tx[1], "%s") {
+			t.Errorf("text %s: the languages take different arguments: %q", key, tx)
+		}
+	}
+}
+
+func TestPageOnlyForLoopback(t *testing.T) {
+	h := New(Config{}, nil).Handler()
+	tests := []struct {
+		host, method, path, body string
+		want                     int
+	}{
+		{"127.0.0.1:8088", "GET", "/", "", 200},
+		{"localhost:8088", "GET", "/kiosk.js", "", 200},
+		{"[::1]:8088", "GET", "/screen", "", 200},
+		{"evil.example:8088", "GET", "/", "", 403}, // DNS rebinding
+		{"192.168.1.5:8088", "GET", "/screen", "", 403},
+		{"127.0.0.1:8088", "POST", "/press", `{"code": "5"}`, 400},
+		{"127.0.0.1:8088", "POST", "/press", `{"code": "1234"}`, 400}, // never a PIN on screen
+		{"127.0.0.1:8088", "POST", "/press", `{"code": "9", "x": 1}`, 400},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(tt.method, "http://"+tt.host+tt.path, strings.NewReader(tt.body))
+		r.Host = tt.host
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != tt.want {
+			t.Errorf("%s %s%s = %d, want %d", tt.method, tt.host, tt.path, w.Code, tt.want)
+		}
+		if w.Code == 200 && !strings.Contains(w.Header().Get("Content-Security-Policy"), "default-src 'self'") {
+			t.Errorf("%s: no strict content security policy", tt.path)
+		}
+	}
+	// The language toggle works from the screen too.
+	k := New(Config{}, nil)
+	r := httptest.NewRequest("POST", "http://127.0.0.1/press", strings.NewReader(`{"code": "9"}`))
+	w := httptest.NewRecorder()
+	k.Handler().ServeHTTP(w, r)
+	if w.Code != http.StatusNoContent || k.Screen().Lang != "en" {
+		t.Errorf("press 9 = %d, language %q; want 204 and English", w.Code, k.Screen().Lang)
+	}
+}

@@ -1,0 +1,92 @@
+package kiosk
+
+import "fmt"
+
+// texts holds every sentence the screen shows, in Chinese and English. Short
+// sentences, one instruction each, for elderly residents.
+var texts = map[string][2]string{
+	// titles
+	"t-idle":           {"欢迎", "Welcome"},
+	"t-granted":        {"请通行", "Please enter"},
+	"t-denied":         {"未能开门", "The door stays closed"},
+	"t-enroll-card":    {"人脸登记", "Face enrollment"},
+	"t-enroll-pin":     {"人脸登记", "Face enrollment"},
+	"t-notice":         {"人脸识别告知书", "Face recognition notice"},
+	"t-guardian-card":  {"监护人同意", "Guardian's consent"},
+	"t-guardian-pin":   {"监护人同意", "Guardian's consent"},
+	"t-capture":        {"请看摄像头", "Look at the camera"},
+	"t-enrolled":       {"登记完成", "Enrolled"},
+	"t-declined":       {"您已拒绝", "You declined"},
+	"t-optout-card":    {"撤回同意", "Withdraw consent"},
+	"t-optout-pin":     {"撤回同意", "Withdraw consent"},
+	"t-optout-confirm": {"撤回同意", "Withdraw consent"},
+	"t-optout-done":    {"人脸数据已销毁", "Face data destroyed"},
+	"t-problem":        {"请重试", "Please try again"},
+	// bodies
+	"idle":            {"请看摄像头，或刷卡并输入密码。", "Look at the camera, or use your card and PIN."},
+	"idle-keys":       {"1# 登记人脸　2# 撤回同意（删除人脸数据）　9# English", "1# enroll your face   2# withdraw (delete face data)   9# 中文"},
+	"welcome":         {"%s，欢迎回家。", "Welcome home, %s."},
+	"face-unknown":    {"未识别到您的人脸。请刷卡并输入密码。", "Face not recognised. Please use your card and PIN."},
+	"wrong-pin":       {"密码错误。请重新刷卡并输入密码。", "Wrong PIN. Show your card and try again."},
+	"unknown-card":    {"此卡未登记。请联系物业。", "This card is not registered. Please ask the property office."},
+	"locked-out":      {"密码错误次数过多，请稍后再试。", "Too many wrong PINs. Please wait and try again."},
+	"denied":          {"无法开门。", "The door cannot open."},
+	"enter-pin":       {"请输入密码，按 # 确认。", "Enter your PIN and press #."},
+	"keys-pin":        {"数字 密码　* 清除　# 确认", "digits: PIN   * clear   # enter"},
+	"show-card":       {"请刷卡。", "Show your card."},
+	"keys-cancel":     {"0# 取消", "0# cancel"},
+	"notice-keys":     {"1# 我同意　0# 我不同意（不影响刷卡和密码开门）", "1# I agree   0# I do not agree (your card and PIN keep working)"},
+	"guardian-card":   {"未满十四周岁：请父母或监护人刷卡。", "Under 14: a parent or guardian shows their card."},
+	"look":            {"请正对摄像头，保持不动。", "Look straight at the camera and hold still."},
+	"enrolled":        {"%s，您的人脸已登记。以后看摄像头即可开门。", "%s, your face is enrolled. Look at the camera to open the gate."},
+	"declined":        {"未保存任何人脸数据。您可以继续刷卡和密码开门。", "Nothing was stored. Your card and PIN keep working."},
+	"optout-confirm":  {"您的人脸数据将被立即销毁。卡和密码照常使用。", "Your face data will be destroyed at once. Your card and PIN keep working."},
+	"optout-keys":     {"1# 确认销毁　0# 取消", "1# destroy it   0# cancel"},
+	"optout-done":     {"回执编号：%s。卡和密码照常使用。", "Receipt: %s. Your card and PIN keep working."},
+	"already":         {"您已登记人脸。如需删除，请在首页按 2#。", "Your face is already enrolled. To delete it, press 2# on the first screen."},
+	"no-face":         {"您没有登记人脸数据，无需撤回。", "You have no face data to withdraw."},
+	"not-identified":  {"卡和密码不符。", "Card and PIN do not match."},
+	"not-guardian":    {"此卡不是已登记的监护人。请到物业办公室办理。", "This card is not the registered guardian's. Please come to the property office."},
+	"capture-timeout": {"没有拍到清晰的人脸。请重试。", "No clear picture of your face. Please try again."},
+	"problem":         {"出了点问题，请重试或联系物业。", "Something went wrong. Try again or ask the property office."},
+}
+
+func (k *Kiosk) text(lang, key string, args ...any) string {
+	t, ok := texts[key]
+	if !ok {
+		return key
+	}
+	s := t[0]
+	if lang == "en" {
+		s = t[1]
+	}
+	if len(args) > 0 {
+		return fmt.Sprintf(s, args...)
+	}
+	return s
+}
+
+// render makes the screen for a state with its default texts.
+func (k *Kiosk) render(st State, lang string) Screen {
+	s := Screen{State: st, Lang: lang, Title: k.text(lang, "t-"+string(st))}
+	cancel := k.text(lang, "keys-cancel")
+	switch st {
+	case Idle:
+		s.Body, s.Keys = k.text(lang, "idle"), k.text(lang, "idle-keys")
+	case EnrollCard, OptOutCard:
+		s.Body, s.Keys = k.text(lang, "show-card"), cancel
+	case GuardianCard:
+		s.Body, s.Keys = k.text(lang, "guardian-card"), cancel
+	case EnrollPIN, OptOutPIN, GuardianPIN:
+		s.Body, s.Keys = k.text(lang, "enter-pin"), k.text(lang, "keys-pin")+"   "+cancel
+	case ReadNotice:
+		s.Keys = k.text(lang, "notice-keys")
+	case Capture:
+		s.Body, s.Keys = k.text(lang, "look"), cancel
+	case Declined:
+		s.Body = k.text(lang, "declined")
+	case OptOutConfirm:
+		s.Body, s.Keys = k.text(lang, "optout-confirm"), k.text(lang, "optout-keys")
+	}
+	return s
+}

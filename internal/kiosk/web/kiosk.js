@@ -1,0 +1,39 @@
+// The kiosk page only shows what the daemon says: the screen arrives as
+// server-sent events; buttons send the same codes as the keypad.
+"use strict";
+const buttonsFor = {
+  "idle": [["1", {zh: "登记人脸", en: "Enroll face"}], ["2", {zh: "撤回同意", en: "Withdraw"}], ["9", {zh: "English", en: "中文"}]],
+  "notice": [["1", {zh: "我同意", en: "I agree"}], ["0", {zh: "我不同意", en: "I do not agree"}]],
+  "optout-confirm": [["1", {zh: "确认销毁", en: "Destroy it"}], ["0", {zh: "取消", en: "Cancel"}]],
+};
+const cancelable = ["enroll-card", "enroll-pin", "guardian-card", "guardian-pin", "capture", "optout-card", "optout-pin"];
+
+function press(code) {
+  fetch("/press", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({code})});
+}
+
+function show(s) {
+  document.body.dataset.state = s.state;
+  document.documentElement.lang = s.lang === "en" ? "en" : "zh-CN";
+  document.getElementById("title").textContent = s.title || "";
+  document.getElementById("body").textContent = s.body || "";
+  document.getElementById("notice").textContent = s.notice || "";
+  document.getElementById("keys").textContent = s.keys || "";
+  document.getElementById("digits").textContent = "●".repeat(s.digits || 0);
+  document.getElementById("receipt").textContent = s.receipt || "";
+  const nav = document.getElementById("buttons");
+  nav.replaceChildren();
+  let list = buttonsFor[s.state] || [];
+  if (cancelable.includes(s.state)) list = [["0", {zh: "取消", en: "Cancel"}]];
+  for (const [code, label] of list) {
+    const b = document.createElement("button");
+    b.textContent = label[s.lang] || label.zh;
+    b.dataset.code = code;
+    b.addEventListener("click", () => press(code));
+    nav.append(b);
+  }
+  document.body.dataset.seq = String(s.seq);
+}
+
+const events = new EventSource("/events");
+events.onmessage = (e) => show(JSON.parse(e.data));
