@@ -70,8 +70,8 @@ func (b *kioskBackend) Notice(lang string) (kiosk.Notice, error) {
 	return kiosk.Notice{Version: n.Version, Language: n.Language, Text: n.Text}, nil
 }
 
-func (b *kioskBackend) Capture(ctx context.Context, frames int, tips func(recognizer.Problem)) ([][]float32, error) {
-	return b.d.captureFaces(ctx, frames, b.d.cfg.Kiosk.Timeout.Duration, tips)
+func (b *kioskBackend) Capture(ctx context.Context, frames int, tips func(kiosk.Advice)) ([][]float32, error) {
+	return b.d.captureFaces(ctx, frames, b.d.cfg.Kiosk.Timeout.Duration, func(p recognizer.Problem) { tips(p) })
 }
 
 // Enroll stores the consent given at the device and the templates in one

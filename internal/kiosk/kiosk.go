@@ -21,7 +21,6 @@ import (
 
 	"github.com/gated-dev/gated/internal/fallback"
 	"github.com/gated-dev/gated/internal/gate"
-	"github.com/gated-dev/gated/internal/recognizer"
 )
 
 // Resident is who a card and PIN proved to be.
@@ -48,13 +47,20 @@ type Backend interface {
 	// holder. A wrong PIN or unknown card is ErrNotIdentified.
 	Identify(ctx context.Context, card fallback.Card, pin string) (Resident, error)
 	Notice(lang string) (Notice, error)
-	// Capture takes frames good camera frames, reporting quality advice.
-	Capture(ctx context.Context, frames int, tips func(recognizer.Problem)) ([][]float32, error)
+	// Capture takes frames good camera frames, reporting quality advice
+	// (what the person should do) as it comes.
+	Capture(ctx context.Context, frames int, tips func(Advice)) ([][]float32, error)
 	// Enroll stores the consent (at the device, to notice version in
 	// language, with guardian for a minor) and the templates together.
 	Enroll(ctx context.Context, residentID string, n Notice, g *Guardian, templates [][]float32) error
 	// OptOut destroys the resident's face data and returns the receipt.
 	OptOut(ctx context.Context, residentID string) (receipt string, err error)
+}
+
+// Advice is something the person in front of the camera can do about a
+// capture (recognizer.Problem is one), in their language ("zh", "en").
+type Advice interface {
+	Advice(lang string) string
 }
 
 // ErrNotIdentified is returned by Identify for a wrong card or PIN.
@@ -427,7 +433,7 @@ func (k *Kiosk) capture(context.Context) {
 	k.show(Capture, func(s *Screen) { s.Body = k.text(s.Lang, "look") }, k.cfg.Timeout+5*time.Second)
 	go func() {
 		defer cancel()
-		tips := func(p recognizer.Problem) {
+		tips := func(p Advice) {
 			k.mu.Lock()
 			defer k.mu.Unlock()
 			if k.flow == f && k.screen.State == Capture {
