@@ -81,9 +81,9 @@ fetch_one() {
 	mv -f "$tmp" "$out"
 }
 
-grep -v '^#' "$sums" | awk 'NF == 2 { print $2 }' | while read -r rel; do
+grep -v '^#' "$sums" | awk 'NF == 2 && $2 ~ /^dlib\// { print $2 }' | while read -r rel; do
 	fetch_one "$rel"
 done
 # Check every file once more, as a whole, the way the daemon's loader will.
-(cd "$dest" && grep -v '^#' "$sums" | sha256sum --quiet -c -) || die "model files in $dest fail verification"
+(cd "$dest" && grep -v '^#' "$sums" | awk 'NF == 2 && $2 ~ /^dlib\//' | sha256sum --quiet -c -) || die "model files in $dest fail verification"
 log "models verified in $dest"

@@ -3,7 +3,8 @@
 # gated. Safe to run again: each step checks first and does only what is missing.
 #
 #   1. Debian packages: dlib, OpenBLAS/LAPACK, libjpeg, OpenCV, socat, ...
-#   2. the dlib model files, SHA-256 verified, into $GATED_CACHE/models
+#   2. the dlib model files, SHA-256 verified, into $GATED_CACHE/models, and
+#      the second face models gated eval compares (scripts/fetch-face-model.sh)
 #   3. third_party/go-face: go-face with a portable -march (scripts/goface-portable.sh)
 #   4. the real face photos `make demo` uses (scripts/fetch-demo-photos.sh)
 #   5. libosdp in a Python venv: the independent OSDP reader the OSDP test
@@ -46,6 +47,7 @@ esac
 command -v go >/dev/null || { log "error: Go is not installed: install Go 1.26 from https://go.dev/dl/"; exit 1; }
 
 "$top/scripts/fetch-models.sh"
+"$top/scripts/fetch-face-model.sh"
 "$top/scripts/goface-portable.sh"
 "$top/scripts/fetch-demo-photos.sh"
 "$top/scripts/setup-libosdp.sh" >/dev/null

@@ -63,9 +63,10 @@ type Face struct {
 // Recognizer finds faces and computes their descriptors. It is safe for
 // concurrent use; dlib serialises the work inside.
 type Recognizer struct {
-	mu   sync.RWMutex // guards rec against Close
-	rec  *face.Recognizer
-	opts Options
+	mu    sync.RWMutex // guards rec against Close
+	rec   *face.Recognizer
+	opts  Options
+	model string // "" for Model; set by LoadCustom
 }
 
 // Load verifies the model files in dir against their pinned SHA-256 sums and

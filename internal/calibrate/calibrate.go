@@ -1,0 +1,522 @@
+package calibrate
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+
+	"github.com/gated-dev/gated/internal/match"
+)
+
+// Errors returned by Fit and Estimate methods; callers branch on them.
+var (
+	// ErrTooFew: the gallery is too small to estimate anything about
+	// strangers. The gate must not identify by face alone.
+	ErrTooFew = errors.New("calibrate: gallery too small to estimate")
+	// ErrTargetMissed: the policy's estimated stranger-accept rate is over
+	// the target.
+	ErrTargetMissed = errors.New("calibrate: stranger-accept estimate misses the target")
+	// ErrInput: a template is empty, of another dimension, or not finite.
+	ErrInput = errors.New("calibrate: unusable template")
+)
+
+// Templates is an enrolled gallery as calibrate sees it: each resident's
+// templates, all of one model, in the space the matcher compares them in
+// (unit length for cosine models).
+type Templates map[string][][]float32
+
+// Config says what to aim for and how hard to look. The zero value uses the
+// defaults.
+type Config struct {
+	// Target is the largest acceptable chance that one attempt by a stranger
+	// is accepted (default 1e-4: one in 10,000).
+	Target float64
+	// MinAccept is the smallest share of residents' attempts a mode must
+	// accept to be worth offering (default 0.8); below it residents would
+	// mostly be sent to their card anyway.
+	MinAccept float64
+	// MaxMisidentify bounds the share of residents' attempts taken for
+	// another resident in Identify mode (default 0.005).
+	MaxMisidentify float64
+	// Confidence is the one-sided confidence of the upper bound on the
+	// stranger-accept rate (default 0.95).
+	Confidence float64
+	// Margins are the minimum margins Choose tries; default 0 and 2.5, 5 and
+	// 10% of the median different-resident score.
+	Margins []float32
+	// MinResidents is the fewest residents, at least 3 of them with two or
+	// more templates, that Fit accepts (default 10).
+	MinResidents int
+	// TailShare is the share of the lowest different-resident scores the
+	// tail is fitted to (default 0.05; at least 30 scores are used).
+	TailShare float64
+	// Bootstrap is the number of bootstrap replicates (default 200).
+	Bootstrap int
+	// MaxProbes bounds the templates presented to the gallery (default 4000;
+	// more are sampled), and so the time Fit takes.
+	MaxProbes int
+	// MaxScores bounds the different-resident scores kept (default 1e6).
+	MaxScores int
+	// Seed makes sampling and bootstrap repeatable.
+	Seed uint64
+}
+
+func (c Config) withDefaults() Config {
+	if c.Target == 0 {
+		c.Target = 1e-4
+	}
+	if c.MinAccept == 0 {
+		c.MinAccept = 0.8
+	}
+	if c.MaxMisidentify == 0 {
+		c.MaxMisidentify = 0.005
+	}
+	if c.Confidence == 0 {
+		c.Confidence = 0.95
+	}
+	if c.MinResidents == 0 {
+		c.MinResidents = 10
+	}
+	if c.TailShare == 0 {
+		c.TailShare = 0.05
+	}
+	if c.Bootstrap == 0 {
+		c.Bootstrap = 200
+	}
+	if c.MaxProbes == 0 {
+		c.MaxProbes = 4000
+	}
+	if c.MaxScores == 0 {
+		c.MaxScores = 1_000_000
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	bad := func(name string, v float64) error {
+		return fmt.Errorf("calibrate: %s = %v, want a value in (0, 1)", name, v)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"Target", c.Target}, {"MinAccept", c.MinAccept}, {"MaxMisidentify", c.MaxMisidentify}, {"Confidence", c.Confidence}, {"TailShare", c.TailShare}} {
+		if !(f.v > 0 && f.v < 1) {
+			return bad(f.name, f.v)
+		}
+	}
+	for _, m := range c.Margins {
+		if !(m >= 0) || math.IsInf(float64(m), 0) {
+			return fmt.Errorf("calibrate: margin %v, want a finite value >= 0", m)
+		}
+	}
+	if c.MinResidents < 3 || c.Bootstrap < 20 || c.MaxProbes < 10 || c.MaxScores < 100 {
+		return fmt.Errorf("calibrate: MinResidents %d, Bootstrap %d, MaxProbes %d, MaxScores %d: want at least 3, 20, 10, 100",
+			c.MinResidents, c.Bootstrap, c.MaxProbes, c.MaxScores)
+	}
+	return nil
+}
+
+// Summary describes the different-resident scores: the distance from one
+// resident's template to another resident's nearest template.
+type Summary struct {
+	Min, P001, P01, P05, Median float32 // minimum; 0.1%, 1%, 5% quantiles; median
+}
+
+// Tail is the fitted lower tail of the different-resident scores:
+// F(s) = Φ(A + B·s), fitted to the scores under Upto.
+type Tail struct {
+	A, B   float64
+	Upto   float32 // largest score in the fitted tail
+	Points int     // scores in the fitted tail
+}
+
+// Estimate is what a gallery shows about strangers and residents. Its
+// methods answer for any policy; Choose picks one. It does not change after
+// Fit and is safe for concurrent use. It holds distances, never templates.
+type Estimate struct {
+	Config    Config // the configuration used, defaults filled in
+	Residents int    // residents in the gallery
+	Templates int    // templates in the gallery
+	// Scores is the number of different-resident scores measured; Probes the
+	// templates presented (all, or a sample of MaxProbes); GenuineProbes
+	// those of residents with two or more templates.
+	Scores, Probes, GenuineProbes int
+	Impostor                      Summary
+	Tail                          Tail
+
+	scores []float32  // sorted different-resident scores
+	boot   []Tail     // bootstrap replicates of the tail fit
+	rows   []probeRow // one per probe template
+}
+
+// probeRow is one template presented to the gallery without it.
+type probeRow struct {
+	genuine bool    // the resident has other templates
+	self    float32 // distance to the resident's nearest other template (+Inf if none)
+	o1, o2  float32 // nearest and second-nearest other residents
+}
+
+// Fit measures a gallery. It is deterministic for a given gallery and Seed.
+func Fit(g Templates, cfg Config) (*Estimate, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(g))
+	for id := range g {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var vecs [][]float32
+	var owner []int32
+	dim, multi := 0, 0
+	for r, id := range ids {
+		if len(g[id]) >= 2 {
+			multi++
+		}
+		for k, v := range g[id] {
+			if dim == 0 {
+				dim = len(v)
+			}
+			if len(v) == 0 || len(v) != dim {
+				return nil, fmt.Errorf("%w: %s template %d has %d components, want %d", ErrInput, id, k, len(v), dim)
+			}
+			for _, x := range v {
+				if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+					return nil, fmt.Errorf("%w: %s template %d is not finite", ErrInput, id, k)
+				}
+			}
+			vecs = append(vecs, v)
+			owner = append(owner, int32(r))
+		}
+	}
+	n := len(ids)
+	if n < cfg.MinResidents || multi < 3 {
+		return nil, fmt.Errorf("%w: %d residents (%d with two or more templates), need %d (3)", ErrTooFew, n, multi, cfg.MinResidents)
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5851f42d4c957f2d))
+
+	probes := make([]int, len(vecs))
+	for i := range probes {
+		probes[i] = i
+	}
+	if len(probes) > cfg.MaxProbes {
+		rng.Shuffle(len(probes), func(i, j int) { probes[i], probes[j] = probes[j], probes[i] })
+		probes = probes[:cfg.MaxProbes]
+		slices.Sort(probes)
+	}
+	perRow := n - 1
+	if total := len(probes) * (n - 1); total > cfg.MaxScores {
+		perRow = max(1, cfg.MaxScores/len(probes))
+	}
+
+	e := &Estimate{Config: cfg, Residents: n, Templates: len(vecs), Probes: len(probes)}
+	near := make([]float32, n) // per resident: nearest template to the probe
+	var pairA, pairB []int32
+	others := make([]int32, 0, n)
+	for _, p := range probes {
+		for r := range near {
+			near[r] = float32(math.Inf(1))
+		}
+		q := vecs[p]
+		for j, v := range vecs {
+			if j == p {
+				continue
+			}
+			if d := dist(q, v); d < near[owner[j]] {
+				near[owner[j]] = d
+			}
+		}
+		a := owner[p]
+		row := probeRow{self: near[a], o1: float32(math.Inf(1)), o2: float32(math.Inf(1))}
+		row.genuine = !math.IsInf(float64(row.self), 1)
+		others = others[:0]
+		for r, d := range near {
+			if int32(r) == a {
+				continue
+			}
+			others = append(others, int32(r))
+			switch {
+			case d < row.o1:
+				row.o1, row.o2 = d, row.o1
+			case d < row.o2:
+				row.o2 = d
+			}
+		}
+		e.rows = append(e.rows, row)
+		if row.genuine {
+			e.GenuineProbes++
+		}
+		if perRow < len(others) {
+			for k := 0; k < perRow; k++ { // partial Fisher-Yates: a sample without replacement
+				j := k + rng.IntN(len(others)-k)
+				others[k], others[j] = others[j], others[k]
+			}
+			others = others[:perRow]
+		}
+		for _, b := range others {
+			e.scores = append(e.scores, near[b])
+			pairA = append(pairA, a)
+			pairB = append(pairB, b)
+		}
+	}
+	e.Scores = len(e.scores)
+	if e.Scores < 100 {
+		return nil, fmt.Errorf("%w: %d different-resident scores, need 100", ErrTooFew, e.Scores)
+	}
+	// Sort the scores, carrying their residents along.
+	order := make([]int, len(e.scores))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(i, j int) bool { return e.scores[order[i]] < e.scores[order[j]] })
+	sorted := make([]float32, len(order))
+	sa, sb := make([]int32, len(order)), make([]int32, len(order))
+	for i, o := range order {
+		sorted[i], sa[i], sb[i] = e.scores[o], pairA[o], pairB[o]
+	}
+	e.scores = sorted
+	q := func(p float64) float32 { return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))] }
+	e.Impostor = Summary{Min: sorted[0], P001: q(0.001), P01: q(0.01), P05: q(0.05), Median: q(0.5)}
+
+	ones := make([]float64, n)
+	for i := range ones {
+		ones[i] = 1
+	}
+	var ok bool
+	if e.Tail, ok = fitTail(sorted, sa, sb, ones, cfg.TailShare); !ok {
+		return nil, fmt.Errorf("%w: the lowest different-resident scores do not rise (degenerate gallery)", ErrTooFew)
+	}
+	w := make([]float64, n)
+	for range cfg.Bootstrap {
+		clear(w)
+		for range n {
+			w[rng.IntN(n)]++
+		}
+		if t, ok := fitTail(sorted, sa, sb, w, cfg.TailShare); ok {
+			e.boot = append(e.boot, t)
+		}
+	}
+	if len(e.boot) < cfg.Bootstrap/2 {
+		return nil, fmt.Errorf("%w: the tail fit failed on %d of %d bootstrap replicates", ErrTooFew, cfg.Bootstrap-len(e.boot), cfg.Bootstrap)
+	}
+	if len(cfg.Margins) == 0 {
+		m := e.Impostor.Median
+		e.Config.Margins = []float32{0, 0.025 * m, 0.05 * m, 0.1 * m}
+	}
+	return e, nil
+}
+
+// fitTail fits Φ⁻¹(F(s)) = A + B·s through the lowest share of the scores,
+// each weighted by w[A]·w[B] of the residents it involves.
+func fitTail(sorted []float32, pa, pb []int32, w []float64, share float64) (Tail, bool) {
+	var total float64
+	for i := range sorted {
+		total += w[pa[i]] * w[pb[i]]
+	}
+	if total <= 0 {
+		return Tail{}, false
+	}
+	var cum, sx, sy, sxx, sxy, k float64
+	var upto float32
+	for i, s := range sorted {
+		wi := w[pa[i]] * w[pb[i]]
+		if wi == 0 {
+			continue
+		}
+		p := (cum + wi/2) / total
+		cum += wi
+		if p > share && k >= 30 {
+			break
+		}
+		x, y := float64(s), probit(p)
+		sx += x
+		sy += y
+		sxx += x * x
+		sxy += x * y
+		k++
+		upto = s
+	}
+	den := k*sxx - sx*sx
+	if k < 3 || den <= 0 {
+		return Tail{}, false
+	}
+	b := (k*sxy - sx*sy) / den
+	if !(b > 0) {
+		return Tail{}, false
+	}
+	return Tail{A: (sy - b*sx) / k, B: b, Upto: upto, Points: int(k)}, true
+}
+
+// F is the fitted tail's share of scores under s.
+func (t Tail) F(s float32) float64 { return phi(t.A + t.B*float64(s)) }
+
+// phi is the standard normal distribution function; probit its inverse.
+func phi(x float64) float64    { return 0.5 * math.Erfc(-x/math.Sqrt2) }
+func probit(p float64) float64 { return math.Sqrt2 * math.Erfinv(2*p-1) }
+
+// PairFMR estimates F(t), the chance that a stranger's face is under t for
+// one given resident (their nearest template): a point estimate and the upper
+// confidence bound that decisions use.
+func (e *Estimate) PairFMR(t float32) (point, upper float64) {
+	emp := e.empirical(t)
+	fs := make([]float64, len(e.boot))
+	for i, b := range e.boot {
+		fs[i] = b.F(t)
+	}
+	slices.Sort(fs)
+	k := min(len(fs)-1, int(math.Ceil(e.Config.Confidence*float64(len(fs))))-1)
+	return max(emp, e.Tail.F(t)), max(emp, fs[max(k, 0)])
+}
+
+// empirical is the share of different-resident scores under t.
+func (e *Estimate) empirical(t float32) float64 {
+	n := sort.Search(len(e.scores), func(i int) bool { return e.scores[i] >= t })
+	return float64(n) / float64(len(e.scores))
+}
+
+// StrangerAccept estimates the chance that one attempt by a stranger is
+// accepted as some resident under policy p at the gallery's current size:
+// a point estimate, 1 - (1 - F)^N, and the upper bound N·F_upper (capped at
+// 1) that holds whatever the margin and however residents' faces correlate.
+func (e *Estimate) StrangerAccept(p match.Policy) (point, upper float64) {
+	return e.strangerAt(p.Threshold, e.Residents)
+}
+
+func (e *Estimate) strangerAt(t float32, n int) (point, upper float64) {
+	f, fu := e.PairFMR(t)
+	return -math.Expm1(float64(n) * math.Log1p(-min(f, 1))), min(1, float64(n)*fu)
+}
+
+// Residents is what residents' own attempts would give under a policy,
+// measured by presenting each template of a resident with two or more,
+// leave-one-out, to the gallery.
+type Residents struct {
+	Probes        int
+	Correct       float64 // share accepted as themselves
+	Misidentified float64 // share accepted as another resident
+	// Stranger is the share of all probe templates that, with their own
+	// resident removed from the gallery (so, as a stranger), would be
+	// accepted: what the gallery itself shows, margin included.
+	Stranger float64
+}
+
+// ResidentAccept measures policy p on the gallery's own templates (1:N).
+func (e *Estimate) ResidentAccept(p match.Policy) Residents {
+	var r Residents
+	var ok, mis, str int
+	for _, row := range e.rows {
+		if row.o1 < p.Threshold && row.o2-row.o1 >= p.MinMargin {
+			str++
+		}
+		if !row.genuine {
+			continue
+		}
+		r.Probes++
+		switch {
+		case row.self <= row.o1:
+			if row.self < p.Threshold && row.o1-row.self >= p.MinMargin {
+				ok++
+			}
+		default:
+			if row.o1 < p.Threshold && min(row.self, row.o2)-row.o1 >= p.MinMargin {
+				mis++
+			}
+		}
+	}
+	r.Correct = ratio(ok, r.Probes)
+	r.Misidentified = ratio(mis, r.Probes)
+	r.Stranger = ratio(str, len(e.rows))
+	return r
+}
+
+// VerifyAccept is the share of residents' attempts accepted in 1:1
+// verification at threshold t: the card names the resident, and the face
+// must be under t from one of their templates.
+func (e *Estimate) VerifyAccept(t float32) float64 {
+	var n, ok int
+	for _, row := range e.rows {
+		if row.genuine {
+			n++
+			if row.self < t {
+				ok++
+			}
+		}
+	}
+	return ratio(ok, n)
+}
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// CheckIdentify returns nil if face identification alone (1:N) under p keeps
+// the upper bound on the stranger-accept rate within the target at the
+// gallery's current size, else an error wrapping ErrTargetMissed that gives
+// the figures. The daemon calls it before it lets face alone open the door.
+func (e *Estimate) CheckIdentify(p match.Policy) error {
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("calibrate: %w", err)
+	}
+	if _, up := e.StrangerAccept(p); up > e.Config.Target {
+		return fmt.Errorf("%w: threshold %.3f with %d residents lets a stranger in with probability up to %.2g per attempt, target %.2g",
+			ErrTargetMissed, p.Threshold, e.Residents, up, e.Config.Target)
+	}
+	return nil
+}
+
+// CheckVerify is CheckIdentify for 1:1 verification with a card at
+// threshold t: the bound is F_upper(t), with no factor N.
+func (e *Estimate) CheckVerify(t float32) error {
+	if !(t > 0) {
+		return fmt.Errorf("calibrate: threshold %v must be positive", t)
+	}
+	if _, up := e.PairFMR(t); up > e.Config.Target {
+		return fmt.Errorf("%w: 1:1 threshold %.3f lets a stranger holding a resident's card in with probability up to %.2g per attempt, target %.2g",
+			ErrTargetMissed, t, up, e.Config.Target)
+	}
+	return nil
+}
+
+// ThresholdFor returns the largest threshold whose upper-bound stranger
+// accept rate, with n residents compared (n = 1 for verification), is within
+// target.
+func (e *Estimate) ThresholdFor(target float64, n int) float32 {
+	lo, hi := float32(0), e.scores[len(e.scores)-1]
+	if _, up := e.strangerAt(hi, n); up <= target {
+		return hi
+	}
+	for range 60 {
+		mid := (lo + hi) / 2
+		if _, up := e.strangerAt(mid, n); up <= target {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
+// dist is the Euclidean distance, as package match computes it.
+func dist(a, b []float32) float32 {
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		d0, d1, d2, d3 := a[i]-b[i], a[i+1]-b[i+1], a[i+2]-b[i+2], a[i+3]-b[i+3]
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+	}
+	for ; i < len(a); i++ {
+		d := a[i] - b[i]
+		s0 += d * d
+	}
+	return float32(math.Sqrt(float64(s0 + s1 + s2 + s3)))
+}

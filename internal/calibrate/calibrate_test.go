@@ -1,0 +1,309 @@
+package calibrate_test
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"testing"
+
+	"github.com/gated-dev/gated/internal/calibrate"
+	"github.com/gated-dev/gated/internal/eval"
+	"github.com/gated-dev/gated/internal/match"
+	"github.com/gated-dev/gated/internal/testenv"
+)
+
+func idols(t testing.TB) *eval.Set {
+	t.Helper()
+	f, err := os.Open(testenv.SharedData(t, "faces/idols.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, err := eval.ReadDescriptors(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clean, n := s.WithoutCrossLabelDuplicates(0.1)
+	if n != 52 {
+		t.Logf("dropped %d descriptors filed under two people", n)
+	}
+	return clean
+}
+
+// enroll splits s as gated eval does (every 2nd person enrolled with 3
+// templates) and returns the gallery as calibrate and match see it, and the
+// probes of people never enrolled.
+func enroll(t testing.TB, s *eval.Set) (calibrate.Templates, *match.Gallery, []eval.Probe) {
+	t.Helper()
+	g, probes, err := eval.Split{Every: 2, Templates: 3}.Gallery(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := calibrate.Templates{}
+	used := map[string]int{}
+	for i, v := range s.Vectors {
+		l := s.Labels[i]
+		if _, ok, _ := g.Distance(l, v); ok && used[l] < 3 {
+			used[l]++
+			tm[l] = append(tm[l], v)
+		}
+	}
+	var strangers []eval.Probe
+	for _, p := range probes {
+		if !p.Enrolled {
+			strangers = append(strangers, p)
+		}
+	}
+	return tm, g, strangers
+}
+
+// strangersAccepted presents every stranger probe to the gallery.
+func strangersAccepted(t testing.TB, g *match.Gallery, strangers []eval.Probe, p match.Policy) int {
+	t.Helper()
+	n := 0
+	for _, s := range strangers {
+		r, err := g.Lookup(s.Vector)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Accept(r) {
+			n++
+		}
+	}
+	return n
+}
+
+// binomTail is P(X >= k) for X ~ Binomial(n, p).
+func binomTail(n, k int, p float64) float64 {
+	if k <= 0 {
+		return 1
+	}
+	var s float64
+	for i := k; i <= n; i++ {
+		lg, _ := math.Lgamma(float64(n + 1))
+		l1, _ := math.Lgamma(float64(i + 1))
+		l2, _ := math.Lgamma(float64(n - i + 1))
+		s += math.Exp(lg - l1 - l2 + float64(i)*math.Log(p) + float64(n-i)*math.Log1p(-p))
+	}
+	return s
+}
+
+// TestChosenPolicyHoldsForStrangersOnIdols chooses a threshold from a
+// gallery of 67 enrolled idols alone, then presents the other 67 people
+// (644 photos) as strangers. At each target, the strangers let in must be
+// consistent with the target: a count that a true rate at the target would
+// reach less than 1% of the time fails.
+func TestChosenPolicyHoldsForStrangersOnIdols(t *testing.T) {
+	tm, g, strangers := enroll(t, idols(t))
+	for _, target := range []float64{1e-4, 1e-3, 1e-2, 5e-2} {
+		t.Run(fmt.Sprint(target), func(t *testing.T) {
+			e, err := calibrate.Fit(tm, calibrate.Config{Target: target})
+			if err != nil {
+				t.Fatal(err)
+			}
+			thr := e.ThresholdFor(target, e.Residents)
+			p := match.Policy{Threshold: thr}
+			got := strangersAccepted(t, g, strangers, p)
+			_, up := e.StrangerAccept(p)
+			t.Logf("target %.0e: threshold %.3f, bound %.2g; strangers accepted %d of %d (%.2g); residents %+v",
+				target, thr, up, got, len(strangers), float64(got)/float64(len(strangers)), e.ResidentAccept(p))
+			if up > target*1.0001 {
+				t.Errorf("StrangerAccept(ThresholdFor) upper = %.3g, want <= target %.3g", up, target)
+			}
+			if pv := binomTail(len(strangers), got, target); pv < 0.01 {
+				t.Errorf("%d of %d held-out strangers accepted at threshold %.3f: P(>= %d | rate %.0e) = %.2g, the estimate is not conservative",
+					got, len(strangers), thr, got, target, pv)
+			}
+			if err := e.CheckIdentify(p); err != nil {
+				t.Errorf("CheckIdentify(the chosen threshold) = %v, want nil", err)
+			}
+		})
+	}
+}
+
+// TestIdolsGalleryIsRefusedFaceAlone: dlib on these East Asian faces cannot
+// identify alone at 1 in 10,000; the decision must not be Identify, and
+// CheckIdentify must refuse the thresholds gated's demo and dlib's users use.
+func TestIdolsGalleryIsRefusedFaceAlone(t *testing.T) {
+	tm, _, _ := enroll(t, idols(t))
+	e, err := calibrate.Fit(tm, calibrate.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := e.Choose()
+	t.Logf("%s (%s); identify option %+v; verify option %+v", d.Mode, d.Reason, d.Identify, d.Verify)
+	if d.Mode == calibrate.Identify {
+		t.Errorf("Choose() = Identify with %+v, want Verify or Off for dlib on idols", d.Identify)
+	}
+	for _, p := range []match.Policy{{Threshold: 0.6}, {Threshold: 0.5, MinMargin: 0.05}, {Threshold: 0.4, MinMargin: 0.05}} {
+		if err := e.CheckIdentify(p); !errors.Is(err, calibrate.ErrTargetMissed) {
+			t.Errorf("CheckIdentify(%+v) = %v, want ErrTargetMissed", p, err)
+		}
+	}
+}
+
+// TestTailFitIsConservativeOnAllIdolPairs compares the tail fitted on the
+// enrolled half with the scores of all 134 people, down to where all of them
+// can still show a rate (1e-4 of about 53,000 scores).
+func TestTailFitIsConservativeOnAllIdolPairs(t *testing.T) {
+	s := idols(t)
+	tm, _, _ := enroll(t, s)
+	e, err := calibrate.Fit(tm, calibrate.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("summary %+v tail %+v scores %d", e.Impostor, e.Tail, e.Scores)
+	// Resident-level scores over all 134 people (3 templates each where
+	// they have them): the fit on half must not claim fewer scores under t
+	// than the whole set shows, where the whole set can show it.
+	all := calibrate.Templates{}
+	for i, v := range s.Vectors {
+		if len(all[s.Labels[i]]) < 3 {
+			all[s.Labels[i]] = append(all[s.Labels[i]], v)
+		}
+	}
+	full, err := calibrate.Fit(all, calibrate.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []float64{1e-4, 1e-3, 1e-2} {
+		thr := full.ThresholdFor(q, 1) // roughly where the full set has q
+		ptF, _ := full.PairFMR(thr)
+		pt, up := e.PairFMR(thr)
+		t.Logf("t=%.3f: full-set F %.2g; half-set F %.2g, upper %.2g", thr, ptF, pt, up)
+		if up < 0.8*ptF {
+			t.Errorf("at t=%.3f the upper bound from half the people (%.2g) is far under what all people show (%.2g)", thr, up, ptF)
+		}
+	}
+}
+
+func TestFitRefusesWhatItCannotEstimate(t *testing.T) {
+	s := idols(t)
+	small := calibrate.Templates{}
+	for i, v := range s.Vectors {
+		if len(small) < 5 || small[s.Labels[i]] != nil {
+			small[s.Labels[i]] = append(small[s.Labels[i]], v)
+		}
+	}
+	nan := append([]float32(nil), s.Vectors[0]...)
+	nan[3] = float32(math.NaN())
+	tm, _, _ := enroll(t, s)
+	withBad := func(v []float32) calibrate.Templates {
+		out := calibrate.Templates{"bad": {v}}
+		for k, vs := range tm {
+			out[k] = vs
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		g    calibrate.Templates
+		cfg  calibrate.Config
+		want error
+	}{
+		{"five residents", small, calibrate.Config{}, calibrate.ErrTooFew},
+		{"one template each", func() calibrate.Templates {
+			out := calibrate.Templates{}
+			for k, vs := range tm {
+				out[k] = vs[:1]
+			}
+			return out
+		}(), calibrate.Config{}, calibrate.ErrTooFew},
+		{"NaN", withBad(nan), calibrate.Config{}, calibrate.ErrInput},
+		{"short vector", withBad(s.Vectors[0][:10]), calibrate.Config{}, calibrate.ErrInput},
+		{"target over 1", tm, calibrate.Config{Target: 2}, nil},
+		{"negative margin", tm, calibrate.Config{Margins: []float32{-0.1}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := calibrate.Fit(tt.g, tt.cfg)
+			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) {
+				t.Errorf("Fit = %v, %v; want an error wrapping %v", e, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestFitIsRepeatableAndMonotone(t *testing.T) {
+	tm, _, _ := enroll(t, idols(t))
+	a, err := calibrate.Fit(tm, calibrate.Config{Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := calibrate.Fit(tm, calibrate.Config{Seed: 7})
+	if got, want := a.ThresholdFor(1e-4, a.Residents), b.ThresholdFor(1e-4, b.Residents); got != want {
+		t.Errorf("ThresholdFor differs between two fits with one seed: %v, %v", got, want)
+	}
+	prev := -1.0
+	for _, thr := range []float32{0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.7} {
+		pt, up := a.PairFMR(thr)
+		if up < pt || up < prev {
+			t.Errorf("PairFMR(%v) = %v, %v: the upper bound must be >= the point and rise with t (previous %v)", thr, pt, up, prev)
+		}
+		prev = up
+		_, su := a.StrangerAccept(match.Policy{Threshold: thr})
+		if want := math.Min(1, float64(a.Residents)*up); math.Abs(su-want) > 1e-12 {
+			t.Errorf("StrangerAccept(%v) upper = %v, want N*F = %v", thr, su, want)
+		}
+	}
+	// More residents, more strangers let in: the threshold for one target
+	// falls as the gallery grows.
+	if t1, t100 := a.ThresholdFor(1e-3, 1), a.ThresholdFor(1e-3, 100); !(t100 < t1) {
+		t.Errorf("ThresholdFor(1e-3, N=100) = %v, not under ThresholdFor(1e-3, N=1) = %v", t100, t1)
+	}
+	if err := a.CheckVerify(a.ThresholdFor(1e-4, 1)); err != nil {
+		t.Errorf("CheckVerify(threshold for 1e-4 at N=1) = %v", err)
+	}
+	if err := a.CheckVerify(0.6); !errors.Is(err, calibrate.ErrTargetMissed) {
+		t.Errorf("CheckVerify(0.6) = %v, want ErrTargetMissed", err)
+	}
+}
+
+func BenchmarkFit(b *testing.B) {
+	s := idols(b)
+	z, err := eval.NewSynthesizer(s, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{67, 1000, 10000} {
+		tm := calibrate.Templates{}
+		if n == 67 {
+			tm, _, _ = enroll(b, s)
+		} else {
+			for p := range n {
+				c := z.Person()
+				tm[fmt.Sprint(p)] = [][]float32{z.Template(c), z.Template(c), z.Template(c)}
+			}
+		}
+		b.Run(fmt.Sprintf("residents=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := calibrate.Fit(tm, calibrate.Config{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func TestTradeOffAt(t *testing.T) {
+	tm, _, _ := enroll(t, idols(t))
+	e, err := calibrate.Fit(tm, calibrate.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := e.TradeOffAt()
+	if len(rows) != 5 {
+		t.Fatalf("TradeOffAt() = %d rows, want 5", len(rows))
+	}
+	for i, r := range rows {
+		t.Logf("threshold %.3f: pair FMR %.2g (upper %.2g), strangers %.2g (upper %.2g), residents %.1f%%, 1:1 %.1f%%",
+			r.Policy.Threshold, r.PairFMR, r.PairFMRUpper, r.Stranger, r.StrangerUpper, 100*r.Correct, 100*r.Verify)
+		if i > 0 && (r.Policy.Threshold < rows[i-1].Policy.Threshold || r.Correct < rows[i-1].Correct) {
+			t.Errorf("row %d: threshold %.3f and residents %.3f fall as the target loosens", i, r.Policy.Threshold, r.Correct)
+		}
+		if r.Stranger > r.StrangerUpper {
+			t.Errorf("row %d: point estimate %.3g over the upper bound %.3g", i, r.Stranger, r.StrangerUpper)
+		}
+	}
+}

@@ -1,0 +1,159 @@
+package calibrate
+
+import (
+	"fmt"
+
+	"github.com/gated-dev/gated/internal/match"
+)
+
+// Mode is how face recognition may be used at the gate.
+type Mode int
+
+const (
+	// Off: face is not used; residents open with card or PIN.
+	Off Mode = iota
+	// Verify: a card names the resident and the face confirms the card
+	// holder (1:1), in place of the PIN.
+	Verify
+	// Identify: the face alone identifies the resident (1:N); card and PIN
+	// still work.
+	Identify
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Off:
+		return "off"
+	case Verify:
+		return "verify"
+	case Identify:
+		return "identify"
+	}
+	return fmt.Sprintf("mode(%d)", int(m))
+}
+
+// Option is the best policy found for one mode, whether or not it is good
+// enough to offer.
+type Option struct {
+	Mode   Mode
+	Policy match.Policy // for Verify, Threshold only
+	// Stranger is the upper bound on the chance that one stranger's attempt
+	// is accepted (for Verify: a stranger holding a resident's card).
+	Stranger float64
+	// Accept is the share of residents' attempts accepted as themselves;
+	// Misidentified those taken for another resident (Identify only).
+	Accept, Misidentified float64
+	// Meets says whether the option keeps the target and accepts at least
+	// MinAccept (and misidentifies at most MaxMisidentify).
+	Meets bool
+}
+
+// Decision is what Choose decided, with the options it weighed.
+type Decision struct {
+	Mode   Mode
+	Policy match.Policy // the policy of the chosen mode; zero when Off
+	// Stranger and Accept are the chosen option's figures (see Option).
+	Stranger, Accept float64
+	Target           float64
+	Residents        int
+	Identify, Verify Option
+	Reason           string // one line for status and report
+}
+
+// Choose picks how face may be used: Identify if a 1:N policy meets the
+// target with acceptable resident figures, else Verify if a 1:1 threshold
+// does, else Off.
+func (e *Estimate) Choose() Decision {
+	c := e.Config
+	d := Decision{Target: c.Target, Residents: e.Residents}
+
+	// Identify: the threshold is set by the stranger bound; the margin by
+	// residents' figures.
+	t := e.ThresholdFor(c.Target, e.Residents)
+	d.Identify = Option{Mode: Identify, Misidentified: 1}
+	for _, m := range c.Margins {
+		p := match.Policy{Threshold: t, MinMargin: m}
+		r := e.ResidentAccept(p)
+		o := Option{Mode: Identify, Policy: p, Accept: r.Correct, Misidentified: r.Misidentified}
+		_, o.Stranger = e.StrangerAccept(p)
+		o.Meets = t > 0 && o.Stranger <= c.Target && o.Accept >= c.MinAccept && o.Misidentified <= c.MaxMisidentify
+		if better(o, d.Identify, c.MaxMisidentify) {
+			d.Identify = o
+		}
+	}
+
+	tv := e.ThresholdFor(c.Target, 1)
+	d.Verify = Option{Mode: Verify, Policy: match.Policy{Threshold: tv}, Accept: e.VerifyAccept(tv)}
+	_, d.Verify.Stranger = e.PairFMR(tv)
+	d.Verify.Meets = tv > 0 && d.Verify.Stranger <= c.Target && d.Verify.Accept >= c.MinAccept
+
+	switch {
+	case d.Identify.Meets:
+		d.Mode, d.Policy, d.Stranger, d.Accept = Identify, d.Identify.Policy, d.Identify.Stranger, d.Identify.Accept
+		d.Reason = fmt.Sprintf("face identifies alone: threshold %.3f, margin %.3f keep strangers under %.2g per attempt with %d residents; residents accepted %.0f%%",
+			d.Policy.Threshold, d.Policy.MinMargin, d.Stranger, e.Residents, 100*d.Accept)
+	case d.Verify.Meets:
+		d.Mode, d.Policy, d.Stranger, d.Accept = Verify, d.Verify.Policy, d.Verify.Stranger, d.Verify.Accept
+		d.Reason = fmt.Sprintf("face confirms the card holder only: with %d residents, face alone would accept %.0f%% of residents at the target %.2g (need %.0f%%); 1:1 at threshold %.3f accepts %.0f%%",
+			e.Residents, 100*d.Identify.Accept, c.Target, 100*c.MinAccept, d.Policy.Threshold, 100*d.Accept)
+	default:
+		d.Reason = fmt.Sprintf("face not used: at the target %.2g even 1:1 verification accepts only %.0f%% of residents (need %.0f%%); card and PIN only",
+			c.Target, 100*d.Verify.Accept, 100*c.MinAccept)
+	}
+	return d
+}
+
+// better orders Identify options: meeting everything first, then fewer
+// misidentifications within the bound, then more residents accepted.
+func better(a, b Option, maxMis float64) bool {
+	if a.Meets != b.Meets {
+		return a.Meets
+	}
+	aok, bok := a.Misidentified <= maxMis, b.Misidentified <= maxMis
+	if aok != bok {
+		return aok
+	}
+	if !aok && a.Misidentified != b.Misidentified {
+		return a.Misidentified < b.Misidentified
+	}
+	return a.Accept > b.Accept
+}
+
+// Row is one line of the trade-off `gated calibrate` shows.
+type Row struct {
+	Policy match.Policy
+	// PairFMR is F(t), point and upper bound.
+	PairFMR, PairFMRUpper float64
+	// Stranger is the stranger-accept rate per attempt at the gallery's
+	// size: point estimate and upper bound.
+	Stranger, StrangerUpper float64
+	Residents
+	// Verify is the share of residents accepted 1:1 at the threshold.
+	Verify float64
+}
+
+// TradeOff evaluates each policy.
+func (e *Estimate) TradeOff(policies []match.Policy) []Row {
+	out := make([]Row, len(policies))
+	for i, p := range policies {
+		r := Row{Policy: p, Residents: e.ResidentAccept(p), Verify: e.VerifyAccept(p.Threshold)}
+		r.PairFMR, r.PairFMRUpper = e.PairFMR(p.Threshold)
+		r.Stranger, r.StrangerUpper = e.StrangerAccept(p)
+		out[i] = r
+	}
+	return out
+}
+
+// TradeOffAt evaluates, for each stranger-accept target, the 1:N policy
+// (no margin) whose upper bound meets it at the gallery's size: the table
+// `gated calibrate` shows (default targets 1e-5, 1e-4, 1e-3, 1e-2, 1e-1).
+func (e *Estimate) TradeOffAt(targets ...float64) []Row {
+	if len(targets) == 0 {
+		targets = []float64{1e-5, 1e-4, 1e-3, 1e-2, 1e-1}
+	}
+	ps := make([]match.Policy, len(targets))
+	for i, t := range targets {
+		ps[i] = match.Policy{Threshold: e.ThresholdFor(t, e.Residents)}
+	}
+	return e.TradeOff(ps)
+}

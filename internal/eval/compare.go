@@ -1,0 +1,168 @@
+package eval
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/gated-dev/gated/internal/match"
+)
+
+// Mapper turns a descriptor into the space a model is compared in.
+type Mapper func([]float32) ([]float32, error)
+
+// Adapter fits a Mapper on labelled descriptors (for example a whitening
+// fitted on a gallery's templates).
+type Adapter func(fit *Set) (Mapper, error)
+
+// Model is one descriptor model's view of a set of photos: Set holds its
+// descriptors of the same photos, in the same order and with the same labels,
+// as every other Model compared with it.
+type Model struct {
+	Name  string
+	Set   *Set
+	Adapt Adapter // nil: descriptors are compared as they are
+}
+
+// ModelResult is one model's figures in a comparison.
+type ModelResult struct {
+	Name                    string
+	GenuinePairs, Impostors int
+	Curve                   []Point       // at Config.Thresholds
+	DET                     []TargetPoint // FNMR at each Config.TargetFMR
+	Identification          []PolicyResult
+}
+
+// Comparison is several models measured on the same photos by the same
+// protocol.
+type Comparison struct {
+	People, Descriptors int
+	Split               Split
+	Models              []ModelResult
+}
+
+// Compare measures each model on the same photos.
+//
+// The protocol is the one an adapted model needs to be measured honestly,
+// applied to every model alike: the people are split into the enrolled and
+// the others (Config.Split). 1:1 figures use the pairs within each half; a
+// model with an Adapter has each half mapped by a fit on the other half's
+// enrollment templates only, so no pair is scored by a map fitted on its own
+// people. 1:N figures enroll the first half as Evaluate does; an adapted
+// model is fitted on the gallery's templates alone (as the device would fit
+// it on its residents) and everything is mapped by that fit. Margins are 0,
+// 5% and 10% of each threshold.
+func Compare(models []Model, c Config) (*Comparison, error) {
+	c = c.withDefaults()
+	if len(models) == 0 {
+		return nil, fmt.Errorf("eval: no models to compare")
+	}
+	ref := models[0].Set
+	for _, m := range models[1:] {
+		if !slices.Equal(m.Set.Labels, ref.Labels) {
+			return nil, fmt.Errorf("eval: model %s has other photos than %s", m.Name, models[0].Name)
+		}
+	}
+	if ref.Len() < 2 {
+		return nil, fmt.Errorf("eval: %d descriptors, need at least 2", ref.Len())
+	}
+	cmp := &Comparison{People: len(ref.People()), Descriptors: ref.Len(), Split: c.Split}
+	for _, m := range models {
+		r, err := compareOne(m, c)
+		if err != nil {
+			return nil, fmt.Errorf("eval: %s: %w", m.Name, err)
+		}
+		cmp.Models = append(cmp.Models, *r)
+	}
+	return cmp, nil
+}
+
+func compareOne(m Model, c Config) (*ModelResult, error) {
+	s := m.Set
+	enrolled := map[string]bool{}
+	for i, p := range s.People() {
+		enrolled[p] = i%c.Split.Every == 0
+	}
+	half := func(in bool) *Set {
+		out := &Set{Dim: s.Dim}
+		for i, v := range s.Vectors {
+			if enrolled[s.Labels[i]] == in {
+				out.Vectors = append(out.Vectors, v)
+				out.Labels = append(out.Labels, s.Labels[i])
+			}
+		}
+		return out
+	}
+	a, b := half(true), half(false)
+	gallery := func(h *Set) *Set { // each person's first Templates descriptors
+		out := &Set{Dim: h.Dim}
+		used := map[string]int{}
+		for i, v := range h.Vectors {
+			if used[h.Labels[i]] < c.Split.Templates {
+				used[h.Labels[i]]++
+				out.Vectors = append(out.Vectors, v)
+				out.Labels = append(out.Labels, h.Labels[i])
+			}
+		}
+		return out
+	}
+	whole := s
+	if m.Adapt != nil {
+		fa, err := m.Adapt(gallery(a))
+		if err != nil {
+			return nil, fmt.Errorf("fit on the enrolled half: %w", err)
+		}
+		fb, err := m.Adapt(gallery(b))
+		if err != nil {
+			return nil, fmt.Errorf("fit on the other half: %w", err)
+		}
+		if a, err = mapSet(a, fb); err != nil {
+			return nil, err
+		}
+		if b, err = mapSet(b, fa); err != nil {
+			return nil, err
+		}
+		if whole, err = mapSet(s, fa); err != nil {
+			return nil, err
+		}
+	}
+	pa, pb := AllPairs(a), AllPairs(b)
+	pairs := Pairs{Genuine: append(pa.Genuine, pb.Genuine...), Impostor: append(pa.Impostor, pb.Impostor...)}
+	slices.Sort(pairs.Genuine)
+	slices.Sort(pairs.Impostor)
+	r := &ModelResult{Name: m.Name, GenuinePairs: len(pairs.Genuine), Impostors: len(pairs.Impostor), Curve: pairs.Curve(c.Thresholds)}
+	for _, t := range c.TargetFMR {
+		r.DET = append(r.DET, TargetPoint{Target: t, Point: pairs.AtFMR(t)})
+	}
+	g, probes, err := c.Split.Gallery(whole)
+	if err != nil {
+		return nil, err
+	}
+	for _, tp := range r.DET {
+		for _, frac := range []float32{0, 0.05, 0.1} {
+			// Margins as shares of the threshold, so that models whose
+			// distances have other scales are treated alike (for dlib at
+			// 0.45: 0, 0.0225, 0.045).
+			p := match.Policy{Threshold: tp.Threshold, MinMargin: frac * tp.Threshold}
+			id, err := Identify(g, probes, p)
+			if err != nil {
+				return nil, err
+			}
+			r.Identification = append(r.Identification, PolicyResult{Policy: p, Identification: id})
+		}
+	}
+	return r, nil
+}
+
+func mapSet(s *Set, f Mapper) (*Set, error) {
+	out := &Set{}
+	for i, v := range s.Vectors {
+		w, err := f(v)
+		if err != nil {
+			return nil, fmt.Errorf("map descriptor %d: %w", i, err)
+		}
+		if err := out.Add(s.Labels[i], w); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

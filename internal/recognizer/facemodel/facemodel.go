@@ -1,0 +1,114 @@
+// Package facemodel opens the face descriptor model a configuration names,
+// behind one small type, so the daemon and gated eval need not know which
+// network is behind the descriptors:
+//
+//   - "dlib-resnet-v1" (the default): dlib's network through go-face;
+//   - "faceplugin-fr-feature-0.0.1": dlib finds faces and landmarks, an
+//     ArcFace-style network (OpenCV DNN) describes them (package
+//     featurenet);
+//   - "dlib-custom": a dlib-format network the user supplies, checked
+//     against the SHA-256 the user gives (recognizer.LoadCustom).
+//
+// It owns only that choice. It never fetches a model, and never converts or
+// mixes descriptors: Source.Model names the space the descriptors live in,
+// and templates of another Model must be enrolled again, never compared.
+package facemodel
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"gocv.io/x/gocv"
+
+	"github.com/gated-dev/gated/internal/recognizer"
+	"github.com/gated-dev/gated/internal/recognizer/featurenet"
+)
+
+// Names a configuration may give.
+const (
+	Dlib       = recognizer.Model
+	FeatureNet = featurenet.Model
+	DlibCustom = "dlib-custom"
+)
+
+// Names lists the names Open accepts, default first.
+func Names() []string { return []string{Dlib, FeatureNet, DlibCustom} }
+
+// CustomFile is where scripts/fetch-face-model.sh dlib-custom installs a
+// user-supplied dlib network, relative to the model directory.
+const CustomFile = "dlib-custom/dlib_face_recognition_resnet_model_v1.dat"
+
+// Config says which model to open.
+type Config struct {
+	Name string // one of Names(); "" means Dlib
+	Dir  string // the model directory (verified files)
+	// CustomSHA256 is the SHA-256 (hex) the user gave for the dlib-custom
+	// network; required for DlibCustom.
+	CustomSHA256 string
+	// CustomPath overrides Dir/CustomFile for DlibCustom.
+	CustomPath string
+	Options    recognizer.Options
+}
+
+// Source finds faces in frames and describes them with one model.
+// It is safe for concurrent use.
+type Source struct {
+	// Model identifies the descriptors (store it with every template); Dim
+	// is their length. Unit is true when descriptors have unit length
+	// (compared by cosine; Euclidean distances then lie in [0, 2]).
+	Model string
+	Dim   int
+	Unit  bool
+
+	faces func(gocv.Mat) ([]recognizer.Face, error)
+	close func() error
+}
+
+// Faces finds every face in a BGR (or greyscale) frame and describes it.
+func (s *Source) Faces(frame gocv.Mat) ([]recognizer.Face, error) { return s.faces(frame) }
+
+// FacesInImage decodes a JPEG or PNG image (recognizer.DecodeImage) and
+// finds and describes its faces.
+func (s *Source) FacesInImage(data []byte) ([]recognizer.Face, error) {
+	m, err := recognizer.DecodeImage(data)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	return s.faces(m)
+}
+
+// Close frees the model.
+func (s *Source) Close() error { return s.close() }
+
+// Open verifies and loads the model c names.
+func Open(c Config) (*Source, error) {
+	switch c.Name {
+	case "", Dlib:
+		r, err := recognizer.Load(c.Dir, c.Options)
+		if err != nil {
+			return nil, err
+		}
+		return &Source{Model: r.Model(), Dim: recognizer.Dim, faces: r.Faces, close: r.Close}, nil
+	case FeatureNet:
+		r, err := featurenet.Load(c.Dir, c.Options)
+		if err != nil {
+			return nil, err
+		}
+		return &Source{Model: featurenet.Model, Dim: featurenet.Dim, Unit: true, faces: r.Faces, close: r.Close}, nil
+	case DlibCustom:
+		if c.CustomSHA256 == "" {
+			return nil, fmt.Errorf("facemodel: %s needs the SHA-256 of the network (see docs/models.md)", DlibCustom)
+		}
+		path := c.CustomPath
+		if path == "" {
+			path = filepath.Join(c.Dir, filepath.FromSlash(CustomFile))
+		}
+		r, err := recognizer.LoadCustom(c.Dir, path, c.CustomSHA256, c.Options)
+		if err != nil {
+			return nil, err
+		}
+		return &Source{Model: r.Model(), Dim: recognizer.Dim, faces: r.Faces, close: r.Close}, nil
+	}
+	return nil, fmt.Errorf("facemodel: unknown model %q (known: %v)", c.Name, Names())
+}
