@@ -75,6 +75,7 @@ socket = "%[1]s/gated.sock"
 staff_group = ""
 [face]
 enabled = true
+calibrate = false
 [camera]
 files = "%[1]s/camera"
 follow = true

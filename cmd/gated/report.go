@@ -31,6 +31,9 @@ func runReport(e *env, args []string) error {
 	fmt.Fprintf(w, "Purpose:                         %s\n", strings.Join(r.Purposes, "; "))
 	fmt.Fprintf(w, "Method:                          %s\n", r.Method)
 	fmt.Fprintf(w, "Face mode:                       %s\n", r.FaceMode)
+	if c := r.Calibration; c != nil && c.StrangerUpper > 0 {
+		fmt.Fprintf(w, "Stranger acceptance estimate:    up to %.2g per attempt (target %.2g), from %d residents\n", c.StrangerUpper, c.Target, c.Residents)
+	}
 	fmt.Fprintf(w, "Storage:                         %s\n", r.Storage)
 	fmt.Fprintf(w, "Retention:                       %s\n", r.Retention)
 	fmt.Fprintf(w, "Deletion:                        %s\n", r.DeletionPolicy)

@@ -28,6 +28,9 @@ func runStatus(e *env, args []string) error {
 	if s.Face.Enabled {
 		fmt.Fprintf(w, "face: %s, %s, threshold %.2f, margin %.2f, %d frames; %d residents, %d templates\n",
 			s.Face.Mode, s.Face.Model, s.Face.Threshold, s.Face.Margin, s.Face.Frames, s.Face.Residents, s.Face.Templates)
+		if c := s.Face.Calibration; c != nil {
+			fmt.Fprintf(w, "face mode because: %s\n", c.Reason)
+		}
 		cam := "up"
 		if !s.Camera.Up {
 			cam = "DOWN: " + s.Camera.LastErr

@@ -24,16 +24,45 @@ type Status struct {
 	Store     StoreSummary `json:"store"`
 }
 
+// Calibration is how the gate may use faces, and why (gated calibrate).
+type Calibration struct {
+	At         time.Time `json:"at"`
+	Calibrated bool      `json:"calibrated"` // face.calibrate
+	Mode       string    `json:"mode"`       // identify, verify or off
+	Threshold  float32   `json:"threshold,omitempty"`
+	Margin     float32   `json:"margin,omitempty"`
+	Target     float64   `json:"target"`
+	// StrangerUpper is the upper bound on a stranger's chance of being let
+	// in per attempt in the chosen mode (0 when not estimated).
+	StrangerUpper float64    `json:"stranger_upper"`
+	Residents     int        `json:"residents"`
+	Reason        string     `json:"reason"`
+	TradeOff      []TradeOff `json:"trade_off,omitempty"`
+}
+
+// TradeOff is one row of the calibration's table: the 1:N threshold that
+// meets a stranger-accept rate at the gallery's size.
+type TradeOff struct {
+	Threshold        float32 `json:"threshold"`
+	Margin           float32 `json:"margin"`
+	StrangerUpper    float64 `json:"stranger_upper"`
+	PairFMRUpper     float64 `json:"pair_fmr_upper"`
+	ResidentsCorrect float64 `json:"residents_correct"`
+	VerifyAccept     float64 `json:"verify_accept"`
+}
+
 // FaceState describes face recognition at the gate.
 type FaceState struct {
-	Enabled   bool    `json:"enabled"`
-	Mode      string  `json:"mode"` // "identify", or "off"
-	Model     string  `json:"model,omitempty"`
-	Threshold float32 `json:"threshold,omitempty"`
-	Margin    float32 `json:"margin,omitempty"`
-	Frames    int     `json:"frames,omitempty"`
-	Residents int     `json:"residents"`
-	Templates int     `json:"templates"`
+	Enabled bool   `json:"enabled"`
+	Mode    string `json:"mode"` // identify, verify or off
+	Model   string `json:"model,omitempty"`
+	// Calibration says why the mode is what it is.
+	Calibration *Calibration `json:"calibration,omitempty"`
+	Threshold   float32      `json:"threshold,omitempty"`
+	Margin      float32      `json:"margin,omitempty"`
+	Frames      int          `json:"frames,omitempty"`
+	Residents   int          `json:"residents"`
+	Templates   int          `json:"templates"`
 }
 
 // Camera is the camera's state.
@@ -258,6 +287,7 @@ type Report struct {
 	Audit            AuditVerify    `json:"audit"`
 	AuditRetention   string         `json:"audit_retention"`
 	FaceMode         string         `json:"face_mode"`
+	Calibration      *Calibration   `json:"calibration,omitempty"`
 	// Working days: the calendar deadlines are counted on.
 	Calendar string `json:"calendar"`
 	// LateDeletions counts deletions done after their legal deadline.

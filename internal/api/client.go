@@ -38,6 +38,12 @@ func (c *Client) Status(ctx context.Context) (s Status, err error) {
 	return
 }
 
+// Calibration returns how the gate may use faces, with the trade-off table.
+func (c *Client) Calibration(ctx context.Context) (out Calibration, err error) {
+	err = c.c.Do(ctx, "GET", "/v0/calibration", nil, &out)
+	return
+}
+
 // Residents lists every resident.
 func (c *Client) Residents(ctx context.Context) (rs []Resident, err error) {
 	err = c.c.Do(ctx, "GET", "/v0/residents", nil, &rs)

@@ -61,7 +61,18 @@ type Control struct {
 
 // Face sets face recognition; card and PIN do not depend on it.
 type Face struct {
-	Enabled   bool     `toml:"enabled"`
+	Enabled bool `toml:"enabled"`
+	// Model names the descriptor model (FaceModels). Templates remember
+	// their model; switching means enrolling again.
+	Model string `toml:"model"`
+	// CustomSHA256 is the SHA-256 the user gives for a dlib-custom model.
+	CustomSHA256 string `toml:"custom_sha256"`
+	// Calibrate lets the gate choose its mode (identify, verify, off) and
+	// its threshold and margin from its own gallery for Target; false keeps
+	// Threshold and Margin (and still refuses identification when the
+	// gallery shows the target is missed).
+	Calibrate bool     `toml:"calibrate"`
+	Target    float64  `toml:"target"`
 	Threshold float64  `toml:"threshold"`
 	Margin    float64  `toml:"margin"`
 	Frames    int      `toml:"frames"`
@@ -186,6 +197,10 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // MarshalText writes the duration back.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
+// FaceModels are the descriptor models face.model may name, the default
+// first (internal/recognizer/facemodel implements them).
+var FaceModels = []string{"dlib-resnet-v1", "faceplugin-fr-feature-0.0.1", "dlib-custom"}
+
 // ErrInvalid is wrapped by every configuration error.
 var ErrInvalid = errors.New("invalid configuration")
 
@@ -237,6 +252,7 @@ func Default() *Config {
 		},
 		Control: Control{Socket: "/run/gated/gated.sock", StaffGroup: "gated-staff"},
 		Face: Face{
+			Model: "dlib-resnet-v1", Calibrate: true, Target: 1e-4,
 			Threshold: 0.40, Margin: 0.05, Frames: 3,
 			Cooldown: Duration{5 * time.Second}, Detector: "hog", MaxSide: 1280,
 		},
@@ -298,8 +314,17 @@ func (c *Config) check() []error {
 		if !(f.Threshold > 0 && f.Threshold < 2) {
 			bad("face.threshold", fmt.Sprintf("%v is not a distance between 0 and 2", f.Threshold), "use the value gated calibrate suggests (typically 0.35-0.45 for dlib)")
 		}
-		if f.Threshold >= 0.6 {
+		if f.Threshold >= 0.6 && f.Model == "dlib-resnet-v1" {
 			bad("face.threshold", fmt.Sprintf("%v lets strangers in", f.Threshold), "dlib's usual 0.6 matches 28-93% of different East Asian people (docs/accuracy.md): use 0.45 or less")
+		}
+		if !slices.Contains(FaceModels, f.Model) {
+			bad("face.model", fmt.Sprintf("%q", f.Model), fmt.Sprintf("use one of %s (docs/models.md)", strings.Join(FaceModels, ", ")))
+		}
+		if f.Model == "dlib-custom" && len(f.CustomSHA256) != 64 {
+			bad("face.custom_sha256", "a dlib-custom model needs the SHA-256 its supplier gave", "set custom_sha256 to 64 hex digits")
+		}
+		if !(f.Target > 0 && f.Target < 0.1) {
+			bad("face.target", fmt.Sprintf("%v", f.Target), "the largest acceptable chance that a stranger is let in per attempt, e.g. 1e-4 (one in 10,000)")
 		}
 		if !(f.Margin >= 0 && f.Margin < 1) || math.IsNaN(f.Margin) {
 			bad("face.margin", fmt.Sprintf("%v", f.Margin), "use a distance between 0 and 1 (typically 0.02-0.05)")

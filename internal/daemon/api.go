@@ -56,6 +56,7 @@ func (d *daemon) api() http.Handler {
 	m.HandleFunc("GET /v0/backup", d.handleBackup)
 	m.HandleFunc("POST /v0/restore", d.handleRestore)
 	m.HandleFunc("GET /v0/decisions", d.handleDecisions)
+	m.HandleFunc("GET /v0/calibration", d.handleCalibration)
 	return m
 }
 
@@ -98,8 +99,11 @@ func (d *daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 	s := api.Status{Device: d.cfg.Device.Name, Version: d.opts.Version, StartedAt: d.started}
 	s.Face = api.FaceState{Enabled: d.cfg.Face.Enabled, Mode: "off"}
 	if d.cfg.Face.Enabled {
-		s.Face.Mode, s.Face.Model = "identify", recognizer.Model
-		s.Face.Threshold, s.Face.Margin, s.Face.Frames = float32(d.cfg.Face.Threshold), float32(d.cfg.Face.Margin), d.cfg.Face.Frames
+		cal := d.calibrationState()
+		s.Face.Mode, s.Face.Model, s.Face.Calibration = cal.Mode, d.model, &cal
+		mode, policy := d.gate.FaceMode()
+		s.Face.Mode = mode.String()
+		s.Face.Threshold, s.Face.Margin, s.Face.Frames = policy.Threshold, policy.MinMargin, d.cfg.Face.Frames
 		s.Face.Residents, s.Face.Templates = d.gallery.Len()
 		d.mu.Lock()
 		s.Camera = api.Camera{Up: d.camUp, LastErr: d.camErr, Frames: d.frameCount, Source: d.cfg.Camera.Device + d.cfg.Camera.Files}
@@ -308,14 +312,15 @@ func (d *daemon) handleDeleteResident(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
+	if d.gallery != nil {
+		d.gallery.Remove(id)
+	}
 	rec, err := d.db.DeleteResident(actor(r), id, in.Reason)
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	if d.gallery != nil {
-		d.gallery.Remove(id)
-	}
+	d.galleryChanged()
 	control.WriteJSON(w, d.apiDeletion(rec))
 }
 
@@ -373,6 +378,7 @@ func (d *daemon) handleDeleteFace(w http.ResponseWriter, r *http.Request) {
 		d.gallery.Remove(id)
 	}
 	rec, err := d.db.DestroyFaceDataRequested(actor(r), id, in.Reason, in.Requested)
+	d.galleryChanged()
 	if err != nil {
 		if errors.Is(err, store.ErrNoFaceData) {
 			fail(w, fmt.Errorf("%s has no face data: %w", id, err))

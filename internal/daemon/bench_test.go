@@ -19,6 +19,7 @@ import (
 	"github.com/gated-dev/gated/internal/match"
 	"github.com/gated-dev/gated/internal/recognizer"
 	"github.com/gated-dev/gated/internal/recognizer/camera"
+	"github.com/gated-dev/gated/internal/recognizer/facemodel"
 	"github.com/gated-dev/gated/internal/relay"
 	"github.com/gated-dev/gated/internal/store"
 	"github.com/gated-dev/gated/internal/testenv"
@@ -31,7 +32,7 @@ import (
 // door opens N-1 frame intervals later. Run with -benchtime=100x or more.
 func BenchmarkFrameToRelay(b *testing.B) {
 	photos := testenv.DemoPhotos(b)
-	rec, err := recognizer.Load(testenv.Models(b), recognizer.Options{})
+	rec, err := facemodel.Open(facemodel.Config{Dir: testenv.Models(b)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/gated-dev/gated/internal/kiosk"
 	"github.com/gated-dev/gated/internal/match"
 	"github.com/gated-dev/gated/internal/recognizer"
+	"github.com/gated-dev/gated/internal/recognizer/facemodel"
 	"github.com/gated-dev/gated/internal/relay"
 	"github.com/gated-dev/gated/internal/retention"
 	"github.com/gated-dev/gated/internal/store"
@@ -90,8 +91,11 @@ type daemon struct {
 
 	db      *store.DB
 	kek     store.KEK
-	rec     *recognizer.Recognizer // nil when face is off
-	gallery *match.Gallery         // nil when face is off
+	rec     *facemodel.Source // nil when face is off
+	model   string            // the descriptor model templates are matched in
+	dim     int
+	calib   calibration
+	gallery *match.Gallery // nil when face is off
 	gate    *gate.Gate
 	door    *relay.Door
 	readers []reader
@@ -118,6 +122,7 @@ type reader interface {
 func runOnce(parent context.Context, o Options) (err error) {
 	cfg := o.Config
 	d := &daemon{opts: o, cfg: cfg, log: o.Log, started: time.Now()}
+	d.calib.again = make(chan struct{}, 1)
 	if err := os.MkdirAll(cfg.Device.DataDir, 0o700); err != nil {
 		return fmt.Errorf("daemon: data directory: %w", err)
 	}
@@ -143,10 +148,13 @@ func runOnce(parent context.Context, o Options) (err error) {
 		if cfg.Face.Detector == "cnn" {
 			det = recognizer.DetectorCNN
 		}
-		if d.rec, err = recognizer.Load(cfg.Device.ModelsDir, recognizer.Options{Detector: det, MaxSide: cfg.Face.MaxSide}); err != nil {
-			return fmt.Errorf("daemon: %w", err)
+		d.rec, err = facemodel.Open(facemodel.Config{Name: cfg.Face.Model, Dir: cfg.Device.ModelsDir, CustomSHA256: cfg.Face.CustomSHA256,
+			Options: recognizer.Options{Detector: det, MaxSide: cfg.Face.MaxSide}})
+		if err != nil {
+			return fmt.Errorf("daemon: face.model: %w", err)
 		}
 		defer d.rec.Close()
+		d.model, d.dim = d.rec.Model, d.rec.Dim
 		if err := d.loadGallery(); err != nil {
 			return err
 		}
@@ -170,8 +178,14 @@ func runOnce(parent context.Context, o Options) (err error) {
 	if d.gallery != nil {
 		gal = d.gallery
 	}
+	// Until the first calibration, a calibrated gate uses no faces.
+	initial := gate.FaceIdentify
+	if cfg.Face.Calibrate {
+		initial = gate.FaceOff
+	}
 	d.gate, err = gate.New(gate.Config{
 		Face:         cfg.Face.Enabled,
+		Mode:         initial,
 		Policy:       match.Policy{Threshold: float32(cfg.Face.Threshold), MinMargin: float32(cfg.Face.Margin)},
 		Frames:       cfg.Face.Frames,
 		Cooldown:     cfg.Face.Cooldown.Duration,
@@ -227,6 +241,7 @@ func runOnce(parent context.Context, o Options) (err error) {
 	g.Go(func() error { return d.purgeLoop(gctx) })
 	if cfg.Face.Enabled {
 		g.Go(func() error { return d.cameraLoop(gctx) })
+		g.Go(func() error { return d.calibrationLoop(gctx) })
 	}
 	g.Go(func() error {
 		err := srv.Serve(l)
@@ -326,7 +341,7 @@ func (d *daemon) applyPendingRestore(dbPath string) error {
 // system (a gate board has little memory).
 func (d *daemon) loadGallery() error {
 	start := time.Now()
-	g := match.New(recognizer.Dim)
+	g := match.New(d.dim)
 	// ForEachTemplate yields templates in key order: a resident's templates
 	// come together, so each resident is added once, when the next begins.
 	var id string
@@ -340,7 +355,7 @@ func (d *daemon) loadGallery() error {
 		}
 		return nil
 	}
-	err := d.db.ForEachTemplate(recognizer.Model, func(t store.Template) error {
+	err := d.db.ForEachTemplate(d.model, func(t store.Template) error {
 		if t.ResidentID != id {
 			if err := flush(); err != nil {
 				return err

@@ -96,7 +96,7 @@ func (d *daemon) handleEnroll(w http.ResponseWriter, r *http.Request) {
 func (d *daemon) enroll(who, id string, c store.Consent, vecs [][]float32) (store.Enrollment, error) {
 	e := store.Enrollment{Consent: c}
 	for _, v := range vecs {
-		e.Templates = append(e.Templates, store.Template{Model: recognizer.Model, Vector: v})
+		e.Templates = append(e.Templates, store.Template{Model: d.model, Vector: v})
 	}
 	saved, err := d.db.Enroll(who, id, e)
 	if err != nil {
@@ -110,6 +110,7 @@ func (d *daemon) enroll(who, id string, c store.Consent, vecs [][]float32) (stor
 	if _, tmpl := d.gallery.Len(); tmpl >= 2*max(d.gallery.Fitted(), 256) {
 		d.gallery.Reindex()
 	}
+	d.galleryChanged()
 	return saved, nil
 }
 

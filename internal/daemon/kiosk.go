@@ -94,6 +94,7 @@ func (b *kioskBackend) OptOut(ctx context.Context, residentID string) (string, e
 		b.d.gallery.Remove(residentID)
 	}
 	rec, err := b.d.db.DestroyFaceData("resident:"+residentID+"@kiosk", residentID, "consent withdrawn by the resident at the gate")
+	b.d.galleryChanged()
 	if err != nil {
 		return "", err
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/gated-dev/gated/internal/api"
 	"github.com/gated-dev/gated/internal/control"
-	"github.com/gated-dev/gated/internal/recognizer"
+	"github.com/gated-dev/gated/internal/gate"
 	"github.com/gated-dev/gated/internal/retention"
 	"github.com/gated-dev/gated/internal/store"
 )
@@ -49,8 +49,8 @@ func (d *daemon) report() (api.Report, error) {
 		Residents:       ss.Residents,
 		Templates:       ss.Templates,
 		Purposes:        []string{"opening this gate for residents who chose face recognition"},
-		Method: fmt.Sprintf("on-device 1:N matching of face templates (%s, %d numbers per template) against the camera's frames; %d consecutive frames must agree",
-			recognizer.Model, recognizer.Dim, d.cfg.Face.Frames),
+		Method: fmt.Sprintf("on-device matching of face templates (%s, %d numbers per template) against the camera's frames; %d consecutive frames must agree",
+			d.model, d.dim, d.cfg.Face.Frames),
 		Storage:          "this device only, in " + d.cfg.Device.DataDir + "; templates encrypted with AES-256-GCM under a per-resident key wrapped by the device key; no photo kept; nothing sent over any network",
 		Retention:        fmt.Sprintf("%d days from consent, then destroyed unless the resident consents again", days),
 		DeletionPolicy:   "on opt-out or deletion: at once (the law allows 15 working days); the store file is rewritten so no copy of the data remains in it; a receipt is given",
@@ -70,7 +70,14 @@ func (d *daemon) report() (api.Report, error) {
 		FaceMode:       "off",
 	}
 	if d.cfg.Face.Enabled {
-		rep.FaceMode = fmt.Sprintf("identify (threshold %.2f, margin %.2f)", d.cfg.Face.Threshold, d.cfg.Face.Margin)
+		cal := d.calibrationState()
+		rep.Calibration = &cal
+		mode, p := d.gate.FaceMode()
+		rep.FaceMode = mode.String()
+		if mode != gate.FaceOff {
+			rep.FaceMode += fmt.Sprintf(" (threshold %.2f, margin %.2f)", p.Threshold, p.MinMargin)
+		}
+		rep.FaceMode += ": " + cal.Reason
 	}
 	for _, del := range ss.Deletions {
 		ad := d.apiDeletion(del)

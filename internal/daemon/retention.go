@@ -100,5 +100,8 @@ func (d *daemon) purge(now time.Time) (int, error) {
 		}
 		n++
 	}
+	if n > 0 {
+		d.galleryChanged()
+	}
 	return n, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gated-dev/gated/internal/fallback"
 	"github.com/gated-dev/gated/internal/store"
@@ -62,6 +63,13 @@ func (g *Gate) card(ctx context.Context, ev fallback.Event) (*Decision, error) {
 			return nil, err
 		}
 		d.Method, d.Outcome, d.Reason = MethodCardPIN, NeedPIN, "enter your PIN and press #"
+		g.mu.Lock()
+		if g.mode == FaceVerify {
+			// The holder's face may confirm the card instead of the PIN.
+			g.pending = &pendingCard{resident: r.ID, name: r.Name, reader: ev.Reader, card: ev.Card, until: g.cfg.Now().Add(g.pinTimeout())}
+			d.Reason = "look at the camera, or enter your PIN and press #"
+		}
+		g.mu.Unlock()
 	default:
 		d.Outcome = Granted
 	}
@@ -123,4 +131,11 @@ func (g *Gate) CheckPIN(ctx context.Context, card fallback.Card, pin string) (bo
 		return false, nil
 	}
 	return ok, err
+}
+
+func (g *Gate) pinTimeout() time.Duration {
+	if g.cfg.CardTimeout > 0 {
+		return g.cfg.CardTimeout
+	}
+	return 20 * time.Second
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gated-dev/gated/internal/match"
+
 	"github.com/gated-dev/gated/internal/store"
 )
 
@@ -25,8 +27,14 @@ type Observation struct {
 // made (the door opened, or an unknown face was told to use card or PIN),
 // else nil.
 func (g *Gate) Face(ctx context.Context, ob Observation) (*Decision, error) {
-	if !g.cfg.Face {
+	g.mu.Lock()
+	mode, policy := g.mode, g.policy
+	g.mu.Unlock()
+	switch mode {
+	case FaceOff:
 		return nil, nil
+	case FaceVerify:
+		return g.verify(ctx, ob, policy)
 	}
 	g.mu.Lock()
 	// A frame without a face, or a gap in the frames (a camera that saw
@@ -48,7 +56,7 @@ func (g *Gate) Face(ctx context.Context, ob Observation) (*Decision, error) {
 	}
 	now := g.cfg.Now()
 	g.mu.Lock()
-	if !g.cfg.Policy.Accept(r) {
+	if !policy.Accept(r) {
 		g.streak = streak{}
 		g.unknown++
 		tell := g.unknown >= g.cfg.Frames && !g.told
@@ -102,4 +110,47 @@ func (g *Gate) Face(ctx context.Context, ob Observation) (*Decision, error) {
 	}
 	out := g.decide(d)
 	return &out, nil
+}
+
+// verify handles a frame in Verify mode: it opens the door only when the
+// face matches the holder of the card just shown, in enough consecutive
+// frames; a face alone does nothing.
+func (g *Gate) verify(ctx context.Context, ob Observation, p match.Policy) (*Decision, error) {
+	g.mu.Lock()
+	pc := g.pending
+	if pc != nil && g.cfg.Now().After(pc.until) {
+		g.pending, pc = nil, nil
+	}
+	if pc == nil || ob.Face == nil {
+		if pc != nil {
+			pc.n = 0
+		}
+		g.mu.Unlock()
+		return nil, nil
+	}
+	resident := pc.resident
+	g.mu.Unlock()
+	dist, ok, err := g.gallery.Distance(resident, ob.Face)
+	if err != nil {
+		return nil, fmt.Errorf("gate: face verification: %w", err)
+	}
+	g.mu.Lock()
+	if g.pending != pc {
+		g.mu.Unlock()
+		return nil, nil
+	}
+	if !ok || dist >= p.Threshold {
+		pc.n = 0
+		g.mu.Unlock()
+		return nil, nil
+	}
+	pc.n++
+	if pc.n < g.cfg.Frames {
+		g.mu.Unlock()
+		return nil, nil
+	}
+	g.pending = nil
+	g.mu.Unlock()
+	d := g.decide(Decision{Method: MethodCardFace, Outcome: Granted, Resident: resident, Name: pc.name, Reader: pc.reader, Distance: dist})
+	return &d, nil
 }

@@ -39,16 +39,39 @@ type Door interface {
 	Open(ctx context.Context) error
 }
 
-// Gallery is the 1:N matcher.
+// Gallery is the matcher: 1:N for identification, 1:1 for verification.
 type Gallery interface {
 	Lookup(q []float32) (match.Result, error)
+	Distance(resident string, q []float32) (float32, bool, error)
+}
+
+// FaceMode is how faces may be used at the gate.
+type FaceMode int
+
+// Face modes. The daemon sets the mode from its calibration: Identify only
+// where a stranger's chance of being let in stays under the target.
+const (
+	// FaceIdentify: a face alone opens the door (1:N).
+	FaceIdentify FaceMode = iota
+	// FaceVerify: a face confirms the holder of a card just shown (1:1), in
+	// place of the PIN; a face alone opens nothing.
+	FaceVerify
+	// FaceOff: faces open nothing; card and PIN only.
+	FaceOff
+)
+
+func (m FaceMode) String() string {
+	return [...]string{"identify", "verify", "off"}[m]
 }
 
 // Config sets the decision rules.
 type Config struct {
 	// Face enables decisions by face; card and PIN are always on.
 	Face bool
-	// Policy accepts a face as a resident (threshold and margin).
+	// Mode is how faces are used at first (SetFace changes it); Policy
+	// accepts a face as a resident (threshold and margin; Verify uses the
+	// threshold only).
+	Mode   FaceMode
 	Policy match.Policy
 	// Frames is how many consecutive frames must accept the same resident
 	// before the door opens (default 3).
@@ -74,9 +97,10 @@ type Method string
 
 // Methods.
 const (
-	MethodFace    Method = "face"
-	MethodCard    Method = "card"
-	MethodCardPIN Method = "card+pin"
+	MethodFace     Method = "face"
+	MethodCard     Method = "card"
+	MethodCardPIN  Method = "card+pin"
+	MethodCardFace Method = "card+face" // Verify mode: the face confirmed the card's holder
 )
 
 // Outcome of a decision.
@@ -126,6 +150,43 @@ type Gate struct {
 	subs      map[chan Decision]struct{}
 	alarm     bool
 	readers   []fallback.Health
+	mode      FaceMode
+	policy    match.Policy
+	pending   *pendingCard // Verify mode: a card waiting for its holder's face
+}
+
+// pendingCard is a card shown in Verify mode, waiting for the face of its
+// holder (or for the PIN, which still works).
+type pendingCard struct {
+	resident, name, reader string
+	card                   fallback.Card
+	until                  time.Time
+	n                      int // consecutive frames matching
+}
+
+// SetFace changes how faces are used, and the policy (the daemon calls it
+// when its calibration changes). It is safe to call at any time.
+func (g *Gate) SetFace(mode FaceMode, p match.Policy) error {
+	if mode != FaceOff {
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("gate: %w", err)
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if mode != g.mode || p != g.policy {
+		g.log.Info("gate: face mode", "mode", mode.String(), "threshold", p.Threshold, "margin", p.MinMargin)
+	}
+	g.mode, g.policy = mode, p
+	g.streak, g.unknown, g.told, g.pending = streak{}, 0, false, nil
+	return nil
+}
+
+// FaceMode returns how faces are used now, and the policy.
+func (g *Gate) FaceMode() (FaceMode, match.Policy) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.mode, g.policy
 }
 
 type streak struct {
@@ -144,11 +205,14 @@ func New(cfg Config, st Store, door Door, gallery Gallery) (*Gate, error) {
 	if st == nil || door == nil {
 		return nil, errors.New("gate: a store and a door are required")
 	}
+	if !cfg.Face {
+		cfg.Mode = FaceOff
+	}
 	if cfg.Face {
 		if gallery == nil {
 			return nil, errors.New("gate: face decisions need a gallery")
 		}
-		if err := cfg.Policy.Validate(); err != nil {
+		if err := cfg.Policy.Validate(); err != nil && cfg.Mode != FaceOff {
 			return nil, fmt.Errorf("gate: %w", err)
 		}
 	}
@@ -166,6 +230,7 @@ func New(cfg Config, st Store, door Door, gallery Gallery) (*Gate, error) {
 	}
 	g := &Gate{
 		cfg: cfg, st: st, door: door, gallery: gallery, log: cfg.Log,
+		mode: cfg.Mode, policy: cfg.Policy,
 		opens:    make(chan struct{}, 1),
 		cooldown: map[string]time.Time{},
 		stats:    Stats{Granted: map[Method]int{}, Denied: map[Method]int{}},

@@ -418,3 +418,67 @@ func TestSubscribersSeeDecisions(t *testing.T) {
 		t.Errorf("Stats() = %+v", s)
 	}
 }
+
+func TestVerifyModeFaceConfirmsTheCard(t *testing.T) {
+	fx := setup(t, gate.Config{Face: true, Frames: 2, CardNeedsPIN: true, Mode: gate.FaceVerify})
+	a, b := fx.ids["a"], fx.ids["b"]
+	ctx := context.Background()
+	// A face alone opens nothing, and tells nothing.
+	for i := 0; i < 5; i++ {
+		if d := fx.frame(t, fx.people[a]); d != nil {
+			t.Fatalf("verify mode: a face alone decided %+v", d)
+		}
+	}
+	// a's card, then b's face: nothing; then a's face: granted, no PIN.
+	d, _ := fx.g.Reader(ctx, card("100a"))
+	if d.Outcome != gate.NeedPIN || !strings.Contains(d.Reason, "look at the camera") {
+		t.Fatalf("card in verify mode: %+v", d)
+	}
+	for i := 0; i < 4; i++ {
+		if d := fx.frame(t, fx.people[b]); d != nil {
+			t.Fatalf("another resident's face confirmed a's card: %+v", d)
+		}
+	}
+	fx.frame(t, fx.people[a])
+	d = fx.frame(t, fx.people[a])
+	if d == nil || d.Outcome != gate.Granted || d.Method != gate.MethodCardFace || d.Resident != a {
+		t.Fatalf("a's face after a's card: %+v, want granted card+face", d)
+	}
+	fx.waitOpened(t, 1)
+	// The card is used up: a's face alone again opens nothing.
+	for i := 0; i < 4; i++ {
+		if d := fx.frame(t, fx.people[a]); d != nil {
+			t.Fatalf("face after the card was used: %+v", d)
+		}
+	}
+	// The PIN still works in verify mode, for residents without face data.
+	fx.g.Reader(ctx, card("100c"))
+	if d, _ := fx.g.Reader(ctx, pin("2580")); d == nil || d.Outcome != gate.Granted {
+		t.Fatalf("card and PIN in verify mode: %+v", d)
+	}
+	// An expired card waits no more.
+	fx.g.Reader(ctx, card("100b"))
+	fx.clock.advance(time.Minute)
+	fx.frame(t, fx.people[b])
+	if d := fx.frame(t, fx.people[b]); d != nil {
+		t.Fatalf("face a minute after the card: %+v", d)
+	}
+}
+
+func TestSetFaceOff(t *testing.T) {
+	fx := setup(t, gate.Config{Face: true, Frames: 1})
+	if err := fx.g.SetFace(gate.FaceOff, match.Policy{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if d := fx.frame(t, fx.people[fx.ids["a"]]); d != nil {
+			t.Fatalf("face mode off decided %+v", d)
+		}
+	}
+	if m, _ := fx.g.FaceMode(); m != gate.FaceOff {
+		t.Errorf("FaceMode() = %v", m)
+	}
+	if err := fx.g.SetFace(gate.FaceIdentify, match.Policy{}); err == nil {
+		t.Errorf("SetFace(identify, zero policy) = nil error")
+	}
+}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+)
+
+func runCalibrate(e *env, args []string) error {
+	fs := newFlags(e, "calibrate", "[--json]  (how the gate may use faces, and the trade-off behind it)")
+	cf := addClientFlags(e, fs)
+	if _, err := positional(fs, args); err != nil {
+		return err
+	}
+	c, err := cf.client().Calibration(e.ctx)
+	if err != nil {
+		return err
+	}
+	if *cf.json {
+		return writeJSON(e.stdout, c)
+	}
+	w := e.stdout
+	how := "calibrated from the gallery (face.calibrate = true)"
+	if !c.Calibrated {
+		how = "configured threshold and margin, checked against the gallery (face.calibrate = false)"
+	}
+	fmt.Fprintf(w, "face mode: %s; %s\n", c.Mode, how)
+	if c.Mode != "off" {
+		fmt.Fprintf(w, "threshold %.3f, margin %.3f\n", c.Threshold, c.Margin)
+	}
+	fmt.Fprintf(w, "target: a stranger let in at most once in %.0f attempts (%.2g)\n", 1/c.Target, c.Target)
+	if c.StrangerUpper > 0 {
+		fmt.Fprintf(w, "estimate: up to %.2g per attempt (95%% upper bound), from %d enrolled residents\n", c.StrangerUpper, c.Residents)
+	}
+	fmt.Fprintf(w, "why: %s\n", c.Reason)
+	if len(c.TradeOff) > 0 {
+		fmt.Fprintln(w, "\ntrade-off at this gallery's size (1:N, no margin):")
+		var rows [][]string
+		for _, r := range c.TradeOff {
+			rows = append(rows, []string{fmt.Sprintf("%.3f", r.Threshold), fmt.Sprintf("%.2g", r.StrangerUpper), pct(r.ResidentsCorrect), pct(r.VerifyAccept)})
+		}
+		table(w, "THRESHOLD STRANGERS-LET-IN(UPPER) RESIDENTS-RECOGNISED(1:N) RESIDENTS-ACCEPTED(1:1-WITH-CARD)", rows)
+	}
+	return nil
+}
