@@ -80,7 +80,7 @@
 // resemble each other: true of a compound's visitors, less so of a twin.
 // The stranger rate grows with the gallery, so the daemon must estimate again
 // after enrollments. Estimating takes time in T·min(T, MaxProbes): 13 ms for
-// 201 templates, 1.6 s for 3,000 (docs/performance-models.md); galleries of
-// more than MaxProbes templates are sampled, so the time then grows only
-// linearly. Run it when the gate is quiet.
+// 201 templates, 1.6 s for 3,000 (docs/performance.md, "Face models and
+// calibration"); galleries of more than MaxProbes templates are sampled, so
+// the time then grows only linearly. Run it when the gate is quiet.
 package calibrate
