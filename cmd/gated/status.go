@@ -31,6 +31,9 @@ func runStatus(e *env, args []string) error {
 		if c := s.Face.Calibration; c != nil {
 			fmt.Fprintf(w, "face mode because: %s\n", c.Reason)
 		}
+		if s.Face.OtherModel > 0 {
+			fmt.Fprintf(w, "face: %d residents hold face data of another model, not matched: they must enroll again (card and PIN work)\n", s.Face.OtherModel)
+		}
 		cam := "up"
 		if !s.Camera.Up {
 			cam = "DOWN: " + s.Camera.LastErr

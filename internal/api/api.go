@@ -63,6 +63,10 @@ type FaceState struct {
 	Frames      int          `json:"frames,omitempty"`
 	Residents   int          `json:"residents"`
 	Templates   int          `json:"templates"`
+	// OtherModel counts residents whose face data was made by another
+	// model than face.model: it is kept (and purged) but not matched; they
+	// enroll again to use face.
+	OtherModel int `json:"other_model,omitempty"`
 }
 
 // Camera is the camera's state.

@@ -105,6 +105,7 @@ func (d *daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 		s.Face.Mode = mode.String()
 		s.Face.Threshold, s.Face.Margin, s.Face.Frames = policy.Threshold, policy.MinMargin, d.cfg.Face.Frames
 		s.Face.Residents, s.Face.Templates = d.gallery.Len()
+		s.Face.OtherModel = d.otherModel(s.Face.Residents)
 		d.mu.Lock()
 		s.Camera = api.Camera{Up: d.camUp, LastErr: d.camErr, Frames: d.frameCount, Source: d.cfg.Camera.Device + d.cfg.Camera.Files}
 		d.mu.Unlock()

@@ -115,6 +115,7 @@ func TestIdentificationRefusedWhenTheTargetIsMissed(t *testing.T) {
 			if mode == gate.FaceIdentify || st.Mode == "identify" {
 				t.Fatalf("mode = %v (%s); identification must be refused", mode, st.Reason)
 			}
+			t.Logf("mode %s: %s", st.Mode, st.Reason)
 			if st.Residents != 67 || st.Reason == "" {
 				t.Errorf("calibration state %+v", st)
 			}
@@ -155,5 +156,35 @@ func TestTooFewResidentsToCalibrate(t *testing.T) {
 	d.recalibrate()
 	if m, _ := d.gate.FaceMode(); m != gate.FaceIdentify || d.calibrationState().Reason[:14] != "NOT CALIBRATED" {
 		t.Errorf("uncalibrated small gallery: mode %v, reason %q", m, d.calibrationState().Reason)
+	}
+}
+
+// TestTemplatesNeverMixModels: after face.model changes, the old model's
+// templates stay out of the gallery (a 128-d dlib template is never matched
+// against another network's descriptors), the residents are counted as
+// needing to enroll again, and a calibrated gate does not use faces.
+func TestTemplatesNeverMixModels(t *testing.T) {
+	d, _, _ := idolsDaemon(t, config.Face{Calibrate: true, Threshold: 0.4, Margin: 0.05})
+	d.model, d.dim = "faceplugin-fr-feature-0.0.1", 512
+	if err := d.loadGallery(); err != nil {
+		t.Fatal(err)
+	}
+	if res, tmpl := d.gallery.Len(); res != 0 || tmpl != 0 {
+		t.Errorf("gallery of the new model holds %d residents, %d templates of the old one", res, tmpl)
+	}
+	if n := d.otherModel(0); n != 67 {
+		t.Errorf("otherModel = %d, want the 67 residents enrolled with dlib", n)
+	}
+	d.recalibrate()
+	if m, _ := d.gate.FaceMode(); m != gate.FaceOff {
+		t.Errorf("mode with no template of the current model = %v, want off", m)
+	}
+	// Back on dlib, the same residents are all there.
+	d.model, d.dim = "dlib-resnet-v1", 128
+	if err := d.loadGallery(); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := d.gallery.Len(); res != 67 || d.otherModel(res) != 0 {
+		t.Errorf("dlib gallery: %d residents, %d of another model", res, d.otherModel(res))
 	}
 }

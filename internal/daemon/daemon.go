@@ -375,8 +375,24 @@ func (d *daemon) loadGallery() error {
 	d.gallery = g
 	debug.FreeOSMemory()
 	res, tmpl := g.Len()
-	d.log.Info("daemon: face gallery loaded", "residents", res, "templates", tmpl, "took", time.Since(start).Round(time.Millisecond))
+	d.log.Info("daemon: face gallery loaded", "model", d.model, "residents", res, "templates", tmpl, "took", time.Since(start).Round(time.Millisecond))
+	if n := d.otherModel(res); n > 0 {
+		d.log.Warn("daemon: face data of another model is not matched; these residents must enroll again to use face (card and PIN work)",
+			"residents", n, "model", d.model)
+	}
 	return nil
+}
+
+// otherModel counts residents whose face data is not of the current model,
+// given how many the gallery holds: templates never mix models, so those
+// residents are not matched until they enroll again.
+func (d *daemon) otherModel(inGallery int) int {
+	ss, err := d.db.Stats()
+	if err != nil {
+		d.log.Error("daemon: store stats", "err", err)
+		return 0
+	}
+	return max(ss.ResidentsWithFace-inGallery, 0)
 }
 
 // alive is when the health loop last ran.
