@@ -174,9 +174,12 @@ func (g *Gate) SetFace(mode FaceMode, p match.Policy) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if mode != g.mode || p != g.policy {
-		g.log.Info("gate: face mode", "mode", mode.String(), "threshold", p.Threshold, "margin", p.MinMargin)
+	if mode == g.mode && p == g.policy {
+		// Unchanged: a face being matched, or a card waiting for its
+		// holder's face, carries on.
+		return nil
 	}
+	g.log.Info("gate: face mode", "mode", mode.String(), "threshold", p.Threshold, "margin", p.MinMargin)
 	g.mode, g.policy = mode, p
 	g.streak, g.unknown, g.told, g.pending = streak{}, 0, false, nil
 	return nil

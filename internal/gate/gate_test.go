@@ -482,3 +482,33 @@ func TestSetFaceOff(t *testing.T) {
 		t.Errorf("SetFace(identify, zero policy) = nil error")
 	}
 }
+
+// TestRecalibrationKeepsAFaceInProgress: the daemon calibrates again after
+// each enrollment; when nothing changes, a resident halfway through the
+// consecutive frames must not have to start again (the end-to-end test
+// caught this), but a changed policy does start again.
+func TestRecalibrationKeepsAFaceInProgress(t *testing.T) {
+	fx := setup(t, gate.Config{Face: true, Frames: 3})
+	a := fx.people[fx.ids["a"]]
+	fx.frame(t, a)
+	fx.frame(t, a)
+	if err := fx.g.SetFace(gate.FaceIdentify, testPolicy); err != nil {
+		t.Fatal(err)
+	}
+	if d := fx.frame(t, a); d == nil || d.Outcome != gate.Granted {
+		t.Fatalf("third frame after an unchanged SetFace: %+v, want granted", d)
+	}
+	fx.waitOpened(t, 1)
+
+	b := fx.people[fx.ids["b"]]
+	fx.frame(t, b)
+	fx.frame(t, b)
+	changed := testPolicy
+	changed.Threshold -= 0.01
+	if err := fx.g.SetFace(gate.FaceIdentify, changed); err != nil {
+		t.Fatal(err)
+	}
+	if d := fx.frame(t, b); d != nil {
+		t.Fatalf("third frame after the policy changed: %+v, want the count started again", d)
+	}
+}
