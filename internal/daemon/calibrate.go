@@ -114,6 +114,9 @@ func (d *daemon) recalibrate() {
 		d.gate.SetFace(gate.FaceOff, match.Policy{})
 		mode = gate.FaceOff
 	}
+	if d.kiosk != nil {
+		d.kiosk.SetFaceMode(mode)
+	}
 	d.calib.mu.Lock()
 	d.calib.at, d.calib.mode, d.calib.policy, d.calib.reason, d.calib.stranger, d.calib.est = time.Now(), mode, policy, reason, stranger, est
 	d.calib.mu.Unlock()

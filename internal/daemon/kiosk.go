@@ -103,7 +103,8 @@ func (b *kioskBackend) OptOut(ctx context.Context, residentID string) (string, e
 
 // startKiosk serves the resident screen on its loopback address.
 func (d *daemon) startKiosk() (*kiosk.Kiosk, net.Listener, *http.Server, error) {
-	k := kiosk.New(kiosk.Config{Frames: d.cfg.Kiosk.EnrollFrames, Timeout: d.cfg.Kiosk.Timeout.Duration, Log: d.log},
+	mode, _ := d.gate.FaceMode()
+	k := kiosk.New(kiosk.Config{Frames: d.cfg.Kiosk.EnrollFrames, Timeout: d.cfg.Kiosk.Timeout.Duration, FaceMode: mode, Log: d.log},
 		&kioskBackend{d: d, lockout: fallback.NewLockout(fallback.LockoutPolicy{}, time.Now)})
 	l, err := net.Listen("tcp", d.cfg.Kiosk.Listen)
 	if err != nil {

@@ -109,9 +109,12 @@ type Screen struct {
 type Config struct {
 	Frames  int           // good frames per enrollment (default 3)
 	Timeout time.Duration // an unfinished step ends (default 60 s)
-	Show    time.Duration // a result stays on screen (default 5 s)
-	Log     *slog.Logger
-	Now     func() time.Time
+	// FaceMode is how the gate uses faces at first (SetFaceMode changes
+	// it): what the idle screen asks of people depends on it.
+	FaceMode gate.FaceMode
+	Show     time.Duration // a result stays on screen (default 5 s)
+	Log      *slog.Logger
+	Now      func() time.Time
 }
 
 // Kiosk runs the resident screen.
@@ -126,6 +129,7 @@ type Kiosk struct {
 	until   time.Time // when the current screen falls back to idle
 	subs    map[chan Screen]struct{}
 	changed chan struct{}
+	mode    gate.FaceMode
 }
 
 // flow is an enrollment or opt-out in progress.
@@ -156,7 +160,7 @@ func New(cfg Config, be Backend) *Kiosk {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	k := &Kiosk{cfg: cfg, be: be, log: cfg.Log, subs: map[chan Screen]struct{}{}, changed: make(chan struct{}, 1)}
+	k := &Kiosk{cfg: cfg, be: be, log: cfg.Log, subs: map[chan Screen]struct{}{}, changed: make(chan struct{}, 1), mode: cfg.FaceMode}
 	k.screen = k.render(Idle, "zh")
 	return k
 }
@@ -178,6 +182,40 @@ func (k *Kiosk) Run(ctx context.Context) error {
 		}
 		k.mu.Unlock()
 	}
+}
+
+// SetFaceMode tells the kiosk how the gate now uses faces (the daemon's
+// calibration decides): the idle screen asks for a face only where one
+// opens the door, and says a card comes first where a face confirms it.
+func (k *Kiosk) SetFaceMode(m gate.FaceMode) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if m == k.mode {
+		return
+	}
+	idle := k.flow == nil && k.screen.State == Idle && k.screen.Body == k.text(k.screen.Lang, modeKey("idle", k.mode))
+	k.mode = m
+	if idle {
+		k.show(Idle, nil, 0)
+	}
+}
+
+// modeKey names the variant of a text for a face mode.
+func modeKey(key string, m gate.FaceMode) string {
+	switch m {
+	case gate.FaceVerify:
+		return key + "-verify"
+	case gate.FaceOff:
+		return key + "-off"
+	}
+	return key
+}
+
+// awaitingPIN reports whether the idle screen asks for a PIN after a card;
+// k.mu held.
+func (k *Kiosk) awaitingPIN() bool {
+	b := k.screen.Body
+	return b == k.text(k.screen.Lang, "enter-pin") || b == k.text(k.screen.Lang, "enter-pin-verify")
 }
 
 // Screen returns the current screen.
@@ -246,7 +284,11 @@ func (k *Kiosk) Decision(d gate.Decision) {
 	case gate.Denied, gate.LockedOut:
 		k.show(Denied, func(s *Screen) { s.Body = k.reason(s.Lang, d) }, k.cfg.Show)
 	case gate.NeedPIN:
-		k.show(Idle, func(s *Screen) { s.Body = k.text(s.Lang, "enter-pin"); s.Keys = k.text(s.Lang, "keys-pin") }, k.cfg.Timeout)
+		key := "enter-pin"
+		if k.mode == gate.FaceVerify {
+			key = "enter-pin-verify" // the holder's face may stand for the PIN
+		}
+		k.show(Idle, func(s *Screen) { s.Body = k.text(s.Lang, key); s.Keys = k.text(s.Lang, "keys-pin") }, k.cfg.Timeout)
 	}
 }
 
@@ -258,7 +300,7 @@ func (k *Kiosk) Event(ctx context.Context, ev fallback.Event) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if ev.Kind == fallback.KindKey {
-		if k.flow != nil || k.screen.Body == k.text(k.screen.Lang, "enter-pin") {
+		if k.flow != nil || k.awaitingPIN() {
 			digits := ev.Digits
 			k.show(k.screen.State, func(s *Screen) {
 				s.Body, s.Notice, s.Keys, s.Receipt = k.screen.Body, k.screen.Notice, k.screen.Keys, k.screen.Receipt
@@ -455,7 +497,7 @@ func (k *Kiosk) capture(context.Context) {
 			return
 		}
 		k.log.Info("kiosk: face enrolled at the gate", "resident", f.resident.ID, "templates", len(vecs))
-		k.show(Enrolled, func(s *Screen) { s.Body = k.text(s.Lang, "enrolled", f.resident.Name) }, 2*k.cfg.Show)
+		k.show(Enrolled, func(s *Screen) { s.Body = k.text(s.Lang, modeKey("enrolled", k.mode), f.resident.Name) }, 2*k.cfg.Show)
 	}()
 }
 

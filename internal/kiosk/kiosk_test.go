@@ -1,10 +1,14 @@
 package kiosk
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/gated-dev/gated/internal/fallback"
+	"github.com/gated-dev/gated/internal/gate"
 )
 
 func TestEveryScreenHasBothLanguages(t *testing.T) {
@@ -59,5 +63,41 @@ func TestPageOnlyForLoopback(t *testing.T) {
 	k.Handler().ServeHTTP(w, r)
 	if w.Code != http.StatusNoContent || k.Screen().Lang != "en" {
 		t.Errorf("press 9 = %d, language %q; want 204 and English", w.Code, k.Screen().Lang)
+	}
+}
+
+// TestIdleScreenFollowsTheFaceMode: the screen asks for a face only where a
+// face opens the door, asks for the card first where a face confirms it,
+// and never mentions the camera where faces are not used.
+func TestIdleScreenFollowsTheFaceMode(t *testing.T) {
+	k := New(Config{FaceMode: gate.FaceOff}, nil)
+	if b := k.Screen().Body; strings.Contains(b, "摄像头") || b != texts["idle-off"][0] {
+		t.Errorf("face off, idle screen: %q", b)
+	}
+	k.SetFaceMode(gate.FaceVerify)
+	s := k.Screen()
+	if s.Body != texts["idle-verify"][0] || s.Seq == 0 {
+		t.Errorf("face verify, idle screen: %+v", s)
+	}
+	// A card in verify mode: the face may stand for the PIN, and the keypad
+	// digits are shown as typed.
+	k.Decision(gate.Decision{Outcome: gate.NeedPIN, Method: gate.MethodCardPIN})
+	if b := k.Screen().Body; b != texts["enter-pin-verify"][0] {
+		t.Errorf("card shown in verify mode: %q", b)
+	}
+	k.Event(context.Background(), fallback.Event{Kind: fallback.KindKey, Digits: 2})
+	if d := k.Screen().Digits; d != 2 {
+		t.Errorf("digits while the PIN is typed in verify mode: %d", d)
+	}
+	// A screen that is not idle is left alone by a mode change.
+	k.SetFaceMode(gate.FaceIdentify)
+	if b := k.Screen().Body; b != texts["enter-pin-verify"][0] {
+		t.Errorf("a mode change replaced the PIN prompt: %q", b)
+	}
+	k.mu.Lock()
+	k.toIdle()
+	k.mu.Unlock()
+	if b := k.Screen().Body; b != texts["idle"][0] {
+		t.Errorf("face identify, idle screen: %q", b)
 	}
 }

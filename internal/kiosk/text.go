@@ -23,32 +23,37 @@ var texts = map[string][2]string{
 	"t-optout-done":    {"人脸数据已销毁", "Face data destroyed"},
 	"t-problem":        {"请重试", "Please try again"},
 	// bodies
-	"idle":            {"请看摄像头，或刷卡并输入密码。", "Look at the camera, or use your card and PIN."},
-	"idle-keys":       {"1# 登记人脸　2# 撤回同意（删除人脸数据）　9# English", "1# enroll your face   2# withdraw (delete face data)   9# 中文"},
-	"welcome":         {"%s，欢迎回家。", "Welcome home, %s."},
-	"face-unknown":    {"未识别到您的人脸。请刷卡并输入密码。", "Face not recognised. Please use your card and PIN."},
-	"wrong-pin":       {"密码错误。请重新刷卡并输入密码。", "Wrong PIN. Show your card and try again."},
-	"unknown-card":    {"此卡未登记。请联系物业。", "This card is not registered. Please ask the property office."},
-	"locked-out":      {"密码错误次数过多，请稍后再试。", "Too many wrong PINs. Please wait and try again."},
-	"denied":          {"无法开门。", "The door cannot open."},
-	"enter-pin":       {"请输入密码，按 # 确认。", "Enter your PIN and press #."},
-	"keys-pin":        {"数字 密码　* 清除　# 确认", "digits: PIN   * clear   # enter"},
-	"show-card":       {"请刷卡。", "Show your card."},
-	"keys-cancel":     {"0# 取消", "0# cancel"},
-	"notice-keys":     {"1# 我同意　0# 我不同意（不影响刷卡和密码开门）", "1# I agree   0# I do not agree (your card and PIN keep working)"},
-	"guardian-card":   {"未满十四周岁：请父母或监护人刷卡。", "Under 14: a parent or guardian shows their card."},
-	"look":            {"请正对摄像头，保持不动。", "Look straight at the camera and hold still."},
-	"enrolled":        {"%s，您的人脸已登记。以后看摄像头即可开门。", "%s, your face is enrolled. Look at the camera to open the gate."},
-	"declined":        {"未保存任何人脸数据。您可以继续刷卡和密码开门。", "Nothing was stored. Your card and PIN keep working."},
-	"optout-confirm":  {"您的人脸数据将被立即销毁。卡和密码照常使用。", "Your face data will be destroyed at once. Your card and PIN keep working."},
-	"optout-keys":     {"1# 确认销毁　0# 取消", "1# destroy it   0# cancel"},
-	"optout-done":     {"回执编号：%s。卡和密码照常使用。", "Receipt: %s. Your card and PIN keep working."},
-	"already":         {"您已登记人脸。如需删除，请在首页按 2#。", "Your face is already enrolled. To delete it, press 2# on the first screen."},
-	"no-face":         {"您没有登记人脸数据，无需撤回。", "You have no face data to withdraw."},
-	"not-identified":  {"卡和密码不符。", "Card and PIN do not match."},
-	"not-guardian":    {"此卡不是已登记的监护人。请到物业办公室办理。", "This card is not the registered guardian's. Please come to the property office."},
-	"capture-timeout": {"没有拍到清晰的人脸。请重试。", "No clear picture of your face. Please try again."},
-	"problem":         {"出了点问题，请重试或联系物业。", "Something went wrong. Try again or ask the property office."},
+	"idle":             {"请看摄像头，或刷卡并输入密码。", "Look at the camera, or use your card and PIN."},
+	"idle-verify":      {"请刷卡，然后看摄像头或输入密码。", "Show your card, then look at the camera or enter your PIN."},
+	"idle-off":         {"请刷卡并输入密码。", "Please use your card and PIN."},
+	"idle-keys":        {"1# 登记人脸　2# 撤回同意（删除人脸数据）　9# English", "1# enroll your face   2# withdraw (delete face data)   9# 中文"},
+	"welcome":          {"%s，欢迎回家。", "Welcome home, %s."},
+	"face-unknown":     {"未识别到您的人脸。请刷卡并输入密码。", "Face not recognised. Please use your card and PIN."},
+	"wrong-pin":        {"密码错误。请重新刷卡并输入密码。", "Wrong PIN. Show your card and try again."},
+	"unknown-card":     {"此卡未登记。请联系物业。", "This card is not registered. Please ask the property office."},
+	"locked-out":       {"密码错误次数过多，请稍后再试。", "Too many wrong PINs. Please wait and try again."},
+	"denied":           {"无法开门。", "The door cannot open."},
+	"enter-pin":        {"请输入密码，按 # 确认。", "Enter your PIN and press #."},
+	"enter-pin-verify": {"请看摄像头，或输入密码按 # 确认。", "Look at the camera, or enter your PIN and press #."},
+	"keys-pin":         {"数字 密码　* 清除　# 确认", "digits: PIN   * clear   # enter"},
+	"show-card":        {"请刷卡。", "Show your card."},
+	"keys-cancel":      {"0# 取消", "0# cancel"},
+	"notice-keys":      {"1# 我同意　0# 我不同意（不影响刷卡和密码开门）", "1# I agree   0# I do not agree (your card and PIN keep working)"},
+	"guardian-card":    {"未满十四周岁：请父母或监护人刷卡。", "Under 14: a parent or guardian shows their card."},
+	"look":             {"请正对摄像头，保持不动。", "Look straight at the camera and hold still."},
+	"enrolled":         {"%s，您的人脸已登记。以后看摄像头即可开门。", "%s, your face is enrolled. Look at the camera to open the gate."},
+	"enrolled-verify":  {"%s，您的人脸已登记。以后刷卡后看摄像头即可开门，无需输入密码。", "%s, your face is enrolled. Show your card and look at the camera: no PIN needed."},
+	"enrolled-off":     {"%s，您的人脸已登记。本门禁确认人脸识别足够安全后即可使用；在此之前请刷卡并输入密码。", "%s, your face is enrolled. It will open this gate once face recognition is shown to be safe here; until then use your card and PIN."},
+	"declined":         {"未保存任何人脸数据。您可以继续刷卡和密码开门。", "Nothing was stored. Your card and PIN keep working."},
+	"optout-confirm":   {"您的人脸数据将被立即销毁。卡和密码照常使用。", "Your face data will be destroyed at once. Your card and PIN keep working."},
+	"optout-keys":      {"1# 确认销毁　0# 取消", "1# destroy it   0# cancel"},
+	"optout-done":      {"回执编号：%s。卡和密码照常使用。", "Receipt: %s. Your card and PIN keep working."},
+	"already":          {"您已登记人脸。如需删除，请在首页按 2#。", "Your face is already enrolled. To delete it, press 2# on the first screen."},
+	"no-face":          {"您没有登记人脸数据，无需撤回。", "You have no face data to withdraw."},
+	"not-identified":   {"卡和密码不符。", "Card and PIN do not match."},
+	"not-guardian":     {"此卡不是已登记的监护人。请到物业办公室办理。", "This card is not the registered guardian's. Please come to the property office."},
+	"capture-timeout":  {"没有拍到清晰的人脸。请重试。", "No clear picture of your face. Please try again."},
+	"problem":          {"出了点问题，请重试或联系物业。", "Something went wrong. Try again or ask the property office."},
 }
 
 func (k *Kiosk) text(lang, key string, args ...any) string {
@@ -72,7 +77,7 @@ func (k *Kiosk) render(st State, lang string) Screen {
 	cancel := k.text(lang, "keys-cancel")
 	switch st {
 	case Idle:
-		s.Body, s.Keys = k.text(lang, "idle"), k.text(lang, "idle-keys")
+		s.Body, s.Keys = k.text(lang, modeKey("idle", k.mode)), k.text(lang, "idle-keys")
 	case EnrollCard, OptOutCard:
 		s.Body, s.Keys = k.text(lang, "show-card"), cancel
 	case GuardianCard:
