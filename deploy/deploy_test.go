@@ -158,3 +158,59 @@ func TestProductionConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestUnitWaitsForKeyAndConfig checks the unit's start conditions: the
+// configuration is checked by gated itself, and the shell condition for the
+// key, run here against a directory standing in for /etc/gated, refuses a
+// missing or empty key with a message that says how to make one, and lets
+// an existing key through.
+func TestUnitWaitsForKeyAndConfig(t *testing.T) {
+	unit := read(t, "gated.service")
+	var conds []string
+	for _, line := range strings.Split(unit, "\n") {
+		if c, ok := strings.CutPrefix(line, "ExecCondition="); ok {
+			conds = append(conds, c)
+		}
+	}
+	if len(conds) != 2 || conds[0] != "/usr/bin/gated check --config /etc/gated/gated.toml" {
+		t.Fatalf("ExecCondition lines = %q, want gated check, then the key", conds)
+	}
+	if strings.Contains(unit, "ConditionPathExists=") {
+		t.Errorf("a ConditionPathExists= would skip the unit silently, before the conditions that say what to do")
+	}
+	script, ok := strings.CutPrefix(conds[1], "/bin/sh -c '")
+	if !ok || !strings.HasSuffix(script, "'") || strings.Count(script, "'") != 1 {
+		t.Fatalf("key condition = %q, want /bin/sh -c '...'", conds[1])
+	}
+	script = strings.TrimSuffix(script, "'")
+	dir := t.TempDir()
+	script = strings.ReplaceAll(script, "/etc/gated/", dir+"/")
+	run := func() (string, error) {
+		out, err := exec.Command("/bin/sh", "-c", script).CombinedOutput()
+		return string(out), err
+	}
+	key := filepath.Join(dir, "kek")
+	for _, c := range []struct {
+		name string
+		key  []byte // nil: no file
+	}{{"no key", nil}, {"empty key", []byte{}}} {
+		if c.key != nil {
+			if err := os.WriteFile(key, c.key, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out, err := run()
+		if err == nil {
+			t.Errorf("%s: the condition passed, want it to fail", c.name)
+		}
+		if want := "gated keygen --out " + key; !strings.Contains(out, want) {
+			t.Errorf("%s: message %q does not say %q", c.name, out, want)
+		}
+	}
+	if err := os.WriteFile(key, make([]byte, 32), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(); err != nil || out != "" {
+		t.Errorf("with a key: %v, %q; want success and no output", err, out)
+	}
+}
