@@ -45,9 +45,10 @@ fi
 mkdir -p "$(dirname "$out")"
 # The external linker's inputs (the cgo objects) are kept here for
 # check-cpu.sh.
-linkdir=$top/dist/.link-$arch
-rm -rf "$linkdir"
-mkdir -p "$linkdir"
+mkdir -p "$top/dist"
+linkdir=$(mktemp -d "$top/dist/.link-$arch.XXXXXX")
+# shellcheck disable=SC2064 # expand $linkdir now
+trap "rm -rf '$linkdir'" EXIT
 start=$(date +%s)
 go build -trimpath -ldflags "-X main.version=$version -tmpdir=$linkdir" -o "$out" ./cmd/gated
 desc=$(file -b "$out")
@@ -57,4 +58,3 @@ case "$desc" in
 esac
 log "$out ($arch, version $version, $(($(date +%s) - start)) s): ${desc%%, BuildID*}"
 "$top/scripts/cross/check-cpu.sh" "$arch" "$out" "$linkdir"
-rm -rf "$linkdir"
