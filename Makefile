@@ -9,14 +9,16 @@ export GATED_MODELS   ?= $(GATED_CACHE)/models
 export GATED_TESTDATA ?= $(abspath ../shared/testdata)
 
 LDFLAGS := -X main.version=$(VERSION)
+SUDO    := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all setup build demo test lint unit race bench fuzz release clean
+.PHONY: all setup build demo test lint unit race bench fuzz release test-arm64 deb package-test clean
 
 all: build
 
 ## setup: install Debian packages, fetch and verify models and demo photos (idempotent)
 setup:
 	@scripts/setup.sh
+	@packaging/tools.sh
 
 ## build: bin/gated for this machine
 build: setup
@@ -49,10 +51,26 @@ bench: setup
 fuzz: setup
 	scripts/fuzz.sh
 
-## release: portable binaries (see README, "Portable builds")
+## release: portable binaries for amd64 and arm64 (cross-built; see docs/arm64.md)
 release: setup
-	mkdir -p dist
-	GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/gated-linux-amd64 ./cmd/gated
+	VERSION=$(VERSION) scripts/cross/build.sh amd64 dist/gated-linux-amd64
+	VERSION=$(VERSION) scripts/cross/build.sh arm64 dist/gated-linux-arm64
+
+## test-arm64: the arm64 build's tests under qemu-user-static (GATED_ARM64_FULL=1: every recognizer test)
+test-arm64: setup
+	VERSION=$(VERSION) scripts/cross/build.sh arm64 dist/gated-linux-arm64
+	scripts/cross/test-arm64.sh
+
+## deb: Debian packages in dist/deb: gated for amd64 and arm64, gated-models (docs/packaging.md)
+deb: release
+	rm -rf dist/deb
+	VERSION=$(VERSION) packaging/build-deb.sh gated amd64 dist/gated-linux-amd64 dist/deb
+	VERSION=$(VERSION) packaging/build-deb.sh gated arm64 dist/gated-linux-arm64 dist/deb
+	VERSION=$(VERSION) packaging/build-deb.sh models dist/deb
+
+## package-test: install the amd64 packages into a throwaway Debian 12 root and check them (root)
+package-test: deb
+	$(SUDO) packaging/install-test.sh dist/deb/gated_*_amd64.deb dist/deb/gated-models_*_all.deb
 
 clean:
 	rm -rf bin dist
