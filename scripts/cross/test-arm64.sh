@@ -118,5 +118,5 @@ file -b "$top/dist/gated-linux-arm64" | sed 's/, BuildID.*//; s/^/# file dist\/g
 v=$("$qemu" -L "$sysroot" "$top/dist/gated-linux-arm64" --version) || failed+=("gated --version")
 echo "# dist/gated-linux-arm64 --version under qemu: $v"
 case "$v" in "gated "*) ;; *) failed+=("gated --version") ;; esac
-echo "# total $(($(date +%s) - start)) s; logs in dist/test-arm64/log/"
+echo "# total $(($(date +%s) - start)) s; logs in ${out#"$top"/}/log/"
 [ ${#failed[@]} -eq 0 ] || die "failed under qemu: ${failed[*]}"
