@@ -83,7 +83,7 @@ func Verify(dir string, names ...string) error {
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("models: %w (run scripts/fetch-models.sh %s to fetch verified copies)", errors.Join(errs...), dir)
+		return fmt.Errorf("models: %w (to fetch verified copies: on a gate installed from the package, apt install gated-models or run gated-fetch-models %[2]s; in a checkout, scripts/fetch-models.sh %[2]s)", errors.Join(errs...), dir)
 	}
 	return nil
 }

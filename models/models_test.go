@@ -42,7 +42,7 @@ func TestVerify(t *testing.T) {
 	if !errors.Is(err, ErrCorrupt) || !errors.Is(err, ErrMissing) {
 		t.Fatalf("Verify = %v, want both ErrCorrupt and ErrMissing", err)
 	}
-	for _, want := range []string{"mmod_human_face_detector.dat", "shape_predictor_5_face_landmarks.dat", "fetch-models.sh"} {
+	for _, want := range []string{"mmod_human_face_detector.dat", "shape_predictor_5_face_landmarks.dat", "fetch-models.sh", "gated-fetch-models"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Verify error %q does not name %s", err, want)
 		}
