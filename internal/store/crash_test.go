@@ -39,9 +39,6 @@ func crashLoop(db *DB) {
 // random moments, several times over, and checks after each kill that the
 // store opens, its audit chain verifies and every resident is whole.
 func TestCrashWhileEnrolling(t *testing.T) {
-	if testing.Short() {
-		t.Skip("spawns processes")
-	}
 	key := randomBytes(KEKSize)
 	kek, err := NewKEK(key)
 	if err != nil {
