@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gated-dev/gated/internal/eval"
+	"github.com/gated-dev/gated/internal/eval/evaltest"
 	"github.com/gated-dev/gated/internal/fallback/serialtest"
 	"github.com/gated-dev/gated/internal/recognizer"
 	"github.com/gated-dev/gated/internal/store"
@@ -21,15 +22,7 @@ import (
 // gated daemon, models and gallery loaded, with 0 and with 10,000 enrolled
 // residents of 3 templates each (descriptors drawn like idols.json's).
 func BenchmarkDaemonMemory(b *testing.B) {
-	f, err := os.Open(testenv.SharedData(b, "faces/idols.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	set, err := eval.ReadDescriptors(f)
-	f.Close()
-	if err != nil {
-		b.Fatal(err)
-	}
+	set := evaltest.Idols(b)
 	bin := gatedBinary(b)
 	for _, n := range []int{0, 10_000} {
 		b.Run(fmt.Sprintf("residents=%d", n), func(b *testing.B) {

@@ -4,26 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"testing"
 
 	"github.com/gated-dev/gated/internal/calibrate"
 	"github.com/gated-dev/gated/internal/eval"
+	"github.com/gated-dev/gated/internal/eval/evaltest"
 	"github.com/gated-dev/gated/internal/match"
-	"github.com/gated-dev/gated/internal/testenv"
 )
 
 func idols(t testing.TB) *eval.Set {
 	t.Helper()
-	f, err := os.Open(testenv.SharedData(t, "faces/idols.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	s, err := eval.ReadDescriptors(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := evaltest.Idols(t)
 	clean, n := s.WithoutCrossLabelDuplicates(0.1)
 	if n != 52 {
 		t.Logf("dropped %d descriptors filed under two people", n)

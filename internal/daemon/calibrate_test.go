@@ -4,18 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gated-dev/gated/internal/config"
-	"github.com/gated-dev/gated/internal/eval"
+	"github.com/gated-dev/gated/internal/eval/evaltest"
 	"github.com/gated-dev/gated/internal/gate"
 	"github.com/gated-dev/gated/internal/match"
 	"github.com/gated-dev/gated/internal/store"
-	"github.com/gated-dev/gated/internal/testenv"
 )
 
 type countingDoor struct {
@@ -31,15 +29,7 @@ func (c *countingDoor) Open(context.Context) error { c.mu.Lock(); c.n++; c.mu.Un
 // a person never enrolled, and the door.
 func idolsDaemon(t *testing.T, face config.Face) (*daemon, [][]float32, *countingDoor) {
 	t.Helper()
-	f, err := os.Open(testenv.SharedData(t, "faces/idols.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := eval.ReadDescriptors(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := evaltest.Idols(t)
 	set, _ = set.WithoutCrossLabelDuplicates(0.1)
 	kek, _ := store.GenerateKEK()
 	db, err := store.Open(filepath.Join(t.TempDir(), "gated.db"), kek, store.Options{})

@@ -6,27 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/gated-dev/gated/internal/eval"
+	"github.com/gated-dev/gated/internal/eval/evaltest"
 	"github.com/gated-dev/gated/internal/match"
-	"github.com/gated-dev/gated/internal/testenv"
 )
 
 func idols(t testing.TB) *eval.Set {
 	t.Helper()
-	f, err := os.Open(testenv.SharedData(t, "faces/idols.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	s, err := eval.ReadDescriptors(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return evaltest.Idols(t)
 }
 
 func b64(v ...float32) string {

@@ -2,19 +2,17 @@ package gate_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gated-dev/gated/internal/eval"
+	"github.com/gated-dev/gated/internal/eval/evaltest"
 	"github.com/gated-dev/gated/internal/fallback"
 	"github.com/gated-dev/gated/internal/gate"
 	"github.com/gated-dev/gated/internal/match"
 	"github.com/gated-dev/gated/internal/store"
-	"github.com/gated-dev/gated/internal/testenv"
 )
 
 // door records how often it was opened. The real relay drivers are tested
@@ -70,15 +68,7 @@ func setup(t *testing.T, cfg gate.Config) *fixture {
 	}
 	t.Cleanup(func() { st.Close() })
 
-	f, err := os.Open(testenv.SharedData(t, "faces/idols.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := eval.ReadDescriptors(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := evaltest.Idols(t)
 	byLabel := map[string][][]float32{}
 	for i, l := range set.Labels {
 		byLabel[l] = append(byLabel[l], set.Vectors[i])

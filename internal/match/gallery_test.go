@@ -5,28 +5,18 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"sync"
 	"testing"
 
 	"github.com/gated-dev/gated/internal/eval"
+	"github.com/gated-dev/gated/internal/eval/evaltest"
 	"github.com/gated-dev/gated/internal/match"
-	"github.com/gated-dev/gated/internal/testenv"
 )
 
 // idols loads the shared real dlib descriptors.
 func idols(t testing.TB) *eval.Set {
 	t.Helper()
-	f, err := os.Open(testenv.SharedData(t, "faces/idols.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	s, err := eval.ReadDescriptors(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return evaltest.Idols(t)
 }
 
 // bruteForce is the obvious 1:N search the gallery must agree with.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
-	"os"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/gated-dev/gated/internal/eval"
+	"github.com/gated-dev/gated/internal/eval/evaltest"
 	"github.com/gated-dev/gated/internal/match"
 	"github.com/gated-dev/gated/internal/recognizer"
 	"github.com/gated-dev/gated/internal/testenv"
@@ -110,15 +110,7 @@ func BenchmarkDescriptorPerFace(b *testing.B) {
 // classifier (Recognizer.Classify, in dlib/C++) on the same gallery: three
 // templates per person, distributed like the real idols.json descriptors.
 func BenchmarkOneToN(b *testing.B) {
-	f, err := os.Open(testenv.SharedData(b, "faces/idols.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	set, err := eval.ReadDescriptors(f)
-	f.Close()
-	if err != nil {
-		b.Fatal(err)
-	}
+	set := evaltest.Idols(b)
 	rec, err := face.NewRecognizer(testenv.Models(b) + "/dlib")
 	if err != nil {
 		b.Fatal(err)

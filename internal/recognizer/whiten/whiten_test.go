@@ -1,25 +1,16 @@
 package whiten_test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/gated-dev/gated/internal/eval"
+	"github.com/gated-dev/gated/internal/eval/evaltest"
 	"github.com/gated-dev/gated/internal/recognizer/whiten"
-	"github.com/gated-dev/gated/internal/testenv"
 )
 
 func idols(t testing.TB) *eval.Set {
 	t.Helper()
-	f, err := os.Open(testenv.SharedData(t, "faces/idols.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	s, err := eval.ReadDescriptors(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := evaltest.Idols(t)
 	clean, _ := s.WithoutCrossLabelDuplicates(0.1)
 	return clean
 }
