@@ -101,6 +101,9 @@ func (d *daemon) frame(ctx context.Context, fr camera.Frame) {
 	d.frameCount++
 	c := d.capture
 	d.mu.Unlock()
+	if c == nil && !d.gate.WantsFace() {
+		return // no enrollment, and no face could decide anything now
+	}
 	faces, err := d.rec.Faces(fr.Mat)
 	if err != nil {
 		d.log.Warn("daemon: face detection failed", "err", err)

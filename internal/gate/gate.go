@@ -185,6 +185,22 @@ func (g *Gate) SetFace(mode FaceMode, p match.Policy) error {
 	return nil
 }
 
+// WantsFace reports whether a camera frame could lead to a decision now:
+// always when identifying, in verify mode only while a card waits for its
+// holder's face, never when faces are off. The camera loop skips the
+// recognizer (tens of milliseconds a frame) when it would be thrown away.
+func (g *Gate) WantsFace() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch g.mode {
+	case FaceIdentify:
+		return true
+	case FaceVerify:
+		return g.pending != nil && !g.cfg.Now().After(g.pending.until)
+	}
+	return false
+}
+
 // FaceMode returns how faces are used now, and the policy.
 func (g *Gate) FaceMode() (FaceMode, match.Policy) {
 	g.mu.Lock()

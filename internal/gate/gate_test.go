@@ -413,6 +413,9 @@ func TestVerifyModeFaceConfirmsTheCard(t *testing.T) {
 	fx := setup(t, gate.Config{Face: true, Frames: 2, CardNeedsPIN: true, Mode: gate.FaceVerify})
 	a, b := fx.ids["a"], fx.ids["b"]
 	ctx := context.Background()
+	if fx.g.WantsFace() {
+		t.Errorf("verify mode without a card: WantsFace() = true")
+	}
 	// A face alone opens nothing, and tells nothing.
 	for i := 0; i < 5; i++ {
 		if d := fx.frame(t, fx.people[a]); d != nil {
@@ -423,6 +426,9 @@ func TestVerifyModeFaceConfirmsTheCard(t *testing.T) {
 	d, _ := fx.g.Reader(ctx, card("100a"))
 	if d.Outcome != gate.NeedPIN || !strings.Contains(d.Reason, "look at the camera") {
 		t.Fatalf("card in verify mode: %+v", d)
+	}
+	if !fx.g.WantsFace() {
+		t.Errorf("verify mode with a card waiting: WantsFace() = false")
 	}
 	for i := 0; i < 4; i++ {
 		if d := fx.frame(t, fx.people[b]); d != nil {
@@ -449,6 +455,9 @@ func TestVerifyModeFaceConfirmsTheCard(t *testing.T) {
 	// An expired card waits no more.
 	fx.g.Reader(ctx, card("100b"))
 	fx.clock.advance(time.Minute)
+	if fx.g.WantsFace() {
+		t.Errorf("verify mode, the card expired: WantsFace() = true")
+	}
 	fx.frame(t, fx.people[b])
 	if d := fx.frame(t, fx.people[b]); d != nil {
 		t.Fatalf("face a minute after the card: %+v", d)
@@ -465,8 +474,8 @@ func TestSetFaceOff(t *testing.T) {
 			t.Fatalf("face mode off decided %+v", d)
 		}
 	}
-	if m, _ := fx.g.FaceMode(); m != gate.FaceOff {
-		t.Errorf("FaceMode() = %v", m)
+	if m, _ := fx.g.FaceMode(); m != gate.FaceOff || fx.g.WantsFace() {
+		t.Errorf("FaceMode() = %v, WantsFace() = %v", m, fx.g.WantsFace())
 	}
 	if err := fx.g.SetFace(gate.FaceIdentify, match.Policy{}); err == nil {
 		t.Errorf("SetFace(identify, zero policy) = nil error")
@@ -479,6 +488,9 @@ func TestSetFaceOff(t *testing.T) {
 // caught this), but a changed policy does start again.
 func TestRecalibrationKeepsAFaceInProgress(t *testing.T) {
 	fx := setup(t, gate.Config{Face: true, Frames: 3})
+	if !fx.g.WantsFace() {
+		t.Errorf("identify mode: WantsFace() = false")
+	}
 	a := fx.people[fx.ids["a"]]
 	fx.frame(t, a)
 	fx.frame(t, a)
