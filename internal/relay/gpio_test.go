@@ -3,6 +3,7 @@ package relay_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -132,3 +133,90 @@ func TestDoorWithoutContact(t *testing.T) {
 		t.Errorf("NewDoor(1h pulse) = %v, want ErrConfig", err)
 	}
 }
+
+func TestRequestGPIOLocksFromTheFirstInstant(t *testing.T) {
+	tests := []struct {
+		mode      relay.Mode
+		activeLow bool
+		locked    int
+	}{
+		{relay.FailSecure, false, 0},
+		{relay.FailSecure, true, 0}, // the inversion is the kernel's: the logical value is the same
+		{relay.FailSafe, false, 1},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%v/active_low=%v", tt.mode, tt.activeLow), func(t *testing.T) {
+			chip := &relaytest.Chip{}
+			chip.FailNext(1) // the GPIO driver is not loaded yet
+			g, err := relay.RequestGPIO(relay.GPIOConfig{Chip: "gpiochip0", Line: 17, ActiveLow: tt.activeLow, Mode: tt.mode, Request: chip.Request})
+			if err != nil {
+				t.Fatalf("RequestGPIO: %v", err)
+			}
+			if n := len(chip.Requests()); n != 0 {
+				t.Fatalf("RequestGPIO requested %d lines before the first Set, want 0", n)
+			}
+			if err := g.Set(context.Background(), false); !errors.Is(err, relaytest.ErrInjected) {
+				t.Fatalf("Set with the chip missing = %v, want the request's error", err)
+			}
+			if err := g.Halt(); err != nil {
+				t.Fatalf("Halt once the chip is there: %v", err)
+			}
+			want := []relaytest.Request{{Chip: "gpiochip0", Offset: 17, Value: tt.locked, ActiveLow: tt.activeLow}}
+			if got := chip.Requests(); !slices.Equal(got, want) {
+				t.Errorf("requests = %+v, want %+v (requested once, already locked)", got, want)
+			}
+			if got := chip.Line(17).Values(); !slices.Equal(got, []int{tt.locked}) {
+				t.Errorf("line values = %v, want [%d]", got, tt.locked)
+			}
+			if locked, err := g.Locked(); err != nil || !locked {
+				t.Errorf("Locked() = %v, %v, want true", locked, err)
+			}
+			if err := g.Close(); err != nil || !chip.Line(17).Closed() {
+				t.Errorf("Close() = %v, line closed %v", err, chip.Line(17).Closed())
+			}
+			if err := g.Set(context.Background(), false); err == nil {
+				t.Errorf("Set after Close requested the line again")
+			}
+		})
+	}
+	if _, err := relay.RequestGPIO(relay.GPIOConfig{Line: 3}); !errors.Is(err, relay.ErrConfig) {
+		t.Errorf("RequestGPIO(no chip) = %v, want ErrConfig", err)
+	}
+}
+
+func TestGPIOReadBack(t *testing.T) {
+	chip := &relaytest.Chip{}
+	g, err := relay.OpenGPIO(relay.GPIOConfig{Chip: "gpiochip0", Line: 4, Request: chip.Request})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	check := func(what string, want bool) {
+		t.Helper()
+		if got, err := g.Locked(); err != nil || got != want {
+			t.Errorf("%s: Locked() = %v, %v, want %v", what, got, err, want)
+		}
+	}
+	check("after open", true)
+	if err := g.Set(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	check("door open", false)
+	chip.Line(4).Stick(1) // the output is held high: a short, another driver
+	if err := g.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	check("lock sent to a line stuck at 1", false)
+
+	// A line without Value cannot be read back.
+	var _ relay.StateReader = g
+	blind := relay.NewGPIO(writeOnlyLine{}, relay.FailSecure)
+	if _, err := blind.Locked(); !errors.Is(err, relay.ErrNoReadback) {
+		t.Errorf("Locked() on a write-only line = %v, want ErrNoReadback", err)
+	}
+}
+
+type writeOnlyLine struct{}
+
+func (writeOnlyLine) SetValue(int) error { return nil }
+func (writeOnlyLine) Close() error       { return nil }

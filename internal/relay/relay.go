@@ -16,6 +16,15 @@ type Relay interface {
 	Halt() error
 }
 
+// StateReader is a Relay whose hardware can say which state it is in, to
+// confirm a lock. GPIO implements it (an output line reads back its level).
+// Serial does not: the LCUS boards and the byte-command boards it drives
+// send nothing back, so a lock sent to them is delivered, not confirmed.
+type StateReader interface {
+	// Locked reports whether the relay is in its locked state now.
+	Locked() (bool, error)
+}
+
 // Mode says which relay state locks the door.
 type Mode uint8
 
@@ -59,6 +68,8 @@ var (
 	// ErrNotLocked: the lock command could not be delivered after retries;
 	// the door may be open. Raise an alarm.
 	ErrNotLocked = errors.New("relay: door may be open: lock failed")
+	// ErrNoReadback: this relay cannot report its state (StateReader).
+	ErrNoReadback = errors.New("relay: this relay cannot report its state")
 )
 
 // Lock timing used by Pulse and Halt implementations.

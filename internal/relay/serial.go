@@ -94,7 +94,8 @@ type SerialConfig struct {
 
 // Serial drives a relay board over a serial line. The port is opened on
 // first use and reopened once when a write fails (a board unplugged and
-// plugged back). Safe for concurrent use.
+// plugged back). Safe for concurrent use. It cannot read the relay's state
+// back (it is no StateReader): the boards it drives answer nothing.
 type Serial struct {
 	cfg  SerialConfig
 	log  *slog.Logger

@@ -1,6 +1,7 @@
 // Package relaytest has fakes for the hardware behind package relay that
-// cannot exist on a build machine: a GPIO line (no gpiochip, and no gpio-sim
-// or gpio-mockup module, in CI) and a whole Relay for the daemon's tests.
+// cannot exist on a build machine: a GPIO line and chip (no gpiochip, and no
+// gpio-sim or gpio-mockup module, in CI) and a whole Relay for the daemon's
+// tests.
 // Serial relay boards need no fake: test them over serialtest pty pairs.
 //
 // It records what was asked of the hardware and can be told to fail. It must
@@ -12,6 +13,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/gated-dev/gated/internal/relay"
 )
 
 // ErrInjected is returned by a fake told to fail.
@@ -23,6 +26,7 @@ type Line struct {
 	value  int
 	values []int
 	fail   int
+	stuck  bool
 	closed bool
 }
 
@@ -37,9 +41,19 @@ func (l *Line) SetValue(v int) error {
 		l.fail--
 		return ErrInjected
 	}
-	l.value = v
+	if !l.stuck {
+		l.value = v
+	}
 	l.values = append(l.values, v)
 	return nil
+}
+
+// Stick holds the line at v whatever is set (a shorted output, a welded
+// relay contact seen through a feedback line): Value reads v from now on.
+func (l *Line) Stick(v int) {
+	l.mu.Lock()
+	l.value, l.stuck = v, true
+	l.mu.Unlock()
 }
 
 // Value returns the line's value.
@@ -83,6 +97,76 @@ func (l *Line) Closed() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.closed
+}
+
+// Request is how a line was requested from a Chip.
+type Request struct {
+	Chip      string
+	Offset    int
+	Value     int // the value it was driven to from the first instant
+	ActiveLow bool
+}
+
+// Chip is a fake GPIO chip: its Request method stands in for the kernel's
+// (relay.GPIOConfig.Request) and hands out Lines.
+type Chip struct {
+	mu       sync.Mutex
+	fail     int
+	requests []Request
+	lines    map[int]*Line
+}
+
+// Request requests line offset, driven to value, unless a failure is
+// pending. Requesting a line again returns the same Line.
+func (c *Chip) Request(chip string, offset, value int, activeLow bool) (relay.Line, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fail > 0 {
+		c.fail--
+		return nil, ErrInjected
+	}
+	c.requests = append(c.requests, Request{chip, offset, value, activeLow})
+	if c.lines == nil {
+		c.lines = map[int]*Line{}
+	}
+	l, ok := c.lines[offset]
+	if !ok {
+		l = NewLine(value)
+		c.lines[offset] = l
+	}
+	l.mu.Lock()
+	if !l.stuck {
+		l.value = value
+	}
+	l.closed = false
+	l.mu.Unlock()
+	return l, nil
+}
+
+// FailNext makes the next n requests fail (a chip not there yet).
+func (c *Chip) FailNext(n int) { c.mu.Lock(); c.fail = n; c.mu.Unlock() }
+
+// Requests returns every successful request, in order.
+func (c *Chip) Requests() []Request {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Request(nil), c.requests...)
+}
+
+// Line returns the line at offset, creating it at value 0: a test may
+// Stick it before the relay requests it.
+func (c *Chip) Line(offset int) *Line {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lines == nil {
+		c.lines = map[int]*Line{}
+	}
+	l, ok := c.lines[offset]
+	if !ok {
+		l = NewLine(0)
+		c.lines[offset] = l
+	}
+	return l
 }
 
 // Op is one call recorded by Relay.
