@@ -54,6 +54,14 @@ func FuzzDecodeImage(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Add([]byte("\xff\xd8\xff"))
+	// Decompression bombs: issue 12's 380 KB PNG of 7000x7000 16-bit
+	// pixels, an interlaced one within the pixel limit, and progressive
+	// JPEG headers whose coefficients alone would take hundreds of MB.
+	// (testdata/fuzz holds their headers too.)
+	f.Add(issueBomb(f))
+	f.Add(pngBomb(f, 300, 200, 1))
+	f.Add(jpegHeader(0xc2, 5000, 5000, 0x11, 0x11, 0x11))
+	f.Add(jpegHeader(0xc2, 3000, 3000, 0x11, 0x11, 0x11, 0x11))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := recognizer.DecodeImage(data)
 		if err != nil {
@@ -63,12 +71,43 @@ func FuzzDecodeImage(f *testing.F) {
 			return
 		}
 		defer m.Close()
-		cfg, _, cerr := image.DecodeConfig(bytes.NewReader(data))
+		cfg, format, cerr := image.DecodeConfig(bytes.NewReader(data))
 		if cerr != nil {
 			t.Fatalf("DecodeImage accepted what DecodeConfig refuses: %v", cerr)
 		}
 		if m.Type() != gocv.MatTypeCV8UC3 || m.Cols() != cfg.Width || m.Rows() != cfg.Height {
 			t.Fatalf("DecodeImage = %v %dx%d, want CV8UC3 %dx%d", m.Type(), m.Cols(), m.Rows(), cfg.Width, cfg.Height)
+		}
+		// What was decoded was within the limits.
+		if px := cfg.Width * cfg.Height; px > recognizer.MaxImagePixels {
+			t.Fatalf("DecodeImage accepted %d pixels, more than MaxImagePixels", px)
+		}
+		if cost, err := recognizer.DecodeCost(data, format); err != nil || cost > recognizer.MaxDecodeBytes {
+			t.Fatalf("DecodeImage accepted an image of DecodeCost %d, %v: over MaxDecodeBytes", cost, err)
+		}
+	})
+}
+
+// FuzzJPEGFrame: the frame header DecodeImage's memory bound is computed
+// from is the one Go's decoder uses: whenever image/jpeg reads a size from
+// a stream, the marker walk finds the same size.
+func FuzzJPEGFrame(f *testing.F) {
+	for _, s := range seedImages(f)[:2] {
+		f.Add(s)
+	}
+	f.Add(jpegHeader(0xc2, 5000, 5000, 0x11, 0x11, 0x11))
+	f.Add(jpegHeader(0xc0, 640, 480, 0x22, 0x11, 0x11))
+	f.Add(jpegHeader(0xc1, 17, 9, 0x21))
+	// Fill bytes, a stray RST, junk and an APP segment before the frame.
+	f.Add(append([]byte("\xff\xd8\xff\xff\xd0junk\xff\xe1\x00\x04ab"), jpegHeader(0xc0, 8, 8, 0x11)[2:]...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
+		w, h, ferr := recognizer.JPEGFrameSize(data)
+		if err != nil {
+			return
+		}
+		if ferr != nil || w != cfg.Width || h != cfg.Height {
+			t.Fatalf("JPEGFrameSize = %dx%d, %v; image/jpeg says %dx%d", w, h, ferr, cfg.Width, cfg.Height)
 		}
 	})
 }
