@@ -40,15 +40,47 @@ func WriteJSON(w http.ResponseWriter, v any) {
 	}
 }
 
-// ReadJSON decodes a request body strictly (unknown fields are errors),
-// reading at most limit bytes.
+// ReadJSON decodes a request body holding exactly one JSON value, strictly:
+// unknown fields are errors, and so is anything but white space after the
+// value (a second object is refused, never silently dropped). A body over
+// limit bytes is refused as too large.
 func ReadJSON(r *http.Request, limit int64, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, limit))
+	body := &countingReader{r: io.LimitReader(r.Body, limit+1)}
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	err := dec.Decode(v)
+	if body.n > limit {
+		return fmt.Errorf("bad request body: larger than %d bytes", limit)
+	}
+	if errors.Is(err, io.EOF) {
+		return errors.New("bad request body: empty, want one JSON value")
+	}
+	if err != nil {
 		return fmt.Errorf("bad request body: %w", err)
 	}
+	rest, err := io.ReadAll(io.MultiReader(dec.Buffered(), body))
+	if err != nil {
+		return fmt.Errorf("bad request body: %w", err)
+	}
+	if body.n > limit {
+		return fmt.Errorf("bad request body: larger than %d bytes", limit)
+	}
+	if len(bytes.Trim(rest, " \t\r\n")) != 0 {
+		return errors.New("bad request body: more data after the JSON value: send exactly one JSON value")
+	}
 	return nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // Client talks to the daemon's socket.

@@ -1,11 +1,26 @@
 // Package control is how staff reach the running daemon: HTTP/1.1 over a
 // unix socket, with JSON bodies under versioned paths (/v0/...). It owns the
-// socket (its mode and group), the identification of every caller by the
-// kernel's peer credentials, and the client the gated command uses.
+// socket (its mode and group, how many connections it serves at once and
+// for how long), the identification of every caller by the kernel's peer
+// credentials, the caller's Role, and the client the gated command uses.
 //
-// It never listens on a network address: Listen creates only unix sockets,
-// and the server refuses a connection whose peer is not root, the daemon's
-// own user or a member of the configured staff group.
+// Roles, after tailscale's ipn/ipnauth: root and the daemon's own user are
+// RoleAdmin; anyone else gets the highest role a group of theirs (primary,
+// from SO_PEERCRED, or supplementary, from /proc) is mapped to by Options:
+// StaffGID gives RoleRead, WriteGID RoleWrite, AdminGID RoleAdmin. The server
+// refuses RoleNone (403, logged, reported to Options.Refused) before any
+// handler runs; which role each route needs is the handlers' decision,
+// made with RoleFrom.
+//
+// Limits: the listener serves at most MaxConns connections at once (more
+// wait in the kernel's queue), and a connection that makes no progress
+// (headers, an idle keep-alive, a request body, a response the client does
+// not read) is closed after a timeout, so no client holds a slot forever;
+// a streaming answer (watch) lives as long as its client reads it.
+//
+// It never listens on a network address: Listen creates only unix sockets.
+// It never decides what a role may do beyond refusing RoleNone, and never
+// logs a request body.
 package control
 
 import (
@@ -14,20 +29,28 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
+// MaxConns is how many connections the socket serves at once. A client
+// beyond it waits, connected, until a slot frees; the timeouts in Options
+// bound how long an idle or stalled client keeps one.
+const MaxConns = 16
+
 // Listen creates a unix socket at path with mode 0660, owned by group gid
-// (gid < 0 keeps the process's group). A stale socket left by a previous run
-// is removed; a live one (another daemon answering) is an error.
+// (gid < 0 keeps the process's group), serving at most MaxConns
+// connections at once. A stale socket left by a previous run is removed; a
+// live one (another daemon answering) is an error.
 func Listen(path string, gid int) (net.Listener, error) {
 	if !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("control: socket path %q must be absolute", path)
@@ -62,7 +85,61 @@ func Listen(path string, gid int) (net.Listener, error) {
 		l.Close()
 		return nil, fmt.Errorf("control: chmod %s: %w", path, err)
 	}
-	return l, nil
+	return newLimitListener(l, MaxConns), nil
+}
+
+// limitListener accepts a connection only while fewer than cap(sem) are
+// open, like golang.org/x/net/netutil.LimitListener.
+type limitListener struct {
+	net.Listener
+	sem       chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func newLimitListener(l net.Listener, n int) *limitListener {
+	return &limitListener{Listener: l, sem: make(chan struct{}, n), done: make(chan struct{})}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	select {
+	case l.sem <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+func (l *limitListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+// limitConn gives its slot back when closed.
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+// CloseWrite lets the HTTP server half-close the connection before closing
+// it, so a refused client still reads its answer.
+func (c *limitConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
 
 // Peer is the process at the other end of a connection, as the kernel
@@ -72,17 +149,71 @@ type Peer struct {
 	PID      int32
 }
 
+// unknownID is the UID and GID of a peer the kernel gave no credentials
+// for ((uid_t)-1, "no user"); never the case on a unix socket.
+const unknownID = math.MaxUint32
+
 func (p Peer) String() string { return fmt.Sprintf("uid=%d gid=%d pid=%d", p.UID, p.GID, p.PID) }
 
-type peerKey struct{}
+// Role is what a caller may do. Roles are ordered: each may do all that
+// the ones below it may.
+type Role int
+
+const (
+	// RoleNone may not use the socket at all.
+	RoleNone Role = iota
+	// RoleRead may look: status, watch, report, audit.
+	RoleRead
+	// RoleWrite may also change residents, cards, PINs and faces.
+	RoleWrite
+	// RoleAdmin may also back up, restore and rotate the device key.
+	RoleAdmin
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleNone:
+		return "none"
+	case RoleRead:
+		return "read"
+	case RoleWrite:
+		return "write"
+	case RoleAdmin:
+		return "admin"
+	}
+	return "role(" + strconv.Itoa(int(r)) + ")"
+}
+
+// conn is what the server knows about a connection, found once when it is
+// accepted.
+type conn struct {
+	peer Peer
+	role Role
+}
+
+type connKey struct{}
 
 // PeerFrom returns the peer of the connection a request came on.
 func PeerFrom(ctx context.Context) (Peer, bool) {
-	p, ok := ctx.Value(peerKey{}).(Peer)
-	return p, ok
+	c, ok := ctx.Value(connKey{}).(conn)
+	if !ok || c.peer.PID == 0 && c.peer.UID == unknownID {
+		return Peer{}, false
+	}
+	return c.peer, true
+}
+
+// RoleFrom returns the role of the caller of a request (RoleNone when
+// unknown). Handlers check it per route: a RoleNone caller never reaches
+// them.
+func RoleFrom(ctx context.Context) Role {
+	c, _ := ctx.Value(connKey{}).(conn)
+	return c.role
 }
 
 func peerOf(c net.Conn) (Peer, error) {
+	if lc, ok := c.(*limitConn); ok {
+		c = lc.Conn
+	}
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return Peer{}, errors.New("not a unix socket connection")
@@ -104,79 +235,140 @@ func peerOf(c net.Conn) (Peer, error) {
 	return Peer{UID: cred.Uid, GID: cred.Gid, PID: cred.Pid}, nil
 }
 
-// Options configure a Server.
+// Options configure a Server. Group IDs map unix groups to roles; a
+// negative one means no such group. 0, the root group, also means none: root
+// itself is always RoleAdmin, and an Options left at zero must not make
+// every member of group root an administrator.
 type Options struct {
 	Log *slog.Logger
-	// StaffGID is the group whose members may use the socket (besides root
-	// and the daemon's own user); negative: nobody else.
+	// StaffGID's members may connect and read (RoleRead).
 	StaffGID int
+	// WriteGID's members may also change residents, cards, PINs and faces
+	// (RoleWrite).
+	WriteGID int
+	// AdminGID's members may do anything (RoleAdmin).
+	AdminGID int
 	// Groups reports the supplementary groups of a process (default: read
-	// from /proc/<pid>/status).
+	// from /proc/<pid>/status, when that process still has the peer's
+	// uid).
 	Groups func(pid int32) ([]uint32, error)
+	// Refused, if set, is called (before the 403 is sent) for every
+	// request of a RoleNone caller, so the daemon can audit it. The Peer
+	// has UID and GID 4294967295 when the kernel gave no credentials.
+	Refused func(p Peer, r *http.Request)
+
+	// HeaderTimeout bounds reading a request's headers (default 10 s);
+	// ReadTimeout, reading a whole request with its body (default 2 min:
+	// 10 photos to enroll or a backup to restore cross the socket in
+	// seconds); IdleTimeout, waiting for the next request on a kept-alive
+	// connection (default 30 s); WriteTimeout, each write of an answer
+	// (default 1 min), so a client that stops reading loses its
+	// connection while one that keeps reading a stream (watch) keeps it
+	// for as long as it likes. None bounds the time a handler works.
+	HeaderTimeout, ReadTimeout, IdleTimeout, WriteTimeout time.Duration
 }
 
-// NewServer returns an HTTP server for h that knows each request's peer,
-// refuses peers that are not staff (403), and logs every request with the
-// caller's uid.
-func NewServer(h http.Handler, opts Options) *http.Server {
-	if opts.Log == nil {
-		opts.Log = slog.New(slog.DiscardHandler)
+func (o *Options) defaults() {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if opts.Groups == nil {
-		opts.Groups = procGroups
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&o.HeaderTimeout, 10 * time.Second}, {&o.ReadTimeout, 2 * time.Minute}, {&o.IdleTimeout, 30 * time.Second}, {&o.WriteTimeout, time.Minute}} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
 	}
-	self := uint32(os.Geteuid())
-	allowed := func(p Peer) bool {
-		if p.UID == 0 || p.UID == self {
-			return true
-		}
-		if opts.StaffGID < 0 {
-			return false
-		}
-		if p.GID == uint32(opts.StaffGID) {
-			return true
-		}
-		gs, err := opts.Groups(p.PID)
-		if err != nil {
-			return false
-		}
-		for _, g := range gs {
-			if g == uint32(opts.StaffGID) {
-				return true
+}
+
+// roleOf is the role of a peer whose groups (primary and supplementary)
+// are known; self is the daemon's own uid.
+func roleOf(p Peer, self uint32, groups []uint32, o Options) Role {
+	if p.UID == 0 || p.UID == self {
+		return RoleAdmin
+	}
+	role := RoleNone
+	for _, g := range append([]uint32{p.GID}, groups...) {
+		for _, m := range []struct {
+			gid  int
+			role Role
+		}{{o.StaffGID, RoleRead}, {o.WriteGID, RoleWrite}, {o.AdminGID, RoleAdmin}} {
+			if m.gid > 0 && g == uint32(m.gid) && m.role > role {
+				role = m.role
 			}
 		}
-		return false
+	}
+	return role
+}
+
+// NewServer returns an HTTP server for h, to Serve on a listener from
+// Listen. It knows each request's peer and role, refuses RoleNone callers
+// (403), bounds how long a connection may stall (Options), and logs every
+// request with the caller's uid and role.
+func NewServer(h http.Handler, opts Options) *http.Server {
+	opts.defaults()
+	self := uint32(os.Geteuid())
+	groups := opts.Groups
+	connContext := func(ctx context.Context, c net.Conn) context.Context {
+		p, err := peerOf(c)
+		if err != nil {
+			opts.Log.Warn("control: no peer credentials", "err", err)
+			return context.WithValue(ctx, connKey{}, conn{peer: Peer{UID: unknownID, GID: unknownID}})
+		}
+		var gs []uint32
+		if groups != nil {
+			gs, err = groups(p.PID)
+		} else {
+			gs, err = procGroups(p)
+		}
+		if err != nil {
+			// Only the primary group counts.
+			opts.Log.Warn("control: supplementary groups unknown", "peer", p.String(), "err", err)
+		}
+		return context.WithValue(ctx, connKey{}, conn{peer: p, role: roleOf(p, self, gs, opts)})
 	}
 	wrapped := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := PeerFrom(r.Context())
 		start := time.Now()
-		if !ok || !allowed(p) {
-			opts.Log.Warn("control: request refused", "peer", p.String(), "method", r.Method, "path", r.URL.Path)
-			WriteError(w, http.StatusForbidden, errors.New("not permitted: use root or a member of the gate staff group"))
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, rc: http.NewResponseController(w), stall: opts.WriteTimeout}
+		c, _ := r.Context().Value(connKey{}).(conn)
+		if c.role == RoleNone {
+			opts.Log.Warn("control: request refused", "peer", c.peer.String(), "role", c.role.String(), "method", r.Method, "path", r.URL.Path)
+			if opts.Refused != nil {
+				opts.Refused(c.peer, r)
+			}
+			sw.Header().Set("Connection", "close")
+			WriteError(sw, http.StatusForbidden, errors.New("not permitted: use root or a member of the gate's staff group"))
 			return
 		}
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(sw, r)
-		opts.Log.Info("control: request", "uid", p.UID, "pid", p.PID, "method", r.Method, "path", r.URL.Path,
-			"status", sw.status, "took", time.Since(start).Round(time.Microsecond))
+		opts.Log.Info("control: request", "uid", c.peer.UID, "pid", c.peer.PID, "role", c.role.String(),
+			"method", r.Method, "path", r.URL.Path, "status", sw.status, "took", time.Since(start).Round(time.Microsecond))
 	})
 	return &http.Server{
 		Handler:           wrapped,
-		ReadHeaderTimeout: 10 * time.Second,
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			p, err := peerOf(c)
-			if err != nil {
-				return ctx // no peer: refused by the handler
-			}
-			return context.WithValue(ctx, peerKey{}, p)
-		},
-		ErrorLog: slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: opts.HeaderTimeout,
+		// ReadTimeout bounds reading the request, not the handler: once the
+		// body has been read (at once for a GET), net/http clears the read
+		// deadline. So an enrollment may work as long as it must after its
+		// body arrived, and a watch stream is not cut.
+		ReadTimeout: opts.ReadTimeout,
+		IdleTimeout: opts.IdleTimeout,
+		// No http.Server.WriteTimeout: it would bound the whole answer and
+		// end a watch stream. statusWriter gives each write its own
+		// deadline instead.
+		ConnContext: connContext,
+		ErrorLog:    slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
 	}
 }
 
+// statusWriter records the status for the log and gives each write of the
+// answer its own deadline.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	rc     *http.ResponseController
+	stall  time.Duration
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -184,34 +376,56 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
+func (w *statusWriter) Write(b []byte) (int, error) {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.stall))
+	return w.ResponseWriter.Write(b)
 }
 
-// procGroups reads a process's supplementary groups from /proc.
-func procGroups(pid int32) ([]uint32, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+func (w *statusWriter) Flush() {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.stall))
+	_ = w.rc.Flush()
+}
+
+// Unwrap lets handlers use http.ResponseController.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// procGroups reads a peer's supplementary groups from /proc, after
+// checking that the process there still has the peer's uid (a pid reused
+// since the connection was made has another's groups).
+func procGroups(p Peer) ([]uint32, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.PID))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	var gs []uint32
+	uidOK, found := false, false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "Groups:") {
-			continue
-		}
-		var gs []uint32
-		for _, s := range strings.Fields(strings.TrimPrefix(line, "Groups:")) {
-			g, err := strconv.ParseUint(s, 10, 32)
-			if err != nil {
-				return nil, err
+		key, val, _ := strings.Cut(sc.Text(), ":")
+		switch key {
+		case "Uid": // real, effective, saved, filesystem
+			fs := strings.Fields(val)
+			uidOK = len(fs) > 1 && fs[1] == strconv.FormatUint(uint64(p.UID), 10)
+		case "Groups":
+			found = true
+			for _, s := range strings.Fields(val) {
+				g, err := strconv.ParseUint(s, 10, 32)
+				if err != nil {
+					return nil, fmt.Errorf("/proc/%d/status: group %q: %w", p.PID, s, err)
+				}
+				gs = append(gs, uint32(g))
 			}
-			gs = append(gs, uint32(g))
 		}
-		return gs, nil
 	}
-	return nil, errors.New("no Groups line")
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	switch {
+	case !found:
+		return nil, fmt.Errorf("/proc/%d/status has no Groups line", p.PID)
+	case !uidOK:
+		return nil, fmt.Errorf("process %d no longer has uid %d", p.PID, p.UID)
+	}
+	return gs, nil
 }

@@ -1,26 +1,60 @@
 package control_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gated-dev/gated/internal/control"
 	"github.com/gated-dev/gated/internal/testenv"
 )
 
-// serve starts a server on a fresh socket whose handler echoes the peer.
-func serve(t *testing.T, staffGID int, logs *bytes.Buffer) string {
+// server is a control server on a fresh socket, with handlers that show
+// what the server knows and misbehave on request.
+type server struct {
+	path string
+	logs *syncBuffer
+	// streamEnded and floodEnded receive once per /v0/stream and /v0/flood
+	// request that ended; slowCtx receives the context error /v0/slow saw.
+	streamEnded, floodEnded chan struct{}
+	slowCtx                 chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// serve starts a server on a fresh socket.
+func serve(t *testing.T, opts control.Options) *server {
 	t.Helper()
 	dir := t.TempDir()
 	// Let other users reach the socket's directory; the socket's own mode
@@ -30,15 +64,21 @@ func serve(t *testing.T, staffGID int, logs *bytes.Buffer) string {
 			t.Fatal(err)
 		}
 	}
-	path := filepath.Join(dir, "gated.sock")
-	l, err := control.Listen(path, -1)
+	s := &server{
+		path:        filepath.Join(dir, "gated.sock"),
+		logs:        &syncBuffer{},
+		streamEnded: make(chan struct{}, 64),
+		floodEnded:  make(chan struct{}, 64),
+		slowCtx:     make(chan error, 64),
+	}
+	l, err := control.Listen(s.path, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v0/whoami", func(w http.ResponseWriter, r *http.Request) {
 		p, _ := control.PeerFrom(r.Context())
-		control.WriteJSON(w, map[string]uint32{"uid": p.UID, "gid": p.GID})
+		control.WriteJSON(w, map[string]any{"uid": p.UID, "gid": p.GID, "role": control.RoleFrom(r.Context()).String()})
 	})
 	mux.HandleFunc("POST /v0/echo", func(w http.ResponseWriter, r *http.Request) {
 		var in struct{ Name string }
@@ -48,41 +88,84 @@ func serve(t *testing.T, staffGID int, logs *bytes.Buffer) string {
 		}
 		control.WriteJSON(w, in)
 	})
-	var h slog.Handler = slog.DiscardHandler
-	if logs != nil {
-		h = slog.NewTextHandler(logs, nil)
+	// stream sends a line every 100 ms until the client leaves, as watch.
+	mux.HandleFunc("GET /v0/stream", func(w http.ResponseWriter, r *http.Request) {
+		defer func() { s.streamEnded <- struct{}{} }()
+		rc := http.NewResponseController(w)
+		for i := 0; ; i++ {
+			if _, err := fmt.Fprintf(w, "event %d\n", i); err != nil {
+				return
+			}
+			if rc.Flush() != nil {
+				return
+			}
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	})
+	// flood writes as fast as the client reads, as a large backup.
+	mux.HandleFunc("GET /v0/flood", func(w http.ResponseWriter, r *http.Request) {
+		defer func() { s.floodEnded <- struct{}{} }()
+		chunk := bytes.Repeat([]byte("x"), 64<<10)
+		for {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	// slow reads its body, then works for a second before answering, as
+	// an enrollment waiting its turn.
+	mux.HandleFunc("POST /v0/slow", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			control.WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		time.Sleep(time.Second)
+		s.slowCtx <- r.Context().Err()
+		control.WriteJSON(w, "done")
+	})
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(s.logs, nil))
 	}
-	srv := control.NewServer(mux, control.Options{Log: slog.New(h), StaffGID: staffGID})
+	srv := control.NewServer(mux, opts)
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
-	return path
+	return s
 }
 
+// noGroups maps no group to a role.
+var noGroups = control.Options{StaffGID: -1, WriteGID: -1, AdminGID: -1}
+
 func TestSocketModeAndPeerCredentials(t *testing.T) {
-	var logs bytes.Buffer
-	path := serve(t, -1, &logs)
-	st, err := os.Stat(path)
+	s := serve(t, noGroups)
+	st, err := os.Stat(s.path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Mode().Type() != os.ModeSocket || st.Mode().Perm() != 0o660 {
 		t.Errorf("socket mode = %v, want a socket with 0660", st.Mode())
 	}
-	c := &control.Client{Path: path}
-	var got map[string]uint32
+	c := &control.Client{Path: s.path}
+	var got struct {
+		UID, GID uint32
+		Role     string
+	}
 	if err := c.Do(context.Background(), "GET", "/v0/whoami", nil, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got["uid"] != uint32(os.Getuid()) || got["gid"] != uint32(os.Getgid()) {
-		t.Errorf("peer = %v, want uid %d gid %d", got, os.Getuid(), os.Getgid())
+	if got.UID != uint32(os.Getuid()) || got.GID != uint32(os.Getgid()) || got.Role != "admin" {
+		t.Errorf("whoami = %+v, want uid %d gid %d role admin (the daemon's own user)", got, os.Getuid(), os.Getgid())
 	}
-	if want := fmt.Sprintf("uid=%d", os.Getuid()); !strings.Contains(logs.String(), want) || !strings.Contains(logs.String(), "/v0/whoami") {
-		t.Errorf("request log lacks %s and the path:\n%s", want, logs.String())
+	if want := fmt.Sprintf("uid=%d", os.Getuid()); !strings.Contains(s.logs.String(), want) || !strings.Contains(s.logs.String(), "/v0/whoami") || !strings.Contains(s.logs.String(), "role=admin") {
+		t.Errorf("request log lacks %s, the role and the path:\n%s", want, s.logs.String())
 	}
 }
 
 func TestStrictBodiesAndErrors(t *testing.T) {
-	c := &control.Client{Path: serve(t, -1, nil)}
+	c := &control.Client{Path: serve(t, noGroups).path}
 	var out struct{ Name string }
 	if err := c.Do(context.Background(), "POST", "/v0/echo", map[string]string{"Name": "a"}, &out); err != nil || out.Name != "a" {
 		t.Errorf("echo = %+v, %v", out, err)
@@ -91,6 +174,51 @@ func TestStrictBodiesAndErrors(t *testing.T) {
 	var ae *control.APIError
 	if !errors.As(err, &ae) || ae.Status != 400 || !strings.Contains(ae.Message, "unknown field") {
 		t.Errorf("echo with unknown field = %v, want a 400 naming the unknown field", err)
+	}
+	// Issue 12: a second object after the first was silently ignored.
+	resp, err := c.Send(context.Background(), "POST", "/v0/echo", "application/json", strings.NewReader(`{"Name":"a"}{"Name":"b"}`))
+	if err == nil {
+		resp.Body.Close()
+	}
+	if !errors.As(err, &ae) || ae.Status != 400 || !strings.Contains(ae.Message, "more data after the JSON value") {
+		t.Errorf("echo with two objects = %v, want a 400 saying there is more data after the JSON value", err)
+	}
+}
+
+// TestReadJSON: exactly one JSON value, white space around it, nothing
+// else; bodies over the limit are refused as such.
+func TestReadJSON(t *testing.T) {
+	tests := []struct {
+		body    string
+		wantErr string // "" for success
+	}{
+		{`{"Name":"a"}`, ""},
+		{"  \n{\"Name\":\"a\"}\r\n\t ", ""},
+		{`{"Name":"a"}{"Name":"b"}`, "more data after the JSON value"},
+		{`{"Name":"a"} {"Name":"b"}`, "more data after the JSON value"},
+		{`{"Name":"a"}]`, "more data after the JSON value"},
+		{`{"Name":"a"}x`, "more data after the JSON value"},
+		{`{"Name":"a"}` + "\x00", "more data after the JSON value"},
+		{`{"Name":"a"} 1`, "more data after the JSON value"},
+		{``, "empty"},
+		{`   `, "empty"},
+		{`{"Name":"a"`, "unexpected EOF"},
+		{`{"Nmae":"a"}`, "unknown field"},
+		{`{"Name":"` + strings.Repeat("a", 40) + `"}`, ""}, // 51 bytes: at the limit
+		{`{"Name":"` + strings.Repeat("a", 41) + `"}`, "larger than 51 bytes"},   // one over
+		{`{"Name":"a"}` + strings.Repeat(" ", 40), "larger than 51 bytes"},       // 52 bytes of which the tail is blank
+		{`{"Name":"` + strings.Repeat("a", 4000) + `"}`, "larger than 51 bytes"}, // far over
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("POST", "/v0/echo", strings.NewReader(tt.body))
+		var v struct{ Name string }
+		err := control.ReadJSON(r, 51, &v)
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("ReadJSON(%.30q) = %v, want success", tt.body, err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("ReadJSON(%.30q) = %v, want an error saying %q", tt.body, err, tt.wantErr)
+		}
 	}
 }
 
@@ -127,34 +255,264 @@ func TestStaleAndForeignFiles(t *testing.T) {
 	}
 }
 
-// TestOnlyStaffMayUseTheSocket connects as other users, from a child
-// process (this test runs as root in CI). The socket is opened to everyone
-// for the test, so that the server's own check is what refuses.
-func TestOnlyStaffMayUseTheSocket(t *testing.T) {
+// curlAs asks for /v0/whoami with curl (a client this package did not
+// write) running as another user, and returns the HTTP status and the role
+// the handler saw.
+func curlAs(t *testing.T, path string, uid, gid uint32, groups ...uint32) (status int, role string) {
+	t.Helper()
+	curl := testenv.Program(t, "curl", "curl")
+	cmd := exec.Command(curl, "-s", "-w", "\n%{http_code}", "--unix-socket", path, "http://gated/v0/whoami")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: groups}}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("curl as uid %d gid %d groups %v: %v (%s)", uid, gid, groups, err, out)
+	}
+	text := strings.TrimSpace(string(out))
+	i := strings.LastIndexByte(text, '\n')
+	body, code := text[:i+1], text[i+1:]
+	if _, err := fmt.Sscan(code, &status); err != nil {
+		t.Fatalf("curl output %q: no status", out)
+	}
+	var who struct{ Role string }
+	if status == 200 {
+		if err := json.Unmarshal([]byte(body), &who); err != nil {
+			t.Fatalf("curl body %q: %v", body, err)
+		}
+	}
+	return status, who.Role
+}
+
+// TestRolesFromPeerCredentials connects as other users, from child
+// processes with the credentials set by the kernel (this test runs as root,
+// as CI does): each role comes from the real SO_PEERCRED and the real
+// supplementary groups in /proc. The socket is opened to everyone for the
+// test, so that the server's own check is what refuses.
+func TestRolesFromPeerCredentials(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Fatalf("this test switches users and must run as root (CI does)")
 	}
-	const staff = 4242
-	path := serve(t, staff, nil)
-	os.Chmod(path, 0o666)
-	// curl, as another user, is a client this package did not write.
-	curlPath := testenv.Program(t, "curl", "curl")
-	curl := func(uid, gid uint32, groups ...uint32) string {
-		cmd := exec.Command(curlPath, "-s", "-o", "/dev/null", "-w", "status=%{http_code}", "--unix-socket", path, "http://gated/v0/whoami")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: groups}}
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Sprintf("%s: %v", out, err)
+	const staff, write, admin, other = 4242, 4243, 4244, 4999
+	type refusal struct {
+		peer control.Peer
+		path string
+	}
+	refused := make(chan refusal, 8)
+	opts := control.Options{StaffGID: staff, WriteGID: write, AdminGID: admin,
+		Refused: func(p control.Peer, r *http.Request) { refused <- refusal{p, r.URL.Path} }}
+	s := serve(t, opts)
+	os.Chmod(s.path, 0o666)
+	tests := []struct {
+		name     string
+		gid      uint32
+		groups   []uint32
+		wantRole string // "" for refused
+	}{
+		{"in no staff group", 65534, nil, ""},
+		{"in an unrelated group", 65534, []uint32{other}, ""},
+		{"in the root group", 0, nil, ""}, // a group, not root: root is a uid
+		{"primary group staff", staff, nil, "read"},
+		{"supplementary group staff", 65534, []uint32{staff}, "read"},
+		{"staff and write", 65534, []uint32{staff, write}, "write"},
+		{"primary write, supplementary staff", write, []uint32{staff}, "write"},
+		{"write and an unrelated group", 65534, []uint32{other, write}, "write"},
+		{"admin only", 65534, []uint32{admin}, "admin"},
+		{"primary admin, supplementary write", admin, []uint32{write}, "admin"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, role := curlAs(t, s.path, 65534, tt.gid, tt.groups...)
+			if tt.wantRole == "" {
+				if status != 403 {
+					t.Fatalf("uid 65534 gid %d groups %v: status %d, want 403", tt.gid, tt.groups, status)
+				}
+				select {
+				case r := <-refused:
+					if r.peer.UID != 65534 || r.peer.GID != tt.gid || r.peer.PID == 0 || r.path != "/v0/whoami" {
+						t.Errorf("Refused(%+v, %s), want uid 65534 gid %d, a pid and /v0/whoami", r.peer, r.path, tt.gid)
+					}
+				default:
+					t.Errorf("a refused request was not reported to Options.Refused")
+				}
+				return
+			}
+			if status != 200 || role != tt.wantRole {
+				t.Errorf("uid 65534 gid %d groups %v: status %d role %q, want 200 %q", tt.gid, tt.groups, status, role, tt.wantRole)
+			}
+		})
+	}
+	if len(refused) != 0 {
+		t.Errorf("Options.Refused called %d times for admitted requests", len(refused))
+	}
+	if !strings.Contains(s.logs.String(), "request refused") || !strings.Contains(s.logs.String(), "uid=65534") {
+		t.Errorf("refusals not logged with the peer:\n%s", s.logs.String())
+	}
+
+	// A server whose write and admin groups were left at zero does not
+	// make the root group's members anything.
+	zero := serve(t, control.Options{StaffGID: staff})
+	os.Chmod(zero.path, 0o666)
+	if status, _ := curlAs(t, zero.path, 65534, 0); status != 403 {
+		t.Errorf("Options{StaffGID only}, peer in group 0: status %d, want 403", status)
+	}
+	if status, role := curlAs(t, zero.path, 65534, staff); status != 200 || role != "read" {
+		t.Errorf("Options{StaffGID only}, staff peer: %d %q, want 200 read", status, role)
+	}
+}
+
+// holdConn opens a raw connection and sends the start of a request it
+// never finishes.
+func holdConn(t *testing.T, path string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, "GET /v0/whoami HTTP/1.1\r\nHost: gated\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestConnectionLimit: with MaxConns connections held open, the next
+// client waits; when one is closed, it is served.
+func TestConnectionLimit(t *testing.T) {
+	s := serve(t, noGroups) // default timeouts: the held connections stay 10 s
+	var held []net.Conn
+	for i := 0; i < control.MaxConns; i++ {
+		held = append(held, holdConn(t, s.path))
+	}
+	defer func() {
+		for _, c := range held {
+			c.Close()
 		}
-		return string(out)
+	}()
+	c := &control.Client{Path: s.path}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	err := c.Do(ctx, "GET", "/v0/whoami", nil, nil)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("request with %d connections held = %v, want it to wait (deadline exceeded)", control.MaxConns, err)
 	}
-	if out := curl(65534, 65534); !strings.Contains(out, "status=403") {
-		t.Errorf("nobody: %s, want 403", out)
+	held[0].Close()
+	held = held[1:]
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Do(ctx, "GET", "/v0/whoami", nil, nil); err != nil {
+		t.Fatalf("request after a held connection closed = %v, want success", err)
 	}
-	if out := curl(65534, staff); !strings.Contains(out, "status=200") {
-		t.Errorf("primary group staff: %s, want 200", out)
+}
+
+// shortTimeouts are the timeouts of the slow-client tests.
+var shortTimeouts = control.Options{StaffGID: -1, WriteGID: -1, AdminGID: -1,
+	HeaderTimeout: 300 * time.Millisecond, IdleTimeout: 300 * time.Millisecond,
+	ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond}
+
+// TestSlowClientsLoseTheirSlot fills every slot with a client that stalls
+// in a different way (slowloris headers, silence, a trickled body, an idle
+// keep-alive, a response it never reads): each is disconnected after its
+// timeout, and a well-behaved client is then served.
+func TestSlowClientsLoseTheirSlot(t *testing.T) {
+	s := serve(t, shortTimeouts)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	trickle := func(c net.Conn, b string) {
+		for i := 0; ctx.Err() == nil; i++ {
+			if _, err := c.Write([]byte{b[i%len(b)]}); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
-	if out := curl(65534, 65534, staff); !strings.Contains(out, "status=200") {
-		t.Errorf("supplementary group staff: %s, want 200", out)
+	kinds := []struct {
+		name  string
+		start func(c net.Conn)
+	}{
+		{"slowloris headers", func(c net.Conn) { go trickle(c, "GET /v0/whoami HTTP/1.1\r\nX-A: aaaaaaaaaaaaaaaaaaaaaaa") }},
+		{"silent", func(c net.Conn) {}},
+		{"trickled body", func(c net.Conn) {
+			io.WriteString(c, "POST /v0/echo HTTP/1.1\r\nHost: gated\r\nContent-Length: 1000\r\n\r\n")
+			go trickle(c, "{")
+		}},
+		{"idle keep-alive", func(c net.Conn) {
+			io.WriteString(c, "GET /v0/whoami HTTP/1.1\r\nHost: gated\r\n\r\n")
+		}},
+		{"never reads the answer", func(c net.Conn) {
+			io.WriteString(c, "GET /v0/flood HTTP/1.1\r\nHost: gated\r\n\r\n")
+		}},
+	}
+	type slow struct {
+		name string
+		c    net.Conn
+	}
+	var conns []slow
+	for i := 0; i < control.MaxConns; i++ {
+		k := kinds[i%len(kinds)]
+		c, err := net.Dial("unix", s.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		k.start(c)
+		conns = append(conns, slow{k.name, c})
+	}
+	// Each is cut off: reading its end sees the server close it. (The
+	// flood reader never reads, by design; the server's side ends.)
+	for _, sc := range conns {
+		if sc.name == "never reads the answer" {
+			continue
+		}
+		sc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err := io.Copy(io.Discard, sc.c)
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Errorf("%s client still connected after 5 s, want it cut off after its 300 ms timeout", sc.name)
+		}
+	}
+	for i := 0; i < control.MaxConns/len(kinds); i++ {
+		select {
+		case <-s.floodEnded:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("a response the client never reads still blocks the handler after 5 s, want it cut off after 300 ms")
+		}
+	}
+	c := &control.Client{Path: s.path}
+	cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer ccancel()
+	if err := c.Do(cctx, "GET", "/v0/whoami", nil, nil); err != nil {
+		t.Fatalf("well-behaved request after the slow clients = %v, want success", err)
+	}
+}
+
+// TestLongRequestsOutliveTimeouts: the timeouts cut stalls, not work. A
+// stream read by its client (watch) lives far longer than every timeout,
+// and a handler busy after reading its body keeps its request context.
+func TestLongRequestsOutliveTimeouts(t *testing.T) {
+	s := serve(t, shortTimeouts)
+	c := &control.Client{Path: s.path}
+	resp, err := c.Send(context.Background(), "GET", "/v0/stream", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	start := time.Now()
+	n := 0
+	for time.Since(start) < 2*time.Second && sc.Scan() {
+		n++
+	}
+	resp.Body.Close()
+	if n < 10 {
+		t.Errorf("stream gave %d lines in %v (%v), want it to keep going past the 300 ms timeouts", n, time.Since(start).Round(time.Millisecond), sc.Err())
+	}
+	select {
+	case <-s.streamEnded:
+	case <-time.After(5 * time.Second):
+		t.Errorf("stream handler still running 5 s after its client left")
+	}
+
+	var out string
+	if err := c.Do(context.Background(), "POST", "/v0/slow", map[string]string{"a": "b"}, &out); err != nil || out != "done" {
+		t.Fatalf("slow request = %q, %v; want done", out, err)
+	}
+	if err := <-s.slowCtx; err != nil {
+		t.Errorf("slow handler's context = %v after its body was read, want it alive", err)
 	}
 }
