@@ -3,8 +3,11 @@ package osdp
 import (
 	"bytes"
 	"encoding/hex"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/gated-dev/gated/internal/fallback"
 )
 
 var testTime = time.Unix(1_800_000_000, 0)
@@ -74,33 +77,42 @@ func FuzzOpenReply(f *testing.F) {
 }
 
 // FuzzDecodeReplies: reply decoders never panic, and a card they return
-// is canonical (digits only, no leading zero).
+// is canonical: its number is decimal without leading zeros ("0" for a
+// Wiegand card numbered 0, issue 12), and its key is the one staff get by
+// typing it (fallback.NormalizeCardNumber leaves it as it is).
 func FuzzDecodeReplies(f *testing.F) {
 	f.Add([]byte{0, 1, 26, 0, 0x80, 0xc0, 0xcc, 0x40})
 	f.Add([]byte{0, 0, 5, '0', '1', '2', '3', '4'})
 	f.Add([]byte{0, 3, '1', '2', 0x7f})
+	f.Add(EncodeRaw(0, 1, mustWiegand(f, 7, 0, 26), 26))
+	f.Add(EncodeRaw(0, 1, mustWiegand(f, 0, 0, 34), 34))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, dec := range []func([]byte) (byte, string, error){
-			func(b []byte) (byte, string, error) { r, c, err := DecodeRaw(b); return r, c.Number, err },
-			func(b []byte) (byte, string, error) { r, c, err := DecodeFmt(b); return r, c.Number, err },
-		} {
-			_, n, err := dec(b)
+		for _, dec := range []func([]byte) (byte, fallback.Card, error){DecodeRaw, DecodeFmt} {
+			_, c, err := dec(b)
 			if err != nil {
 				continue
 			}
-			if n == "" || n[0] == '0' {
-				t.Fatalf("card number %q not canonical", n)
+			if n := c.Number; n == "" || n[0] == '0' && n != "0" || strings.Trim(n, "0123456789") != "" {
+				t.Fatalf("card number %q not canonical decimal", n)
 			}
-			for _, c := range n {
-				if c < '0' || c > '9' {
-					t.Fatalf("card number %q not decimal", n)
-				}
+			if key, err := fallback.NormalizeCardNumber(c.Key()); err != nil || key != c.Key() {
+				t.Fatalf("card key %q: NormalizeCardNumber = %q, %v; want it unchanged", c.Key(), key, err)
 			}
 		}
 		_, _, _ = DecodeKeypad(b)
 		_, _ = DecodePDID(b)
 		_, _ = DecodePDCap(b)
 	})
+}
+
+// mustWiegand is the raw n-bit Wiegand frame of a card.
+func mustWiegand(tb testing.TB, facility, number uint32, n int) uint64 {
+	tb.Helper()
+	raw, err := fallback.EncodeWiegand(facility, number, n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return raw
 }
 
 func BenchmarkFrameDecodeOpen(b *testing.B) {

@@ -126,6 +126,9 @@ func TestDecodeReplies(t *testing.T) {
 	}{
 		{"raw wiegand26", ReplyRaw, "0001" + "1a00" + "80c0cc40", "", true}, // bad parity
 		{"raw wiegand26 ok", ReplyRaw, hex.EncodeToString(EncodeRaw(0, 1, 0x2026073, 26)), "1:12345", false},
+		// Issue 12: card 0 is a real Wiegand card, canonically "0".
+		{"raw wiegand26 card 0", ReplyRaw, hex.EncodeToString(EncodeRaw(0, 1, mustWiegand(t, 7, 0, 26), 26)), "7:0", false},
+		{"raw wiegand34 facility 0 card 0", ReplyRaw, hex.EncodeToString(EncodeRaw(0, 1, mustWiegand(t, 0, 0, 34), 34)), "0:0", false},
 		{"raw 56 bit UID", ReplyRaw, "0000" + "3800" + "04a1b2c3d4e5f6", "1303689068602870", false},
 		{"raw wrong byte count", ReplyRaw, "0000" + "3800" + "04a1", "", true},
 		{"raw zero bits", ReplyRaw, "00000000", "", true},
