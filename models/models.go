@@ -3,7 +3,14 @@
 // verifies a model directory against them before any byte of a model reaches
 // a parser.
 //
-// It never fetches anything; scripts/fetch-models.sh does, at set-up time.
+// It also holds the one registry of face descriptor models (FaceModels):
+// each model's name, descriptor, files and licence, and whether the gate may
+// run it or only gated-eval compares it. The configuration's face.model
+// names, the recognizer's loader (facemodel.Open) and gated-eval's --compare
+// names all come from it.
+//
+// It is pure Go and never fetches anything; scripts/fetch-models.sh and
+// scripts/fetch-face-model.sh do, at set-up time.
 package models
 
 import (
@@ -86,6 +93,22 @@ func Verify(dir string, names ...string) error {
 		return fmt.Errorf("models: %w (to fetch verified copies: on a gate installed from the package, apt install gated-models or run gated-fetch-models %[2]s; in a checkout, scripts/fetch-models.sh %[2]s)", errors.Join(errs...), dir)
 	}
 	return nil
+}
+
+// DefaultDir is where set-up puts the verified models: $GATED_MODELS, else
+// $GATED_CACHE/models, else $XDG_CACHE_HOME/gated/models, else
+// $HOME/.cache/gated/models.
+func DefaultDir(getenv func(string) string) string {
+	if d := getenv("GATED_MODELS"); d != "" {
+		return d
+	}
+	if c := getenv("GATED_CACHE"); c != "" {
+		return filepath.Join(c, "models")
+	}
+	if c := getenv("XDG_CACHE_HOME"); c != "" {
+		return filepath.Join(c, "gated", "models")
+	}
+	return filepath.Join(getenv("HOME"), ".cache", "gated", "models")
 }
 
 func fileSHA256(path string) (string, error) {
