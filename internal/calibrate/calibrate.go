@@ -226,7 +226,7 @@ func Fit(g Templates, cfg Config) (*Estimate, error) {
 			if j == p {
 				continue
 			}
-			if d := dist(q, v); d < near[owner[j]] {
+			if d := match.Distance(q, v); d < near[owner[j]] {
 				near[owner[j]] = d
 			}
 		}
@@ -501,22 +501,4 @@ func (e *Estimate) ThresholdFor(target float64, n int) float32 {
 		}
 	}
 	return lo
-}
-
-// dist is the Euclidean distance, as package match computes it.
-func dist(a, b []float32) float32 {
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		d0, d1, d2, d3 := a[i]-b[i], a[i+1]-b[i+1], a[i+2]-b[i+2], a[i+3]-b[i+3]
-		s0 += d0 * d0
-		s1 += d1 * d1
-		s2 += d2 * d2
-		s3 += d3 * d3
-	}
-	for ; i < len(a); i++ {
-		d := a[i] - b[i]
-		s0 += d * d
-	}
-	return float32(math.Sqrt(float64(s0 + s1 + s2 + s3)))
 }

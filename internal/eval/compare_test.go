@@ -1,42 +1,81 @@
 package eval_test
 
 import (
+	"math"
 	"testing"
 
 	"github.com/gated-dev/gated/internal/eval"
-	"github.com/gated-dev/gated/internal/recognizer/whiten"
+	"github.com/gated-dev/gated/internal/eval/evaltest"
 )
 
-// TestCompareWhitenedIdols compares dlib's descriptors with dlib's adapted
-// by a whitening fitted on the gallery alone, on the same idols: the
-// adaptation must lower FNMR at FMR 1% markedly (67% to 47% when written).
-func TestCompareWhitenedIdols(t *testing.T) {
-	s, _ := idols(t).WithoutCrossLabelDuplicates(0.1)
-	adapt := func(fit *eval.Set) (eval.Mapper, error) {
-		tr, err := whiten.Fit(fit.Vectors, fit.Labels, 0)
-		if err != nil {
-			return nil, err
+// TestCompareWithAdapter compares dlib's descriptors with themselves
+// adapted by a map fitted as Compare promises: on enrollment templates only
+// (at most Split.Templates per person), each half of the people by a fit on
+// the other half. The map (subtract the fit's mean) moves every descriptor
+// of one half alike, so it must leave the 1:1 figures as they were.
+// (Whitening, which does change them, is measured in gated-eval's whiten
+// package.)
+func TestCompareWithAdapter(t *testing.T) {
+	s := evaltest.DistinctIdols(t)
+	split := eval.Split{Every: 2, Templates: 3}
+	var fits []*eval.Set
+	centre := func(fit *eval.Set) (eval.Mapper, error) {
+		fits = append(fits, fit)
+		mean := make([]float32, fit.Dim)
+		for _, v := range fit.Vectors {
+			for i, x := range v {
+				mean[i] += x / float32(fit.Len())
+			}
 		}
-		return tr.Apply, nil
+		return func(v []float32) ([]float32, error) {
+			out := make([]float32, len(v))
+			for i, x := range v {
+				out[i] = x - mean[i]
+			}
+			return out, nil
+		}, nil
 	}
-	c, err := eval.Compare([]eval.Model{{Name: "dlib", Set: s}, {Name: "dlib+white", Set: s, Adapt: adapt}}, eval.Config{})
+	c, err := eval.Compare([]eval.Model{{Name: "dlib", Set: s}, {Name: "dlib-centred", Set: s, Adapt: centre}}, eval.Config{Split: split})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(c.Models) != 2 || c.People != 134 {
 		t.Fatalf("Compare = %d models, %d people; want 2, 134", len(c.Models), c.People)
 	}
-	raw, white := c.Models[0], c.Models[1]
-	if raw.GenuinePairs != white.GenuinePairs || raw.Impostors != white.Impostors {
-		t.Errorf("pairs differ between models: %d/%d and %d/%d", raw.GenuinePairs, raw.Impostors, white.GenuinePairs, white.Impostors)
+	raw, moved := c.Models[0], c.Models[1]
+	if raw.GenuinePairs != moved.GenuinePairs || raw.Impostors != moved.Impostors {
+		t.Errorf("pairs differ between models: %d/%d and %d/%d", raw.GenuinePairs, raw.Impostors, moved.GenuinePairs, moved.Impostors)
 	}
-	r, w := raw.DET[0], white.DET[0] // FMR 1%
-	t.Logf("FNMR at FMR 1%%: dlib %.3f, whitened %.3f", r.FNMR, w.FNMR)
-	if w.FNMR > r.FNMR-0.1 {
-		t.Errorf("whitened FNMR at FMR 1%% = %.3f, want at least 0.1 under dlib's %.3f", w.FNMR, r.FNMR)
+	for i := range raw.DET {
+		r, m := raw.DET[i], moved.DET[i]
+		if math.Abs(r.FNMR-m.FNMR) > 0.002 || math.Abs(float64(r.Threshold-m.Threshold)) > 1e-4 {
+			t.Errorf("FMR %g: adapted FNMR %.4f at %.4f, raw %.4f at %.4f; want the same", r.Target, m.FNMR, m.Threshold, r.FNMR, r.Threshold)
+		}
 	}
-	if len(white.Identification) != 6 {
-		t.Errorf("1:N results = %d, want 2 thresholds x 3 margins", len(white.Identification))
+	if len(moved.Identification) != 6 {
+		t.Errorf("1:N results = %d, want 2 thresholds x 3 margins", len(moved.Identification))
+	}
+	// Fitted twice, once per half, on templates only, never on both halves.
+	if len(fits) != 2 {
+		t.Fatalf("adapter fitted %d times, want 2 (one per half)", len(fits))
+	}
+	in := map[string]int{}
+	for k, f := range fits {
+		per := map[string]int{}
+		for _, l := range f.Labels {
+			per[l]++
+			in[l] |= 1 << k
+		}
+		for p, n := range per {
+			if n > split.Templates {
+				t.Errorf("fit %d holds %d descriptors of %s, want at most %d templates", k, n, p, split.Templates)
+			}
+		}
+	}
+	for p, mask := range in {
+		if mask == 3 {
+			t.Errorf("%s is in both fits: a half was mapped by a fit on its own people", p)
+		}
 	}
 	other := &eval.Set{}
 	for i, v := range s.Vectors[:10] {

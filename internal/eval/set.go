@@ -4,7 +4,10 @@
 // strangers let in). It works on labelled descriptors only; computing them
 // from photos is the caller's job.
 //
-// It never touches a store, a camera or a door, and keeps no state.
+// It never touches a store, a camera or a door, and keeps no state. It is
+// research code: only cmd/gated-eval and tests import it, and the gate
+// binary does not link it (internal/testenv's layout test keeps it so).
+// Distances are match.Distance, the gate's own.
 package eval
 
 import (
@@ -16,6 +19,8 @@ import (
 	"io"
 	"math"
 	"slices"
+
+	"github.com/gated-dev/gated/internal/match"
 )
 
 // Set is a labelled set of face descriptors: Vectors[i] shows Labels[i].
@@ -138,23 +143,41 @@ func ReadDescriptors(r io.Reader) (*Set, error) {
 // are rarely under 0.27): they measure labelling errors, not the model, and
 // would swamp the rare-event tails calibration is tested on.
 func (s *Set) WithoutCrossLabelDuplicates(eps float32) (*Set, int) {
-	drop := make([]bool, len(s.Vectors))
+	drop, n := s.CrossLabelDuplicates(eps)
+	return s.Without(drop), n
+}
+
+// CrossLabelDuplicates marks every descriptor of s that lies within eps of
+// a descriptor labelled as someone else (see WithoutCrossLabelDuplicates),
+// and counts them.
+func (s *Set) CrossLabelDuplicates(eps float32) (drop []bool, n int) {
+	drop = make([]bool, len(s.Vectors))
 	for i := range s.Vectors {
 		for j := i + 1; j < len(s.Vectors); j++ {
-			if s.Labels[i] != s.Labels[j] && Distance(s.Vectors[i], s.Vectors[j]) < eps {
+			if s.Labels[i] != s.Labels[j] && match.Distance(s.Vectors[i], s.Vectors[j]) < eps {
 				drop[i], drop[j] = true, true
 			}
 		}
 	}
-	out := &Set{Dim: s.Dim}
-	n := 0
-	for i, v := range s.Vectors {
-		if drop[i] {
+	for _, d := range drop {
+		if d {
 			n++
+		}
+	}
+	return drop, n
+}
+
+// Without returns s without the descriptors drop marks: with the same
+// marks, sets of the same photos described by other models keep the same
+// photos.
+func (s *Set) Without(drop []bool) *Set {
+	out := &Set{Dim: s.Dim}
+	for i, v := range s.Vectors {
+		if i < len(drop) && drop[i] {
 			continue
 		}
 		out.Vectors = append(out.Vectors, v)
 		out.Labels = append(out.Labels, s.Labels[i])
 	}
-	return out, n
+	return out
 }

@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"sort"
+
+	"github.com/gated-dev/gated/internal/match"
 )
 
 // Pairs holds the distances of all same-person (genuine) and
@@ -19,7 +21,7 @@ func AllPairs(s *Set) Pairs {
 	var p Pairs
 	for i := range s.Vectors {
 		for j := i + 1; j < len(s.Vectors); j++ {
-			d := Distance(s.Vectors[i], s.Vectors[j])
+			d := match.Distance(s.Vectors[i], s.Vectors[j])
 			if s.Labels[i] == s.Labels[j] {
 				p.Genuine = append(p.Genuine, d)
 			} else {
@@ -32,15 +34,10 @@ func AllPairs(s *Set) Pairs {
 	return p
 }
 
-// Distance is the Euclidean distance of two equal-length vectors.
-func Distance(a, b []float32) float32 {
-	var s float64
-	for i := range a {
-		d := float64(a[i] - b[i])
-		s += d * d
-	}
-	return float32(math.Sqrt(s))
-}
+// Distance is match.Distance, the one Euclidean distance of gated. Call
+// match.Distance: this name stays only until internal/match/gallery_test.go
+// no longer uses it.
+func Distance(a, b []float32) float32 { return match.Distance(a, b) }
 
 // Point is the error rates of 1:1 comparison at one threshold: a pair
 // matches when its distance is under the threshold.

@@ -113,6 +113,11 @@ func (g *Gallery) scan(q, ph []float32) (best int32, bd float32, runner int32, r
 	return best, bd, runner, rd
 }
 
+// Distance is the Euclidean distance of two descriptors of equal length: the
+// distance Lookup, Gallery.Distance and Policy speak of, and the one every
+// other package measures with. It panics when b is shorter than a.
+func Distance(a, b []float32) float32 { return sqrt(sqdist(a, b)) }
+
 // boundedDist is the squared distance of p and v, summed in blocks of 16
 // components; it stops early, returning a partial sum, once that reaches limit.
 func boundedDist(p, v []float32, limit float32) float32 {
