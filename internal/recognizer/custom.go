@@ -17,7 +17,7 @@ import (
 // CustomModelPrefix starts the Model of a Recognizer loaded by LoadCustom:
 // "dlib-custom-" and the first 12 hex digits of the network's SHA-256, so
 // that templates of two different user-supplied files are never compared.
-const CustomModelPrefix = "dlib-custom-"
+const CustomModelPrefix = models.DlibCustom + "-"
 
 // LoadCustom is Load with a dlib-format face recognition network that the
 // user supplies (for example one retrained with Asian faces, see
@@ -31,7 +31,9 @@ func LoadCustom(dir, path, sha string, opts Options) (*Recognizer, error) {
 	if b, err := hex.DecodeString(sha); err != nil || len(b) != sha256.Size {
 		return nil, fmt.Errorf("recognizer: custom model SHA-256 %q is not 64 hex digits", sha)
 	}
-	keep := []string{"dlib/shape_predictor_5_face_landmarks.dat", "dlib/mmod_human_face_detector.dat"}
+	// dlib's files but its network: the registry's files for DlibCustom.
+	custom, _ := models.LookupFaceModel(models.DlibCustom)
+	keep := custom.Files
 	if err := models.Verify(dir, keep...); err != nil {
 		return nil, fmt.Errorf("recognizer: load models: %w", err)
 	}
@@ -45,7 +47,7 @@ func LoadCustom(dir, path, sha string, opts Options) (*Recognizer, error) {
 			return nil, fmt.Errorf("recognizer: %w", err)
 		}
 	}
-	got, err := copyHashed(path, filepath.Join(tmp, "dlib_face_recognition_resnet_model_v1.dat"))
+	got, err := copyHashed(path, filepath.Join(tmp, filepath.Base(models.DlibResNet)))
 	if err != nil {
 		return nil, fmt.Errorf("recognizer: custom model: %w", err)
 	}

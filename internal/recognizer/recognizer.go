@@ -15,18 +15,19 @@ import (
 
 // Model identifies the descriptor model that made a template. Templates of
 // different models are never compared.
-const Model = "dlib-resnet-v1"
+const Model = models.Dlib
 
 // Dim is the number of components of a dlib face descriptor.
 const Dim = 128
 
-// ModelFiles are the dlib files Load needs, relative to the model directory.
-// go-face loads all three; the CNN detector is used when Options.Detector is
-// DetectorCNN.
-var ModelFiles = []string{
-	"dlib/shape_predictor_5_face_landmarks.dat",
-	"dlib/dlib_face_recognition_resnet_model_v1.dat",
-	"dlib/mmod_human_face_detector.dat",
+// ModelFiles are the dlib files Load needs, relative to the model directory:
+// the registry's files for Model (models.FaceModels). go-face loads all
+// three; the CNN detector is used when Options.Detector is DetectorCNN.
+var ModelFiles = dlibFiles()
+
+func dlibFiles() []string {
+	m, _ := models.LookupFaceModel(Model)
+	return m.Files
 }
 
 // Detector chooses how faces are found.
@@ -72,7 +73,7 @@ type Recognizer struct {
 // Load verifies the model files in dir against their pinned SHA-256 sums and
 // loads them. The error names any missing or corrupt file.
 func Load(dir string, opts Options) (*Recognizer, error) {
-	if err := models.Verify(dir, ModelFiles...); err != nil {
+	if err := models.VerifyFaceModel(dir, Model); err != nil {
 		return nil, fmt.Errorf("recognizer: load models: %w", err)
 	}
 	if opts.MaxSide == 0 {

@@ -16,8 +16,9 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/gated-dev/gated/internal/eval"
+	"github.com/gated-dev/gated/internal/match"
 	"github.com/gated-dev/gated/internal/recognizer"
+	"github.com/gated-dev/gated/internal/recognizer/recognizertest"
 	"github.com/gated-dev/gated/internal/testenv"
 	"github.com/gated-dev/gated/models"
 )
@@ -40,14 +41,8 @@ func load(t testing.TB) *recognizer.Recognizer {
 	return rec
 }
 
-func photo(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testenv.SharedData(t, "faces/images"), name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+// photo returns the bytes of a shared photo.
+func photo(t testing.TB, name string) []byte { t.Helper(); return testenv.Photo(t, name) }
 
 func decode(t testing.TB, name string) gocv.Mat {
 	t.Helper()
@@ -126,36 +121,8 @@ func TestGroupPhotoHasTenFaces(t *testing.T) {
 	}
 }
 
-// descriptors computes the descriptor of every single-face shared photo.
-func descriptors(t *testing.T) map[string][]float32 {
-	t.Helper()
-	r := load(t)
-	files, err := filepath.Glob(filepath.Join(testenv.SharedData(t, "faces/images"), "*.jpg"))
-	if err != nil || len(files) < 30 {
-		t.Fatalf("shared photos: %d found, %v", len(files), err)
-	}
-	out := map[string][]float32{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		faces, err := r.FacesInImage(b)
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		if len(faces) == 1 {
-			out[strings.TrimSuffix(filepath.Base(f), ".jpg")] = faces[0].Descriptor
-		}
-	}
-	return out
-}
-
-// person is the name of a photo without its number: "jimin3" -> "jimin".
-func person(photo string) string { return strings.TrimRight(photo, "0123456789") }
-
 func TestSamePersonNearerThanOthers(t *testing.T) {
-	d := descriptors(t)
+	d := recognizertest.Descriptors(t, load(t))
 	// Distances measured once with the verified models; a change in the
 	// pipeline (decode, scaling, model, flags) that moves them fails here.
 	golden := []struct {
@@ -177,7 +144,7 @@ func TestSamePersonNearerThanOthers(t *testing.T) {
 		if _, ok := d[g.b]; !ok {
 			t.Fatalf("no single face found in %s.jpg", g.b)
 		}
-		if got := eval.Distance(d[g.a], d[g.b]); math.Abs(float64(got-g.want)) > 0.01 {
+		if got := match.Distance(d[g.a], d[g.b]); math.Abs(float64(got-g.want)) > 0.01 {
 			t.Errorf("distance(%s, %s) = %.4f, want %.4f ± 0.01", g.a, g.b, got, g.want)
 		}
 	}
@@ -185,20 +152,8 @@ func TestSamePersonNearerThanOthers(t *testing.T) {
 	// different people. The gap is small: dlib's model separates these East
 	// Asian faces poorly (docs/accuracy.md), which is why the gate calibrates
 	// its threshold and margin rather than trusting dlib's usual 0.6.
-	var same, diff []float32
-	for a := range d {
-		for b := range d {
-			if a >= b {
-				continue
-			}
-			if person(a) == person(b) {
-				same = append(same, eval.Distance(d[a], d[b]))
-			} else {
-				diff = append(diff, eval.Distance(d[a], d[b]))
-			}
-		}
-	}
-	ms, md := mean(same), mean(diff)
+	same, diff := recognizertest.Pairs(d)
+	ms, md := recognizertest.Mean(same), recognizertest.Mean(diff)
 	t.Logf("%d same-person pairs, mean %.3f; %d different-person pairs, mean %.3f", len(same), ms, len(diff), md)
 	if len(same) != 28 || len(diff) != 437 {
 		t.Errorf("got %d same-person and %d different-person pairs, want 28 and 437", len(same), len(diff))
@@ -212,7 +167,7 @@ func TestSamePersonNearerThanOthers(t *testing.T) {
 	// Each of jimin's photos is nearer, on average, to her other photos than
 	// to the other people's.
 	for a := range d {
-		if person(a) != "jimin" {
+		if recognizertest.Person(a) != "jimin" {
 			continue
 		}
 		var s, o []float32
@@ -220,24 +175,16 @@ func TestSamePersonNearerThanOthers(t *testing.T) {
 			if a == b {
 				continue
 			}
-			if person(b) == "jimin" {
-				s = append(s, eval.Distance(d[a], d[b]))
+			if recognizertest.Person(b) == "jimin" {
+				s = append(s, match.Distance(d[a], d[b]))
 			} else {
-				o = append(o, eval.Distance(d[a], d[b]))
+				o = append(o, match.Distance(d[a], d[b]))
 			}
 		}
-		if mean(s) >= mean(o) {
-			t.Errorf("%s: mean distance to jimin's other photos %.3f, to others' %.3f", a, mean(s), mean(o))
+		if ms, mo := recognizertest.Mean(s), recognizertest.Mean(o); ms >= mo {
+			t.Errorf("%s: mean distance to jimin's other photos %.3f, to others' %.3f", a, ms, mo)
 		}
 	}
-}
-
-func mean(xs []float32) float32 {
-	var s float32
-	for _, x := range xs {
-		s += x
-	}
-	return s / float32(len(xs))
 }
 
 func TestPhotoWithoutFace(t *testing.T) {
@@ -320,7 +267,7 @@ func TestGreyscalePNGWorks(t *testing.T) {
 	if err != nil || len(colour) != 1 {
 		t.Fatalf("FacesInImage(tzuyu.jpg) = %d faces, %v", len(colour), err)
 	}
-	if d := eval.Distance(faces[0].Descriptor, colour[0].Descriptor); d > 0.2 {
+	if d := match.Distance(faces[0].Descriptor, colour[0].Descriptor); d > 0.2 {
 		t.Errorf("grey and colour descriptors of one photo are %.3f apart, want under 0.2", d)
 	}
 }

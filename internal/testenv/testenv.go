@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/gated-dev/gated/models"
 )
 
 // Root returns the repository's top directory (the one holding go.mod).
@@ -48,23 +50,23 @@ func SharedData(t testing.TB, rel string) string {
 	return p
 }
 
-// Models returns the directory holding the verified model files:
-// $GATED_MODELS, else $GATED_CACHE/models, else ~/.cache/gated/models.
+// Photo returns the bytes of one shared photo, faces/images/<name>.
+func Photo(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(SharedData(t, "faces/images"), name))
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return b
+}
+
+// Models returns the directory holding the verified model files, where
+// set-up puts them (models.DefaultDir): $GATED_MODELS, else
+// $GATED_CACHE/models, else ~/.cache/gated/models.
 func Models(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("GATED_MODELS")
-	if dir == "" {
-		cache := os.Getenv("GATED_CACHE")
-		if cache == "" {
-			base, err := os.UserCacheDir()
-			if err != nil {
-				t.Fatalf("testenv: %v", err)
-			}
-			cache = filepath.Join(base, "gated")
-		}
-		dir = filepath.Join(cache, "models")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "dlib", "dlib_face_recognition_resnet_model_v1.dat")); err != nil {
+	dir := models.DefaultDir(os.Getenv)
+	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(models.DlibResNet))); err != nil {
 		t.Fatalf("testenv: dlib models are not in %s (%v): run make setup, or set GATED_MODELS", dir, err)
 	}
 	return dir

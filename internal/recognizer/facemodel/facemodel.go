@@ -1,6 +1,7 @@
 // Package facemodel opens the face descriptor model a configuration names,
-// behind one small type, so the daemon and gated eval need not know which
-// network is behind the descriptors:
+// behind one small type, so the daemon need not know which network is
+// behind the descriptors. It opens exactly the gate's models of the
+// registry (models.FaceModelNames(models.Gate)):
 //
 //   - "dlib-resnet-v1" (the default): dlib's network through go-face;
 //   - "faceplugin-fr-feature-0.0.1": dlib finds faces and landmarks, an
@@ -8,6 +9,9 @@
 //     featurenet);
 //   - "dlib-custom": a dlib-format network the user supplies, checked
 //     against the SHA-256 the user gives (recognizer.LoadCustom).
+//
+// Research models (whitening, MobileFace) are refused: only gated-eval
+// compares them, and the gate binary does not link their code.
 //
 // It owns only that choice. It never fetches a model, and never converts or
 // mixes descriptors: Source.Model names the space the descriptors live in,
@@ -22,21 +26,23 @@ import (
 
 	"github.com/gated-dev/gated/internal/recognizer"
 	"github.com/gated-dev/gated/internal/recognizer/featurenet"
+	"github.com/gated-dev/gated/models"
 )
 
 // Names a configuration may give.
 const (
-	Dlib       = recognizer.Model
-	FeatureNet = featurenet.Model
-	DlibCustom = "dlib-custom"
+	Dlib       = models.Dlib
+	FeatureNet = models.FeatureNet
+	DlibCustom = models.DlibCustom
 )
 
-// Names lists the names Open accepts, default first.
-func Names() []string { return []string{Dlib, FeatureNet, DlibCustom} }
+// Names lists the names Open accepts, default first: the registry's gate
+// models.
+func Names() []string { return models.FaceModelNames(models.Gate) }
 
 // CustomFile is where scripts/fetch-face-model.sh dlib-custom installs a
 // user-supplied dlib network, relative to the model directory.
-const CustomFile = "dlib-custom/dlib_face_recognition_resnet_model_v1.dat"
+const CustomFile = models.DlibCustomFile
 
 // Config says which model to open.
 type Config struct {
@@ -81,34 +87,42 @@ func (s *Source) FacesInImage(data []byte) ([]recognizer.Face, error) {
 // Close frees the model.
 func (s *Source) Close() error { return s.close() }
 
-// Open verifies and loads the model c names.
+// Open verifies and loads the model c names: one of Names(), else an error
+// that says why the name cannot be used at the gate.
 func Open(c Config) (*Source, error) {
-	switch c.Name {
-	case "", Dlib:
+	m, err := models.GateFaceModel(c.Name)
+	if err != nil {
+		return nil, fmt.Errorf("facemodel: %w", err)
+	}
+	src := &Source{Model: m.Name, Dim: m.Dim, Unit: m.Unit}
+	switch m.Name {
+	case Dlib:
 		r, err := recognizer.Load(c.Dir, c.Options)
 		if err != nil {
 			return nil, err
 		}
-		return &Source{Model: r.Model(), Dim: recognizer.Dim, faces: r.Faces, close: r.Close}, nil
+		src.faces, src.close = r.Faces, r.Close
 	case FeatureNet:
 		r, err := featurenet.Load(c.Dir, c.Options)
 		if err != nil {
 			return nil, err
 		}
-		return &Source{Model: featurenet.Model, Dim: featurenet.Dim, Unit: true, faces: r.Faces, close: r.Close}, nil
+		src.faces, src.close = r.Faces, r.Close
 	case DlibCustom:
 		if c.CustomSHA256 == "" {
 			return nil, fmt.Errorf("facemodel: %s needs the SHA-256 of the network (see docs/models.md)", DlibCustom)
 		}
 		path := c.CustomPath
 		if path == "" {
-			path = filepath.Join(c.Dir, filepath.FromSlash(CustomFile))
+			path = filepath.Join(c.Dir, filepath.FromSlash(m.UserFile))
 		}
 		r, err := recognizer.LoadCustom(c.Dir, path, c.CustomSHA256, c.Options)
 		if err != nil {
 			return nil, err
 		}
-		return &Source{Model: r.Model(), Dim: recognizer.Dim, faces: r.Faces, close: r.Close}, nil
+		src.Model, src.faces, src.close = r.Model(), r.Faces, r.Close
+	default:
+		return nil, fmt.Errorf("facemodel: no loader for the gate model %q", m.Name)
 	}
-	return nil, fmt.Errorf("facemodel: unknown model %q (known: %v)", c.Name, Names())
+	return src, nil
 }

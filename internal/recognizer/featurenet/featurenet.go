@@ -35,14 +35,14 @@ import (
 )
 
 // Model identifies the descriptors this package makes; templates record it.
-const Model = "faceplugin-fr-feature-0.0.1"
+const Model = models.FeatureNet
 
 // Dim is the descriptor dimension.
 const Dim = 512
 
 // File is the network, relative to the model directory, pinned in
 // models/SHA256SUMS.
-const File = "featurenet/fr_feature.onnx"
+const File = models.FeatureNetFile
 
 // Size is the side of the aligned crop the network takes.
 const Size = 112

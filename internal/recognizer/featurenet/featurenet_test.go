@@ -3,8 +3,7 @@ package featurenet_test
 import (
 	"errors"
 	"math"
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,8 +11,10 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/gated-dev/gated/internal/eval"
+	"github.com/gated-dev/gated/internal/match"
 	"github.com/gated-dev/gated/internal/recognizer"
 	"github.com/gated-dev/gated/internal/recognizer/featurenet"
+	"github.com/gated-dev/gated/internal/recognizer/recognizertest"
 	"github.com/gated-dev/gated/internal/testenv"
 )
 
@@ -35,50 +36,13 @@ func load(t testing.TB) *featurenet.Recognizer {
 	return shared
 }
 
-func photo(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testenv.SharedData(t, "faces/images"), name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// descriptors describes every single-face shared photo.
-func descriptors(t *testing.T) map[string][]float32 {
-	t.Helper()
-	r := load(t)
-	files, err := filepath.Glob(filepath.Join(testenv.SharedData(t, "faces/images"), "*.jpg"))
-	if err != nil || len(files) < 30 {
-		t.Fatalf("shared photos: %d found, %v", len(files), err)
-	}
-	out := map[string][]float32{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		faces, err := r.FacesInImage(b)
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		if len(faces) == 1 {
-			out[strings.TrimSuffix(filepath.Base(f), ".jpg")] = faces[0].Descriptor
-		}
-	}
-	return out
-}
-
-func person(photo string) string { return strings.TrimRight(photo, "0123456789") }
-
 // TestSeparatesTheSharedPhotos: on the 17 East Asian people of the shared
 // photos, where dlib's mean same-person and different-person distances are
 // only 8% apart (0.492 and 0.535, internal/recognizer), this network's are
 // 19% apart. The means are pinned: a change in alignment, scaling or model
 // that moves them fails here.
 func TestSeparatesTheSharedPhotos(t *testing.T) {
-	d := descriptors(t)
-	var same, diff []float32
+	d := recognizertest.Descriptors(t, load(t))
 	for a := range d {
 		if n := len(d[a]); n != featurenet.Dim {
 			t.Fatalf("%s: %d components, want %d", a, n, featurenet.Dim)
@@ -90,20 +54,9 @@ func TestSeparatesTheSharedPhotos(t *testing.T) {
 		if math.Abs(norm-1) > 1e-4 {
 			t.Errorf("%s: |descriptor|^2 = %v, want 1", a, norm)
 		}
-		for b := range d {
-			if a >= b {
-				continue
-			}
-			if person(a) == person(b) {
-				same = append(same, eval.Distance(d[a], d[b]))
-			} else {
-				diff = append(diff, eval.Distance(d[a], d[b]))
-			}
-		}
 	}
-	p := eval.Pairs{Genuine: same, Impostor: diff}
-	slicesSort(p.Genuine)
-	slicesSort(p.Impostor)
+	same, diff := recognizertest.Pairs(d)
+	p := eval.Pairs{Genuine: slices.Sorted(slices.Values(same)), Impostor: slices.Sorted(slices.Values(diff))}
 	at := p.AtFMR(0)
 	t.Logf("%d same-person pairs (max %.3f), %d different (min %.3f); at the smallest different-person distance FNMR %.1f%%",
 		len(same), p.Genuine[len(p.Genuine)-1], len(diff), p.Impostor[0], 100*at.FNMR)
@@ -113,7 +66,7 @@ func TestSeparatesTheSharedPhotos(t *testing.T) {
 	if at.FNMR > 0.6 {
 		t.Errorf("FNMR at zero false matches = %.3f, want at most 0.6", at.FNMR)
 	}
-	ms, md := mean(same), mean(diff)
+	ms, md := recognizertest.Mean(same), recognizertest.Mean(diff)
 	if math.Abs(float64(ms-1.044)) > 0.01 || math.Abs(float64(md-1.282)) > 0.01 {
 		t.Errorf("mean distances %.3f (same person), %.3f (different people), want 1.044 and 1.282 ± 0.01", ms, md)
 	}
@@ -122,24 +75,8 @@ func TestSeparatesTheSharedPhotos(t *testing.T) {
 	}
 }
 
-func slicesSort(x []float32) {
-	for i := 1; i < len(x); i++ {
-		for j := i; j > 0 && x[j] < x[j-1]; j-- {
-			x[j], x[j-1] = x[j-1], x[j]
-		}
-	}
-}
-
-func mean(xs []float32) float32 {
-	var s float32
-	for _, x := range xs {
-		s += x
-	}
-	return s / float32(len(xs))
-}
-
 func TestGroupPhoto(t *testing.T) {
-	faces, err := load(t).FacesInImage(photo(t, "pristin.jpg"))
+	faces, err := load(t).FacesInImage(testenv.Photo(t, "pristin.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +85,7 @@ func TestGroupPhoto(t *testing.T) {
 	}
 	for i, f := range faces {
 		for j := range i {
-			if d := eval.Distance(f.Descriptor, faces[j].Descriptor); d < 0.9 {
+			if d := match.Distance(f.Descriptor, faces[j].Descriptor); d < 0.9 {
 				t.Errorf("faces %d and %d (different people) are %.3f apart, want over 0.9", i, j, d)
 			}
 		}
@@ -157,7 +94,7 @@ func TestGroupPhoto(t *testing.T) {
 
 func TestRefusals(t *testing.T) {
 	r := load(t)
-	m, err := recognizer.DecodeImage(photo(t, "tzuyu.jpg"))
+	m, err := recognizer.DecodeImage(testenv.Photo(t, "tzuyu.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +126,7 @@ func TestRefusals(t *testing.T) {
 // face (dlib landmarks already found) and compute its descriptor.
 func BenchmarkDescriptorPerFace(b *testing.B) {
 	r := load(b)
-	m, err := recognizer.DecodeImage(photo(b, "jimin5.jpg"))
+	m, err := recognizer.DecodeImage(testenv.Photo(b, "jimin5.jpg"))
 	if err != nil {
 		b.Fatal(err)
 	}
