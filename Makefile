@@ -20,16 +20,16 @@ setup:
 	@scripts/setup.sh
 	@packaging/tools.sh
 
-## build: bin/gated for this machine
+## build: bin/gated for this machine, and bin/gated-eval (the accuracy measurements, docs/accuracy.md; not packaged)
 build: setup
-	$(GO) build -ldflags '$(LDFLAGS)' -o bin/gated ./cmd/gated
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/gated ./cmd/gated-eval
 
 ## demo: run the gate pipeline on the simulated camera with real photos
 demo: build
 	bin/gated demo
 
-## test: everything CI checks: formatting, vet, staticcheck, unit tests with the real models and data
-test: setup lint unit
+## test: everything CI checks: both commands build; formatting, vet, staticcheck, unit tests with the real models and data
+test: build lint unit
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

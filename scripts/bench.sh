@@ -9,7 +9,7 @@ echo "# $(date -u +%F) $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) cores),
 GOMAXPROCS=1 go test -run '^$' -bench 'Lookup|Reindex' -benchmem -benchtime "$t" ./internal/match/
 GOMAXPROCS=1 go test -run '^$' -bench 'OneToN' -benchtime "$t" ./internal/recognizer/
 OPENBLAS_NUM_THREADS=1 go test -run '^$' -bench 'Frame640x480|DescriptorPerFace' -benchtime 20x ./internal/recognizer/
-GOMAXPROCS=1 go test -run '^$' -bench DescriptorPerFace -benchtime "$t" ./internal/recognizer/featurenet/ ./internal/recognizer/mobileface/
+GOMAXPROCS=1 go test -run '^$' -bench DescriptorPerFace -benchtime "$t" ./internal/recognizer/featurenet/ ./cmd/gated-eval/internal/mobileface/
 go test -run '^$' -bench Fit -benchtime 1x ./internal/calibrate/
 OPENBLAS_NUM_THREADS=1 go test -run '^$' -bench FrameToRelay -benchtime 200x ./internal/daemon/
 go test -run '^$' -bench DaemonMemory -benchtime 1x ./cmd/gated/

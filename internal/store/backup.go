@@ -210,7 +210,27 @@ func (db *DB) reapply(d DeletionRecord, whole bool) error {
 		return err
 	}
 	return db.update(func(tx *bolt.Tx) error {
-		if err := applyDeletionTx(tx, d, whole); err != nil {
+		if _, err := destroyFaceTx(tx, d.ResidentID); err != nil {
+			return err
+		}
+		if err := withdrawConsents(tx, d.ResidentID, d.At); err != nil {
+			return err
+		}
+		if whole {
+			if _, err := deleteCards(tx, d.ResidentID); err != nil {
+				return err
+			}
+			for _, b := range [][]byte{bucketPINs, bucketResidents} {
+				if err := tx.Bucket(b).Delete([]byte(d.ResidentID)); err != nil {
+					return err
+				}
+			}
+		}
+		seq, err := tx.Bucket(bucketDeletions).NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketDeletions).Put(be64(seq), encodeDeletion(d)); err != nil {
 			return err
 		}
 		return appendAudit(tx, db.keys, now, Event{Kind: KindDeletion, Actor: "restore", Subject: d.ResidentID, Outcome: "ok",
@@ -241,6 +261,50 @@ func readReplaced(path string, timeout time.Duration, fn func(*bolt.Tx) error) (
 			return fmt.Errorf("%w: truncated", ErrCorrupt)
 		}
 		return fn(tx)
+	})
+}
+
+// deepCheck verifies a candidate store file completely, read-only.
+func deepCheck(path string, kek KEK, current uint32, timeout time.Duration) (err error) {
+	if _, err := inspect(path, kek, current, timeout); err != nil {
+		return err
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+		}
+	}()
+	bdb, err := openBolt(path, true, Options{LockTimeout: timeout})
+	if err != nil {
+		return err
+	}
+	defer bdb.Close()
+	return bdb.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+		_, secret, err := checkStore(tx, kek, current)
+		if err != nil {
+			return err
+		}
+		keys := deriveDeviceKeys(secret)
+		clear(secret)
+		err = tx.Bucket(bucketDataKeys).ForEach(func(k, v []byte) error {
+			key, err := kek.unwrap(v, dataKeyAD(string(k)))
+			clear(key)
+			if err != nil {
+				return fmt.Errorf("data key of %s: %w", k, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if r := verifyChain(tx, keys); !r.OK() {
+			return fmt.Errorf("%w at entry %d: %s", ErrAuditBroken, r.FirstBad, r.Problem)
+		}
+		return nil
 	})
 }
 

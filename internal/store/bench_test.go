@@ -122,18 +122,14 @@ func sharedGallery(b *testing.B) (string, KEK) {
 func BenchmarkOpenLoadGallery(b *testing.B) {
 	path, kek := sharedGallery(b)
 	var heap uint64
-	var opening, loading time.Duration
 	for b.Loop() {
 		runtime.GC()
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
-		start := time.Now()
 		db, err := Open(path, kek, Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		opening += time.Since(start)
-		start = time.Now()
 		gallery := make([]float32, 0, galleryStore.residents*galleryStore.templatesPR*128)
 		ids := make([]string, 0, galleryStore.residents*galleryStore.templatesPR)
 		err = db.ForEachTemplate("dlib-resnet-v1", func(t Template) error {
@@ -144,7 +140,6 @@ func BenchmarkOpenLoadGallery(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		loading += time.Since(start)
 		db.Close()
 		runtime.GC()
 		var after runtime.MemStats
@@ -157,8 +152,6 @@ func BenchmarkOpenLoadGallery(b *testing.B) {
 	}
 	b.ReportMetric(float64(heap)/(1<<20), "heap-MiB")
 	b.ReportMetric(float64(galleryStore.fileBytes)/float64(galleryStore.residents), "file-B/resident")
-	b.ReportMetric(float64(opening.Milliseconds())/float64(b.N), "open-ms")
-	b.ReportMetric(float64(loading.Milliseconds())/float64(b.N), "load-ms")
 }
 
 // BenchmarkCompactLarge measures DestroyFaceData on a store of the shared

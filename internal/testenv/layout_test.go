@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -47,4 +48,67 @@ func TestCgoStaysInRecognizer(t *testing.T) {
 	if n < 5 {
 		t.Fatalf("go list found only %d packages", n)
 	}
+}
+
+// TestGateLinksNoResearchCode keeps research tooling out of the gate
+// binary: gated links neither package eval nor gated-eval's research models
+// (whitening, the TF.js runner, MobileFace), and no package but gated-eval
+// imports eval. The same names must be in gated-eval's dependencies, so the
+// test fails if they are renamed rather than passing on names that no
+// longer exist.
+func TestGateLinksNoResearchCode(t *testing.T) {
+	const mod = "github.com/gated-dev/gated/"
+	research := []string{
+		mod + "internal/eval",
+		mod + "cmd/gated-eval/internal/whiten",
+		mod + "cmd/gated-eval/internal/tfjs",
+		mod + "cmd/gated-eval/internal/mobileface",
+	}
+	isResearch := func(pkg string) bool {
+		base := pkg[strings.LastIndex(pkg, "/")+1:]
+		return strings.HasPrefix(pkg, mod+"internal/eval") || strings.HasPrefix(pkg, mod+"cmd/gated-eval") ||
+			base == "whiten" || base == "tfjs" || base == "mobileface"
+	}
+
+	gate := goList(t, "-deps", "./cmd/gated")
+	for _, p := range gate {
+		if isResearch(p) {
+			t.Errorf("go list -deps ./cmd/gated lists %s: research code in the gate binary (it belongs to cmd/gated-eval)", p)
+		}
+	}
+	if !slices.Contains(gate, mod+"internal/recognizer/facemodel") {
+		t.Errorf("go list -deps ./cmd/gated lacks internal/recognizer/facemodel: is this the gate?")
+	}
+	evalDeps := goList(t, "-deps", "./cmd/gated-eval")
+	for _, p := range research {
+		if !slices.Contains(evalDeps, p) {
+			t.Errorf("go list -deps ./cmd/gated-eval lacks %s: update this test's names", p)
+		}
+	}
+
+	for _, line := range goList(t, "-f", "{{.ImportPath}}|{{join .Imports \" \"}}", "./...") {
+		pkg, imports, _ := strings.Cut(line, "|")
+		if isResearch(pkg) {
+			continue
+		}
+		for _, imp := range strings.Fields(imports) {
+			if isResearch(imp) {
+				t.Errorf("%s imports %s: only cmd/gated-eval and tests may", pkg, imp)
+			}
+		}
+	}
+}
+
+// goList runs go list in the repository and returns its lines.
+func goList(t *testing.T, args ...string) []string {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"list"}, args...)...)
+	cmd.Dir = Root(t)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return strings.Split(strings.TrimSpace(string(out)), "\n")
 }

@@ -10,9 +10,10 @@
 // descriptor is comparable only with descriptors adapted by the same
 // Transform (its Name says which), never with raw ones.
 //
-// A Transform can be fitted from public labelled descriptors (gated eval
-// --adapt), or on the device from the residents' own templates, which never
-// leave it.
+// gated-eval measures it as the research model dlib+white
+// (models.DlibWhiten), fitted on each split's enrolled gallery as a device
+// would fit it on its residents' templates. The gate binary does not link
+// it.
 package whiten
 
 import (

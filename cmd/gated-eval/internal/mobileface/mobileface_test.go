@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"image"
 	_ "image/jpeg"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
-	"github.com/gated-dev/gated/internal/eval"
+	"github.com/gated-dev/gated/cmd/gated-eval/internal/mobileface"
+	"github.com/gated-dev/gated/internal/match"
 	"github.com/gated-dev/gated/internal/recognizer"
-	"github.com/gated-dev/gated/internal/recognizer/mobileface"
+	"github.com/gated-dev/gated/internal/recognizer/recognizertest"
 	"github.com/gated-dev/gated/internal/testenv"
 )
 
@@ -33,10 +31,7 @@ func load(t testing.TB) (*mobileface.Describer, *recognizer.Recognizer) {
 // face returns the decoded photo and dlib's landmarks of its one face.
 func face(t testing.TB, r *recognizer.Recognizer, name string) (image.Image, []image.Point) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testenv.SharedData(t, "faces/images"), name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testenv.Photo(t, name)
 	faces, err := r.FacesInImage(b)
 	if err != nil || len(faces) != 1 {
 		t.Fatalf("%s: %d faces, %v", name, len(faces), err)
@@ -67,30 +62,19 @@ func TestRunsTheRealModel(t *testing.T) {
 			t.Fatalf("%s: %d components, want %d", n, len(v), mobileface.Dim)
 		}
 		again, _ := m.Describe(img, pts)
-		if eval.Distance(v, again) != 0 {
+		if match.Distance(v, again) != 0 {
 			t.Errorf("%s: two runs differ", n)
 		}
 		d[n] = v
 	}
-	who := func(n string) string { return strings.TrimRight(strings.TrimSuffix(n, ".jpg"), "0123456789") }
-	var same, diff, ns, nd float32
-	for _, a := range names {
-		for _, b := range names {
-			if a >= b {
-				continue
-			}
-			if who(a) == who(b) {
-				same += eval.Distance(d[a], d[b])
-				ns++
-			} else {
-				diff += eval.Distance(d[a], d[b])
-				nd++
-			}
-		}
+	same, diff := recognizertest.Pairs(d)
+	ms, md := recognizertest.Mean(same), recognizertest.Mean(diff)
+	t.Logf("mean distance: same person %.3f (%d pairs), different %.3f (%d pairs)", ms, len(same), md, len(diff))
+	if len(same) != 8 || len(diff) != 20 {
+		t.Errorf("got %d same-person and %d different-person pairs, want 8 and 20", len(same), len(diff))
 	}
-	t.Logf("mean distance: same person %.3f, different %.3f", same/ns, diff/nd)
-	if same/ns >= diff/nd {
-		t.Errorf("mean same-person distance %.3f is not under the different-person mean %.3f", same/ns, diff/nd)
+	if ms >= md {
+		t.Errorf("mean same-person distance %.3f is not under the different-person mean %.3f", ms, md)
 	}
 	if _, err := m.DescribeCrop(make([]byte, 10)); err == nil {
 		t.Errorf("DescribeCrop(10 bytes) = nil error")

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gated-dev/gated/internal/recognizer/tfjs"
+	"github.com/gated-dev/gated/cmd/gated-eval/internal/tfjs"
 )
 
 // graph builds a model.json and weight file holding the given constants

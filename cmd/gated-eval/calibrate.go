@@ -1,0 +1,105 @@
+package main
+
+import (
+	"github.com/gated-dev/gated/internal/calibrate"
+	"github.com/gated-dev/gated/internal/eval"
+)
+
+// calibration is what calibrate chose from one model's 1:N gallery, and
+// what the held-out people did under it.
+type calibration struct {
+	Model     string
+	Decision  calibrate.Decision
+	Residents int
+	// Identify: the Identify option's policy on the held-out probes.
+	IdentResidentProbes, IdentCorrect int
+	StrangerProbes, StrangersIn       int
+	// Verify: every stranger probe against every resident (a stranger
+	// holding each resident's card in turn), at the Verify threshold.
+	VerifyResidentProbes, VerifyAccepted int
+	VerifyAttempts, VerifyStrangersIn    int
+}
+
+// calibrateModel fits calibrate on the split's gallery alone (mapped by an
+// adapter fitted on that gallery, as the device would), chooses, and
+// presents the probes the gallery never saw.
+func calibrateModel(m eval.Model, sp eval.Split, target float64) (calibration, error) {
+	s := m.Set
+	if m.Adapt != nil {
+		fit := &eval.Set{}
+		for id, vs := range galleryTemplates(s, sp) {
+			for _, v := range vs {
+				fit.Add(id, v)
+			}
+		}
+		f, err := m.Adapt(fit)
+		if err != nil {
+			return calibration{}, err
+		}
+		mapped := &eval.Set{}
+		for i, v := range s.Vectors {
+			w, err := f(v)
+			if err != nil {
+				return calibration{}, err
+			}
+			mapped.Add(s.Labels[i], w)
+		}
+		s = mapped
+	}
+	g, probes, err := sp.Gallery(s)
+	if err != nil {
+		return calibration{}, err
+	}
+	est, err := calibrate.Fit(galleryTemplates(s, sp), calibrate.Config{Target: target})
+	if err != nil {
+		return calibration{}, err
+	}
+	c := calibration{Model: m.Name, Decision: est.Choose(), Residents: est.Residents}
+	ip, tv := c.Decision.Identify.Policy, c.Decision.Verify.Policy.Threshold
+	residents := g.Residents()
+	for _, p := range probes {
+		r, err := g.Lookup(p.Vector)
+		if err != nil {
+			return calibration{}, err
+		}
+		ok := ip.Threshold > 0 && ip.Accept(r)
+		if p.Enrolled {
+			c.IdentResidentProbes++
+			if ok && r.Resident == p.Label {
+				c.IdentCorrect++
+			}
+			c.VerifyResidentProbes++
+			if d, _, _ := g.Distance(p.Label, p.Vector); d < tv {
+				c.VerifyAccepted++
+			}
+			continue
+		}
+		c.StrangerProbes++
+		if ok {
+			c.StrangersIn++
+		}
+		for _, id := range residents {
+			c.VerifyAttempts++
+			if d, _, _ := g.Distance(id, p.Vector); d < tv {
+				c.VerifyStrangersIn++
+			}
+		}
+	}
+	return c, nil
+}
+
+// galleryTemplates are the templates a split enrolls: each enrolled
+// person's first ones, as eval.Split.Gallery takes them.
+func galleryTemplates(s *eval.Set, sp eval.Split) calibrate.Templates {
+	enrolled := map[string]bool{}
+	for i, p := range s.People() {
+		enrolled[p] = i%sp.Every == 0
+	}
+	tm := calibrate.Templates{}
+	for i, v := range s.Vectors {
+		if l := s.Labels[i]; enrolled[l] && len(tm[l]) < sp.Templates {
+			tm[l] = append(tm[l], v)
+		}
+	}
+	return tm
+}
