@@ -516,3 +516,26 @@ func TestLongRequestsOutliveTimeouts(t *testing.T) {
 		t.Errorf("slow handler's context = %v after its body was read, want it alive", err)
 	}
 }
+
+// FuzzReadJSON: ReadJSON accepts a body only if it is one valid JSON value
+// with nothing but white space around it, within the limit; and it accepts
+// every such body holding the expected object.
+func FuzzReadJSON(f *testing.F) {
+	for _, s := range []string{`{"Name":"a"}`, `{"Name":"a"}{"Name":"b"}`, " {}\n", `{"Name":"a"}]`, `[]`, `{"Name":1}`, "", `{"Name":"\u00e9"} x`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		const limit = 64
+		var v struct{ Name string }
+		err := control.ReadJSON(httptest.NewRequest("POST", "/", bytes.NewReader(body)), limit, &v)
+		trimmed := bytes.Trim(body, " \t\r\n")
+		if err == nil && (len(body) > limit || !json.Valid(trimmed)) {
+			t.Fatalf("ReadJSON(%q) accepted a body that is not one JSON value within %d bytes", body, limit)
+		}
+		// The converse, for the object the handler expects.
+		name, merr := json.Marshal(v.Name)
+		if err != nil && merr == nil && len(body) <= limit && bytes.Equal(trimmed, []byte(`{"Name":`+string(name)+`}`)) {
+			t.Fatalf("ReadJSON(%q) = %v, want it accepted", body, err)
+		}
+	})
+}
