@@ -189,6 +189,15 @@ func TestGatedPackage(t *testing.T) {
 		t.Errorf("packaged gated --version: %v, %q", err, out)
 	}
 
+	// The unit's ExecStopPost= runs `gated relay lock`: the packaged binary
+	// has it, and on the packaged configuration, whose relay board is not
+	// plugged in here, it fails naming the board.
+	cfg := filepath.Join(root, "usr/share/doc/gated/gated.toml")
+	out, err = exec.Command(filepath.Join(root, "usr/bin/gated"), "relay", "lock", "--config", cfg).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !bytes.Contains(out, []byte("/dev/gate-relay")) {
+		t.Errorf("packaged gated relay lock without a relay board: %v, %q; want exit 1 naming /dev/gate-relay", err, out)
+	}
+
 	// systemd reads the packaged unit without a warning, with the packaged
 	// binary where the unit names /usr/bin/gated.
 	sa := testenv.Program(t, "systemd-analyze", "systemd")
