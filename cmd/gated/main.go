@@ -62,6 +62,7 @@ func commands() []command {
 		{"keys", "rotate --new-key FILE", "rotate the device key", runKeys},
 		{"backup", "--out FILE", "write an encrypted backup of the store", runBackup},
 		{"restore", "FILE", "restore the store from a backup", runRestore},
+		{"relay", "lock [--config FILE]", "command the door's relay locked (systemd runs it after every stop)", runRelay},
 		{"completion", "bash|zsh", "print a shell completion script", runCompletion},
 		{"demo", "[flags]", "show the face pipeline deciding on a simulated camera", runDemo},
 		{"version", "", "print the version", runVersion},
