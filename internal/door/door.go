@@ -61,9 +61,12 @@ type Door struct {
 	contact *relay.GPIOContact // nil: none configured, or it could not be opened
 	noCont  error              // why a configured contact is missing
 	log     *slog.Logger
+	stop    context.CancelFunc // ends pulses in progress (Close)
+	stopped context.Context
 
-	mu     sync.Mutex
+	mu     sync.RWMutex // held for reading by each pulse, for writing by Close
 	closed bool
+	pulse  sync.Mutex // one pulse at a time; a queued one checks stopped first
 }
 
 // Open opens the relay named by cfg and commands it locked, retrying as
@@ -103,6 +106,7 @@ func open(cfg config.Relay, log *slog.Logger, h hardware) (*Door, error) {
 	}
 	rep, lockErr := r.lock()
 	d := &Door{hw: r, log: log}
+	d.stopped, d.stop = context.WithCancel(context.Background())
 	if cfg.Contact != nil {
 		c, err := relay.OpenGPIOContact(relay.ContactConfig{Chip: cfg.Contact.Chip, Line: cfg.Contact.Line, ActiveLow: cfg.Contact.ActiveLow, PullUp: cfg.Contact.PullUp})
 		if err != nil {
@@ -146,14 +150,21 @@ func lockNow(cfg config.Relay, log *slog.Logger, h hardware) (Report, error) {
 func (d *Door) String() string { return d.hw.name }
 
 // Open unlocks the door for the configured pulse and returns once it is
-// locked again (see relay.Door.Open).
+// locked again (see relay.Door.Open). Close ends it early.
 func (d *Door) Open(ctx context.Context) error {
-	d.mu.Lock()
-	closed := d.closed
-	d.mu.Unlock()
-	if closed {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed {
 		return ErrClosed
 	}
+	d.pulse.Lock()
+	defer d.pulse.Unlock()
+	if d.stopped.Err() != nil {
+		return ErrClosed // queued behind a pulse that Close ended
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(d.stopped, cancel)()
 	return d.door.Open(ctx)
 }
 
@@ -164,10 +175,12 @@ func (d *Door) Halt() error {
 	return err
 }
 
-// Close locks the door (Halt), then closes the relay's port or line and the
-// contact. A closed door does not open again.
+// Close ends any pulse in progress (it locks early), locks the door (Halt),
+// then closes the relay's port or line and the contact. A closed door does
+// not open again.
 func (d *Door) Close() error {
-	d.mu.Lock()
+	d.stop()
+	d.mu.Lock() // the pulses have locked and returned
 	if d.closed {
 		d.mu.Unlock()
 		return nil

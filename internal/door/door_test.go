@@ -285,3 +285,45 @@ func BenchmarkLockNow(b *testing.B) {
 		}
 	}
 }
+
+// TestCloseDuringPulse: shutting down while the door is open locks it at
+// once, not at the end of the pulse, and no pulse reopens the port after.
+func TestCloseDuringPulse(t *testing.T) {
+	p := serialtest.New(t)
+	peer := p.OpenPeer(100 * time.Millisecond)
+	cfg := relayConfig("lcus", p.Device, "fail-secure")
+	cfg.Pulse = config.Duration{Duration: 30 * time.Second}
+	d, err := door.Open(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, peer, "Open", lcusOff)
+	pulse := make(chan error, 2)
+	go func() { pulse <- d.Open(context.Background()) }()
+	expect(t, peer, "pulse opens", lcusOn)
+	go func() { pulse <- d.Open(context.Background()) }() // queued behind the first
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	if err := d.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("Close took %v: it waited for the 30 s pulse instead of ending it", took)
+	}
+	for range 2 {
+		select {
+		case <-pulse:
+		default:
+			t.Fatal("Close returned before the pulses did")
+		}
+	}
+	// The pulse's own lock, the queued pulse's lock (it never opened), and
+	// Close's: nothing but locks.
+	got := peer.Drain()
+	if len(got) == 0 || len(got)%4 != 0 || !bytes.Equal(got, bytes.Repeat(lcusOff, len(got)/4)) {
+		t.Errorf("after Close the relay line got % X, want only locks (% X)", got, lcusOff)
+	}
+	if held := openFDs(t, p.Device); held > 0 {
+		t.Errorf("Close left %d descriptors on the relay's tty", held)
+	}
+}
