@@ -131,41 +131,55 @@ func reconcile(dbPath string, restored *DB, opts Options, rep RestoreReport) Res
 	}
 	var (
 		dels      []DeletionRecord
+		pending   []PendingDestruction
 		residents = map[string]bool{}
 		audit     bytes.Buffer
+		badDels   int
+		badAudit  int
 	)
+	// The store being replaced is often damaged: records that do not
+	// decode are counted and skipped, the rest is used.
 	err := readReplaced(dbPath, opts.LockTimeout, func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketDeletions) == nil || tx.Bucket(bucketResidents) == nil || tx.Bucket(bucketAudit) == nil {
 			return ErrNotStore
 		}
-		err := tx.Bucket(bucketDeletions).ForEach(func(_, v []byte) error {
-			r, err := decodeDeletion(v)
-			if err == nil {
+		tx.Bucket(bucketDeletions).ForEach(func(_, v []byte) error {
+			if r, err := decodeDeletion(v); err == nil {
 				dels = append(dels, r)
+			} else {
+				badDels++
 			}
-			return err
+			return nil
 		})
-		if err != nil {
-			return err
-		}
-		err = tx.Bucket(bucketResidents).ForEach(func(k, _ []byte) error {
+		tx.Bucket(bucketResidents).ForEach(func(k, _ []byte) error {
 			residents[string(k)] = true
 			return nil
 		})
-		if err != nil {
-			return err
+		if pb := tx.Bucket(bucketPending); pb != nil {
+			pb.ForEach(func(_, v []byte) error {
+				if p, err := decodePending(v); err == nil {
+					pending = append(pending, p)
+				}
+				return nil
+			})
 		}
 		return tx.Bucket(bucketAudit).ForEach(func(_, v []byte) error {
-			a, err := decodeAudit(v)
-			if err != nil {
-				return err
+			if a, err := decodeAudit(v); err == nil {
+				return writeAuditJSON(&audit, a)
 			}
-			return writeAuditJSON(&audit, a)
+			badAudit++
+			return nil
 		})
 	})
 	if err != nil {
 		warn("the replaced store could not be read (%v): deletions made after the backup were not re-applied; check Deletions against your records", err)
 		return rep
+	}
+	if badDels > 0 {
+		warn("%d deletion records of the replaced store are damaged and were not re-applied; check Deletions against your records", badDels)
+	}
+	if badAudit > 0 {
+		warn("%d audit entries of the replaced store are damaged and are not in its export", badAudit)
 	}
 	if audit.Len() > 0 {
 		name := dbPath + ".audit-replaced-" + opts.Now().UTC().Format("20060102T150405Z") + ".jsonl"
@@ -199,7 +213,53 @@ func reconcile(dbPath string, restored *DB, opts Options, rep RestoreReport) Res
 			warn("compacting after re-applied deletions: %v", err)
 		}
 	}
+	// Destructions still pending in the replaced store stay pending: the
+	// backups may not be scrubbed yet. FinishPending completes them.
+	if n, err := restored.carryPending(pending); err != nil {
+		warn("keeping %d pending destructions: %v", len(pending), err)
+	} else if n > 0 {
+		opts.Logger.Info("restore: pending destructions kept", "count", n)
+	}
 	return rep
+}
+
+// carryPending adds the pending destruction records the store lacks, for
+// receipts it has a deletion record of. It returns how many it added.
+func (db *DB) carryPending(ps []PendingDestruction) (int, error) {
+	if len(ps) == 0 {
+		return 0, nil
+	}
+	now, err := db.now()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = db.update(func(tx *bolt.Tx) error {
+		dels, err := readDeletions(tx)
+		if err != nil {
+			return err
+		}
+		have := map[string]bool{}
+		for _, d := range dels {
+			have[d.ReceiptID] = true
+		}
+		pb := tx.Bucket(bucketPending)
+		for _, p := range ps {
+			if !have[p.ReceiptID] || pb.Get([]byte(p.ReceiptID)) != nil {
+				continue
+			}
+			if err := pb.Put([]byte(p.ReceiptID), encodePending(p)); err != nil {
+				return err
+			}
+			if err := appendAudit(tx, db.keys, now, Event{Kind: KindDeletion, Actor: "restore", Subject: p.ResidentID, Outcome: "pending",
+				Detail: "receipt " + p.ReceiptID + ": destruction on disk still pending, kept from the replaced store"}); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 // reapply destroys, in the restored store, what deletion d destroyed in the
@@ -210,27 +270,7 @@ func (db *DB) reapply(d DeletionRecord, whole bool) error {
 		return err
 	}
 	return db.update(func(tx *bolt.Tx) error {
-		if _, err := destroyFaceTx(tx, d.ResidentID); err != nil {
-			return err
-		}
-		if err := withdrawConsents(tx, d.ResidentID, d.At); err != nil {
-			return err
-		}
-		if whole {
-			if _, err := deleteCards(tx, d.ResidentID); err != nil {
-				return err
-			}
-			for _, b := range [][]byte{bucketPINs, bucketResidents} {
-				if err := tx.Bucket(b).Delete([]byte(d.ResidentID)); err != nil {
-					return err
-				}
-			}
-		}
-		seq, err := tx.Bucket(bucketDeletions).NextSequence()
-		if err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketDeletions).Put(be64(seq), encodeDeletion(d)); err != nil {
+		if err := applyDeletionTx(tx, d, whole); err != nil {
 			return err
 		}
 		return appendAudit(tx, db.keys, now, Event{Kind: KindDeletion, Actor: "restore", Subject: d.ResidentID, Outcome: "ok",
@@ -251,6 +291,10 @@ func readReplaced(path string, timeout time.Duration, fn func(*bolt.Tx) error) (
 	if err != nil {
 		return err
 	}
+	// Structure first: bbolt must not follow a damaged page.
+	if _, err := checkPages(path); err != nil {
+		return err
+	}
 	bdb, err := openBolt(path, true, Options{LockTimeout: timeout})
 	if err != nil {
 		return err
@@ -261,50 +305,6 @@ func readReplaced(path string, timeout time.Duration, fn func(*bolt.Tx) error) (
 			return fmt.Errorf("%w: truncated", ErrCorrupt)
 		}
 		return fn(tx)
-	})
-}
-
-// deepCheck verifies a candidate store file completely, read-only.
-func deepCheck(path string, kek KEK, current uint32, timeout time.Duration) (err error) {
-	if _, err := inspect(path, kek, current, timeout); err != nil {
-		return err
-	}
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
-		}
-	}()
-	bdb, err := openBolt(path, true, Options{LockTimeout: timeout})
-	if err != nil {
-		return err
-	}
-	defer bdb.Close()
-	return bdb.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return fmt.Errorf("%w: %v", ErrCorrupt, err)
-		}
-		_, secret, err := checkStore(tx, kek, current)
-		if err != nil {
-			return err
-		}
-		keys := deriveDeviceKeys(secret)
-		clear(secret)
-		err = tx.Bucket(bucketDataKeys).ForEach(func(k, v []byte) error {
-			key, err := kek.unwrap(v, dataKeyAD(string(k)))
-			clear(key)
-			if err != nil {
-				return fmt.Errorf("data key of %s: %w", k, err)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if r := verifyChain(tx, keys); !r.OK() {
-			return fmt.Errorf("%w at entry %d: %s", ErrAuditBroken, r.FirstBad, r.Problem)
-		}
-		return nil
 	})
 }
 

@@ -174,3 +174,53 @@ func TestRestoreOverDamagedStore(t *testing.T) {
 	}
 	db2.Close()
 }
+
+// TestRestoreKeepsPendingDestructions: a destruction still pending in the
+// store being replaced (its backups not yet scrubbed) stays pending in the
+// restored store, which re-applies it, so FinishPending completes it.
+func TestRestoreKeepsPendingDestructions(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gated.db")
+	kek := mustKEK(t)
+	opts := testOptions(t)
+	// A backup "directory" that is a file: the scrub fails, the
+	// destruction stays pending.
+	opts.BackupDir = filepath.Join(dir, "not-a-dir")
+	writeTestFile(t, opts.BackupDir, nil)
+	db, err := Open(path, kek, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim, _ := addEnrolled(t, db, newRand(53), "Opts Out", 2)
+	var buf bytes.Buffer
+	if _, err := db.Backup("staff:admin", &buf); err != nil {
+		t.Fatal(err)
+	}
+	backup := filepath.Join(t.TempDir(), "b.db")
+	writeTestFile(t, backup, buf.Bytes())
+	rec, err := db.DestroyFaceData("staff:desk", victim.ID, "opted out")
+	if !errors.Is(err, ErrPending) || !rec.Pending {
+		t.Fatalf("DestroyFaceData with an unusable backup dir = %+v, %v; want pending", rec, err)
+	}
+	db.Close()
+
+	rep, err := Restore(path, backup, kek, testOptions(t))
+	if err != nil || len(rep.Reapplied) != 1 {
+		t.Fatalf("Restore = %+v, %v; want the deletion re-applied", rep, err)
+	}
+	db, err = Open(path, kek, testOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if has, _ := db.HasFaceData(victim.ID); has {
+		t.Error("restore brought back destroyed face data")
+	}
+	ps, err := db.PendingDestructions()
+	if err != nil || len(ps) != 1 || ps[0].ReceiptID != rec.ReceiptID {
+		t.Fatalf("PendingDestructions after restore = %+v, %v; want %s kept", ps, err, rec.ReceiptID)
+	}
+	if n, err := db.FinishPending(); n != 1 || err != nil {
+		t.Errorf("FinishPending = %d, %v", n, err)
+	}
+}

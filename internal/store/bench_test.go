@@ -122,14 +122,18 @@ func sharedGallery(b *testing.B) (string, KEK) {
 func BenchmarkOpenLoadGallery(b *testing.B) {
 	path, kek := sharedGallery(b)
 	var heap uint64
+	var opening, loading time.Duration
 	for b.Loop() {
 		runtime.GC()
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
+		start := time.Now()
 		db, err := Open(path, kek, Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
+		opening += time.Since(start)
+		start = time.Now()
 		gallery := make([]float32, 0, galleryStore.residents*galleryStore.templatesPR*128)
 		ids := make([]string, 0, galleryStore.residents*galleryStore.templatesPR)
 		err = db.ForEachTemplate("dlib-resnet-v1", func(t Template) error {
@@ -140,6 +144,7 @@ func BenchmarkOpenLoadGallery(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		loading += time.Since(start)
 		db.Close()
 		runtime.GC()
 		var after runtime.MemStats
@@ -152,6 +157,8 @@ func BenchmarkOpenLoadGallery(b *testing.B) {
 	}
 	b.ReportMetric(float64(heap)/(1<<20), "heap-MiB")
 	b.ReportMetric(float64(galleryStore.fileBytes)/float64(galleryStore.residents), "file-B/resident")
+	b.ReportMetric(float64(opening.Milliseconds())/float64(b.N), "open-ms")
+	b.ReportMetric(float64(loading.Milliseconds())/float64(b.N), "load-ms")
 }
 
 // BenchmarkCompactLarge measures DestroyFaceData on a store of the shared
@@ -191,6 +198,88 @@ func BenchmarkCompactLarge(b *testing.B) {
 		db.Close()
 		os.Remove(path)
 		b.StartTimer()
+	}
+}
+
+// auditStore is a store with a long audit log (3 years of a busy gate),
+// built once per test binary run.
+var auditStore struct {
+	once      sync.Once
+	dir, path string
+	kek       KEK
+	entries   int
+	err       error
+}
+
+func benchAuditEntries() int {
+	if n, err := strconv.Atoi(os.Getenv("GATED_BENCH_AUDIT")); err == nil && n > 0 {
+		return n
+	}
+	return 1_000_000
+}
+
+func sharedAuditStore(b *testing.B) (string, KEK) {
+	s := &auditStore
+	s.once.Do(func() {
+		if s.dir, s.err = os.MkdirTemp("", "gated-store-bench-audit-"); s.err != nil {
+			return
+		}
+		s.path = filepath.Join(s.dir, "audit.db")
+		if s.kek, s.err = GenerateKEK(); s.err != nil {
+			return
+		}
+		s.entries = benchAuditEntries()
+		s.err = buildGallery(s.path, s.kek, 1000, 3)
+		if s.err != nil {
+			return
+		}
+		db, err := Open(s.path, s.kek, Options{noSync: true})
+		if err != nil {
+			s.err = err
+			return
+		}
+		defer db.Close()
+		now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+		ev := Event{Kind: KindAccess, Actor: "gate:front", Subject: "r-000000000001", Outcome: "granted", Detail: "method=face distance=0.41 margin=0.12"}
+		for done := 0; done < s.entries && s.err == nil; {
+			s.err = db.bolt.Update(func(tx *bolt.Tx) error {
+				for i := 0; i < 20000 && done < s.entries; i, done = i+1, done+1 {
+					if _, err := appendAuditEntry(tx, db.keys, now.Add(time.Duration(done)*time.Second), ev); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+		if s.err == nil {
+			s.err = db.bolt.Sync()
+		}
+	})
+	if s.err != nil {
+		b.Fatal(s.err)
+	}
+	b.Logf("audit store: %d entries, file %d bytes", s.entries, fileSize(s.path))
+	return s.path, s.kek
+}
+
+// BenchmarkOpenAuditLog measures what Open's verification costs on a store
+// with a long audit log, checking only the sealed head and last entry (as
+// Open does) or decoding and linking every entry (as Check does).
+func BenchmarkOpenAuditLog(b *testing.B) {
+	path, kek := sharedAuditStore(b)
+	for _, bc := range []struct {
+		name  string
+		whole bool
+	}{{"head", false}, {"whole-chain", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				db, err := open(path, kek, Options{verifyAllAudit: bc.whole}, true)
+				if err != nil {
+					b.Fatal(err)
+				}
+				db.Close()
+			}
+		})
 	}
 }
 

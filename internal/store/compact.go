@@ -21,6 +21,9 @@ const compactTxSize = 32 << 20
 // RotateKEK call it themselves; call it to retry after one of them
 // reported a failed rewrite.
 func (db *DB) Compact() error {
+	if db.readOnly {
+		return fmt.Errorf("store: compact %s: %w", db.path, ErrReadOnly)
+	}
 	db.compactMu.Lock()
 	defer db.compactMu.Unlock()
 	if err := db.compact(); err != nil {
@@ -42,6 +45,10 @@ func (db *DB) Compact() error {
 // that must grow bbolt's memory map waits for every open read transaction,
 // while holding the shared lock.
 func (db *DB) compact() error {
+	return guard(db.compactFile)
+}
+
+func (db *DB) compactFile() error {
 	start := time.Now()
 	db.mu.RLock()
 	if db.bolt == nil {

@@ -30,6 +30,7 @@ const (
 	labelPIN       = "gated/store/pin/v1"
 	labelAuditHead = "gated/store/audit-head/v1"
 	labelSecret    = "gated/store/secret/v1"
+	labelFailures  = "gated/store/failures/v1"
 )
 
 func newGCM(key []byte) cipher.AEAD {
@@ -96,11 +97,19 @@ func (k KEK) wrap(key, ad []byte) []byte {
 }
 
 func (k KEK) unwrap(rec, ad []byte) ([]byte, error) {
+	return unwrapWith(k.aead(), rec, ad)
+}
+
+// aead is the cipher that wraps keys under k; callers unwrapping many keys
+// make one and reuse it (one goroutine at a time).
+func (k KEK) aead() cipher.AEAD { return newGCM(k.m.wrap[:]) }
+
+func unwrapWith(g cipher.AEAD, rec, ad []byte) ([]byte, error) {
 	w, err := decodeWrapped(rec)
 	if err != nil {
 		return nil, err
 	}
-	key, err := newGCM(k.m.wrap[:]).Open(nil, w.Nonce, w.Sealed, ad)
+	key, err := g.Open(nil, w.Nonce, w.Sealed, ad)
 	if err != nil {
 		return nil, ErrTampered
 	}
@@ -115,6 +124,7 @@ type deviceKeys struct {
 	pin    []byte // HMAC key peppering PINs before argon2id
 	audit  []byte // HMAC key sealing the audit head
 	secret []byte // AES-256-GCM key sealing secret settings
+	fail   []byte // HMAC key naming lock-out counters
 }
 
 func deriveDeviceKeys(secret []byte) deviceKeys {
@@ -123,7 +133,7 @@ func deriveDeviceKeys(secret []byte) deviceKeys {
 		h.Write([]byte(label))
 		return h.Sum(nil)
 	}
-	return deviceKeys{card: d(labelCard), pin: d(labelPIN), audit: d(labelAuditHead), secret: d(labelSecret)}
+	return deviceKeys{card: d(labelCard), pin: d(labelPIN), audit: d(labelAuditHead), secret: d(labelSecret), fail: d(labelFailures)}
 }
 
 // cardHash is the keyed hash that indexes a card number.

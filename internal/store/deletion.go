@@ -12,10 +12,17 @@ import (
 // DestroyFaceData destroys the resident's face data for good: the wrapped
 // data key and every sealed template are deleted and the resident's
 // standing consents are marked withdrawn, in one transaction that also
-// stores a DeletionRecord and an audit entry (neither holds biometric
-// content). The file is then rewritten (compacted) so that no freed page
-// keeps the old bytes. If only the rewrite fails, the record is returned
-// with an error; call Compact to retry.
+// stores a DeletionRecord, a pending destruction record and an audit entry
+// (none holds biometric content). Then the destruction is finished on
+// disk: the file is rewritten (compacted) so that no freed page keeps the
+// old bytes, every automatic backup is scrubbed of the data, leftover
+// temporary files are removed, and only then is the pending record
+// removed, with an audit entry "destroyed on disk".
+//
+// If a step after the transaction fails (a full disk, say), the record is
+// returned with Pending set and an error wrapping ErrPending and the
+// cause: the data is gone from the store's records but not yet from the
+// disk, and FinishPending retries it.
 func (db *DB) DestroyFaceData(actor, residentID, reason string) (DeletionRecord, error) {
 	return db.destroy(actor, residentID, reason, false, time.Time{})
 }
@@ -64,6 +71,7 @@ func (db *DB) destroy(actor, residentID, reason string, whole bool, requestedAt 
 		return DeletionRecord{}, fmt.Errorf("store: %s of %s: %w: request time %v is not in the past", what, residentID, ErrInvalid, requestedAt)
 	}
 	rec := DeletionRecord{ReceiptID: "d-" + hex.EncodeToString(randomBytes(8)), ResidentID: residentID, Actor: actor, Reason: reason, At: now, RequestedAt: requestedAt}
+	pending := PendingDestruction{ReceiptID: rec.ReceiptID, ResidentID: residentID, Whole: whole, Since: now}
 	err = db.update(func(tx *bolt.Tx) error {
 		if _, err := getResident(tx, residentID); err != nil {
 			return err
@@ -100,15 +108,27 @@ func (db *DB) destroy(actor, residentID, reason string, whole bool, requestedAt 
 		if err := tx.Bucket(bucketDeletions).Put(be64(seq), encodeDeletion(rec)); err != nil {
 			return err
 		}
+		if err := tx.Bucket(bucketPending).Put([]byte(rec.ReceiptID), encodePending(pending)); err != nil {
+			return err
+		}
 		return appendAudit(tx, db.keys, now, Event{Kind: KindDeletion, Actor: actor, Subject: residentID, Outcome: "ok", Detail: detail})
 	})
 	if err != nil {
 		return DeletionRecord{}, fmt.Errorf("store: %s of %s: %w", what, residentID, err)
 	}
-	if err := db.compact(); err != nil {
-		return rec, fmt.Errorf("store: %s of %s: deleted, but the file was not rewritten (call Compact): %w", what, residentID, err)
+	db.log.Info("face data deleted from the store", "resident", residentID, "receipt", rec.ReceiptID, "templates", rec.Templates, "whole", whole)
+	if db.afterDestroyCommit != nil {
+		db.afterDestroyCommit()
 	}
-	db.log.Info("face data destroyed", "resident", residentID, "receipt", rec.ReceiptID, "templates", rec.Templates, "whole", whole)
+	// Finish this destruction, and any earlier one still pending.
+	ps, err := db.PendingDestructions()
+	if err == nil {
+		err = db.finish(ps)
+	}
+	if err != nil {
+		rec.Pending = true
+		return rec, fmt.Errorf("store: %s of %s: receipt %s: %w: %w", what, residentID, rec.ReceiptID, ErrPending, err)
+	}
 	return rec, nil
 }
 
@@ -162,21 +182,33 @@ func withdrawConsents(tx *bolt.Tx, residentID string, now time.Time) error {
 	return nil
 }
 
-// Deletions returns every deletion record, oldest first.
+// Deletions returns every deletion record, oldest first, with Pending set
+// on those whose destruction on disk has not finished.
 func (db *DB) Deletions() ([]DeletionRecord, error) {
 	var out []DeletionRecord
 	err := db.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketDeletions).ForEach(func(k, v []byte) error {
-			r, err := decodeDeletion(v)
-			if err != nil {
-				return fmt.Errorf("%w: deletion %x: %w", ErrCorrupt, k, err)
-			}
-			out = append(out, r)
-			return nil
-		})
+		var err error
+		out, err = readDeletions(tx)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: deletions: %w", err)
 	}
 	return out, nil
+}
+
+// readDeletions decodes the deletion records and marks the pending ones.
+func readDeletions(tx *bolt.Tx) ([]DeletionRecord, error) {
+	pb := tx.Bucket(bucketPending)
+	var out []DeletionRecord
+	err := tx.Bucket(bucketDeletions).ForEach(func(k, v []byte) error {
+		r, err := decodeDeletion(v)
+		if err != nil {
+			return fmt.Errorf("%w: deletion %x: %w", ErrCorrupt, k, err)
+		}
+		r.Pending = pb != nil && pb.Get([]byte(r.ReceiptID)) != nil
+		out = append(out, r)
+		return nil
+	})
+	return out, err
 }

@@ -22,14 +22,41 @@
 // argon2id of the PIN peppered with that secret, parameters kept per hash.
 // The schema and record formats are in docs/store.md.
 //
+// # Damage
+//
+// A damaged file never crashes the process. Open, OpenReadOnly and Check
+// walk the page structure with bounds-checked reads before bbolt maps the
+// file (bbolt follows page IDs and offsets with unsafe pointers, and its
+// own Tx.Check runs in a goroutine whose faults recover cannot catch),
+// then run Tx.Check, then decode every record the gate serves from and
+// decrypt every data key, template and secret with the KEK. A failure is
+// ErrCorrupt naming the page or the bucket, key and what failed. Every
+// later read and update turns a fault or panic (a disk error under the
+// memory map) into ErrCorrupt. The daemon then serves card and PIN from
+// the newest automatic backup that verifies (OpenNewestBackup, read-only,
+// ErrReadOnly for any change), records its audit entries in a Journal,
+// and imports them (ImportJournal) once the store is restored.
+//
 // # Deletion
 //
-// DestroyFaceData deletes a resident's wrapped data key and templates and
-// then rewrites the file (compaction into a new file, fsync, rename), so
-// the old bytes are in no page of the store; it leaves a DeletionRecord and
-// an audit entry without biometric content. Copies outside the live file
-// (older backups, disk blocks the filesystem freed) are crypto-shredded only
-// against someone without the KEK: see docs/store.md.
+// DestroyFaceData deletes a resident's wrapped data key and templates in
+// one transaction that also stores a DeletionRecord, a pending destruction
+// record and an audit entry, none with biometric content. Then it destroys
+// the data on disk: it rewrites the file (compaction into a new file,
+// fsync, rename), so the old bytes are in no page of the store, scrubs
+// every automatic backup, removes leftover temporary files, and only then
+// removes the pending record with a "destroyed on disk" audit entry. If a
+// step fails (a full disk, a crash), the destruction is pending
+// (ErrPending, DeletionRecord.Pending) and FinishPending retries it.
+// Copies outside data_dir (manual backups), disk blocks the filesystem
+// freed and flash cells are crypto-shredded only against someone without
+// the KEK: see docs/store.md.
+//
+// # Backups
+//
+// AutoBackup writes a verified, still-encrypted snapshot into
+// Options.BackupDir and keeps the newest Options.BackupKeep; a key
+// rotation replaces them with one under the new key.
 //
 // # Audit
 //
@@ -56,7 +83,15 @@
 //     wait about 0.4 s (the final catch-up and swap; see
 //     docs/performance.md). Meanwhile a writer that must grow bbolt's
 //     memory map waits for the copy. The directory needs room for a second
-//     copy of the file.
+//     copy of the file. A destruction also rewrites every automatic backup
+//     that may hold the data.
+//   - Open reads and decrypts the whole file: at 100,000 residents it takes
+//     about as long as the gallery load that follows (docs/store.md).
+//   - Verification cannot see a flipped bit inside a clear record that
+//     still decodes (a name, a PIN hash, a card's hashed key): bbolt has no
+//     page checksums. Sealed records and the audit chain do catch it.
+//   - Lock-out counters (SetFailures) are kept, not judged: the gate owns
+//     the policy.
 //   - Names, units, consent and deletion records, and the audit log are
 //     stored in clear (they are needed without the KEK to restore and to
 //     audit); protect the file with its 0600 mode and disk encryption.

@@ -241,11 +241,15 @@ func (db *DB) Templates(residentID string) ([]Template, error) {
 }
 
 func unwrapDataKey(tx *bolt.Tx, kek KEK, residentID string) ([]byte, error) {
-	w := tx.Bucket(bucketDataKeys).Get([]byte(residentID))
+	return unwrapDataKeyRec(kek.aead(), residentID, tx.Bucket(bucketDataKeys).Get([]byte(residentID)))
+}
+
+// unwrapDataKeyRec unwraps w, the stored data key of residentID.
+func unwrapDataKeyRec(kg cipher.AEAD, residentID string, w []byte) ([]byte, error) {
 	if w == nil {
 		return nil, fmt.Errorf("%w: templates of %s have no data key", ErrCorrupt, residentID)
 	}
-	key, err := kek.unwrap(w, dataKeyAD(residentID))
+	key, err := unwrapWith(kg, w, dataKeyAD(residentID))
 	if err != nil {
 		return nil, fmt.Errorf("data key of %s: %w", residentID, err)
 	}
@@ -277,8 +281,10 @@ func (db *DB) ForEachTemplate(model string, fn func(t Template) error) error {
 	if db.bolt == nil {
 		return ErrClosed
 	}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		return forEachTemplate(tx, db.kek, model, runtime.GOMAXPROCS(0), fn)
+	err := guard(func() error {
+		return db.bolt.View(func(tx *bolt.Tx) error {
+			return forEachTemplate(tx, db.kek, model, runtime.GOMAXPROCS(0), fn)
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("store: load templates: %w", err)
@@ -299,6 +305,7 @@ type loadBatch struct {
 type rawTemplate struct {
 	resident, id string
 	value        []byte
+	wrapped      []byte // the resident's wrapped data key, or nil if it has none
 }
 
 const loadBatchSize = 512 // templates per batch, rounded up to whole residents
@@ -318,7 +325,7 @@ func forEachTemplate(tx *bolt.Tx, kek KEK, model string, workers int, fn func(Te
 		go func() {
 			defer wg.Done()
 			for b := range jobs {
-				b.err = b.decrypt(tx, kek, model)
+				b.err = guard(func() error { return b.decrypt(kek, model) })
 				close(b.done)
 			}
 		}()
@@ -331,40 +338,9 @@ func forEachTemplate(tx *bolt.Tx, kek KEK, model string, workers int, fn func(Te
 		defer wg.Done()
 		defer close(order)
 		defer close(jobs)
-		var cur *loadBatch
-		var last []byte
-		flush := func() bool {
-			if cur == nil {
-				return true
-			}
-			select {
-			case order <- cur:
-			case <-stop:
-				return false
-			}
-			jobs <- cur
-			cur = nil
-			return true
-		}
-		c := tx.Bucket(bucketTemplates).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			res, id, ok := splitKey(k)
-			if !ok {
-				prodErr = fmt.Errorf("%w: template key %q", ErrCorrupt, k)
-				return
-			}
-			if !bytes.Equal(res, last) {
-				if cur != nil && len(cur.raw) >= loadBatchSize && !flush() {
-					return
-				}
-				last = res
-			}
-			if cur == nil {
-				cur = &loadBatch{raw: make([]rawTemplate, 0, loadBatchSize+maxTemplates), done: make(chan struct{})}
-			}
-			cur.raw = append(cur.raw, rawTemplate{resident: string(res), id: string(id), value: v})
-		}
-		flush()
+		// A fault or panic while walking the bucket ends the walk with
+		// ErrCorrupt; the deferred closes still run.
+		prodErr = guard(func() error { return produce(tx, jobs, order, stop) })
 	}()
 
 	var err error
@@ -387,9 +363,61 @@ func forEachTemplate(tx *bolt.Tx, kek KEK, model string, workers int, fn func(Te
 	return err
 }
 
+// produce walks the templates bucket and hands out batches of whole
+// residents: each to order (for the caller, in key order) and to jobs
+// (for a worker).
+func produce(tx *bolt.Tx, jobs, order chan<- *loadBatch, stop <-chan struct{}) error {
+	var cur *loadBatch
+	var last []byte
+	flush := func() bool {
+		if cur == nil {
+			return true
+		}
+		select {
+		case order <- cur:
+		case <-stop:
+			return false
+		}
+		jobs <- cur
+		cur = nil
+		return true
+	}
+	// Data keys are keyed by resident ID, like templates, so one cursor
+	// walking forward finds each resident's key without a search.
+	c, kc := tx.Bucket(bucketTemplates).Cursor(), tx.Bucket(bucketDataKeys).Cursor()
+	dk, dv := kc.First()
+	var resident string
+	var wrapped []byte
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		res, id, ok := splitKey(k)
+		if !ok {
+			return fmt.Errorf("%w: bucket templates, key %s: not resident/template", ErrCorrupt, printableKey(k))
+		}
+		if !bytes.Equal(res, last) {
+			if cur != nil && len(cur.raw) >= loadBatchSize && !flush() {
+				return nil
+			}
+			last, resident = res, string(res)
+			for dk != nil && bytes.Compare(dk, res) < 0 {
+				dk, dv = kc.Next()
+			}
+			wrapped = nil
+			if bytes.Equal(dk, res) {
+				wrapped = dv
+			}
+		}
+		if cur == nil {
+			cur = &loadBatch{raw: make([]rawTemplate, 0, loadBatchSize+maxTemplates), done: make(chan struct{})}
+		}
+		cur.raw = append(cur.raw, rawTemplate{resident: resident, id: string(id), value: v, wrapped: wrapped})
+	}
+	flush()
+	return nil
+}
+
 // decrypt opens every template of the batch, unwrapping each resident's
 // data key once. Vectors share one allocation per batch.
-func (b *loadBatch) decrypt(tx *bolt.Tx, kek KEK, model string) error {
+func (b *loadBatch) decrypt(kek KEK, model string) error {
 	envs := make([]envelope, 0, len(b.raw))
 	keep := b.raw[:0]
 	total := 0
@@ -409,6 +437,7 @@ func (b *loadBatch) decrypt(tx *bolt.Tx, kek KEK, model string) error {
 	b.vecs = make([]float32, total)
 	b.out = make([]Template, len(envs))
 	var (
+		kg        = kek.aead()
 		g         cipher.AEAD
 		gResident string
 		plain, ad []byte
@@ -416,7 +445,7 @@ func (b *loadBatch) decrypt(tx *bolt.Tx, kek KEK, model string) error {
 	)
 	for i, r := range b.raw {
 		if g == nil || r.resident != gResident {
-			key, err := unwrapDataKey(tx, kek, r.resident)
+			key, err := unwrapDataKeyRec(kg, r.resident, r.wrapped)
 			if err != nil {
 				return err
 			}

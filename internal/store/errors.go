@@ -14,13 +14,27 @@ var (
 	// ErrNotStore: the file is not a gated store (empty, foreign, or a bbolt
 	// file of another program). Nothing was changed.
 	ErrNotStore = errors.New("store: not a gated store")
-	// ErrCorrupt: the file is a bbolt file but truncated or damaged. Nothing
-	// was changed.
+	// ErrCorrupt: the file is a bbolt file but truncated or damaged. The
+	// error names what is damaged (page, bucket, key, what failed). Open,
+	// OpenReadOnly and Check changed nothing; restore a backup.
 	ErrCorrupt = errors.New("store: file is truncated or damaged")
 	// ErrLocked: another process holds the store open.
 	ErrLocked = errors.New("store: file is locked by another process")
 	// ErrClosed: the DB was closed, or a failed compaction left it unusable.
 	ErrClosed = errors.New("store: closed")
+	// ErrInsecureStoreFile: the store file can be read by other users and
+	// is owned by another user, so Open cannot make it private. Nothing was
+	// changed.
+	ErrInsecureStoreFile = errors.New("store: store file is readable by other users and owned by another user")
+	// ErrReadOnly: the store was opened read-only (OpenReadOnly, a backup
+	// served while the store is damaged); the method changed nothing.
+	ErrReadOnly = errors.New("store: read-only (serving from a backup): restore the store to make changes")
+	// ErrPending: face data was deleted from the store, but destroying it
+	// on disk (rewriting the file, scrubbing backups) has not finished. A
+	// pending destruction record keeps it; FinishPending retries it.
+	ErrPending = errors.New("store: destruction pending: deleted from the store, not yet from the disk; it is retried")
+	// ErrNoBackup: no automatic backup opens and verifies.
+	ErrNoBackup = errors.New("store: no usable backup")
 
 	// ErrInsecureKeyFile: the key file's mode or owner is wrong.
 	ErrInsecureKeyFile = errors.New("store: key file is not private to this user")

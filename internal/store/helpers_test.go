@@ -136,3 +136,20 @@ func writeTestFile(t testing.TB, path string, b []byte) {
 		t.Fatal(err)
 	}
 }
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// newBufferLogger logs text lines into b (read it once the work is done).
+func newBufferLogger(b *bytes.Buffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(&syncBuffer{b: b}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

@@ -110,9 +110,17 @@ func (k KEK) verifier() []byte {
 
 // parseKEK accepts a key file's contents: 32 raw bytes, or 64 hex digits with
 // optional surrounding white space (as written by GenerateKEKFile or
-// `openssl rand -hex 32`).
+// `openssl rand -hex 32`). 32 bytes that are all text (printable ASCII,
+// tab, newline, carriage return) are refused: that is a typed passphrase
+// or a truncated hex key, not random key material. 32 random bytes are all
+// printable ASCII with probability (95/256)^32 ≈ 1.6e-14, and all text in
+// this wider sense with (98/256)^32 ≈ 4.6e-14: a real raw key is never
+// refused in practice.
 func parseKEK(b []byte) (KEK, error) {
 	if len(b) == KEKSize {
+		if isText(b) {
+			return KEK{}, fmt.Errorf("%w: looks like typed text, not a key: make one with gated keygen (64 hex digits)", ErrBadKeyFile)
+		}
 		return NewKEK(b)
 	}
 	t := bytes.TrimSpace(b)
@@ -125,6 +133,16 @@ func parseKEK(b []byte) (KEK, error) {
 		return KEK{}, fmt.Errorf("%w: not hex: want 32 raw bytes or 64 hex digits", ErrBadKeyFile)
 	}
 	return NewKEK(raw[:])
+}
+
+// isText reports whether every byte is printable ASCII or white space.
+func isText(b []byte) bool {
+	for _, c := range b {
+		if (c < 0x20 || c > 0x7e) && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
 }
 
 // LoadKEKFile reads the KEK from a key file. The file must be a regular file

@@ -31,6 +31,9 @@ func TestParseKEK(t *testing.T) {
 		{"short hex", []byte(hx[:62] + "\n"), false},
 		{"not hex", []byte(strings.Repeat("zz", 32)), false},
 		{"passphrase", []byte("correct horse battery staple\n"), false},
+		{"32-byte typed passphrase", []byte("correct horse battery staple ok!"), false},
+		{"31 typed characters and a newline", []byte("correct horse battery staple ok\n"), false},
+		{"32 hex digits (a 16-byte key in hex)", []byte(hx[:32]), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,6 +43,9 @@ func TestParseKEK(t *testing.T) {
 			}
 			if err != nil && !errors.Is(err, ErrBadKeyFile) {
 				t.Errorf("parseKEK error %v does not wrap ErrBadKeyFile", err)
+			}
+			if !tt.ok && len(tt.in) == KEKSize && !strings.Contains(err.Error(), "looks like typed text, not a key: make one with gated keygen (64 hex digits)") {
+				t.Errorf("parseKEK(32 bytes of text) = %v, want it to say it looks like typed text", err)
 			}
 			if tt.ok && got.Fingerprint() != want.Fingerprint() {
 				t.Errorf("parseKEK fingerprint = %s, want %s", got.Fingerprint(), want.Fingerprint())

@@ -13,5 +13,8 @@ func TestMain(m *testing.M) {
 	if galleryStore.dir != "" {
 		os.RemoveAll(galleryStore.dir)
 	}
+	if auditStore.dir != "" {
+		os.RemoveAll(auditStore.dir)
+	}
 	os.Exit(code)
 }

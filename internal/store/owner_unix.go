@@ -17,12 +17,24 @@ func fileOwner(fi os.FileInfo) (int, bool) {
 	return int(st.Uid), true
 }
 
+// lockExclusive takes an exclusive flock on f (bbolt's writer lock),
+// retrying until timeout.
+func lockExclusive(f *os.File, timeout time.Duration) error {
+	return flockRetry(f, syscall.LOCK_EX, timeout)
+}
+
+func unlock(f *os.File) { syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }
+
 // lockShared takes a shared flock on f (the lock bbolt's read-only opens
 // take; bbolt's writer takes it exclusively), retrying until timeout.
 func lockShared(f *os.File, timeout time.Duration) error {
+	return flockRetry(f, syscall.LOCK_SH, timeout)
+}
+
+func flockRetry(f *os.File, how int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
 		if err == nil {
 			return nil
 		}

@@ -199,6 +199,10 @@ type DeletionRecord struct {
 	// form, the end of a retention period); equal to At when it was done on
 	// the spot. Records written by schema 1 code have it equal to At.
 	RequestedAt time.Time
+	// Pending is not stored in the record: it is true while the
+	// destruction on disk has not finished (see PendingDestruction), as of
+	// when the record was returned.
+	Pending bool
 }
 
 // Deletion records are version 2: version 1 lacked RequestedAt.

@@ -14,6 +14,11 @@ import (
 // compacted so freed pages do not keep keys wrapped under the old KEK.
 // Keep the old key file until the daemon runs with the new one; if the
 // rotation fails, the store still opens with the old key.
+//
+// With a backup directory, it then takes a fresh automatic backup under
+// the new KEK and deletes the automatic backups sealed with the old one:
+// the old key is retired, and the new one cannot open them. If the fresh
+// backup fails, the old ones are kept and the error says so.
 func (db *DB) RotateKEK(actor string, newKEK KEK) error {
 	if !newKEK.Valid() {
 		return fmt.Errorf("store: rotate key: %w: no key", ErrInvalid)
@@ -34,46 +39,52 @@ func (db *DB) RotateKEK(actor string, newKEK KEK) error {
 		db.mu.Unlock()
 		return fmt.Errorf("store: rotate key: %w: the new key is the current key", ErrInvalid)
 	}
+	if db.readOnly {
+		db.mu.Unlock()
+		return fmt.Errorf("store: rotate key: %w", ErrReadOnly)
+	}
 	n := 0
-	err = db.bolt.Update(func(tx *bolt.Tx) error {
-		dk := tx.Bucket(bucketDataKeys)
-		type kv struct{ k, v []byte }
-		var upd []kv
-		err := dk.ForEach(func(k, v []byte) error {
-			key, err := old.unwrap(v, dataKeyAD(string(k)))
+	err = guard(func() error {
+		return db.bolt.Update(func(tx *bolt.Tx) error {
+			dk := tx.Bucket(bucketDataKeys)
+			type kv struct{ k, v []byte }
+			var upd []kv
+			err := dk.ForEach(func(k, v []byte) error {
+				key, err := old.unwrap(v, dataKeyAD(string(k)))
+				if err != nil {
+					return fmt.Errorf("data key of %s: %w", k, err)
+				}
+				upd = append(upd, kv{append([]byte(nil), k...), newKEK.wrap(key, dataKeyAD(string(k)))})
+				clear(key)
+				return nil
+			})
 			if err != nil {
-				return fmt.Errorf("data key of %s: %w", k, err)
+				return err
 			}
-			upd = append(upd, kv{append([]byte(nil), k...), newKEK.wrap(key, dataKeyAD(string(k)))})
-			clear(key)
-			return nil
+			for _, u := range upd {
+				if err := dk.Put(u.k, u.v); err != nil {
+					return err
+				}
+			}
+			n = len(upd)
+			m := tx.Bucket(bucketMeta)
+			secret, err := old.unwrap(m.Get(metaDeviceSecret), deviceSecretAD())
+			if err != nil {
+				return fmt.Errorf("device secret: %w", err)
+			}
+			defer clear(secret)
+			for _, kv := range []struct{ k, v []byte }{
+				{metaDeviceSecret, newKEK.wrap(secret, deviceSecretAD())},
+				{metaKEKVerifier, newKEK.verifier()},
+				{metaKEKFingerprint, []byte(newKEK.Fingerprint())},
+			} {
+				if err := m.Put(kv.k, kv.v); err != nil {
+					return err
+				}
+			}
+			return appendAudit(tx, db.keys, now, Event{Kind: KindKeyChange, Actor: actor, Outcome: "ok",
+				Detail: fmt.Sprintf("KEK rotated from %s to %s; %d data keys re-wrapped", old.Fingerprint(), newKEK.Fingerprint(), n)})
 		})
-		if err != nil {
-			return err
-		}
-		for _, u := range upd {
-			if err := dk.Put(u.k, u.v); err != nil {
-				return err
-			}
-		}
-		n = len(upd)
-		m := tx.Bucket(bucketMeta)
-		secret, err := old.unwrap(m.Get(metaDeviceSecret), deviceSecretAD())
-		if err != nil {
-			return fmt.Errorf("device secret: %w", err)
-		}
-		defer clear(secret)
-		for _, kv := range []struct{ k, v []byte }{
-			{metaDeviceSecret, newKEK.wrap(secret, deviceSecretAD())},
-			{metaKEKVerifier, newKEK.verifier()},
-			{metaKEKFingerprint, []byte(newKEK.Fingerprint())},
-		} {
-			if err := m.Put(kv.k, kv.v); err != nil {
-				return err
-			}
-		}
-		return appendAudit(tx, db.keys, now, Event{Kind: KindKeyChange, Actor: actor, Outcome: "ok",
-			Detail: fmt.Sprintf("KEK rotated from %s to %s; %d data keys re-wrapped", old.Fingerprint(), newKEK.Fingerprint(), n)})
 	})
 	if err == nil {
 		db.kek = newKEK
@@ -85,6 +96,11 @@ func (db *DB) RotateKEK(actor string, newKEK KEK) error {
 	db.log.Info("store key rotated", "from", old, "to", newKEK, "data_keys", n)
 	if err := db.compact(); err != nil {
 		return fmt.Errorf("store: rotate key: rotated, but the file was not rewritten (call Compact): %w", err)
+	}
+	if db.opts.BackupDir != "" {
+		if err := db.retireBackups(newKEK); err != nil {
+			return fmt.Errorf("store: rotate key: rotated, but: %w", err)
+		}
 	}
 	return nil
 }

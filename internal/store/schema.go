@@ -23,6 +23,9 @@ var (
 	bucketConsents  = []byte("consents")  // resident ID "/" consent ID → consent record
 	bucketDeletions = []byte("deletions") // big-endian seq → deletion record
 	bucketAudit     = []byte("audit")     // big-endian seq → audit entry
+	// Schema 2.
+	bucketFailures = []byte("failures") // HMAC(lock-out key) → failure count; sequence = entry count
+	bucketPending  = []byte("pending")  // receipt ID → pending destruction record
 )
 
 // Keys in the meta bucket.
@@ -34,6 +37,7 @@ var (
 	metaDeviceSecret   = []byte("device-secret")
 	metaCreated        = []byte("created")
 	metaAuditHead      = []byte("audit-head")
+	metaJournalLast    = []byte("journal-last") // schema 2: the last journal imported
 )
 
 // magic marks a bbolt file as a gated store.
@@ -53,6 +57,7 @@ type migrateEnv struct {
 func defaultMigrations() []migration {
 	return []migration{
 		migrateV1,
+		migrateV2,
 	}
 }
 
@@ -79,6 +84,16 @@ func migrateV1(tx *bolt.Tx, env *migrateEnv) error {
 	} {
 		if err := m.Put(kv.k, kv.v); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// migrateV2 adds the lock-out counters and pending destructions.
+func migrateV2(tx *bolt.Tx, _ *migrateEnv) error {
+	for _, name := range [][]byte{bucketFailures, bucketPending} {
+		if _, err := tx.CreateBucket(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -31,30 +32,32 @@ func TestSecrets(t *testing.T) {
 	if bytes.Contains(raw, key) {
 		t.Errorf("the secret is in the file in clear")
 	}
-	// Moved to another name, it does not open.
-	bdb, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bdb.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSettings)
-		return b.Put([]byte(secretPrefix+"osdp/other"), bytes.Clone(b.Get([]byte(secretPrefix+"osdp/side"))))
-	})
-	bdb.Close()
+	// Rotation keeps it.
 	db, err = Open(path, kek, Options{PIN: testPIN})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Secret("osdp/other"); !errors.Is(err, ErrTampered) {
-		t.Errorf("Secret(moved) = %v, want ErrTampered", err)
-	}
-	// Rotation keeps it.
 	k2, _ := GenerateKEK()
 	if err := db.RotateKEK("staff:test", k2); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := db.Secret("osdp/side"); err != nil || !bytes.Equal(got, key) {
 		t.Errorf("Secret after rotation = %x, %v", got, err)
+	}
+	// Moved to another name, it does not open, and Open refuses the file.
+	if err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSettings)
+		return b.Put([]byte(secretPrefix+"osdp/other"), bytes.Clone(b.Get([]byte(secretPrefix+"osdp/side"))))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Secret("osdp/other"); !errors.Is(err, ErrTampered) {
+		t.Errorf("Secret(moved) = %v, want ErrTampered", err)
+	}
+	db.Close()
+	_, err = Open(path, k2, Options{PIN: testPIN})
+	if !errors.Is(err, ErrCorrupt) || !errors.Is(err, ErrTampered) || !strings.Contains(err.Error(), "secret:osdp/other") {
+		t.Errorf("Open with a moved secret = %v, want ErrCorrupt and ErrTampered naming secret:osdp/other", err)
 	}
 }

@@ -24,6 +24,9 @@ type Stats struct {
 	WithdrawnConsent int
 	Deletions        []DeletionRecord // oldest first
 	AuditEntries     uint64
+	// PendingDestructions counts deletions whose destruction on disk has
+	// not finished (PendingDestructions lists them).
+	PendingDestructions int
 }
 
 // Stats counts what the store holds.
@@ -56,16 +59,11 @@ func (db *DB) Stats() (Stats, error) {
 		if err != nil {
 			return err
 		}
-		err = tx.Bucket(bucketDeletions).ForEach(func(k, v []byte) error {
-			r, err := decodeDeletion(v)
-			if err != nil {
-				return fmt.Errorf("%w: deletion %x: %w", ErrCorrupt, k, err)
-			}
-			s.Deletions = append(s.Deletions, r)
-			return nil
-		})
-		if err != nil {
+		if s.Deletions, err = readDeletions(tx); err != nil {
 			return err
+		}
+		if pb := tx.Bucket(bucketPending); pb != nil {
+			s.PendingDestructions = pb.Stats().KeyN
 		}
 		if k, _ := tx.Bucket(bucketAudit).Cursor().Last(); len(k) == 8 {
 			s.AuditEntries = uint64FromKey(k)

@@ -1,14 +1,12 @@
 package store
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -31,11 +29,20 @@ type Options struct {
 	// LockTimeout bounds the wait for another process's lock before Open
 	// returns ErrLocked; zero means 1 s.
 	LockTimeout time.Duration
+	// BackupDir is where AutoBackup keeps its backups (created 0700 if
+	// missing) and what a destruction scrubs; empty means no automatic
+	// backups. Keep it inside the daemon's data directory.
+	BackupDir string
+	// BackupKeep is how many automatic backups to keep; zero means 7.
+	BackupKeep int
 
 	// noSync skips fsync; only the benchmark builder uses it.
 	noSync bool
 	// migrations replaces the schema history, for tests.
 	migrations []migration
+	// verifyAllAudit makes open-time verification walk the whole audit
+	// chain (Check and backups do; the benchmarks measure it for Open).
+	verifyAllAudit bool
 }
 
 func (o Options) withDefaults() Options {
@@ -51,6 +58,9 @@ func (o Options) withDefaults() Options {
 	if o.LockTimeout <= 0 {
 		o.LockTimeout = time.Second
 	}
+	if o.BackupKeep <= 0 {
+		o.BackupKeep = 7
+	}
 	if o.migrations == nil {
 		o.migrations = defaultMigrations()
 	}
@@ -59,12 +69,14 @@ func (o Options) withDefaults() Options {
 
 // DB is an open store. Its methods are safe for concurrent use.
 type DB struct {
-	path string
-	opts Options
-	log  *slog.Logger
+	path     string
+	opts     Options
+	log      *slog.Logger
+	readOnly bool
 
-	// compactMu serialises deletions, key rotation, compaction and Close,
-	// so a file rewrite never races a deletion. Taken before mu.
+	// compactMu serialises deletions, key rotation, compaction, automatic
+	// backups and Close, so a file rewrite never races a deletion. Taken
+	// before mu.
 	compactMu sync.Mutex
 	// mu is held shared by every operation and exclusively while the file
 	// is swapped, the KEK changes, or the DB closes.
@@ -73,79 +85,197 @@ type DB struct {
 	kek  KEK
 	keys deviceKeys
 
-	// afterCopy, if set (tests only), runs in compact after the bulk copy
-	// and before the catch-up, while other callers may still write.
-	afterCopy func()
+	// Test hooks (nil in production): afterCopy runs in compact after the
+	// bulk copy and before the catch-up and rename, while other callers may
+	// still write; afterDestroyCommit runs right after a deletion's
+	// transaction commits; scrubAfterCopy is given to each backup being
+	// scrubbed as its afterCopy.
+	afterCopy          func()
+	afterDestroyCommit func()
+	scrubAfterCopy     func()
 }
 
 // Open opens the store at path, creating it (mode 0600) if it does not
-// exist, and runs schema migrations. It refuses, changing nothing, a wrong
-// key (ErrWrongKey), a newer schema (ErrSchemaTooNew), a foreign or empty
-// file (ErrNotStore), a truncated or damaged one (ErrCorrupt), and a file
-// another process holds open (ErrLocked).
+// exist, and runs schema migrations.
+//
+// First it removes this store's leftover temporary files (from a crash
+// mid-compaction, creation or restore; only names this package makes). It
+// then verifies the whole file read-only before anything opens it for
+// writing: the page structure, bbolt's consistency check, and every
+// record the gate serves from, decrypting every data key and template (see
+// Check). It refuses, changing nothing, a wrong key (ErrWrongKey), a newer
+// schema (ErrSchemaTooNew), a foreign or empty file (ErrNotStore), a
+// truncated or damaged one (ErrCorrupt, naming what is damaged), a file
+// another process holds open (ErrLocked), and a file other users can read
+// that belongs to another user (ErrInsecureStoreFile). A file of ours that
+// other users can read is made 0600, with a warning and an audit entry.
 func Open(path string, kek KEK, opts Options) (*DB, error) {
+	return open(path, kek, opts, true)
+}
+
+// OpenReadOnly opens an existing store read-only (bbolt's shared lock),
+// after the same verification as Open, to serve card and PIN from a backup
+// while the store is damaged. Reads work; every method that would change
+// the file returns an error wrapping ErrReadOnly and changes nothing. It
+// never migrates (an older schema is served as it is), never creates, and
+// removes no temporary files.
+func OpenReadOnly(path string, kek KEK, opts Options) (*DB, error) {
+	return open(path, kek, opts, false)
+}
+
+func open(path string, kek KEK, opts Options, writable bool) (*DB, error) {
 	if !kek.Valid() {
 		return nil, fmt.Errorf("store: open %s: %w: no key", path, ErrInvalid)
 	}
 	opts = opts.withDefaults()
+	db, err := openDB(path, kek, opts, writable, writable)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func openDB(path string, kek KEK, opts Options, writable, mayCreate bool) (*DB, error) {
 	fi, err := os.Stat(path)
 	switch {
-	case errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, os.ErrNotExist) && mayCreate:
+		if err := removeTemps(path, opts.BackupDir, opts.Logger); err != nil {
+			opts.Logger.Warn("leftover temporary files could not be removed", "err", err)
+		}
 		if err := create(path, kek, opts); err != nil {
-			return nil, fmt.Errorf("store: create %s: %w", path, err)
+			return nil, fmt.Errorf("create: %w", err)
 		}
 		opts.Logger.Info("store created", "path", path, "kek", kek)
+		if fi, err = os.Stat(path); err != nil {
+			return nil, err
+		}
 	case err != nil:
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	case !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("store: open %s: %w: not a regular file", path, ErrNotStore)
-	default:
-		if fi.Mode().Perm()&0o077 != 0 {
-			opts.Logger.Warn("store file is readable by other users; chmod 600 it", "path", path, "mode", fmt.Sprintf("%#o", fi.Mode().Perm()))
+		return nil, fmt.Errorf("%w: not a regular file", ErrNotStore)
+	case writable:
+		// Before anything else: leftovers of a crash, under the store's
+		// exclusive lock so nothing of a running process is touched.
+		if err := removeTempsLocked(path, opts); err != nil {
+			return nil, err
 		}
 	}
+	wasMode, err := makePrivate(path, fi, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
 
-	// Check the file read-only first: a foreign, truncated, too-new or
-	// wrongly keyed file is refused before anything opens it for writing.
+	// Verify read-only first: a foreign, damaged, too-new or wrongly keyed
+	// file is refused before anything opens it for writing.
 	current := uint32(len(opts.migrations))
-	version, err := inspect(path, kek, current, opts.LockTimeout)
+	v, bdb, err := verifyFile(path, kek, current, opts, !writable)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
-
-	bdb, err := openBolt(path, false, opts)
-	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	if writable {
+		err = guard(func() error {
+			var err error
+			bdb, err = openBolt(path, false, opts)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		// Under the exclusive lock: if anything committed between the two
+		// opens, verify again through this handle.
+		if !sameMeta(path, v.meta) {
+			err = guard(func() error {
+				if _, err := checkPages(path); err != nil {
+					return err
+				}
+				return bdb.View(func(tx *bolt.Tx) error {
+					var err error
+					v.version, v.counts, err = verifyTx(tx, kek, current, opts)
+					return err
+				})
+			})
+			if err != nil {
+				bdb.Close()
+				return nil, err
+			}
+		}
 	}
-	db := &DB{path: path, opts: opts, log: opts.Logger, bolt: bdb, kek: kek}
-	// Under the exclusive lock, check again (the file could have changed
-	// between the two opens) and migrate if needed.
+	db := &DB{path: path, opts: opts, log: opts.Logger, bolt: bdb, kek: kek, readOnly: !writable}
 	var secret []byte
-	err = bdb.View(func(tx *bolt.Tx) error {
-		version, secret, err = checkStore(tx, kek, current)
+	err = db.view(func(tx *bolt.Tx) error {
+		_, secret, err = checkStore(tx, kek, current)
 		return err
 	})
 	if err == nil {
 		db.keys = deriveDeviceKeys(secret)
 		clear(secret)
 	}
-	if err == nil && version < current {
-		err = bdb.Update(func(tx *bolt.Tx) error {
-			if err := migrate(tx, opts.migrations, version, &migrateEnv{kek: kek, now: opts.Now()}); err != nil {
+	if err == nil && writable && v.version < current {
+		err = db.update(func(tx *bolt.Tx) error {
+			if err := migrate(tx, opts.migrations, v.version, &migrateEnv{kek: kek, now: opts.Now()}); err != nil {
 				return err
 			}
 			return appendAudit(tx, db.keys, opts.Now(), Event{Kind: KindAdmin, Actor: "system", Outcome: "ok",
-				Detail: fmt.Sprintf("schema migrated from %d to %d", version, current)})
+				Detail: fmt.Sprintf("schema migrated from %d to %d", v.version, current)})
 		})
 		if err == nil {
-			opts.Logger.Info("store schema migrated", "path", path, "from", version, "to", current)
+			opts.Logger.Info("store schema migrated", "path", path, "from", v.version, "to", current)
 		}
+	}
+	if err == nil && writable && wasMode != 0 {
+		_, err = db.AppendAudit(Event{Kind: KindAdmin, Actor: "system", Outcome: "fixed",
+			Detail: fmt.Sprintf("store file had mode %#o: anyone who could read it may have a copy; set to 0600", uint32(wasMode))})
 	}
 	if err != nil {
 		bdb.Close()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
 	return db, nil
+}
+
+// makePrivate enforces the store file's mode: a file that other users may
+// read is made 0600 if it is ours (returning the mode it had, after a
+// warning), and refused if it is not.
+func makePrivate(path string, fi os.FileInfo, log *slog.Logger) (os.FileMode, error) {
+	mode := fi.Mode().Perm()
+	if mode&0o077 == 0 {
+		return 0, nil
+	}
+	uid, ok := fileOwner(fi)
+	if !ok || uid != os.Geteuid() {
+		return 0, fmt.Errorf("%w: mode %#o, owner uid %d, we are uid %d (fix: chown %d %s && chmod 600 %s)",
+			ErrInsecureStoreFile, uint32(mode), uid, os.Geteuid(), os.Geteuid(), path, path)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return 0, err
+	}
+	log.Warn("store file was readable by other users: anyone who could read it may have a copy; set to 0600",
+		"path", path, "mode", fmt.Sprintf("%#o", uint32(mode)))
+	return mode, nil
+}
+
+// removeTempsLocked removes leftover temporary files while holding the
+// store file's exclusive lock (the one bbolt's writer takes), so that a
+// running daemon, restore or check is never disturbed.
+func removeTempsLocked(path string, opts Options) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := lockExclusive(f, opts.LockTimeout); err != nil {
+		if errors.Is(err, ErrLocked) {
+			return fmt.Errorf("%w (is gated running? stop it or go through its socket)", ErrLocked)
+		}
+		return err
+	}
+	defer unlock(f)
+	// Not fatal: the store itself is fine, and a destruction that needs
+	// them gone stays pending until FinishPending removes them.
+	if err := removeTemps(path, opts.BackupDir, opts.Logger); err != nil {
+		opts.Logger.Warn("leftover temporary files could not be removed", "err", err)
+	}
+	return nil
 }
 
 // Close closes the store. Further calls return ErrClosed.
@@ -175,23 +305,29 @@ func (db *DB) KEKFingerprint() string {
 	return db.kek.Fingerprint()
 }
 
-// view and update run fn in a bbolt transaction under the shared lock.
+// view and update run fn in a bbolt transaction under the shared lock. A
+// panic or fault while reading the file (a page damaged after Open
+// verified it, a disk error under the memory map) becomes ErrCorrupt.
 func (db *DB) view(fn func(tx *bolt.Tx) error) error {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	if db.bolt == nil {
 		return ErrClosed
 	}
-	return db.bolt.View(fn)
+	return guard(func() error { return db.bolt.View(fn) })
 }
 
+// update returns ErrReadOnly on a read-only DB, changing nothing.
 func (db *DB) update(fn func(tx *bolt.Tx) error) error {
+	if db.readOnly {
+		return ErrReadOnly
+	}
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	if db.bolt == nil {
 		return ErrClosed
 	}
-	return db.bolt.Update(fn)
+	return guard(func() error { return db.bolt.Update(fn) })
 }
 
 func openBolt(path string, readOnly bool, opts Options) (*bolt.DB, error) {
@@ -220,47 +356,6 @@ func boltOpenError(err error) error {
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	return err
-}
-
-// inspect opens path read-only (a shared lock: it fails with ErrLocked
-// while another process has the store open) and checks that it is a whole
-// gated store of a known version sealed with kek. It never writes.
-func inspect(path string, kek KEK, current uint32, timeout time.Duration) (version uint32, err error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0, err
-	}
-	if fi.Size() == 0 {
-		return 0, fmt.Errorf("%w: empty file", ErrNotStore)
-	}
-	// A damaged file can make bbolt panic or fault on a bad page; report
-	// that as corruption rather than crash the daemon.
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
-		}
-	}()
-	bdb, err := openBolt(path, true, Options{LockTimeout: timeout})
-	if errors.Is(err, ErrNotStore) && hasBoltMagic(path) {
-		return 0, fmt.Errorf("%w: bbolt header present but no valid meta page", ErrCorrupt)
-	}
-	if err != nil {
-		return 0, err
-	}
-	defer bdb.Close()
-	err = bdb.View(func(tx *bolt.Tx) error {
-		// bbolt does not check that the file holds every page its meta
-		// page promises; reading a missing page would fault.
-		if tx.Size() > fi.Size() {
-			return fmt.Errorf("%w: file is %d bytes, its meta page says %d (truncated)", ErrCorrupt, fi.Size(), tx.Size())
-		}
-		v, secret, err := checkStore(tx, kek, current)
-		clear(secret)
-		version = v
-		return err
-	})
-	return version, err
 }
 
 // create makes a new store at path atomically: it is built in a temporary
@@ -334,21 +429,4 @@ func syncDir(dir string) error {
 		err = cerr
 	}
 	return err
-}
-
-// hasBoltMagic reports whether the file starts like a bbolt file: the
-// first meta page's magic (0xED0CDAED, little-endian on the platforms gated
-// runs on) after the 16-byte page header. It tells a truncated store from
-// a foreign file.
-func hasBoltMagic(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	var b [20]byte
-	if _, err := io.ReadFull(f, b[:]); err != nil {
-		return false
-	}
-	return binary.LittleEndian.Uint32(b[16:]) == 0xED0CDAED || binary.BigEndian.Uint32(b[16:]) == 0xED0CDAED
 }

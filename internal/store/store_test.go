@@ -33,8 +33,8 @@ func TestOpenCreates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.SchemaVersion != 1 || s.KEKFingerprint != kek.Fingerprint() || s.AuditEntries != 1 {
-		t.Errorf("Stats of a new store = %+v, want schema 1, %s, 1 audit entry", s, kek.Fingerprint())
+	if s.SchemaVersion != 2 || s.KEKFingerprint != kek.Fingerprint() || s.AuditEntries != 1 {
+		t.Errorf("Stats of a new store = %+v, want schema 2, %s, 1 audit entry", s, kek.Fingerprint())
 	}
 	db.Close()
 	if _, err := db.Resident("r-x"); !errors.Is(err, ErrClosed) {
@@ -190,7 +190,7 @@ func TestMigrations(t *testing.T) {
 			}
 			return errors.New("disk on fire")
 		})
-		if _, err := Open(path, kek, opts); err == nil || !strings.Contains(err.Error(), "migrate schema 1 to 2") {
+		if _, err := Open(path, kek, opts); err == nil || !strings.Contains(err.Error(), "migrate schema 2 to 3") {
 			t.Errorf("Open with failing migration = %v, want it named", err)
 		}
 		if !bytes.Equal(readFile(t, path), before) {
@@ -212,8 +212,8 @@ func TestMigrations(t *testing.T) {
 				t.Fatal(err)
 			}
 			s, _ := db.Stats()
-			if s.SchemaVersion != 2 {
-				t.Errorf("schema after migration = %d, want 2", s.SchemaVersion)
+			if s.SchemaVersion != 3 {
+				t.Errorf("schema after migration = %d, want 3", s.SchemaVersion)
 			}
 			if _, err := db.Resident(res.ID); err != nil {
 				t.Errorf("resident lost in migration: %v", err)

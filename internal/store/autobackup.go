@@ -1,0 +1,473 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// BackupInfo describes one automatic backup.
+type BackupInfo struct {
+	Path  string
+	Taken time.Time // from the file name, UTC, millisecond precision
+	Size  int64
+	// Skipped is set by OpenNewestBackup only: the newer backups it
+	// passed over, each with why ("gated-….db: store: …").
+	Skipped []string
+}
+
+const backupTimeLayout = "20060102T150405.000Z"
+
+var backupNameRE = regexp.MustCompile(`^gated-([0-9]{8}T[0-9]{6}\.[0-9]{3}Z)\.db$`)
+
+func backupName(t time.Time) string { return "gated-" + t.UTC().Format(backupTimeLayout) + ".db" }
+
+// ListBackups lists the automatic backups in dir, newest first: only
+// regular files named gated-YYYYMMDDTHHMMSS.sssZ.db. A missing dir has
+// none.
+func ListBackups(dir string) ([]BackupInfo, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: list backups: %w", err)
+	}
+	var out []BackupInfo
+	for _, e := range entries {
+		m := backupNameRE.FindStringSubmatch(e.Name())
+		if m == nil || !e.Type().IsRegular() {
+			continue
+		}
+		t, err := time.Parse(backupTimeLayout, m[1])
+		if err != nil {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		out = append(out, BackupInfo{Path: filepath.Join(dir, e.Name()), Taken: t, Size: fi.Size()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path > out[j].Path })
+	return out, nil
+}
+
+// AutoBackup takes an automatic backup into Options.BackupDir: it records
+// an audit entry (so the copy holds the record of its own making), writes
+// a consistent snapshot (the same still-encrypted file `gated backup`
+// writes) to a temporary file there, syncs it, links it into place as
+// gated-YYYYMMDDTHHMMSS.sssZ.db (0600), and verifies it completely with the
+// KEK (what Open verifies, and the whole audit chain). A backup that fails
+// verification is deleted and the error returned. Then only the newest
+// Options.BackupKeep backups are kept. Deletions wait while it runs.
+func (db *DB) AutoBackup() (BackupInfo, error) {
+	if db.opts.BackupDir == "" {
+		return BackupInfo{}, fmt.Errorf("store: automatic backup: %w: no backup directory (Options.BackupDir)", ErrInvalid)
+	}
+	if db.readOnly {
+		return BackupInfo{}, fmt.Errorf("store: automatic backup: %w", ErrReadOnly)
+	}
+	db.compactMu.Lock()
+	defer db.compactMu.Unlock()
+	info, err := db.autoBackup()
+	if err != nil {
+		return BackupInfo{}, fmt.Errorf("store: automatic backup: %w", err)
+	}
+	return info, nil
+}
+
+// autoBackup is AutoBackup; the caller holds compactMu.
+func (db *DB) autoBackup() (BackupInfo, error) {
+	dir := db.opts.BackupDir
+	if err := ensurePrivateDir(dir, db.log); err != nil {
+		return BackupInfo{}, err
+	}
+	now, err := db.now()
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	final := filepath.Join(dir, backupName(now))
+	for i := 0; fileExists(final); i++ {
+		if i > 1000 {
+			return BackupInfo{}, fmt.Errorf("no free backup name near %s", final)
+		}
+		now = now.Add(time.Millisecond)
+		final = filepath.Join(dir, backupName(now))
+	}
+	if _, err := db.AppendAudit(Event{Kind: KindAdmin, Actor: "system", Outcome: "ok", Detail: "automatic backup " + filepath.Base(final)}); err != nil {
+		return BackupInfo{}, err
+	}
+	tmp, err := os.CreateTemp(dir, ".gated-backup-*")
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	tmpPath := tmp.Name()
+	defer os.Remove(tmpPath) // a no-op once linked and removed
+	err = tmp.Chmod(0o600)
+	if err == nil {
+		err = db.view(func(tx *bolt.Tx) error {
+			_, err := tx.WriteTo(tmp)
+			return err
+		})
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	// Link, not rename: never replace a backup.
+	if err := os.Link(tmpPath, final); err != nil {
+		return BackupInfo{}, err
+	}
+	os.Remove(tmpPath)
+	if err := syncDir(dir); err != nil {
+		return BackupInfo{}, err
+	}
+	if err := deepCheck(final, db.currentKEK(), uint32(len(db.opts.migrations)), db.opts.LockTimeout); err != nil {
+		os.Remove(final)
+		syncDir(dir)
+		return BackupInfo{}, fmt.Errorf("the new backup %s does not verify and was deleted: %w", filepath.Base(final), err)
+	}
+	info := BackupInfo{Path: final, Taken: now.UTC().Truncate(time.Millisecond), Size: fileSize(final)}
+	db.log.Info("automatic backup taken", "path", final, "bytes", info.Size)
+
+	list, err := ListBackups(dir)
+	if err != nil {
+		return info, err
+	}
+	for _, b := range list[min(len(list), db.opts.BackupKeep):] {
+		if err := os.Remove(b.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return info, fmt.Errorf("pruning backups: %w", err)
+		}
+		db.log.Info("old automatic backup removed", "path", b.Path)
+	}
+	return info, syncDir(dir)
+}
+
+func (db *DB) currentKEK() KEK {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return db.kek
+}
+
+func fileExists(path string) bool {
+	_, err := os.Lstat(path)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// ensurePrivateDir creates dir 0700, or makes an existing one of ours 0700.
+func ensurePrivateDir(dir string, log interface{ Warn(string, ...any) }) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("backup directory %s is not a directory", dir)
+	}
+	if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+		if uid, ok := fileOwner(fi); !ok || uid != os.Geteuid() {
+			return fmt.Errorf("%w: backup directory %s has mode %#o and another owner (fix: chown %d %s && chmod 700 %s)",
+				ErrInsecureStoreFile, dir, uint32(mode), os.Geteuid(), dir, dir)
+		}
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return err
+		}
+		log.Warn("backup directory was open to other users; set to 0700", "dir", dir, "mode", fmt.Sprintf("%#o", uint32(mode)))
+	}
+	return nil
+}
+
+// OpenNewestBackup opens, read-only (see OpenReadOnly), the newest
+// automatic backup in dir that passes Open's verification. The newer ones
+// it skipped, and why, are logged and listed in the returned
+// BackupInfo.Skipped; when none verifies the error wraps ErrNoBackup and
+// says why each was refused.
+func OpenNewestBackup(dir string, kek KEK, opts Options) (*DB, BackupInfo, error) {
+	opts = opts.withDefaults()
+	opts.BackupDir = ""
+	list, err := ListBackups(dir)
+	if err != nil {
+		return nil, BackupInfo{}, err
+	}
+	var skipped []string
+	for _, b := range list {
+		db, err := OpenReadOnly(b.Path, kek, opts)
+		if err != nil {
+			skipped = append(skipped, fmt.Sprintf("%s: %v", filepath.Base(b.Path), err))
+			opts.Logger.Warn("backup skipped: it does not verify", "path", b.Path, "err", err)
+			continue
+		}
+		b.Skipped = skipped
+		return db, b, nil
+	}
+	if len(list) == 0 {
+		return nil, BackupInfo{}, fmt.Errorf("store: open newest backup: %w: no backups in %s", ErrNoBackup, dir)
+	}
+	return nil, BackupInfo{}, fmt.Errorf("store: open newest backup: %w in %s: %s", ErrNoBackup, dir, strings.Join(skipped, "; "))
+}
+
+// scrubBackups destroys, in every automatic backup, the face data that ps
+// destroyed in the live store, and rewrites each backup it changes. A
+// backup that cannot be scrubbed (damaged, another key) is deleted,
+// because it may hold the data. The caller holds compactMu. It returns
+// how many backups it scrubbed and deleted.
+func (db *DB) scrubBackups(ps []PendingDestruction) (scrubbed, deleted int, err error) {
+	dir := db.opts.BackupDir
+	if dir == "" {
+		return 0, 0, nil
+	}
+	list, err := ListBackups(dir)
+	if err != nil || len(list) == 0 {
+		return 0, 0, err
+	}
+	dels := map[string]DeletionRecord{}
+	err = db.view(func(tx *bolt.Tx) error {
+		ds, err := readDeletions(tx)
+		for _, d := range ds {
+			dels[d.ReceiptID] = d
+		}
+		return err
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, b := range list {
+		changed, err := db.scrubOne(b.Path, ps, dels)
+		if err == nil {
+			if changed {
+				scrubbed++
+			}
+			continue
+		}
+		if !unscrubbable(err) {
+			return scrubbed, deleted, fmt.Errorf("backup %s: %w", filepath.Base(b.Path), err)
+		}
+		if rerr := os.Remove(b.Path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			return scrubbed, deleted, fmt.Errorf("backup %s cannot be scrubbed (%v) nor deleted: %w", filepath.Base(b.Path), err, rerr)
+		}
+		if err := syncDir(dir); err != nil {
+			return scrubbed, deleted, err
+		}
+		deleted++
+		db.log.Warn("deleted a backup that cannot be scrubbed: it may hold destroyed face data", "path", b.Path, "err", err)
+		if _, aerr := db.AppendAudit(Event{Kind: KindDeletion, Actor: "system", Outcome: "deleted",
+			Detail: truncate(fmt.Sprintf("backup %s deleted, cannot be scrubbed: %v", filepath.Base(b.Path), err), maxAuditDetail)}); aerr != nil {
+			return scrubbed, deleted, aerr
+		}
+	}
+	return scrubbed, deleted, nil
+}
+
+// unscrubbable reports whether a backup failed for what it is (damaged,
+// sealed with another key, not a store), not for a passing condition like
+// a full disk or a lock.
+func unscrubbable(err error) bool {
+	for _, e := range []error{ErrCorrupt, ErrWrongKey, ErrNotStore, ErrSchemaTooNew, ErrTampered, ErrAuditBroken, ErrInsecureStoreFile} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// scrubOne applies the pending destructions to one backup. For each:
+//
+//   - a backup without the deletion record predates it: the deletion is
+//     applied to it, as Restore re-applies one (same receipt, its own audit
+//     entry, so the backup's chain stays valid);
+//   - a backup with the pending record was taken while it was pending, so
+//     freed pages may hold the data;
+//   - a backup with the deletion record and no pending record was taken
+//     after the live file was rewritten (or scrubbed before): nothing to do.
+//
+// A backup that needs anything gets the pending record (so a crash before
+// its rewrite is seen again), is compacted, loses the pending record, and
+// is verified completely.
+func (db *DB) scrubOne(path string, ps []PendingDestruction, dels map[string]DeletionRecord) (bool, error) {
+	opts := db.opts
+	opts.BackupDir = ""
+	kek := db.currentKEK()
+	bdb, err := openDB(path, kek, opts, true, false)
+	if err != nil {
+		return false, err
+	}
+	defer bdb.Close()
+	bdb.afterCopy = db.scrubAfterCopy
+	now, err := bdb.now()
+	if err != nil {
+		return false, err
+	}
+	var todo []PendingDestruction
+	err = bdb.update(func(tx *bolt.Tx) error {
+		have, err := readDeletions(tx)
+		if err != nil {
+			return err
+		}
+		has := map[string]bool{}
+		for _, d := range have {
+			has[d.ReceiptID] = true
+		}
+		pb := tx.Bucket(bucketPending)
+		for _, p := range ps {
+			if has[p.ReceiptID] && pb.Get([]byte(p.ReceiptID)) == nil {
+				continue
+			}
+			todo = append(todo, p)
+			if !has[p.ReceiptID] {
+				d, ok := dels[p.ReceiptID]
+				if !ok {
+					return fmt.Errorf("%w: live store has no deletion record for pending receipt %s", ErrCorrupt, p.ReceiptID)
+				}
+				if err := applyDeletionTx(tx, d, p.Whole); err != nil {
+					return err
+				}
+				if err := appendAudit(tx, bdb.keys, now, Event{Kind: KindDeletion, Actor: "system", Subject: p.ResidentID, Outcome: "ok",
+					Detail: "receipt " + p.ReceiptID + " applied to this backup (scrub)"}); err != nil {
+					return err
+				}
+			}
+			if err := pb.Put([]byte(p.ReceiptID), encodePending(p)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil || len(todo) == 0 {
+		return false, err
+	}
+	bdb.compactMu.Lock()
+	err = bdb.compact()
+	bdb.compactMu.Unlock()
+	if err != nil {
+		return false, fmt.Errorf("rewriting: %w", err)
+	}
+	err = bdb.update(func(tx *bolt.Tx) error {
+		for _, p := range todo {
+			if err := tx.Bucket(bucketPending).Delete([]byte(p.ReceiptID)); err != nil {
+				return err
+			}
+			if err := appendAudit(tx, bdb.keys, now, Event{Kind: KindDeletion, Actor: "system", Subject: p.ResidentID, Outcome: "ok",
+				Detail: "receipt " + p.ReceiptID + ": destroyed in this backup (file rewritten)"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if cerr := bdb.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := deepCheck(path, kek, uint32(len(opts.migrations)), opts.LockTimeout); err != nil {
+		return false, fmt.Errorf("after scrubbing: %w", err)
+	}
+	db.log.Info("backup scrubbed", "path", path, "receipts", len(todo))
+	return true, nil
+}
+
+// applyDeletionTx destroys in tx what deletion d destroyed elsewhere, and
+// keeps d (same receipt) as its record. Restore and the backup scrub use it.
+func applyDeletionTx(tx *bolt.Tx, d DeletionRecord, whole bool) error {
+	if _, err := destroyFaceTx(tx, d.ResidentID); err != nil {
+		return err
+	}
+	if err := withdrawConsents(tx, d.ResidentID, d.At); err != nil {
+		return err
+	}
+	if whole {
+		if _, err := deleteCards(tx, d.ResidentID); err != nil {
+			return err
+		}
+		for _, b := range [][]byte{bucketPINs, bucketResidents} {
+			if err := tx.Bucket(b).Delete([]byte(d.ResidentID)); err != nil {
+				return err
+			}
+		}
+	}
+	seq, err := tx.Bucket(bucketDeletions).NextSequence()
+	if err != nil {
+		return err
+	}
+	d.Pending = false
+	return tx.Bucket(bucketDeletions).Put(be64(seq), encodeDeletion(d))
+}
+
+// backupFingerprint reads which KEK a backup is sealed with (no key
+// needed: the fingerprint is in clear).
+func backupFingerprint(path string, opts Options) (string, error) {
+	if _, err := checkPages(path); err != nil {
+		return "", err
+	}
+	var fp string
+	err := guard(func() error {
+		bdb, err := openBolt(path, true, opts)
+		if err != nil {
+			return err
+		}
+		defer bdb.Close()
+		return bdb.View(func(tx *bolt.Tx) error {
+			m := tx.Bucket(bucketMeta)
+			if m == nil {
+				return ErrNotStore
+			}
+			fp = string(m.Get(metaKEKFingerprint))
+			return nil
+		})
+	})
+	return fp, err
+}
+
+// retireBackups runs after a key rotation: it takes a fresh backup under
+// the new KEK, then deletes the backups sealed with another key, which the
+// new key cannot open (the old key is retired). If the fresh backup fails,
+// the old ones are kept. The caller holds compactMu.
+func (db *DB) retireBackups(newKEK KEK) error {
+	info, err := db.autoBackup()
+	if err != nil {
+		return fmt.Errorf("no backup under the new key (backups under the old key kept): %w", err)
+	}
+	list, err := ListBackups(db.opts.BackupDir)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, b := range list {
+		if b.Path == info.Path {
+			continue
+		}
+		if fp, err := backupFingerprint(b.Path, db.opts); err != nil || fp == newKEK.Fingerprint() {
+			continue
+		}
+		if err := os.Remove(b.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := syncDir(db.opts.BackupDir); err != nil {
+		return err
+	}
+	db.log.Info("backups under the retired key removed", "count", n)
+	_, err = db.AppendAudit(Event{Kind: KindKeyChange, Actor: "system", Outcome: "ok",
+		Detail: fmt.Sprintf("%d backups under the retired key deleted; fresh backup %s", n, filepath.Base(info.Path))})
+	return err
+}
