@@ -3,8 +3,8 @@
 // submitted PIN, a key press), keeps every reader connected (reopening it
 // with backoff after the device disappears) and reports each reader's
 // Health, so the daemon knows at all times whether a fallback path is alive.
-// It also owns the card+PIN decision: pairing a PIN with the card shown
-// before it, asking a PINChecker, and locking out guessers.
+// It also pairs each PIN with the card shown before it (Pairing); whether
+// the PIN is right, and how often a card may try, is the gate's decision.
 //
 // Readers:
 //   - ASCII line readers (most USB/RS-232 125 kHz and 13.56 MHz readers):
@@ -19,7 +19,7 @@
 // pseudo-terminals.
 //
 // This package must never open the door, never decide on its own that a card
-// is valid (only the PINChecker and the daemon do), never import the store,
+// is valid (only the gate does), never import the store,
 // and never put a PIN in a log line, an error or a String method.
 //
 // # Caveats

@@ -1,9 +1,7 @@
 package fallback_test
 
 import (
-	"context"
 	"fmt"
-	"time"
 
 	"github.com/gated-dev/gated/internal/fallback"
 )
@@ -24,21 +22,14 @@ func ExampleParseASCII() {
 	// Output: 3735928559
 }
 
-func ExampleAuthenticator() {
-	now := time.Unix(1_800_000_000, 0)
-	auth, _ := fallback.NewAuthenticator(fallback.AuthConfig{
-		Checker: pinTable{"42": "1234"}, // the daemon passes the store here
-		Now:     func() time.Time { return now },
-	})
-	ctx := context.Background()
-	for _, ev := range []fallback.Event{
-		{Reader: "gate", Kind: fallback.KindCard, Card: fallback.Card{Number: "42"}},
-		{Reader: "gate", Kind: fallback.KindPIN, PIN: fallback.NewSecret("1234")},
-	} {
-		d, _ := auth.Handle(ctx, ev)
-		fmt.Println(ev, "->", d.Outcome)
-	}
+func ExamplePairing() {
+	p := fallback.NewPairing(fallback.PairingConfig{Bind: map[string]string{"gate-pad": "gate"}})
+	p.Card(fallback.Event{Reader: "gate", Kind: fallback.KindCard, Card: fallback.Card{Number: "42"}})
+	card, reader, ok := p.PIN(fallback.Event{Reader: "gate-pad", Kind: fallback.KindPIN, PIN: fallback.NewSecret("1234")})
+	fmt.Println(card.Key(), reader, ok)
+	_, _, ok = p.PIN(fallback.Event{Reader: "gate-pad", Kind: fallback.KindPIN, PIN: fallback.NewSecret("1234")})
+	fmt.Println(ok)
 	// Output:
-	// gate: card unknown 42 -> need-pin
-	// gate: pin (4 digits) -> granted
+	// 42 gate true
+	// false
 }

@@ -1,23 +1,15 @@
 package fallback
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 )
 
-type fuzzPINs map[string]string
-
-func (p fuzzPINs) CheckPIN(_ context.Context, c Card, pin string) (bool, error) {
-	want, ok := p[c.Key()]
-	return ok && want == pin, nil
-}
-
 // FuzzNoOpen is the pure twin of TestNoByteSequenceOpensTheDoor: any bytes,
 // split over an ASCII reader, a Wiegand converter and a keypad, through the
-// same decision (allow set, card+PIN with lockout), never open unless the
+// same decision (allow set, card+PIN paired per reader), never open unless the
 // bytes hold an allowed credential's own frame.
 func FuzzNoOpen(f *testing.F) {
 	f.Add([]byte(strings.Repeat("9", 200)+"4242424242\r\n"), uint8(0))
@@ -35,7 +27,8 @@ func FuzzNoOpen(f *testing.F) {
 			}
 		}
 		now := time.Unix(1_800_000_000, 0)
-		auth, _ := NewAuthenticator(AuthConfig{Checker: fuzzPINs{"777": "2580"}, Bind: map[string]string{"pad": "ascii"}, Now: func() time.Time { return now }})
+		pairing := NewPairing(PairingConfig{Bind: map[string]string{"pad": "ascii"}, Now: func() time.Time { return now }})
+		pins := map[string]string{"777": "2580"}
 		allow := map[string]bool{"4242424242": true, "1:4242": true}
 		asciiCfg := LineConfig{MaxLen: 32}
 		readers := map[string]protocol{
@@ -50,8 +43,13 @@ func FuzzNoOpen(f *testing.F) {
 			readers[name].feed(b[i:i+n], now, func(ev Event) {
 				ev.Reader = name
 				open := ev.Kind == KindCard && allow[ev.Card.Key()]
-				if d, _ := auth.Handle(context.Background(), ev); d.Outcome == OutcomeGranted {
-					open = true
+				switch ev.Kind {
+				case KindCard:
+					pairing.Card(ev)
+				case KindPIN:
+					if c, _, ok := pairing.PIN(ev); ok && pins[c.Key()] == ev.PIN.Reveal() {
+						open = true
+					}
 				}
 				if open {
 					t.Fatalf("door opened by %v from %q", ev, b)
