@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/gated-dev/gated/internal/calibrate"
@@ -295,6 +296,25 @@ func TestTradeOffAt(t *testing.T) {
 		}
 		if r.Stranger > r.StrangerUpper {
 			t.Errorf("row %d: point estimate %.3g over the upper bound %.3g", i, r.Stranger, r.StrangerUpper)
+		}
+	}
+}
+
+func TestDecideSmallGalleries(t *testing.T) {
+	few := calibrate.Templates{"a": {{0, 1}}, "b": {{1, 0}}}
+	for _, tt := range []struct {
+		name string
+		s    calibrate.Settings
+		mode calibrate.Mode
+		why  string
+	}{
+		{"calibrated, too few", calibrate.Settings{Calibrate: true, Target: 1e-4}, calibrate.Off, "face not used yet"},
+		{"fixed, too few", calibrate.Settings{Target: 1e-4, Fixed: match.Policy{Threshold: 0.4}}, calibrate.Identify, "NOT CALIBRATED"},
+		{"fixed, invalid policy", calibrate.Settings{Target: 1e-4}, calibrate.Off, "invalid"},
+	} {
+		d := calibrate.Decide(few, tt.s)
+		if d.Mode != tt.mode || !strings.Contains(d.Reason, tt.why) || d.Estimate != nil {
+			t.Errorf("%s: Decide = %v (%q), estimate %v; want %v, a reason with %q", tt.name, d.Mode, d.Reason, d.Estimate, tt.mode, tt.why)
 		}
 	}
 }

@@ -58,6 +58,12 @@ type Decision struct {
 	Residents        int
 	Identify, Verify Option
 	Reason           string // one line for status and report
+	// Calibrated says the mode was chosen from the gallery (Decide with
+	// Settings.Calibrate), not kept from a fixed policy.
+	Calibrated bool
+	// Estimate is what the choice rests on; nil when the gallery was too
+	// small to estimate (Decide).
+	Estimate *Estimate
 }
 
 // Choose picks how face may be used: Identify if a 1:N policy meets the
