@@ -258,3 +258,39 @@ func (g *Gallery) project(dst, v []float32) {
 		dst[r] = s
 	}
 }
+
+// Templates returns copies of a resident's templates, or nil when the
+// resident is not in the gallery.
+func (g *Gallery) Templates(resident string) [][]float32 {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	slot, ok := g.slots[resident]
+	if !ok {
+		return nil
+	}
+	return g.copyRows(g.where[slot])
+}
+
+// Snapshot returns copies of every resident's templates, keyed by resident
+// ID: what calibration measures, without reading the store again.
+func (g *Gallery) Snapshot() map[string][][]float32 {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	out := make(map[string][][]float32, len(g.slots))
+	for id, slot := range g.slots {
+		out[id] = g.copyRows(g.where[slot])
+	}
+	return out
+}
+
+// copyRows copies template rows; g.mu held.
+func (g *Gallery) copyRows(idxs []int32) [][]float32 {
+	d := g.dim
+	block := make([]float32, len(idxs)*d)
+	out := make([][]float32, len(idxs))
+	for k, i := range idxs {
+		out[k] = block[k*d : (k+1)*d : (k+1)*d]
+		copy(out[k], g.vecs[int(i)*d:int(i+1)*d])
+	}
+	return out
+}

@@ -283,3 +283,30 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("Lookup(own template) = %+v, %v, want distance 0", r, err)
 	}
 }
+
+func TestTemplatesAndSnapshotAreCopies(t *testing.T) {
+	g := match.New(4)
+	a := [][]float32{{1, 0, 0, 0}, {0, 1, 0, 0}}
+	if err := g.Add("a", a...); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Add("b", []float32{0, 0, 1, 0}); err != nil {
+		t.Fatal(err)
+	}
+	got := g.Templates("a")
+	if len(got) != 2 || got[0][0] != 1 || got[1][1] != 1 {
+		t.Fatalf("Templates(a) = %v, want %v", got, a)
+	}
+	got[0][0] = 42 // a copy: the gallery does not change
+	if again := g.Templates("a"); again[0][0] != 1 {
+		t.Fatalf("Templates returned gallery memory: after a write, %v", again)
+	}
+	if g.Templates("nobody") != nil {
+		t.Errorf("Templates(nobody) = non-nil")
+	}
+	g.Remove("a")
+	snap := g.Snapshot()
+	if len(snap) != 1 || len(snap["b"]) != 1 || snap["b"][0][2] != 1 {
+		t.Errorf("Snapshot after removing a = %v, want only b", snap)
+	}
+}
