@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gated-dev/gated/internal/calibrate"
 	"github.com/gated-dev/gated/internal/fallback"
 	"github.com/gated-dev/gated/internal/store"
 )
 
 // Reader takes one event from a card reader or keypad. It returns the
 // decision made, or nil for events that decide nothing (key presses).
+// It may be called from one goroutine per reader at once: a slow PIN check
+// on one reader never holds up another.
 func (g *Gate) Reader(ctx context.Context, ev fallback.Event) (*Decision, error) {
 	switch ev.Kind {
 	case fallback.KindCard:
@@ -23,58 +26,74 @@ func (g *Gate) Reader(ctx context.Context, ev fallback.Event) (*Decision, error)
 }
 
 // resident looks a card up; a card of nobody, or of a resident who may not
-// enter, gives a denial reason.
-func (g *Gate) resident(card fallback.Card) (store.Resident, string, error) {
+// enter, gives a denial reason. known says whether the card is assigned.
+func (g *Gate) resident(card fallback.Card) (r store.Resident, why string, known bool, err error) {
 	id, err := g.st.LookupCard(card.Key())
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Resident{}, "unknown card", nil
+		return store.Resident{}, "unknown card", false, nil
 	}
 	if err != nil {
-		return store.Resident{}, "", fmt.Errorf("gate: look up card: %w", err)
+		return store.Resident{}, "", false, fmt.Errorf("gate: look up card: %w", err)
 	}
-	r, err := g.st.Resident(id)
+	r, err = g.st.Resident(id)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Resident{}, "unknown card", nil
+		return store.Resident{}, "unknown card", false, nil
 	}
 	if err != nil {
-		return store.Resident{}, "", fmt.Errorf("gate: resident %s: %w", id, err)
+		return store.Resident{}, "", false, fmt.Errorf("gate: resident %s: %w", id, err)
 	}
 	if r.Status != store.StatusActive {
-		return r, "resident is " + r.Status.String(), nil
+		return r, "resident is " + r.Status.String(), true, nil
 	}
-	return r, "", nil
+	return r, "", true, nil
 }
 
 func (g *Gate) card(ctx context.Context, ev fallback.Event) (*Decision, error) {
-	r, why, err := g.resident(ev.Card)
+	reader := g.pairing.Reader(ev.Reader)
+	if !g.lockout.pause(ctx, reader) {
+		return nil, ctx.Err()
+	}
+	r, why, known, err := g.resident(ev.Card)
 	if err != nil {
 		return nil, err
 	}
 	d := Decision{Method: MethodCard, Reader: ev.Reader, Resident: r.ID, Name: r.Name}
+	if g.cfg.CardNeedsPIN {
+		d.Method = MethodCardPIN
+	}
 	switch {
 	case why != "":
 		d.Outcome, d.Reason = Denied, why
-		if g.cfg.CardNeedsPIN {
-			d.Method = MethodCardPIN
+		if !known {
+			g.lockout.fail(ev.Card.Key(), reader, false) // probing card numbers
 		}
 	case g.cfg.CardNeedsPIN:
-		// Remember the card for the PIN that follows.
-		if _, err := g.auth.Handle(ctx, ev); err != nil {
-			return nil, err
+		if w := g.lockout.wait(ev.Card.Key()); w > 0 {
+			g.pairing.Forget(reader)
+			d.Outcome, d.Wait = LockedOut, w
+			d.Reason = lockedOutReason(w)
+			break
 		}
-		d.Method, d.Outcome, d.Reason = MethodCardPIN, NeedPIN, "enter your PIN and press #"
+		// Remember the card for the PIN that follows.
+		g.pairing.Card(ev)
+		d.Outcome, d.Reason = NeedPIN, "enter your PIN and press #"
 		g.mu.Lock()
-		if g.mode == FaceVerify {
+		if g.mode == calibrate.Verify {
 			// The holder's face may confirm the card instead of the PIN.
 			g.pending = &pendingCard{resident: r.ID, name: r.Name, reader: ev.Reader, card: ev.Card, until: g.cfg.Now().Add(g.pinTimeout())}
 			d.Reason = "look at the camera, or enter your PIN and press #"
 		}
 		g.mu.Unlock()
 	default:
+		g.lockout.succeed(ev.Card.Key(), reader)
 		d.Outcome = Granted
 	}
 	out := g.decide(d)
 	return &out, nil
+}
+
+func lockedOutReason(w time.Duration) string {
+	return fmt.Sprintf("too many wrong PINs: try again in %s", w.Round(time.Second))
 }
 
 func (g *Gate) pin(ctx context.Context, ev fallback.Event) (*Decision, error) {
@@ -82,55 +101,110 @@ func (g *Gate) pin(ctx context.Context, ev fallback.Event) (*Decision, error) {
 		out := g.decide(Decision{Method: MethodCardPIN, Reader: ev.Reader, Outcome: Denied, Reason: "PINs are not used at this gate: show your card"})
 		return &out, nil
 	}
-	a, err := g.auth.Handle(ctx, ev)
-	if err != nil {
-		return nil, err
+	card, reader, ok := g.pairing.PIN(ev)
+	if !ok {
+		out := g.decide(Decision{Method: MethodCardPIN, Reader: reader, Outcome: Denied, Reason: "no card shown before the PIN"})
+		return &out, nil
 	}
-	d := Decision{Method: MethodCardPIN, Reader: a.Reader}
-	switch a.Outcome {
-	case fallback.OutcomeGranted:
-		r, why, err := g.resident(a.Card)
-		if err != nil {
-			return nil, err
-		}
-		d.Resident, d.Name = r.ID, r.Name
-		if why != "" {
-			d.Outcome, d.Reason = Denied, why
-		} else {
-			d.Outcome = Granted
-		}
-	case fallback.OutcomeLockedOut:
-		d.Outcome, d.Wait = LockedOut, a.Wait
-		d.Reason = fmt.Sprintf("too many wrong PINs: try again in %s", a.Wait.Round(1e9))
+	g.mu.Lock()
+	if g.pending != nil && g.pending.card == card {
+		g.pending = nil // the PIN answered the card: no face needed now
+	}
+	g.mu.Unlock()
+	r, err := g.check(ctx, reader, card, ev.PIN.Reveal())
+	d := Decision{Method: MethodCardPIN, Reader: reader, Resident: r.ID, Name: r.Name}
+	var lo *LockedOutError
+	switch {
+	case err == nil:
+		d.Outcome = Granted
+	case errors.As(err, &lo):
+		d.Outcome, d.Wait, d.Reason = LockedOut, lo.Wait, lockedOutReason(lo.Wait)
+	case errors.Is(err, errDenied):
+		d.Outcome, d.Reason = Denied, denialReason(err)
 	default:
-		d.Outcome, d.Reason = Denied, a.Reason
-	}
-	if d.Resident == "" && a.Card.Number != "" {
-		// Name the card's holder in the record of a wrong or locked-out PIN.
-		if r, _, err := g.resident(a.Card); err == nil {
-			d.Resident, d.Name = r.ID, r.Name
-		}
+		return nil, err
 	}
 	out := g.decide(d)
 	return &out, nil
 }
 
-// CheckPIN verifies a PIN for the resident holding a card, for the
-// fallback Authenticator. An unknown card or a resident without a PIN never
-// matches.
-func (g *Gate) CheckPIN(ctx context.Context, card fallback.Card, pin string) (bool, error) {
-	id, err := g.st.LookupCard(card.Key())
+// errDenied marks a card and PIN that do not let their holder in; its
+// message after "gate: " is the reason shown.
+var errDenied = errors.New("gate: denied")
+
+type denial struct{ reason string }
+
+func (d denial) Error() string { return "gate: " + d.reason }
+func (d denial) Unwrap() error { return errDenied }
+
+func denialReason(err error) string {
+	var d denial
+	if errors.As(err, &d) {
+		return d.reason
+	}
+	return err.Error()
+}
+
+// ErrNotIdentified is returned by Identify when a card and PIN do not
+// identify an active resident: an unknown card, a wrong PIN, a disabled
+// resident. Its message says which.
+var ErrNotIdentified = errDenied
+
+// check verifies a card and PIN at a reader under the lock-out, and
+// returns the holder. The resident is filled in whenever the card is
+// known, also on a denial, so that the record names whose card it was.
+func (g *Gate) check(ctx context.Context, reader string, card fallback.Card, pin string) (store.Resident, error) {
+	key := card.Key()
+	if !g.lockout.pause(ctx, reader) {
+		return store.Resident{}, ctx.Err()
+	}
+	if w := g.lockout.wait(key); w > 0 {
+		r, _, _, _ := g.resident(card)
+		return r, &LockedOutError{Wait: w}
+	}
+	r, why, known, err := g.resident(card)
+	if err != nil {
+		return store.Resident{}, err
+	}
+	if !known {
+		g.lockout.fail(key, reader, false)
+		return r, denial{why}
+	}
+	ok, err := g.st.VerifyPIN(r.ID, pin)
 	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
+		ok, err = false, nil // no PIN set: nothing matches
 	}
 	if err != nil {
-		return false, err
+		return r, fmt.Errorf("gate: check PIN of %s: %w", r.ID, err)
 	}
-	ok, err := g.st.VerifyPIN(id, pin)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
+	if !ok {
+		g.lockout.fail(key, reader, true)
+		return r, denial{"wrong PIN"}
 	}
-	return ok, err
+	g.lockout.succeed(key, reader)
+	if why != "" {
+		return r, denial{why}
+	}
+	return r, nil
+}
+
+// Identify checks a card and its PIN shown at reader (the resident
+// screen's), under the same lock-out as every other PIN, and returns the
+// active resident who holds it. It opens nothing. A wrong PIN or an
+// unknown card is ErrNotIdentified, a card locked out a *LockedOutError;
+// the attempt is audited with the actor ("kiosk").
+func (g *Gate) Identify(ctx context.Context, actor, reader string, card fallback.Card, pin string) (store.Resident, error) {
+	r, err := g.check(ctx, reader, card, pin)
+	var lo *LockedOutError
+	switch {
+	case err == nil:
+		return r, nil
+	case errors.As(err, &lo):
+		g.audit(store.Event{Kind: store.KindAccess, Actor: actor, Subject: r.ID, Outcome: string(LockedOut), Detail: trim("reader=" + reader + " reason=" + lockedOutReason(lo.Wait))})
+	case errors.Is(err, errDenied):
+		g.audit(store.Event{Kind: store.KindAccess, Actor: actor, Subject: r.ID, Outcome: string(Denied), Detail: trim("reader=" + reader + " reason=" + denialReason(err))})
+	}
+	return store.Resident{}, err
 }
 
 func (g *Gate) pinTimeout() time.Duration {

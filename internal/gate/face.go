@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gated-dev/gated/internal/calibrate"
 	"github.com/gated-dev/gated/internal/match"
-
 	"github.com/gated-dev/gated/internal/store"
 )
 
@@ -31,9 +31,9 @@ func (g *Gate) Face(ctx context.Context, ob Observation) (*Decision, error) {
 	mode, policy := g.mode, g.policy
 	g.mu.Unlock()
 	switch mode {
-	case FaceOff:
+	case calibrate.Off:
 		return nil, nil
-	case FaceVerify:
+	case calibrate.Verify:
 		return g.verify(ctx, ob, policy)
 	}
 	g.mu.Lock()

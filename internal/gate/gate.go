@@ -20,17 +20,21 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gated-dev/gated/internal/calibrate"
 	"github.com/gated-dev/gated/internal/fallback"
 	"github.com/gated-dev/gated/internal/match"
 	"github.com/gated-dev/gated/internal/store"
 )
 
-// Store is what the gate needs of the store.
+// Store is what the gate needs of the store: cards, residents and PINs to
+// decide, the audit log to record, and lock-out counts that outlive a
+// restart.
 type Store interface {
 	LookupCard(number string) (residentID string, err error)
 	Resident(id string) (store.Resident, error)
 	VerifyPIN(residentID, pin string) (bool, error)
 	AppendAudit(ev store.Event) (store.AuditEntry, error)
+	Counters
 }
 
 // Door is the lock the gate opens.
@@ -45,33 +49,14 @@ type Gallery interface {
 	Distance(resident string, q []float32) (float32, bool, error)
 }
 
-// FaceMode is how faces may be used at the gate.
-type FaceMode int
-
-// Face modes. The daemon sets the mode from its calibration: Identify only
-// where a stranger's chance of being let in stays under the target.
-const (
-	// FaceIdentify: a face alone opens the door (1:N).
-	FaceIdentify FaceMode = iota
-	// FaceVerify: a face confirms the holder of a card just shown (1:1), in
-	// place of the PIN; a face alone opens nothing.
-	FaceVerify
-	// FaceOff: faces open nothing; card and PIN only.
-	FaceOff
-)
-
-func (m FaceMode) String() string {
-	return [...]string{"identify", "verify", "off"}[m]
-}
-
 // Config sets the decision rules.
 type Config struct {
 	// Face enables decisions by face; card and PIN are always on.
 	Face bool
-	// Mode is how faces are used at first (SetFace changes it); Policy
-	// accepts a face as a resident (threshold and margin; Verify uses the
-	// threshold only).
-	Mode   FaceMode
+	// Mode is how faces are used at first (SetFace changes it; Off is the
+	// zero value); Policy accepts a face as a resident (threshold and
+	// margin; Verify uses the threshold only).
+	Mode   calibrate.Mode
 	Policy match.Policy
 	// Frames is how many consecutive frames must accept the same resident
 	// before the door opens (default 3).
@@ -87,7 +72,7 @@ type Config struct {
 	// to (Bind: keypad reader -> card reader), with Lockout after failures.
 	CardTimeout time.Duration
 	Bind        map[string]string
-	Lockout     fallback.LockoutPolicy
+	Lockout     LockoutPolicy
 	Now         func() time.Time
 	Log         *slog.Logger
 }
@@ -137,8 +122,9 @@ type Gate struct {
 	gallery Gallery
 	log     *slog.Logger
 
-	auth  *fallback.Authenticator
-	opens chan struct{} // door requests, coalesced while a pulse runs
+	pairing *fallback.Pairing
+	lockout *lockout
+	opens   chan struct{} // door requests, coalesced while a pulse runs
 
 	mu        sync.Mutex
 	streak    streak
@@ -150,7 +136,7 @@ type Gate struct {
 	subs      map[chan Decision]struct{}
 	alarm     bool
 	readers   []fallback.Health
-	mode      FaceMode
+	mode      calibrate.Mode
 	policy    match.Policy
 	pending   *pendingCard // Verify mode: a card waiting for its holder's face
 }
@@ -166,8 +152,8 @@ type pendingCard struct {
 
 // SetFace changes how faces are used, and the policy (the daemon calls it
 // when its calibration changes). It is safe to call at any time.
-func (g *Gate) SetFace(mode FaceMode, p match.Policy) error {
-	if mode != FaceOff {
+func (g *Gate) SetFace(mode calibrate.Mode, p match.Policy) error {
+	if mode != calibrate.Off {
 		if err := p.Validate(); err != nil {
 			return fmt.Errorf("gate: %w", err)
 		}
@@ -193,16 +179,16 @@ func (g *Gate) WantsFace() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	switch g.mode {
-	case FaceIdentify:
+	case calibrate.Identify:
 		return true
-	case FaceVerify:
+	case calibrate.Verify:
 		return g.pending != nil && !g.cfg.Now().After(g.pending.until)
 	}
 	return false
 }
 
 // FaceMode returns how faces are used now, and the policy.
-func (g *Gate) FaceMode() (FaceMode, match.Policy) {
+func (g *Gate) FaceMode() (calibrate.Mode, match.Policy) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.mode, g.policy
@@ -225,13 +211,13 @@ func New(cfg Config, st Store, door Door, gallery Gallery) (*Gate, error) {
 		return nil, errors.New("gate: a store and a door are required")
 	}
 	if !cfg.Face {
-		cfg.Mode = FaceOff
+		cfg.Mode = calibrate.Off
 	}
 	if cfg.Face {
 		if gallery == nil {
 			return nil, errors.New("gate: face decisions need a gallery")
 		}
-		if err := cfg.Policy.Validate(); err != nil && cfg.Mode != FaceOff {
+		if err := cfg.Policy.Validate(); err != nil && cfg.Mode != calibrate.Off {
 			return nil, fmt.Errorf("gate: %w", err)
 		}
 	}
@@ -255,17 +241,8 @@ func New(cfg Config, st Store, door Door, gallery Gallery) (*Gate, error) {
 		stats:    Stats{Granted: map[Method]int{}, Denied: map[Method]int{}},
 		subs:     map[chan Decision]struct{}{},
 	}
-	auth, err := fallback.NewAuthenticator(fallback.AuthConfig{
-		Checker:     g,
-		Lockout:     fallback.NewLockout(cfg.Lockout, cfg.Now),
-		CardTimeout: cfg.CardTimeout,
-		Bind:        cfg.Bind,
-		Now:         cfg.Now,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("gate: %w", err)
-	}
-	g.auth = auth
+	g.pairing = fallback.NewPairing(fallback.PairingConfig{CardTimeout: cfg.CardTimeout, Bind: cfg.Bind, Now: cfg.Now})
+	g.lockout = newLockout(cfg.Lockout, st, cfg.Now, cfg.Log)
 	return g, nil
 }
 

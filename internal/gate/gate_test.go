@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gated-dev/gated/internal/calibrate"
 	"github.com/gated-dev/gated/internal/eval/evaltest"
 	"github.com/gated-dev/gated/internal/fallback"
 	"github.com/gated-dev/gated/internal/gate"
@@ -41,6 +42,7 @@ func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 type fixture struct {
+	kek     store.KEK
 	st      *store.DB
 	g       *gate.Gate
 	door    *door
@@ -78,7 +80,7 @@ func setup(t *testing.T, cfg gate.Config) *fixture {
 	// (docs/accuracy.md), so pick people the test policy tells apart: each
 	// probe accepted as its owner, the stranger accepted as nobody.
 	chosen := pickDistinct(t, set.People(), byLabel, testPolicy)
-	fx := &fixture{st: st, door: &door{}, clock: clk, people: map[string][]float32{}, ids: map[string]string{}}
+	fx := &fixture{kek: kek, st: st, door: &door{}, clock: clk, people: map[string][]float32{}, ids: map[string]string{}}
 	g := match.New(128)
 	for i, label := range []string{"a", "b", "c"} {
 		r, err := st.AddResident("staff:test", store.Resident{Name: label, Unit: "1-" + label})
@@ -190,7 +192,7 @@ func accessEntries(es []store.AuditEntry) []store.AuditEntry {
 }
 
 func TestFaceNeedsConsecutiveFrames(t *testing.T) {
-	fx := setup(t, gate.Config{Face: true, Frames: 3})
+	fx := setup(t, gate.Config{Face: true, Mode: calibrate.Identify, Frames: 3})
 	a, b := fx.ids["a"], fx.ids["b"]
 	// a, a, b, a, a: the streak is broken, nothing opens.
 	for i, who := range []string{a, a, b, a, a} {
@@ -223,7 +225,7 @@ func TestFaceNeedsConsecutiveFrames(t *testing.T) {
 }
 
 func TestUnknownFaceNeverOpensAndIsToldOnce(t *testing.T) {
-	fx := setup(t, gate.Config{Face: true, Frames: 2})
+	fx := setup(t, gate.Config{Face: true, Mode: calibrate.Identify, Frames: 2})
 	var told []*gate.Decision
 	for i := 0; i < 20; i++ {
 		if d := fx.frame(t, fx.strange); d != nil {
@@ -252,7 +254,7 @@ func TestUnknownFaceNeverOpensAndIsToldOnce(t *testing.T) {
 }
 
 func TestDisabledResidentNotLetIn(t *testing.T) {
-	fx := setup(t, gate.Config{Face: true, Frames: 1})
+	fx := setup(t, gate.Config{Face: true, Mode: calibrate.Identify, Frames: 1})
 	a := fx.ids["a"]
 	r, _ := fx.st.Resident(a)
 	r.Status = store.StatusDisabled
@@ -281,7 +283,7 @@ func pin(p string) fallback.Event {
 }
 
 func TestCardAloneForEveryone(t *testing.T) {
-	fx := setup(t, gate.Config{Face: true})
+	fx := setup(t, gate.Config{Face: true, Mode: calibrate.Identify})
 	ctx := context.Background()
 	// c never enrolled a face: their card works exactly like a's.
 	for i, n := range []string{"100a", "100c"} {
@@ -297,7 +299,7 @@ func TestCardAloneForEveryone(t *testing.T) {
 }
 
 func TestCardAndPIN(t *testing.T) {
-	fx := setup(t, gate.Config{CardNeedsPIN: true, Lockout: fallback.LockoutPolicy{Free: 2, Base: time.Minute, Max: time.Hour, Forget: time.Hour}})
+	fx := setup(t, gate.Config{CardNeedsPIN: true, Lockout: gate.LockoutPolicy{Free: 2, Base: time.Minute, Max: time.Hour, Forget: time.Hour, ReaderPause: time.Millisecond}})
 	ctx := context.Background()
 	step := func(ev fallback.Event) *gate.Decision {
 		t.Helper()
@@ -314,23 +316,23 @@ func TestCardAndPIN(t *testing.T) {
 		t.Fatalf("right PIN: %+v, want granted to c", d)
 	}
 	fx.waitOpened(t, 1)
-	// Wrong PINs: denied, then locked out after Free failures.
-	var outcomes []gate.Outcome
-	for i := 0; i < 4; i++ {
-		step(card("100a"))
-		outcomes = append(outcomes, step(pin("0000")).Outcome)
-	}
-	// Two free failures, then every attempt waits.
-	want := []gate.Outcome{gate.Denied, gate.Denied, gate.LockedOut, gate.LockedOut}
-	for i := range want {
-		if outcomes[i] != want[i] {
-			t.Fatalf("wrong PIN outcomes = %v, want %v", outcomes, want)
+	// Wrong PINs: denied, then locked out after Free failures: the card
+	// itself is refused at once, before a PIN is typed.
+	for i := 0; i < 2; i++ {
+		if d := step(card("100a")); d.Outcome != gate.NeedPIN {
+			t.Fatalf("card before lock-out: %+v, want need-pin", d)
+		}
+		if d := step(pin("0000")); d.Outcome != gate.Denied || d.Reason != "wrong PIN" || d.Resident != fx.ids["a"] {
+			t.Fatalf("wrong PIN %d: %+v, want denied naming a", i+1, d)
 		}
 	}
-	// Even the right PIN waits out the lockout.
-	step(card("100a"))
-	if d := step(pin("2580")); d.Outcome != gate.LockedOut {
-		t.Errorf("right PIN while locked out: %+v, want locked-out", d)
+	d := step(card("100a"))
+	if d.Outcome != gate.LockedOut || d.Wait <= 0 || d.Resident != fx.ids["a"] {
+		t.Fatalf("card after 2 wrong PINs: %+v, want locked-out with a wait", d)
+	}
+	// The PIN typed after it is not checked (it belongs to no card).
+	if d := step(pin("2580")); d.Outcome != gate.Denied || d.Reason != "no card shown before the PIN" {
+		t.Errorf("right PIN after a locked-out card: %+v, want denied, unchecked", d)
 	}
 	fx.clock.advance(2 * time.Hour)
 	step(card("100a"))
@@ -410,7 +412,7 @@ func TestSubscribersSeeDecisions(t *testing.T) {
 }
 
 func TestVerifyModeFaceConfirmsTheCard(t *testing.T) {
-	fx := setup(t, gate.Config{Face: true, Frames: 2, CardNeedsPIN: true, Mode: gate.FaceVerify})
+	fx := setup(t, gate.Config{Face: true, Frames: 2, CardNeedsPIN: true, Mode: calibrate.Verify})
 	a, b := fx.ids["a"], fx.ids["b"]
 	ctx := context.Background()
 	if fx.g.WantsFace() {
@@ -465,8 +467,8 @@ func TestVerifyModeFaceConfirmsTheCard(t *testing.T) {
 }
 
 func TestSetFaceOff(t *testing.T) {
-	fx := setup(t, gate.Config{Face: true, Frames: 1})
-	if err := fx.g.SetFace(gate.FaceOff, match.Policy{}); err != nil {
+	fx := setup(t, gate.Config{Face: true, Mode: calibrate.Identify, Frames: 1})
+	if err := fx.g.SetFace(calibrate.Off, match.Policy{}); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {
@@ -474,10 +476,10 @@ func TestSetFaceOff(t *testing.T) {
 			t.Fatalf("face mode off decided %+v", d)
 		}
 	}
-	if m, _ := fx.g.FaceMode(); m != gate.FaceOff || fx.g.WantsFace() {
+	if m, _ := fx.g.FaceMode(); m != calibrate.Off || fx.g.WantsFace() {
 		t.Errorf("FaceMode() = %v, WantsFace() = %v", m, fx.g.WantsFace())
 	}
-	if err := fx.g.SetFace(gate.FaceIdentify, match.Policy{}); err == nil {
+	if err := fx.g.SetFace(calibrate.Identify, match.Policy{}); err == nil {
 		t.Errorf("SetFace(identify, zero policy) = nil error")
 	}
 }
@@ -487,14 +489,14 @@ func TestSetFaceOff(t *testing.T) {
 // consecutive frames must not have to start again (the end-to-end test
 // caught this), but a changed policy does start again.
 func TestRecalibrationKeepsAFaceInProgress(t *testing.T) {
-	fx := setup(t, gate.Config{Face: true, Frames: 3})
+	fx := setup(t, gate.Config{Face: true, Mode: calibrate.Identify, Frames: 3})
 	if !fx.g.WantsFace() {
 		t.Errorf("identify mode: WantsFace() = false")
 	}
 	a := fx.people[fx.ids["a"]]
 	fx.frame(t, a)
 	fx.frame(t, a)
-	if err := fx.g.SetFace(gate.FaceIdentify, testPolicy); err != nil {
+	if err := fx.g.SetFace(calibrate.Identify, testPolicy); err != nil {
 		t.Fatal(err)
 	}
 	if d := fx.frame(t, a); d == nil || d.Outcome != gate.Granted {
@@ -507,7 +509,7 @@ func TestRecalibrationKeepsAFaceInProgress(t *testing.T) {
 	fx.frame(t, b)
 	changed := testPolicy
 	changed.Threshold -= 0.01
-	if err := fx.g.SetFace(gate.FaceIdentify, changed); err != nil {
+	if err := fx.g.SetFace(calibrate.Identify, changed); err != nil {
 		t.Fatal(err)
 	}
 	if d := fx.frame(t, b); d != nil {

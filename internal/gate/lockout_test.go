@@ -1,0 +1,159 @@
+package gate_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/gated-dev/gated/internal/fallback"
+	"github.com/gated-dev/gated/internal/gate"
+	"github.com/gated-dev/gated/internal/store"
+)
+
+var fastLockout = gate.LockoutPolicy{Free: 3, Base: time.Minute, Max: time.Hour, Forget: 24 * time.Hour, ReaderPause: time.Millisecond}
+
+func decide(t *testing.T, g *gate.Gate, evs ...fallback.Event) *gate.Decision {
+	t.Helper()
+	var last *gate.Decision
+	for _, ev := range evs {
+		d, err := g.Reader(context.Background(), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = d
+	}
+	return last
+}
+
+func at(reader string, ev fallback.Event) fallback.Event {
+	ev.Reader = reader
+	return ev
+}
+
+// The attack: a card holder types wrong PINs at "front" until the
+// lock-out, then another resident's right card and PIN at "front" must
+// still open the door. Only the guesser's card is locked.
+func TestOneHolderCannotLockTheReader(t *testing.T) {
+	fx := setup(t, gate.Config{CardNeedsPIN: true, Lockout: fastLockout})
+	for range 3 {
+		decide(t, fx.g, card("100a"), pin("1111"))
+	}
+	if d := decide(t, fx.g, card("100a")); d.Outcome != gate.LockedOut {
+		t.Fatalf("the guesser's card after 3 wrong PINs: %+v, want locked-out", d)
+	}
+	if d := decide(t, fx.g, card("100b"), pin("2580")); d.Outcome != gate.Granted || d.Resident != fx.ids["b"] {
+		t.Fatalf("another resident's right card and PIN at the same reader: %+v, want granted", d)
+	}
+	// Unknown cards cannot lock anyone either.
+	for range 10 {
+		decide(t, fx.g, card("999"), pin("1234"))
+	}
+	if d := decide(t, fx.g, card("100c"), pin("2580")); d.Outcome != gate.Granted {
+		t.Fatalf("a resident after 10 unknown-card attempts: %+v, want granted", d)
+	}
+}
+
+// Lock-out counts outlive a restart: a new gate on the same store file
+// still refuses the card.
+func TestLockoutSurvivesARestart(t *testing.T) {
+	fx := setup(t, gate.Config{CardNeedsPIN: true, Lockout: fastLockout})
+	for range 3 {
+		decide(t, fx.g, card("100a"), pin("1111"))
+	}
+	path := fx.st.Path()
+	fx.cancel()
+	<-fx.done
+	kek := fx.kek
+	fx.st.Close()
+	st, err := store.Open(path, kek, store.Options{Now: fx.clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	g, err := gate.New(gate.Config{CardNeedsPIN: true, Lockout: fastLockout, Now: fx.clock.now}, st, fx.door, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := decide(t, g, card("100a")); d.Outcome != gate.LockedOut {
+		t.Fatalf("after a restart the guesser's card: %+v, want still locked-out", d)
+	}
+	// And a right PIN clears the count for good.
+	fx.clock.advance(2 * time.Hour)
+	if d := decide(t, g, card("100a"), pin("2580")); d.Outcome != gate.Granted {
+		t.Fatalf("right PIN after the wait: %+v", d)
+	}
+	if f, err := st.Failures("card:100a"); err != nil || f.N != 0 {
+		t.Errorf("after a right PIN the stored count is %+v, %v; want cleared", f, err)
+	}
+}
+
+// The resident screen asks the gate: the same counters and settings. Wrong
+// PINs at the gate lock the card at the screen, and the other way round.
+func TestIdentifySharesTheLockout(t *testing.T) {
+	fx := setup(t, gate.Config{CardNeedsPIN: true, Lockout: fastLockout})
+	ctx := context.Background()
+	a := fallback.Card{Number: "100a"}
+	for range 3 {
+		decide(t, fx.g, card("100a"), pin("1111"))
+	}
+	var lo *gate.LockedOutError
+	if _, err := fx.g.Identify(ctx, "kiosk", "front", a, "2580"); !errors.As(err, &lo) {
+		t.Fatalf("Identify after 3 wrong PINs at the gate = %v, want locked out", err)
+	}
+	fx.clock.advance(2 * time.Hour)
+	r, err := fx.g.Identify(ctx, "kiosk", "front", a, "2580")
+	if err != nil || r.ID != fx.ids["a"] {
+		t.Fatalf("Identify with the right PIN = %+v, %v", r, err)
+	}
+	b := fallback.Card{Number: "100b"}
+	for range 3 {
+		if _, err := fx.g.Identify(ctx, "kiosk", "front", b, "0000"); !errors.Is(err, gate.ErrNotIdentified) {
+			t.Fatalf("Identify with a wrong PIN = %v, want ErrNotIdentified", err)
+		}
+	}
+	if d := decide(t, fx.g, card("100b")); d.Outcome != gate.LockedOut {
+		t.Errorf("after 3 wrong PINs at the screen, the card at the gate: %+v, want locked-out", d)
+	}
+	if _, err := fx.g.Identify(ctx, "kiosk", "front", fallback.Card{Number: "999"}, "2580"); !errors.Is(err, gate.ErrNotIdentified) {
+		t.Errorf("Identify with an unknown card = %v, want ErrNotIdentified", err)
+	}
+	// Every refusal at the screen is in the audit log, without the PIN.
+	n := 0
+	for _, e := range accessEntries(fx.audit(t)) {
+		if e.Actor == "kiosk" {
+			n++
+		}
+	}
+	if n < 5 {
+		t.Errorf("%d audit entries by the screen, want at least 5 (4 wrong, 1 locked out)", n)
+	}
+}
+
+// A reader that has seen guessing makes each further PIN check wait, and
+// a success there clears it.
+func TestReaderPause(t *testing.T) {
+	p := fastLockout
+	p.ReaderPause = 300 * time.Millisecond
+	fx := setup(t, gate.Config{CardNeedsPIN: true, Lockout: p})
+	for range 3 {
+		decide(t, fx.g, card("999"), pin("1234"))
+	}
+	start := time.Now()
+	if d := decide(t, fx.g, card("100b"), pin("2580")); d.Outcome != gate.Granted {
+		t.Fatalf("right card and PIN: %+v", d)
+	}
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Errorf("after 3 failures the reader did not pause (%v)", took)
+	}
+	// Another reader is not slowed by the first one's guessing.
+	for range 3 {
+		decide(t, fx.g, at("front", card("999")), at("front", pin("1234")))
+	}
+	start = time.Now()
+	decide(t, fx.g, at("back", card("100c")), at("back", pin("2580")))
+	if took := time.Since(start); took > 250*time.Millisecond {
+		t.Errorf("a reader without failures paused %v", took)
+	}
+}
+
