@@ -5,6 +5,15 @@
 // their face data at once. Every step works from the keypad alone (PINs
 // end with #): the screen only shows.
 //
+// It is bound to one reader (and that reader's keypad): the daemon gives it
+// only that reader's events, and it takes only those that belong to a flow
+// (the menu codes when idle; in a flow, the card or PIN the step waits
+// for). Everything else goes on to the gate. Who a flow is for is who showed
+// card and PIN at its reader during that flow; consent and the destruction
+// of face data are each confirmed with the same person's PIN again. Slow
+// steps (the PIN check, the camera, the store) run beside the caller, never
+// on the loop that carries reader events.
+//
 // It owns the flows and the screen's state, in Chinese and English. It
 // never sees an image or a descriptor (the Backend captures and stores),
 // never opens the door (the gate does), and serves its page only on the
@@ -16,9 +25,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/gated-dev/gated/internal/calibrate"
 	"github.com/gated-dev/gated/internal/fallback"
 	"github.com/gated-dev/gated/internal/gate"
 )
@@ -43,8 +54,9 @@ type Notice struct {
 
 // Backend is what the kiosk needs of the daemon.
 type Backend interface {
-	// Identify checks a card and its PIN (with lockout) and returns the
-	// holder. A wrong PIN or unknown card is ErrNotIdentified.
+	// Identify checks a card and its PIN at the kiosk's reader (the gate's
+	// check, under the gate's lock-out) and returns the holder. A wrong PIN
+	// or unknown card is ErrNotIdentified; a card locked out, ErrLockedOut.
 	Identify(ctx context.Context, card fallback.Card, pin string) (Resident, error)
 	Notice(lang string) (Notice, error)
 	// Capture takes frames good camera frames, reporting quality advice
@@ -79,7 +91,7 @@ const (
 	Denied        State = "denied"
 	EnrollCard    State = "enroll-card"    // show your card
 	EnrollPIN     State = "enroll-pin"     // enter your PIN
-	ReadNotice    State = "notice"         // read and consent (1#) or refuse (0#)
+	ReadNotice    State = "notice"         // read and consent (PIN#) or refuse (0#)
 	GuardianCard  State = "guardian-card"  // a guardian shows their card
 	GuardianPIN   State = "guardian-pin"   // and enters their PIN
 	Capture       State = "capture"        // look at the camera
@@ -87,7 +99,7 @@ const (
 	Declined      State = "declined"       // refused: nothing stored
 	OptOutCard    State = "optout-card"    // show your card
 	OptOutPIN     State = "optout-pin"     // enter your PIN
-	OptOutConfirm State = "optout-confirm" // 1# destroys, 0# cancels
+	OptOutConfirm State = "optout-confirm" // PIN# destroys, 0# cancels
 	OptedOut      State = "optout-done"    // receipt shown
 	Problem       State = "problem"        // something went wrong; back to idle
 )
@@ -111,7 +123,7 @@ type Config struct {
 	Timeout time.Duration // an unfinished step ends (default 60 s)
 	// FaceMode is how the gate uses faces at first (SetFaceMode changes
 	// it): what the idle screen asks of people depends on it.
-	FaceMode gate.FaceMode
+	FaceMode calibrate.Mode
 	Show     time.Duration // a result stays on screen (default 5 s)
 	Log      *slog.Logger
 	Now      func() time.Time
@@ -129,7 +141,8 @@ type Kiosk struct {
 	until   time.Time // when the current screen falls back to idle
 	subs    map[chan Screen]struct{}
 	changed chan struct{}
-	mode    gate.FaceMode
+	mode    calibrate.Mode
+	ctx     context.Context // Run's: slow steps end with it
 }
 
 // flow is an enrollment or opt-out in progress.
@@ -140,6 +153,7 @@ type flow struct {
 	notice   Notice
 	gcard    fallback.Card
 	guardian *Guardian
+	busy     bool               // a slow step (PIN check, store) is running
 	cancel   context.CancelFunc // of a capture in progress
 }
 
@@ -160,7 +174,7 @@ func New(cfg Config, be Backend) *Kiosk {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	k := &Kiosk{cfg: cfg, be: be, log: cfg.Log, subs: map[chan Screen]struct{}{}, changed: make(chan struct{}, 1), mode: cfg.FaceMode}
+	k := &Kiosk{cfg: cfg, be: be, log: cfg.Log, subs: map[chan Screen]struct{}{}, changed: make(chan struct{}, 1), mode: cfg.FaceMode, ctx: context.Background()}
 	k.screen = k.render(Idle, "zh")
 	return k
 }
@@ -168,6 +182,9 @@ func New(cfg Config, be Backend) *Kiosk {
 // Run returns the screen to idle when a step times out or a result has been
 // shown long enough, until ctx ends.
 func (k *Kiosk) Run(ctx context.Context) error {
+	k.mu.Lock()
+	k.ctx = ctx
+	k.mu.Unlock()
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -187,7 +204,7 @@ func (k *Kiosk) Run(ctx context.Context) error {
 // SetFaceMode tells the kiosk how the gate now uses faces (the daemon's
 // calibration decides): the idle screen asks for a face only where one
 // opens the door, and says a card comes first where a face confirms it.
-func (k *Kiosk) SetFaceMode(m gate.FaceMode) {
+func (k *Kiosk) SetFaceMode(m calibrate.Mode) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if m == k.mode {
@@ -201,11 +218,11 @@ func (k *Kiosk) SetFaceMode(m gate.FaceMode) {
 }
 
 // modeKey names the variant of a text for a face mode.
-func modeKey(key string, m gate.FaceMode) string {
+func modeKey(key string, m calibrate.Mode) string {
 	switch m {
-	case gate.FaceVerify:
+	case calibrate.Verify:
 		return key + "-verify"
-	case gate.FaceOff:
+	case calibrate.Off:
 		return key + "-off"
 	}
 	return key
@@ -285,17 +302,21 @@ func (k *Kiosk) Decision(d gate.Decision) {
 		k.show(Denied, func(s *Screen) { s.Body = k.reason(s.Lang, d) }, k.cfg.Show)
 	case gate.NeedPIN:
 		key := "enter-pin"
-		if k.mode == gate.FaceVerify {
+		if k.mode == calibrate.Verify {
 			key = "enter-pin-verify" // the holder's face may stand for the PIN
 		}
 		k.show(Idle, func(s *Screen) { s.Body = k.text(s.Lang, key); s.Keys = k.text(s.Lang, "keys-pin") }, k.cfg.Timeout)
 	}
 }
 
-// Event takes a reader event first, and reports whether the kiosk used it
-// (then the gate must not see it). In the idle screen it uses only the menu
-// codes 1#, 2# and 9# (PINs have 4 digits or more); during a flow, every
-// card and PIN belongs to the flow.
+// Event takes an event of the kiosk's own reader or keypad (the daemon
+// gives it no other) and reports whether the kiosk used it; if not, the
+// gate must have it. It never blocks on slow work. When idle it takes only
+// the menu codes 1#, 2# and 9# (PINs have 4 digits or more). In a flow it
+// takes what the step waits for: a card at a card step; a PIN at a PIN,
+// consent or confirm step; 0# to cancel. A card the flow is not waiting for
+// goes to the gate, and ends a flow that waits for a PIN (someone else is
+// at the reader: their PIN must not be mistaken for the resident's).
 func (k *Kiosk) Event(ctx context.Context, ev fallback.Event) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -333,12 +354,15 @@ func (k *Kiosk) Event(ctx context.Context, ev fallback.Event) bool {
 		}
 		return true
 	}
-	k.step(ctx, ev)
-	return true
+	return k.step(ev)
 }
 
-// Press takes a touch on the screen: the same codes as the keypad.
+// Press takes a touch on the screen: the menu codes only (0, 1, 2, 9),
+// never a PIN.
 func (k *Kiosk) Press(ctx context.Context, code string) {
+	if len(code) != 1 || !strings.Contains("0129", code) {
+		return
+	}
 	k.Event(ctx, fallback.Event{Reader: "screen", Kind: fallback.KindPIN, PIN: fallback.NewSecret(code), Time: k.cfg.Now()})
 }
 
@@ -349,24 +373,52 @@ func (k *Kiosk) stayFor(st State) time.Duration {
 	return k.cfg.Timeout
 }
 
-// step advances a flow; k.mu held.
-func (k *Kiosk) step(ctx context.Context, ev fallback.Event) {
-	f := k.flow
+// minPIN is the shortest PIN the store accepts: anything shorter is a code.
+const minPIN = 4
+
+// waitsFor says what a flow's state takes: a card, a PIN, or neither.
+func waitsFor(st State) fallback.EventKind {
+	switch st {
+	case EnrollCard, OptOutCard, GuardianCard:
+		return fallback.KindCard
+	case EnrollPIN, OptOutPIN, GuardianPIN, ReadNotice, OptOutConfirm:
+		return fallback.KindPIN
+	}
+	return 0
+}
+
+// step advances a flow and reports whether it used the event; k.mu held.
+func (k *Kiosk) step(ev fallback.Event) bool {
+	f, st := k.flow, k.screen.State
 	code := ""
 	if ev.Kind == fallback.KindPIN {
 		code = ev.PIN.Reveal()
 	}
-	if code == "0" && k.screen.State != ReadNotice && k.screen.State != OptOutConfirm {
-		k.toIdle() // 0# cancels any step
-		return
-	}
-	switch k.screen.State {
-	case EnrollCard, OptOutCard, GuardianCard:
-		if ev.Kind != fallback.KindCard {
-			return
+	want := waitsFor(st)
+	if ev.Kind == fallback.KindCard && want != fallback.KindCard {
+		if want == fallback.KindPIN {
+			k.log.Info("kiosk: another card at the kiosk's reader; the flow ends and the gate takes the card")
+			k.toIdle()
 		}
+		return false
+	}
+	if code == "0" && st != ReadNotice {
+		k.toIdle() // 0# cancels any step
+		return true
+	}
+	if f.busy {
+		return true // a PIN while the last one is checked: ignored
+	}
+	if ev.Kind != want {
+		return false // not for this step (a PIN at a card step, anything during the camera step): the gate's
+	}
+	if want == fallback.KindPIN && len(code) < minPIN {
+		return true // a menu code where a PIN is due (a habit from the old screens): not a PIN, not a guess
+	}
+	switch st {
+	case EnrollCard, OptOutCard, GuardianCard:
 		next := EnrollPIN
-		switch k.screen.State {
+		switch st {
 		case OptOutCard:
 			next, f.card = OptOutPIN, ev.Card
 		case GuardianCard:
@@ -376,58 +428,84 @@ func (k *Kiosk) step(ctx context.Context, ev fallback.Event) {
 		}
 		k.show(next, nil, k.cfg.Timeout)
 	case EnrollPIN, OptOutPIN, GuardianPIN:
-		if ev.Kind != fallback.KindPIN {
-			return
-		}
 		card := f.card
-		if k.screen.State == GuardianPIN {
+		if st == GuardianPIN {
 			card = f.gcard
 		}
-		st := k.screen.State
-		k.mu.Unlock()
-		who, err := k.be.Identify(ctx, card, code)
+		k.identify(f, st, card, code, func(who Resident) { k.identified(st, who) })
+	case ReadNotice:
+		if code == "0" {
+			k.log.Info("kiosk: consent refused; nothing stored", "resident", f.resident.ID)
+			k.flow = nil
+			k.show(Declined, nil, k.cfg.Show*2)
+			return true
+		}
+		// Consent is its own act, by the resident: their PIN again.
+		k.identify(f, st, f.card, code, func(who Resident) {
+			if who.ID != f.resident.ID {
+				k.problem(ErrNotIdentified)
+				return
+			}
+			if f.resident.Minor {
+				k.show(GuardianCard, nil, k.cfg.Timeout)
+				return
+			}
+			k.capture()
+		})
+	case OptOutConfirm:
+		// Destroying is confirmed by the resident's PIN again.
+		k.identify(f, st, f.card, code, func(who Resident) {
+			if who.ID != f.resident.ID {
+				k.problem(ErrNotIdentified)
+				return
+			}
+			k.optOut(f)
+		})
+	}
+	return true
+}
+
+// identify checks a card and PIN beside the caller, then, if the flow is
+// still at step st, calls then with k.mu held; k.mu held.
+func (k *Kiosk) identify(f *flow, st State, card fallback.Card, pin string, then func(Resident)) {
+	f.busy = true
+	ctx := k.ctx
+	go func() {
+		who, err := k.be.Identify(ctx, card, pin)
 		k.mu.Lock()
+		defer k.mu.Unlock()
 		if k.flow != f || k.screen.State != st {
 			return // timed out or cancelled meanwhile
+		}
+		f.busy = false
+		if err != nil {
+			k.problem(err)
+			return
+		}
+		then(who)
+	}()
+}
+
+// optOut destroys the resident's face data beside the caller; k.mu held.
+func (k *Kiosk) optOut(f *flow) {
+	f.busy = true
+	id, ctx := f.resident.ID, k.ctx
+	go func() {
+		receipt, err := k.be.OptOut(ctx, id)
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if k.flow == f {
+			k.flow = nil
 		}
 		if err != nil {
 			k.problem(err)
 			return
 		}
-		k.identified(st, who)
-	case ReadNotice:
-		switch code {
-		case "1":
-			if f.resident.Minor {
-				k.show(GuardianCard, nil, k.cfg.Timeout)
-				return
-			}
-			k.capture(ctx)
-		case "0":
-			k.log.Info("kiosk: consent refused; nothing stored", "resident", f.resident.ID)
-			k.flow = nil
-			k.show(Declined, nil, k.cfg.Show*2)
-		}
-	case OptOutConfirm:
-		switch code {
-		case "1":
-			id := f.resident.ID
-			k.mu.Unlock()
-			receipt, err := k.be.OptOut(ctx, id)
-			k.mu.Lock()
-			k.flow = nil
-			if err != nil {
-				k.problem(err)
-				return
-			}
-			k.show(OptedOut, func(s *Screen) {
-				s.Receipt = receipt
-				s.Body = k.text(s.Lang, "optout-done", receipt)
-			}, 4*k.cfg.Show)
-		case "0":
-			k.toIdle()
-		}
-	}
+		k.show(OptedOut, func(s *Screen) {
+			s.Receipt = receipt
+			s.Body = k.text(s.Lang, "optout-done", receipt)
+		}, 4*k.cfg.Show)
+	}()
 }
 
 // identified continues after a card and PIN proved who is there; k.mu held.
@@ -455,7 +533,7 @@ func (k *Kiosk) identified(st State, who Resident) {
 			return
 		}
 		f.guardian = &Guardian{Name: who.Name, Relation: "guardian (card and PIN at the gate)", ResidentID: who.ID}
-		k.capture(context.Background())
+		k.capture()
 	case OptOutPIN:
 		f.resident = who
 		if !who.HasFace {
@@ -468,9 +546,9 @@ func (k *Kiosk) identified(st State, who Resident) {
 }
 
 // capture starts the camera step in the background; k.mu held.
-func (k *Kiosk) capture(context.Context) {
+func (k *Kiosk) capture() {
 	f := k.flow
-	ctx, cancel := context.WithTimeout(context.Background(), k.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(k.ctx, k.cfg.Timeout)
 	f.cancel = cancel
 	k.show(Capture, func(s *Screen) { s.Body = k.text(s.Lang, "look") }, k.cfg.Timeout+5*time.Second)
 	go func() {
@@ -483,7 +561,10 @@ func (k *Kiosk) capture(context.Context) {
 			}
 		}
 		vecs, err := k.be.Capture(ctx, k.cfg.Frames, tips)
-		if err == nil {
+		k.mu.Lock()
+		cancelled := k.flow != f
+		k.mu.Unlock()
+		if err == nil && !cancelled {
 			err = k.be.Enroll(ctx, f.resident.ID, f.notice, f.guardian, vecs)
 		}
 		k.mu.Lock()

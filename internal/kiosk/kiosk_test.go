@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gated-dev/gated/internal/calibrate"
 	"github.com/gated-dev/gated/internal/fallback"
 	"github.com/gated-dev/gated/internal/gate"
 )
@@ -70,11 +71,11 @@ func TestPageOnlyForLoopback(t *testing.T) {
 // face opens the door, asks for the card first where a face confirms it,
 // and never mentions the camera where faces are not used.
 func TestIdleScreenFollowsTheFaceMode(t *testing.T) {
-	k := New(Config{FaceMode: gate.FaceOff}, nil)
+	k := New(Config{FaceMode: calibrate.Off}, nil)
 	if b := k.Screen().Body; strings.Contains(b, "摄像头") || b != texts["idle-off"][0] {
 		t.Errorf("face off, idle screen: %q", b)
 	}
-	k.SetFaceMode(gate.FaceVerify)
+	k.SetFaceMode(calibrate.Verify)
 	s := k.Screen()
 	if s.Body != texts["idle-verify"][0] || s.Seq == 0 {
 		t.Errorf("face verify, idle screen: %+v", s)
@@ -90,7 +91,7 @@ func TestIdleScreenFollowsTheFaceMode(t *testing.T) {
 		t.Errorf("digits while the PIN is typed in verify mode: %d", d)
 	}
 	// A screen that is not idle is left alone by a mode change.
-	k.SetFaceMode(gate.FaceIdentify)
+	k.SetFaceMode(calibrate.Identify)
 	if b := k.Screen().Body; b != texts["enter-pin-verify"][0] {
 		t.Errorf("a mode change replaced the PIN prompt: %q", b)
 	}
