@@ -41,6 +41,7 @@ type Config struct {
 	Relay   Relay    `toml:"relay"`
 	Privacy Privacy  `toml:"privacy"`
 	Kiosk   Kiosk    `toml:"kiosk"`
+	Store   Store    `toml:"store"`
 	path    string   // the file it came from
 }
 
@@ -53,10 +54,29 @@ type Device struct {
 	ModelsDir     string `toml:"models_dir"`
 }
 
-// Control is the staff socket.
+// Control is the staff socket. Members of StaffGroup may connect (the
+// socket belongs to that group) and read; of WriteGroup, also change
+// residents, cards, PINs and faces; of AdminGroup, also back up, restore
+// and rotate the key. Root and the daemon's own user are admins. An empty
+// group gives nobody that role.
 type Control struct {
 	Socket     string `toml:"socket"`
 	StaffGroup string `toml:"staff_group"`
+	WriteGroup string `toml:"write_group"` // default: staff_group
+	AdminGroup string `toml:"admin_group"`
+}
+
+// Store sets the daemon's own backups of the store and the retries of
+// destructions that could not finish.
+type Store struct {
+	// BackupEvery is how often a verified backup is taken into
+	// data_dir/backups (and at start when the newest is older).
+	BackupEvery Duration `toml:"backup_every"`
+	// BackupKeep is how many backups are kept.
+	BackupKeep int `toml:"backup_keep"`
+	// RetryEvery is how often a destruction that could not rewrite every
+	// file (a full disk) is tried again.
+	RetryEvery Duration `toml:"retry_every"`
 }
 
 // Face sets face recognition; card and PIN do not depend on it.
@@ -100,6 +120,9 @@ type Access struct {
 	LockoutFree int      `toml:"lockout_free"`
 	LockoutBase Duration `toml:"lockout_base"`
 	LockoutMax  Duration `toml:"lockout_max"`
+	// LockoutForget is the quiet time after which a card's wrong PINs are
+	// forgotten.
+	LockoutForget Duration `toml:"lockout_forget"`
 }
 
 // Reader is one card reader or keypad.
@@ -166,6 +189,10 @@ type Privacy struct {
 type Kiosk struct {
 	Enabled bool   `toml:"enabled"`
 	Listen  string `toml:"listen"` // 127.0.0.1:port or [::1]:port
+	// Reader is the card reader at the screen (with the keypads bound to
+	// it): the only source of the screen's flows. Every other reader's
+	// events always go to the gate.
+	Reader string `toml:"reader"`
 	// EnrollFrames good frames make an enrollment at the gate.
 	EnrollFrames int `toml:"enroll_frames"`
 	// Timeout ends an unfinished step (default 60 s).
@@ -228,6 +255,9 @@ func Parse(path string, b []byte) (*Config, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
 	}
 	c.path = path
+	if !md.IsDefined("control", "write_group") {
+		c.Control.WriteGroup = c.Control.StaffGroup
+	}
 	var errs []error
 	for _, k := range md.Undecoded() {
 		errs = append(errs, fieldErr(path, k.String(), "unknown setting", "check its spelling against configs/gated.toml"))
@@ -250,7 +280,7 @@ func Default() *Config {
 			DataDir:   "/var/lib/gated",
 			ModelsDir: "/usr/share/gated/models",
 		},
-		Control: Control{Socket: "/run/gated/gated.sock", StaffGroup: "gated-staff"},
+		Control: Control{Socket: "/run/gated/gated.sock", StaffGroup: "gated-staff", WriteGroup: "gated-staff", AdminGroup: "gated-admin"},
 		Face: Face{
 			Model: "dlib-resnet-v1", Calibrate: true, Target: 1e-4,
 			Threshold: 0.40, Margin: 0.05, Frames: 3,
@@ -260,10 +290,12 @@ func Default() *Config {
 		Access: Access{
 			Card: "card", PINTimeout: Duration{20 * time.Second},
 			LockoutFree: 3, LockoutBase: Duration{30 * time.Second}, LockoutMax: Duration{15 * time.Minute},
+			LockoutForget: Duration{24 * time.Hour},
 		},
 		Relay:   Relay{Baud: 9600, Channel: 1, Mode: "fail-secure", Pulse: Duration{3 * time.Second}},
 		Privacy: Privacy{Retention: Duration{365 * 24 * time.Hour}},
 		Kiosk:   Kiosk{Listen: "127.0.0.1:8088", EnrollFrames: 3, Timeout: Duration{60 * time.Second}},
+		Store:   Store{BackupEvery: Duration{24 * time.Hour}, BackupKeep: 7, RetryEvery: Duration{10 * time.Minute}},
 	}
 }
 
@@ -271,7 +303,10 @@ func fieldErr(path, field, problem, fix string) error {
 	return fmt.Errorf("%s: %s: %s; %s", path, field, problem, fix)
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+var (
+	nameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	groupRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,31}$`)
+)
 
 // check applies every rule and returns all violations.
 func (c *Config) check() []error {
@@ -365,6 +400,23 @@ func (c *Config) check() []error {
 	if c.Access.LockoutFree < 1 || c.Access.LockoutBase.Duration <= 0 || c.Access.LockoutMax.Duration < c.Access.LockoutBase.Duration {
 		bad("access.lockout", "lockout_free, lockout_base or lockout_max out of range", "use lockout_free >= 1 and 0 < lockout_base <= lockout_max")
 	}
+	if c.Access.LockoutForget.Duration < c.Access.LockoutMax.Duration {
+		bad("access.lockout_forget", c.Access.LockoutForget.String(), "forget wrong PINs no sooner than lockout_max (default 24h)")
+	}
+	if c.Store.BackupEvery.Duration < time.Hour || c.Store.BackupEvery.Duration > 31*24*time.Hour {
+		bad("store.backup_every", c.Store.BackupEvery.String(), `use 1h to 31d, e.g. "24h"`)
+	}
+	if c.Store.BackupKeep < 1 || c.Store.BackupKeep > 100 {
+		bad("store.backup_keep", fmt.Sprintf("%d", c.Store.BackupKeep), "keep 1 to 100 backups (7 is typical)")
+	}
+	if c.Store.RetryEvery.Duration < 10*time.Second || c.Store.RetryEvery.Duration > 24*time.Hour {
+		bad("store.retry_every", c.Store.RetryEvery.String(), `use 10s to 24h, e.g. "10m"`)
+	}
+	for _, g := range []struct{ field, v string }{{"control.staff_group", c.Control.StaffGroup}, {"control.write_group", c.Control.WriteGroup}, {"control.admin_group", c.Control.AdminGroup}} {
+		if g.v != "" && !groupRE.MatchString(g.v) {
+			bad(g.field, fmt.Sprintf("%q", g.v), "name a unix group (letters, digits, - and _), or leave it empty for nobody")
+		}
+	}
 	errs = append(errs, c.checkReaders()...)
 	errs = append(errs, c.checkRelay()...)
 	if c.Face.Enabled {
@@ -398,6 +450,13 @@ func (c *Config) check() []error {
 		}
 		if c.Kiosk.Timeout.Duration < 10*time.Second || c.Kiosk.Timeout.Duration > 10*time.Minute {
 			bad("kiosk.timeout", c.Kiosk.Timeout.String(), `use 10s to 10m, e.g. "60s"`)
+		}
+		j := slices.IndexFunc(c.Readers, func(r Reader) bool { return r.Name == c.Kiosk.Reader })
+		switch {
+		case c.Kiosk.Reader == "":
+			bad("kiosk.reader", "the screen is bound to no reader", "name the card reader at the screen: only its card and keypad start and answer the screen's flows")
+		case j < 0 || c.Readers[j].Type == "keypad":
+			bad("kiosk.reader", fmt.Sprintf("%q is not a card reader of this file", c.Kiosk.Reader), "name an ascii, wiegand or osdp reader (its keypads come with it)")
 		}
 	}
 	if c.Privacy.Retention.Duration < 24*time.Hour {
