@@ -18,7 +18,14 @@ type Status struct {
 	Camera    Camera    `json:"camera"`
 	Readers   []Reader  `json:"readers"`
 	// Alarm is set while every card and PIN reader is down.
-	Alarm     string       `json:"alarm,omitempty"`
+	Alarm string `json:"alarm,omitempty"`
+	// Alarms lists every alarm standing now (readers down, a damaged
+	// store, a door not confirmed locked), one sentence each.
+	Alarms []string `json:"alarms,omitempty"`
+	// Degraded is set while the store is damaged and card and PIN are
+	// served read-only from a backup: it says what is damaged and how to
+	// restore. Changes are refused meanwhile.
+	Degraded  string       `json:"degraded,omitempty"`
 	Decisions Decisions    `json:"decisions"`
 	Last      *Decision    `json:"last_decision,omitempty"`
 	Store     StoreSummary `json:"store"`
@@ -118,6 +125,13 @@ type StoreSummary struct {
 	AuditEntries      uint64 `json:"audit_entries"`
 	FileBytes         int64  `json:"file_bytes"`
 	KEK               string `json:"kek"` // fingerprint only
+	// PendingDestructions counts opt-outs whose data is out of use but not
+	// yet gone from every file (retried until it is; see gated report).
+	PendingDestructions int `json:"pending_destructions"`
+	// Backups is how many automatic backups verify; NewestBackup when the
+	// newest was taken.
+	Backups      int       `json:"backups"`
+	NewestBackup time.Time `json:"newest_backup,omitzero"`
 }
 
 // Resident is a resident as staff see it. Cards and PINs are stored
@@ -225,6 +239,34 @@ type Deletion struct {
 	RequestedAt time.Time `json:"requested_at"`
 	Deadline    time.Time `json:"deadline"`
 	OnTime      bool      `json:"on_time"`
+	// Pending is set when the data is out of use and its records deleted,
+	// but not yet gone from every file under the data directory (the file
+	// could not be rewritten: a full disk, a crash); PendingReason says
+	// why. It is retried at start and on a timer until done.
+	Pending       bool   `json:"pending,omitempty"`
+	PendingReason string `json:"pending_reason,omitempty"`
+}
+
+// Pending is a destruction not yet complete on disk.
+type Pending struct {
+	ReceiptID string    `json:"receipt_id"`
+	Resident  string    `json:"resident"`
+	Since     time.Time `json:"since"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// Backup is one automatic backup in the data directory.
+type Backup struct {
+	Name  string    `json:"name"`
+	Taken time.Time `json:"taken"`
+	Size  int64     `json:"size"`
+}
+
+// RestoreFrom names an automatic backup to restore ("newest" for the
+// newest that verifies).
+type RestoreFrom struct {
+	Backup string `json:"backup"`
 }
 
 // Reason says why something is deleted, and when it was asked for (a dated
@@ -299,6 +341,8 @@ type Report struct {
 	// Expiring lists face data whose consent ends within 30 days (the
 	// resident may consent again at the gate or the office).
 	Expiring []Expiry `json:"expiring"`
+	// Pending lists destructions not yet complete on disk.
+	Pending []Pending `json:"pending_destructions"`
 }
 
 // Expiry is when a resident's face data will be purged unless they consent

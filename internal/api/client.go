@@ -74,14 +74,19 @@ func (c *Client) DeleteResident(ctx context.Context, id, reason string) (out Del
 	return
 }
 
-// AssignCard gives a resident a card.
-func (c *Client) AssignCard(ctx context.Context, id, number string) error {
-	return c.c.Do(ctx, "POST", rpath(id, "cards"), Card{number}, nil)
+// AssignCard gives a resident a card, and returns its number as readers
+// send it (the daemon normalises what staff typed: "01001" is card 1001).
+func (c *Client) AssignCard(ctx context.Context, id, number string) (string, error) {
+	var out Card
+	err := c.c.Do(ctx, "POST", rpath(id, "cards"), Card{number}, &out)
+	return out.Number, err
 }
 
-// RevokeCard takes a card from a resident.
-func (c *Client) RevokeCard(ctx context.Context, id, number string) error {
-	return c.c.Do(ctx, "POST", rpath(id, "cards", "revoke"), Card{number}, nil)
+// RevokeCard takes a card from a resident, and returns its normalised number.
+func (c *Client) RevokeCard(ctx context.Context, id, number string) (string, error) {
+	var out Card
+	err := c.c.Do(ctx, "POST", rpath(id, "cards", "revoke"), Card{number}, &out)
+	return out.Number, err
 }
 
 // SetPIN sets a resident's PIN.
@@ -158,6 +163,18 @@ func (c *Client) Backup(ctx context.Context, w io.Writer) error {
 // restarts the gate on it.
 func (c *Client) Restore(ctx context.Context, backup io.Reader) error {
 	return c.stream(ctx, "POST", "/v0/restore", backup, io.Discard)
+}
+
+// Backups lists the automatic backups in the data directory, newest first.
+func (c *Client) Backups(ctx context.Context) (out []Backup, err error) {
+	err = c.c.Do(ctx, "GET", "/v0/backups", nil, &out)
+	return
+}
+
+// RestoreBackup restores an automatic backup by name ("newest": the newest
+// that verifies); the gate starts again on it.
+func (c *Client) RestoreBackup(ctx context.Context, name string) error {
+	return c.c.Do(ctx, "POST", "/v0/restore/backup", RestoreFrom{Backup: name}, nil)
 }
 
 // Decisions calls fn with each access decision as it happens, until ctx

@@ -210,6 +210,12 @@ func RoleFrom(ctx context.Context) Role {
 	return c.role
 }
 
+// WithCaller returns ctx carrying a caller as NewServer would set it: for
+// tests of handlers that check PeerFrom and RoleFrom, without a socket.
+func WithCaller(ctx context.Context, p Peer, r Role) context.Context {
+	return context.WithValue(ctx, connKey{}, conn{peer: p, role: r})
+}
+
 func peerOf(c net.Conn) (Peer, error) {
 	if lc, ok := c.(*limitConn); ok {
 		c = lc.Conn

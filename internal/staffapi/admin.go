@@ -1,0 +1,137 @@
+package staffapi
+
+import (
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"strconv"
+
+	"github.com/gated-dev/gated/internal/api"
+	"github.com/gated-dev/gated/internal/control"
+	"github.com/gated-dev/gated/internal/store"
+)
+
+func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
+	from, _ := strconv.ParseUint(r.URL.Query().Get("from"), 10, 64)
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	if limit <= 0 || limit > auditLimit {
+		limit = auditLimit
+	}
+	out := []api.AuditEntry{}
+	errEnough := errors.New("enough")
+	err := s.st.ForEachAudit(from, func(e store.AuditEntry) error {
+		if len(out) >= limit {
+			return errEnough
+		}
+		out = append(out, api.AuditEntry{Seq: e.Seq, Time: e.Time, Kind: string(e.Kind), Actor: e.Actor, Subject: e.Subject, Outcome: e.Outcome, Detail: e.Detail, Hash: hex.EncodeToString(e.Hash[:])})
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		fail(w, err)
+		return
+	}
+	control.WriteJSON(w, out)
+}
+
+func (s *Server) verifyAudit() (api.AuditVerify, error) {
+	rep, err := s.st.VerifyAudit()
+	v := api.AuditVerify{OK: err == nil, Entries: rep.Entries}
+	if err != nil {
+		if !errors.Is(err, store.ErrAuditBroken) {
+			return v, err
+		}
+		v.Problem, v.FirstBad = rep.Problem, rep.FirstBad
+	}
+	return v, nil
+}
+
+func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request) {
+	v, err := s.verifyAudit()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	control.WriteJSON(w, v)
+}
+
+func (s *Server) auditExport(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	if err := s.st.ExportAudit(w, 0); err != nil {
+		s.log.Error("staffapi: audit export", "err", err)
+	}
+}
+
+func (s *Server) notice(w http.ResponseWriter, r *http.Request) {
+	n, err := s.notices(r.URL.Query().Get("lang"))
+	if err != nil {
+		fail(w, badRequest("%v", err))
+		return
+	}
+	control.WriteJSON(w, api.Notice{Version: n.Version, Language: n.Language, Text: n.Text, SHA256: n.SHA256})
+}
+
+func (s *Server) rotate(w http.ResponseWriter, r *http.Request) {
+	var in api.RotateKey
+	if !readJSON(w, r, maxJSON, &in) {
+		return
+	}
+	if !filepath.IsAbs(in.NewKeyFile) {
+		fail(w, badRequest("new key file %q: give an absolute path", in.NewKeyFile))
+		return
+	}
+	k, err := s.dev.LoadKey(in.NewKeyFile)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	old := s.st.KEKFingerprint()
+	if err := s.faces.RotateKEK(actor(r), k); err != nil {
+		fail(w, err)
+		return
+	}
+	s.log.Warn("staffapi: device key rotated: move the new key file into place before the next start", "old", old, "new", k.Fingerprint(), "file", in.NewKeyFile)
+	control.WriteJSON(w, api.Rotated{Old: old, New: k.Fingerprint()})
+}
+
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if _, err := s.st.Backup(actor(r), w); err != nil {
+		s.log.Error("staffapi: backup", "err", err)
+	}
+}
+
+func (s *Server) backups(w http.ResponseWriter, r *http.Request) {
+	bs, err := s.dev.Backups()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if bs == nil {
+		bs = []api.Backup{}
+	}
+	control.WriteJSON(w, bs)
+}
+
+// restore stages an uploaded backup after the daemon checked that it opens
+// with this gate's key; the gate then starts again on it.
+func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
+	if err := s.dev.StageRestore(actor(r), http.MaxBytesReader(w, r.Body, maxBackup)); err != nil {
+		fail(w, err)
+		return
+	}
+	control.WriteJSON(w, struct{}{})
+}
+
+// restoreBackup stages one of the gate's own automatic backups.
+func (s *Server) restoreBackup(w http.ResponseWriter, r *http.Request) {
+	var in api.RestoreFrom
+	if !readJSON(w, r, maxJSON, &in) {
+		return
+	}
+	if err := s.dev.RestoreBackup(actor(r), in.Backup); err != nil {
+		fail(w, err)
+		return
+	}
+	control.WriteJSON(w, struct{}{})
+}
