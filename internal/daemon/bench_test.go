@@ -13,14 +13,15 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/gated-dev/gated/internal/calibrate"
 	"github.com/gated-dev/gated/internal/config"
+	"github.com/gated-dev/gated/internal/door"
 	"github.com/gated-dev/gated/internal/fallback/serialtest"
 	"github.com/gated-dev/gated/internal/gate"
 	"github.com/gated-dev/gated/internal/match"
 	"github.com/gated-dev/gated/internal/recognizer"
 	"github.com/gated-dev/gated/internal/recognizer/camera"
 	"github.com/gated-dev/gated/internal/recognizer/facemodel"
-	"github.com/gated-dev/gated/internal/relay"
 	"github.com/gated-dev/gated/internal/store"
 	"github.com/gated-dev/gated/internal/testenv"
 )
@@ -88,16 +89,12 @@ func BenchmarkFrameToRelay(b *testing.B) {
 
 	pair := serialtest.New(b)
 	peer := pair.OpenPeer(100 * time.Millisecond)
-	rl, closeRelay, err := openRelay(config.Relay{Type: "lcus", Device: pair.Device, Baud: 9600, Channel: 1, Mode: "fail-secure"}, nil)
+	dr, err := door.Open(config.Relay{Type: "lcus", Device: pair.Device, Baud: 9600, Channel: 1, Mode: "fail-secure", Pulse: config.Duration{Duration: 100 * time.Millisecond}}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer closeRelay()
-	door, err := relay.NewDoor(rl, relay.DoorConfig{Pulse: 100 * time.Millisecond})
-	if err != nil {
-		b.Fatal(err)
-	}
-	gt, err := gate.New(gate.Config{Face: true, Policy: match.Policy{Threshold: 0.45, MinMargin: 0.05}, Frames: 1, Cooldown: time.Nanosecond}, db, door, g)
+	defer dr.Close()
+	gt, err := gate.New(gate.Config{Face: true, Mode: calibrate.Identify, Policy: match.Policy{Threshold: 0.45, MinMargin: 0.05}, Frames: 1, Cooldown: time.Nanosecond}, db, dr, g)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,13 +5,32 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
+	"github.com/gated-dev/gated/internal/api"
 	"github.com/gated-dev/gated/internal/fallback"
 	"github.com/gated-dev/gated/internal/gate"
 	"github.com/gated-dev/gated/internal/recognizer"
 	"github.com/gated-dev/gated/internal/recognizer/camera"
+	"github.com/gated-dev/gated/internal/staffapi"
 )
+
+// camState is the camera pipeline's state.
+type camState struct {
+	mu      sync.Mutex
+	up      bool
+	err     string
+	frames  uint64
+	capture *capture // a face enrollment in progress, fed by the camera loop
+}
+
+func (d *daemon) cameraState() api.Camera {
+	c := &d.cam
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return api.Camera{Up: c.up, LastErr: c.err, Frames: c.frames, Source: d.cfg.Camera.Device + d.cfg.Camera.Files}
+}
 
 // source is a camera or a file source.
 type source interface {
@@ -28,11 +47,11 @@ func (d *daemon) openCamera() (source, error) {
 }
 
 func (d *daemon) setCamera(up bool, err error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.camUp = up
+	d.cam.mu.Lock()
+	defer d.cam.mu.Unlock()
+	d.cam.up = up
 	if err != nil {
-		d.camErr = err.Error()
+		d.cam.err = err.Error()
 	}
 }
 
@@ -97,10 +116,10 @@ func (d *daemon) frames(ctx context.Context, src source) error {
 // frame handles one frame; it owns and closes fr.Mat.
 func (d *daemon) frame(ctx context.Context, fr camera.Frame) {
 	defer fr.Mat.Close()
-	d.mu.Lock()
-	d.frameCount++
-	c := d.capture
-	d.mu.Unlock()
+	d.cam.mu.Lock()
+	d.cam.frames++
+	c := d.cam.capture
+	d.cam.mu.Unlock()
 	if c == nil && !d.gate.WantsFace() {
 		return // no enrollment, and no face could decide anything now
 	}
@@ -168,17 +187,17 @@ func (d *daemon) captureFaces(ctx context.Context, want int, timeout time.Durati
 		return nil, errors.New("face recognition is off at this gate")
 	}
 	c := &capture{want: want, good: make(chan []float32, 64), advice: make(chan recognizer.Problem, 8)}
-	d.mu.Lock()
-	if d.capture != nil {
-		d.mu.Unlock()
+	d.cam.mu.Lock()
+	if d.cam.capture != nil {
+		d.cam.mu.Unlock()
 		return nil, errors.New("another enrollment is using the camera: try again in a moment")
 	}
-	d.capture = c
-	d.mu.Unlock()
+	d.cam.capture = c
+	d.cam.mu.Unlock()
 	defer func() {
-		d.mu.Lock()
-		d.capture = nil
-		d.mu.Unlock()
+		d.cam.mu.Lock()
+		d.cam.capture = nil
+		d.cam.mu.Unlock()
 	}()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -202,4 +221,48 @@ func (d *daemon) captureFaces(ctx context.Context, want int, timeout time.Durati
 		}
 	}
 	return out, nil
+}
+
+// photos turns staff photos into templates through the quality gate; nil
+// when face recognition is off.
+func (d *daemon) photos() staffapi.Photos {
+	if d.rec == nil {
+		return nil
+	}
+	return photoTemplates{d}
+}
+
+type photoTemplates struct{ d *daemon }
+
+// Template turns one photo into a template, or says why it cannot.
+func (p photoTemplates) Template(photo []byte) ([]float32, string) {
+	m, err := recognizer.DecodeImage(photo)
+	if err != nil {
+		return nil, err.Error()
+	}
+	defer m.Close()
+	faces, err := p.d.rec.Faces(m)
+	if err != nil {
+		return nil, err.Error()
+	}
+	a := recognizer.Assess(m, faces, recognizer.Quality{})
+	if a.Problem != recognizer.Good {
+		return nil, a.Problem.Advice("en")
+	}
+	return a.Face.Descriptor, ""
+}
+
+// cameraCapture takes staff enrollments from the camera; nil when face
+// recognition is off.
+func (d *daemon) cameraCapture() staffapi.Camera {
+	if d.rec == nil {
+		return nil
+	}
+	return cameraCapture{d}
+}
+
+type cameraCapture struct{ d *daemon }
+
+func (c cameraCapture) Capture(ctx context.Context, frames int, timeout time.Duration) ([][]float32, error) {
+	return c.d.captureFaces(ctx, frames, timeout, nil)
 }

@@ -1,10 +1,15 @@
-// Package daemon runs a gate: it opens the encrypted store, loads the face
-// gallery, starts the camera pipeline, the card readers and the door, and
-// serves the staff API on the control socket, until its context ends.
+// Package daemon runs a gate: it locks the door, opens the encrypted store
+// (or, when the store is damaged, serves card and PIN read-only from the
+// newest backup that verifies), loads the face data, starts the camera
+// pipeline, the card readers and the resident screen, and serves the staff
+// API on the control socket, until its context ends.
 //
-// It owns the wiring and the staff API; the rules live in the packages it
-// wires (gate decides, store keeps, config forbids). It never listens on a
-// network address, never connects anywhere, and never writes outside the
+// It is wiring only: the rules live in the packages it wires (gate decides
+// and owns the lock-out, faces owns face data, store keeps, staffapi
+// answers staff, kiosk runs the resident screen, door locks first). A
+// reader event goes reader → lane → (kiosk, for the screen's own reader) →
+// gate → store and door, never back up into the daemon. It never listens on
+// a network address, never connects anywhere, and never writes outside the
 // configured data directory.
 package daemon
 
@@ -17,8 +22,6 @@ import (
 	"net/http"
 	"os"
 	"os/user"
-	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -26,16 +29,18 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/gated-dev/gated/internal/calibrate"
 	"github.com/gated-dev/gated/internal/config"
 	"github.com/gated-dev/gated/internal/control"
-	"github.com/gated-dev/gated/internal/fallback"
+	"github.com/gated-dev/gated/internal/door"
+	"github.com/gated-dev/gated/internal/faces"
 	"github.com/gated-dev/gated/internal/gate"
 	"github.com/gated-dev/gated/internal/kiosk"
 	"github.com/gated-dev/gated/internal/match"
 	"github.com/gated-dev/gated/internal/recognizer"
 	"github.com/gated-dev/gated/internal/recognizer/facemodel"
-	"github.com/gated-dev/gated/internal/relay"
 	"github.com/gated-dev/gated/internal/retention"
+	"github.com/gated-dev/gated/internal/staffapi"
 	"github.com/gated-dev/gated/internal/store"
 )
 
@@ -51,11 +56,13 @@ type Options struct {
 	Ready func()
 }
 
-// dbFile and restoreFile are the daemon's only files in the data directory
-// (besides the store's own temporary files next to dbFile).
+// The daemon's files in the data directory (besides the store's own
+// temporary files next to dbFile and its backups in backupDir).
 const (
 	dbFile      = "gated.db"
 	restoreFile = "restore.pending"
+	journalFile = "audit-degraded.jsonl"
+	backupDir   = "backups"
 )
 
 // errRestart asks Run to start the gate again (after a restore was staged).
@@ -88,143 +95,90 @@ type daemon struct {
 	cfg     *config.Config
 	log     *slog.Logger
 	started time.Time
+	dataDir string
 
-	db      *store.DB
-	kek     store.KEK
-	rec     *facemodel.Source // nil when face is off
-	model   string            // the descriptor model templates are matched in
-	dim     int
-	calib   calibration
-	gallery *match.Gallery // nil when face is off
-	gate    *gate.Gate
-	door    *relay.Door
-	readers []reader
-	restart context.CancelCauseFunc
-	cal     *retention.Calendar
+	door     *door.Door
+	kek      store.KEK
+	db       *store.DB      // the store, or a backup opened read-only
+	st       auditedStore   // db, with audit entries to the journal while degraded
+	degraded string         // why the store is served read-only ("" when healthy)
+	journal  *store.Journal // while degraded
+	rec      *facemodel.Source
+	faces    *faces.Set
+	gate     *gate.Gate
+	kiosk    *kiosk.Kiosk
+	readers  []reader
+	restart  context.CancelCauseFunc
+	cal      *retention.Calendar
+	cam      camState
 
 	heartbeat atomic.Int64 // unix nanoseconds of the health loop's last round
 
-	mu         sync.Mutex
-	camUp      bool
-	camErr     string
-	frameCount uint64
-	capture    *capture     // a face enrollment in progress, fed by the camera loop
-	kiosk      *kiosk.Kiosk // the resident screen, when enabled
-}
-
-// reader is what the daemon needs of a card reader or keypad.
-type reader interface {
-	Name() string
-	Run(ctx context.Context, events chan<- fallback.Event) error
-	Health() fallback.Health
+	mu     sync.Mutex
+	alarms map[string]string // kind -> sentence, standing alarms besides the readers'
 }
 
 func runOnce(parent context.Context, o Options) (err error) {
 	cfg := o.Config
-	d := &daemon{opts: o, cfg: cfg, log: o.Log, started: time.Now()}
-	d.calib.again = make(chan struct{}, 1)
-	if err := os.MkdirAll(cfg.Device.DataDir, 0o700); err != nil {
+	d := &daemon{opts: o, cfg: cfg, log: o.Log, started: time.Now(), dataDir: cfg.Device.DataDir, alarms: map[string]string{}}
+
+	// The door first: a previous run may have died with it open.
+	d.door, err = door.Open(cfg.Relay, d.log)
+	var nl *door.NotLockedError
+	switch {
+	case errors.As(err, &nl):
+		d.alarm("door", "the door is not confirmed locked: "+nl.Error())
+	case err != nil:
+		return fmt.Errorf("daemon: %w", err)
+	}
+	defer func() {
+		if cerr := d.door.Close(); cerr != nil {
+			d.log.Error("daemon: DOOR NOT CONFIRMED LOCKED at shutdown", "err", cerr)
+			err = errors.Join(err, cerr)
+		}
+	}()
+
+	if err := os.MkdirAll(d.dataDir, 0o700); err != nil {
 		return fmt.Errorf("daemon: data directory: %w", err)
 	}
 	if d.kek, err = loadKEK(cfg); err != nil {
 		return err
 	}
 	d.log.Info("daemon: device key loaded", "kek", d.kek.Fingerprint())
-	if d.cal, err = loadCalendar(cfg.Privacy.Holidays, cfg.Privacy.TimeZone); err != nil {
+	if d.cal, err = retention.LoadCalendar(cfg.Privacy.Holidays, cfg.Privacy.TimeZone); err != nil {
+		return fmt.Errorf("daemon: privacy.holidays: %w", err)
+	}
+	if err := d.openStore(); err != nil {
 		return err
 	}
-	dbPath := filepath.Join(cfg.Device.DataDir, dbFile)
-	if err := d.applyPendingRestore(dbPath); err != nil {
-		return err
-	}
-	d.db, err = store.Open(dbPath, d.kek, store.Options{Logger: d.log})
-	if err != nil {
-		return fmt.Errorf("daemon: %w", err)
-	}
-	defer d.db.Close()
+	defer d.closeStore()
 
-	if cfg.Face.Enabled {
-		det := recognizer.DetectorHOG
-		if cfg.Face.Detector == "cnn" {
-			det = recognizer.DetectorCNN
-		}
-		d.rec, err = facemodel.Open(facemodel.Config{Name: cfg.Face.Model, Dir: cfg.Device.ModelsDir, CustomSHA256: cfg.Face.CustomSHA256,
-			Options: recognizer.Options{Detector: det, MaxSide: cfg.Face.MaxSide}})
-		if err != nil {
-			return fmt.Errorf("daemon: face.model: %w", err)
-		}
-		defer d.rec.Close()
-		d.model, d.dim = d.rec.Model, d.rec.Dim
-		if err := d.loadGallery(); err != nil {
+	faceOn := cfg.Face.Enabled && d.degraded == ""
+	fc := faces.Config{Retention: cfg.Privacy.Retention.Duration, Log: d.log, Apply: d.applyFace,
+		Settings: calibrate.Settings{Calibrate: cfg.Face.Calibrate, Target: cfg.Face.Target, CardAlone: cfg.Access.Card == "card",
+			Fixed: match.Policy{Threshold: float32(cfg.Face.Threshold), MinMargin: float32(cfg.Face.Margin)}}}
+	if faceOn {
+		if d.rec, err = openRecognizer(cfg); err != nil {
 			return err
 		}
+		defer d.rec.Close()
+		fc.Model, fc.Dim = d.rec.Model, d.rec.Dim
 	}
-
-	rl, closeRelay, err := openRelay(cfg.Relay, d.log)
-	if err != nil {
-		return err
-	}
-	defer closeRelay()
-	defer func() {
-		if herr := rl.Halt(); herr != nil {
-			d.log.Error("daemon: DOOR NOT CONFIRMED LOCKED at shutdown", "err", herr)
-			err = errors.Join(err, herr)
-		}
-	}()
-	if d.door, err = newDoor(rl, cfg.Relay, d.log); err != nil {
-		return err
-	}
-	var gal gate.Gallery
-	if d.gallery != nil {
-		gal = d.gallery
-	}
-	// Until the first calibration, a calibrated gate uses no faces.
-	initial := gate.FaceIdentify
-	if cfg.Face.Calibrate {
-		initial = gate.FaceOff
-	}
-	d.gate, err = gate.New(gate.Config{
-		Face:         cfg.Face.Enabled,
-		Mode:         initial,
-		Policy:       match.Policy{Threshold: float32(cfg.Face.Threshold), MinMargin: float32(cfg.Face.Margin)},
-		Frames:       cfg.Face.Frames,
-		Cooldown:     cfg.Face.Cooldown.Duration,
-		CardNeedsPIN: cfg.Access.Card == "card+pin",
-		CardTimeout:  cfg.Access.PINTimeout.Duration,
-		Bind:         keypadBindings(cfg),
-		Lockout: fallback.LockoutPolicy{
-			Free: cfg.Access.LockoutFree, Base: cfg.Access.LockoutBase.Duration,
-			Max: cfg.Access.LockoutMax.Duration, Forget: 24 * time.Hour,
-		},
-		Log: d.log,
-	}, d.db, d.door, gal)
-	if err != nil {
+	if d.faces, err = faces.Open(fc, d.db); err != nil {
 		return fmt.Errorf("daemon: %w", err)
+	}
+	if err := d.newGate(faceOn); err != nil {
+		return err
 	}
 	if d.readers, err = d.openReaders(); err != nil {
 		return err
 	}
-
-	gid := -1
-	if cfg.Control.StaffGroup != "" {
-		g, err := user.LookupGroup(cfg.Control.StaffGroup)
-		if err != nil {
-			return fmt.Errorf("daemon: control.staff_group %q: %w (create it: groupadd %s)", cfg.Control.StaffGroup, err, cfg.Control.StaffGroup)
-		}
-		gid, _ = strconv.Atoi(g.Gid)
+	if cfg.Kiosk.Enabled && faceOn {
+		d.kiosk = d.newKiosk()
 	}
-	l, err := control.Listen(cfg.Control.Socket, gid)
+	l, srv, err := d.serveControl()
 	if err != nil {
-		return fmt.Errorf("daemon: %w", err)
-	}
-	srv := control.NewServer(d.api(), control.Options{Log: d.log, StaffGID: gid})
-	var kl net.Listener
-	var ksrv *http.Server
-	if cfg.Kiosk.Enabled {
-		if d.kiosk, kl, ksrv, err = d.startKiosk(); err != nil {
-			l.Close()
-			return err
-		}
+		return err
 	}
 
 	ctx, restart := context.WithCancelCause(parent)
@@ -232,16 +186,12 @@ func runOnce(parent context.Context, o Options) (err error) {
 	d.restart = restart
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.gate.Run(gctx) })
-	events := make(chan fallback.Event, 16)
-	for _, r := range d.readers {
-		g.Go(func() error { return r.Run(gctx, events) })
-	}
-	g.Go(func() error { return d.readerLoop(gctx, events) })
+	d.startReaders(gctx, g)
 	g.Go(func() error { return d.healthLoop(gctx) })
-	g.Go(func() error { return d.purgeLoop(gctx) })
-	if cfg.Face.Enabled {
+	g.Go(func() error { return d.maintain(gctx) })
+	if faceOn {
 		g.Go(func() error { return d.cameraLoop(gctx) })
-		g.Go(func() error { return d.calibrationLoop(gctx) })
+		g.Go(func() error { return d.faces.Run(gctx) })
 	}
 	g.Go(func() error {
 		err := srv.Serve(l)
@@ -260,34 +210,13 @@ func runOnce(parent context.Context, o Options) (err error) {
 	})
 	g.Go(func() error { return notifyLoop(gctx, o.Getenv, d.alive, d.log) })
 	if d.kiosk != nil {
-		g.Go(func() error { return d.kiosk.Run(gctx) })
-		g.Go(func() error {
-			ch, stop := d.gate.Subscribe()
-			defer stop()
-			for {
-				select {
-				case <-gctx.Done():
-					return nil
-				case dec := <-ch:
-					d.kiosk.Decision(dec)
-				}
-			}
-		})
-		g.Go(func() error {
-			err := ksrv.Serve(kl)
-			if errors.Is(err, http.ErrServerClosed) {
-				return nil
-			}
-			return fmt.Errorf("daemon: kiosk: %w", err)
-		})
-		g.Go(func() error {
-			<-gctx.Done()
-			ksrv.Close()
-			return nil
-		})
-		d.log.Info("daemon: kiosk screen served", "listen", kl.Addr().String())
+		if err := d.serveKiosk(gctx, g); err != nil {
+			restart(err)
+			g.Wait()
+			return err
+		}
 	}
-	d.log.Info("daemon: gate running", "device", cfg.Device.Name, "face", cfg.Face.Enabled, "readers", len(d.readers), "socket", cfg.Control.Socket)
+	d.log.Info("daemon: gate running", "device", cfg.Device.Name, "face", faceOn, "readers", len(d.readers), "socket", cfg.Control.Socket, "degraded", d.degraded != "")
 	d.audit(store.Event{Kind: store.KindAdmin, Actor: "system", Outcome: "started", Detail: "gated " + o.Version})
 	if o.Ready != nil {
 		o.Ready()
@@ -318,107 +247,132 @@ func loadKEK(cfg *config.Config) (store.KEK, error) {
 	return k, nil
 }
 
-// applyPendingRestore replaces the store with a backup staged by the
-// restore API, before the store is opened. The backup was checked against
-// the key when it was staged; store.Restore checks it again.
-func (d *daemon) applyPendingRestore(dbPath string) error {
-	pending := filepath.Join(d.cfg.Device.DataDir, restoreFile)
-	if _, err := os.Stat(pending); errors.Is(err, os.ErrNotExist) {
-		return nil
+func openRecognizer(cfg *config.Config) (*facemodel.Source, error) {
+	det := recognizer.DetectorHOG
+	if cfg.Face.Detector == "cnn" {
+		det = recognizer.DetectorCNN
 	}
-	rep, err := store.Restore(dbPath, pending, d.kek, store.Options{Logger: d.log})
-	os.Remove(pending)
+	src, err := facemodel.Open(facemodel.Config{Name: cfg.Face.Model, Dir: cfg.Device.ModelsDir, CustomSHA256: cfg.Face.CustomSHA256,
+		Options: recognizer.Options{Detector: det, MaxSide: cfg.Face.MaxSide}})
 	if err != nil {
-		d.log.Error("daemon: staged restore failed; keeping the current store", "err", err)
-		return nil
+		return nil, fmt.Errorf("daemon: face.model: %w", err)
 	}
-	d.log.Info("daemon: store restored from backup", "report", fmt.Sprintf("%+v", rep))
-	return nil
+	return src, nil
 }
 
-// loadGallery fills the matcher from the store's templates of the current
-// model, then fits its index and gives the loading's garbage back to the
-// system (a gate board has little memory).
-func (d *daemon) loadGallery() error {
-	start := time.Now()
-	g := match.New(d.dim)
-	// ForEachTemplate yields templates in key order: a resident's templates
-	// come together, so each resident is added once, when the next begins.
-	var id string
-	var vs [][]float32
-	flush := func() error {
-		if id == "" {
-			return nil
-		}
-		if err := g.Add(id, vs...); err != nil {
-			return fmt.Errorf("daemon: load face templates of %s: %w", id, err)
-		}
-		return nil
+func (d *daemon) newGate(faceOn bool) error {
+	cfg := d.cfg
+	var gal gate.Gallery
+	if faceOn {
+		gal = d.faces.Gallery()
 	}
-	err := d.db.ForEachTemplate(d.model, func(t store.Template) error {
-		if t.ResidentID != id {
-			if err := flush(); err != nil {
-				return err
-			}
-			id, vs = t.ResidentID, vs[:0]
-		}
-		vs = append(vs, append([]float32(nil), t.Vector...))
-		return nil
-	})
-	if err == nil {
-		err = flush()
-	}
+	a := cfg.Access
+	var err error
+	// Until the first calibration, faces are off (calibrate.Off is the
+	// zero mode).
+	d.gate, err = gate.New(gate.Config{
+		Face:         faceOn,
+		Policy:       match.Policy{Threshold: float32(cfg.Face.Threshold), MinMargin: float32(cfg.Face.Margin)},
+		Frames:       cfg.Face.Frames,
+		Cooldown:     cfg.Face.Cooldown.Duration,
+		CardNeedsPIN: a.Card == "card+pin",
+		CardTimeout:  a.PINTimeout.Duration,
+		Bind:         keypadBindings(cfg),
+		Lockout:      gate.LockoutPolicy{Free: a.LockoutFree, Base: a.LockoutBase.Duration, Max: a.LockoutMax.Duration, Forget: a.LockoutForget.Duration},
+		Log:          d.log,
+	}, d.st, d.door, gal)
 	if err != nil {
-		return fmt.Errorf("daemon: load face templates: %w", err)
-	}
-	g.Reindex()
-	d.gallery = g
-	debug.FreeOSMemory()
-	res, tmpl := g.Len()
-	d.log.Info("daemon: face gallery loaded", "model", d.model, "residents", res, "templates", tmpl, "took", time.Since(start).Round(time.Millisecond))
-	if n := d.otherModel(res); n > 0 {
-		d.log.Warn("daemon: face data of another model is not matched; these residents must enroll again to use face (card and PIN work)",
-			"residents", n, "model", d.model)
+		return fmt.Errorf("daemon: %w", err)
 	}
 	return nil
 }
 
-// otherModel counts residents whose face data is not of the current model,
-// given how many the gallery holds: templates never mix models, so those
-// residents are not matched until they enroll again.
-func (d *daemon) otherModel(inGallery int) int {
-	ss, err := d.db.Stats()
-	if err != nil {
-		d.log.Error("daemon: store stats", "err", err)
-		return 0
+// applyFace follows a new calibration: the gate and the screen use faces
+// as it decided.
+func (d *daemon) applyFace(dec calibrate.Decision) {
+	mode := dec.Mode
+	if err := d.gate.SetFace(mode, dec.Policy); err != nil {
+		d.log.Error("daemon: calibration: set face mode", "err", err)
+		d.gate.SetFace(calibrate.Off, match.Policy{})
+		mode = calibrate.Off
 	}
-	return max(ss.ResidentsWithFace-inGallery, 0)
+	if d.kiosk != nil {
+		d.kiosk.SetFaceMode(mode)
+	}
+}
+
+// serveControl listens on the staff socket with the roles' groups.
+func (d *daemon) serveControl() (net.Listener, *http.Server, error) {
+	c := d.cfg.Control
+	var gids [3]int
+	for i, name := range []string{c.StaffGroup, c.WriteGroup, c.AdminGroup} {
+		gids[i] = -1
+		if name == "" {
+			continue
+		}
+		g, err := user.LookupGroup(name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("daemon: control group %q: %w (create it: groupadd %s)", name, err, name)
+		}
+		gids[i], _ = strconv.Atoi(g.Gid)
+	}
+	api := staffapi.New(staffapi.Options{Config: d.cfg, Version: d.opts.Version, Started: d.started, Degraded: d.degraded, Calendar: d.cal, Log: d.log},
+		d.st, d.faces, d.photos(), d.cameraCapture(), d.gate, device{d})
+	l, err := control.Listen(c.Socket, gids[0])
+	if err != nil {
+		return nil, nil, fmt.Errorf("daemon: %w", err)
+	}
+	srv := control.NewServer(api.Handler(), control.Options{Log: d.log, StaffGID: gids[0], WriteGID: gids[1], AdminGID: gids[2], Refused: api.Refused})
+	return l, srv, nil
 }
 
 // alive is when the health loop last ran.
 func (d *daemon) alive() time.Time { return time.Unix(0, d.heartbeat.Load()) }
 
 func (d *daemon) audit(ev store.Event) {
-	if _, err := d.db.AppendAudit(ev); err != nil {
+	if _, err := d.st.AppendAudit(ev); err != nil {
 		d.log.Error("daemon: audit", "err", err)
 	}
 }
 
-// readerLoop hands reader events to the gate.
-func (d *daemon) readerLoop(ctx context.Context, events <-chan fallback.Event) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev := <-events:
-			if d.kiosk != nil && d.kiosk.Event(ctx, ev) {
-				continue // a menu code, or a step of an enrollment or opt-out
-			}
-			if _, err := d.gate.Reader(ctx, ev); err != nil {
-				d.log.Error("daemon: reader event", "reader", ev.Reader, "err", err)
-			}
-		}
+// alarm raises (or, with an empty sentence, clears) a standing alarm.
+func (d *daemon) alarm(kind, sentence string) {
+	d.mu.Lock()
+	old := d.alarms[kind]
+	if sentence == "" {
+		delete(d.alarms, kind)
+	} else {
+		d.alarms[kind] = sentence
 	}
+	d.mu.Unlock()
+	if old == sentence {
+		return
+	}
+	if sentence != "" {
+		d.log.Error("daemon: ALARM: " + sentence)
+	} else {
+		d.log.Warn("daemon: alarm cleared", "was", old)
+	}
+	if d.st.DB != nil {
+		outcome, detail := "alarm", sentence
+		if sentence == "" {
+			outcome, detail = "alarm-cleared", old
+		}
+		d.audit(store.Event{Kind: store.KindAdmin, Actor: "system", Outcome: outcome, Detail: trim(detail)})
+	}
+}
+
+// trim keeps audit details within the store's limit.
+func trim(s string) string {
+	const max = 160
+	if len(s) <= max {
+		return s
+	}
+	n := max
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
 }
 
 // healthLoop reports the readers' health to the gate, which raises the
@@ -441,10 +395,7 @@ func (d *daemon) healthLoop(ctx context.Context) error {
 		if !ready {
 			continue
 		}
-		hs := make([]fallback.Health, len(d.readers))
-		for i, r := range d.readers {
-			hs[i] = r.Health()
-		}
-		d.gate.Readers(hs)
+		d.gate.Readers(d.readerHealth())
 	}
 }
+

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 )
@@ -174,4 +175,27 @@ func Expires(retention time.Duration, consents []Consent) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return latest.Add(retention), true
+}
+
+// LoadCalendar reads the holiday calendar file at path in the IANA time
+// zone (the system's when empty); with no path, Monday to Friday are the
+// working days.
+func LoadCalendar(path, zone string) (*Calendar, error) {
+	loc := time.Local
+	if zone != "" {
+		l, err := time.LoadLocation(zone)
+		if err != nil {
+			return nil, fmt.Errorf("retention: time zone: %w", err)
+		}
+		loc = l
+	}
+	if path == "" {
+		return Weekdays(loc), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCalendar, err)
+	}
+	defer f.Close()
+	return ParseCalendar(path, f, loc)
 }

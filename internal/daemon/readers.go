@@ -1,16 +1,26 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"log/slog"
+	"slices"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/gated-dev/gated/internal/config"
 	"github.com/gated-dev/gated/internal/fallback"
 	"github.com/gated-dev/gated/internal/fallback/osdp"
-	"github.com/gated-dev/gated/internal/relay"
+	"github.com/gated-dev/gated/internal/staffapi"
 	"github.com/gated-dev/gated/internal/store"
 )
+
+// reader is what the daemon needs of a card reader or keypad.
+type reader interface {
+	Name() string
+	Run(ctx context.Context, events chan<- fallback.Event) error
+	Health() fallback.Health
+}
 
 // openReaders makes a reader for each configured [[reader]].
 func (d *daemon) openReaders() ([]reader, error) {
@@ -78,50 +88,73 @@ func keypadBindings(cfg *config.Config) map[string]string {
 	return m
 }
 
-// openRelay opens the door's relay, locked from the first instant.
-func openRelay(rc config.Relay, log *slog.Logger) (relay.Relay, func(), error) {
-	mode, err := relay.ParseMode(rc.Mode)
-	if err != nil {
-		return nil, nil, fmt.Errorf("daemon: relay.mode: %w", err)
+// laneBuffer is how many events a lane holds while its last one is decided
+// (an argon2 PIN check takes about 0.1 s): far more than a person types.
+const laneBuffer = 64
+
+// startReaders runs every reader and one lane per card reader: the card
+// reader's events and those of the keypads bound to it go through its lane,
+// in order, to the resident screen (the screen's own reader only) and then
+// to the gate. A slow step on one lane never holds up another.
+func (d *daemon) startReaders(ctx context.Context, g *errgroup.Group) {
+	lanes := map[string]chan fallback.Event{}
+	for _, rc := range d.cfg.Readers {
+		if rc.Type == "keypad" {
+			continue
+		}
+		ch := make(chan fallback.Event, laneBuffer)
+		lanes[rc.Name] = ch
+		screen := d.kiosk != nil && rc.Name == d.cfg.Kiosk.Reader
+		g.Go(func() error { return d.lane(ctx, ch, screen) })
 	}
-	switch rc.Type {
-	case "lcus", "bytes":
-		var cmds relay.Commands
-		if rc.Type == "lcus" {
-			cmds, err = relay.LCUS(rc.Channel)
-		} else {
-			cmds, err = relay.ParseCommands(rc.On, rc.Off)
+	for i, r := range d.readers {
+		rc := d.cfg.Readers[i]
+		ch := lanes[rc.Name]
+		if rc.Type == "keypad" {
+			ch = lanes[rc.For]
 		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("daemon: relay: %w", err)
-		}
-		s, err := relay.NewSerial(relay.SerialConfig{Path: rc.Device, Baud: rc.Baud, Commands: cmds, Mode: mode, Logger: log})
-		if err != nil {
-			return nil, nil, fmt.Errorf("daemon: relay: %w", err)
-		}
-		return s, func() { s.Close() }, nil
-	case "gpio":
-		g, err := relay.OpenGPIO(relay.GPIOConfig{Chip: rc.Chip, Line: rc.Line, ActiveLow: rc.ActiveLow, Mode: mode})
-		if err != nil {
-			return nil, nil, fmt.Errorf("daemon: relay: %w", err)
-		}
-		return g, func() { g.Close() }, nil
+		g.Go(func() error { return r.Run(ctx, ch) })
 	}
-	return nil, nil, fmt.Errorf("daemon: unknown relay type %q", rc.Type)
 }
 
-func newDoor(r relay.Relay, rc config.Relay, log *slog.Logger) (*relay.Door, error) {
-	dc := relay.DoorConfig{Pulse: rc.Pulse.Duration, Logger: log}
-	if rc.Contact != nil {
-		c, err := relay.OpenGPIOContact(relay.ContactConfig{Chip: rc.Contact.Chip, Line: rc.Contact.Line, ActiveLow: rc.Contact.ActiveLow, PullUp: rc.Contact.PullUp})
-		if err != nil {
-			return nil, fmt.Errorf("daemon: relay.contact: %w", err)
+// lane hands one card reader's events to the screen (if it is the
+// screen's reader) and the gate.
+func (d *daemon) lane(ctx context.Context, events <-chan fallback.Event, screen bool) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-events:
+			d.log.Debug("daemon: lane event", "event", ev)
+			if screen && d.kiosk.Event(ctx, ev) {
+				continue // a menu code, or a step of an enrollment or opt-out
+			}
+			if _, err := d.gate.Reader(ctx, ev); err != nil && ctx.Err() == nil {
+				d.log.Error("daemon: reader event", "reader", ev.Reader, "err", err)
+			}
 		}
-		dc.Contact = c
 	}
-	d, err := relay.NewDoor(r, dc)
-	if err != nil {
-		return nil, fmt.Errorf("daemon: door: %w", err)
+}
+
+func (d *daemon) readerHealth() []fallback.Health {
+	hs := make([]fallback.Health, len(d.readers))
+	for i, r := range d.readers {
+		hs[i] = r.Health()
 	}
-	return d, nil
+	return hs
+}
+
+// standingAlarms lists every alarm standing now.
+func (d *daemon) standingAlarms() []string {
+	var out []string
+	if down, _ := d.gate.Alarm(); down {
+		out = append(out, staffapi.ReadersDown)
+	}
+	d.mu.Lock()
+	for _, a := range d.alarms {
+		out = append(out, a)
+	}
+	d.mu.Unlock()
+	slices.Sort(out)
+	return out
 }

@@ -1,0 +1,318 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gated-dev/gated/internal/api"
+	"github.com/gated-dev/gated/internal/store"
+)
+
+// auditedStore is the store the gate and the staff API use: while the
+// store is damaged and a backup is served read-only, audit entries go to
+// the journal, which the next healthy start imports into the chain.
+type auditedStore struct {
+	*store.DB
+	journal *store.Journal // nil when healthy
+}
+
+func (s auditedStore) AppendAudit(ev store.Event) (store.AuditEntry, error) {
+	if s.journal != nil {
+		return s.journal.AppendAudit(ev)
+	}
+	return s.DB.AppendAudit(ev)
+}
+
+func (d *daemon) storeOptions() store.Options {
+	return store.Options{Logger: d.log, BackupDir: filepath.Join(d.dataDir, backupDir), BackupKeep: d.cfg.Store.BackupKeep}
+}
+
+// openStore opens the store. A damaged one is not fatal: card and PIN are
+// then served read-only from the newest backup that verifies, and the
+// alarm says what is damaged and how to restore.
+func (d *daemon) openStore() error {
+	dbPath := filepath.Join(d.dataDir, dbFile)
+	opts := d.storeOptions()
+	d.applyPendingRestore(dbPath, opts)
+	db, err := store.Open(dbPath, d.kek, opts)
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrCorrupt), errors.Is(err, store.ErrNotStore):
+		return d.openDegraded(dbPath, err, opts)
+	default:
+		return fmt.Errorf("daemon: %w", err)
+	}
+	d.db, d.st = db, auditedStore{DB: db}
+	jpath := filepath.Join(d.dataDir, journalFile)
+	if _, err := os.Stat(jpath); err == nil {
+		n, err := db.ImportJournal(jpath)
+		if err != nil {
+			d.log.Error("daemon: importing the audit journal kept while the store was damaged", "err", err, "journal", jpath)
+		} else {
+			d.log.Info("daemon: audit entries recorded while the store was damaged are now in the audit log", "entries", n)
+		}
+	}
+	return nil
+}
+
+func (d *daemon) openDegraded(dbPath string, damage error, opts store.Options) error {
+	d.log.Error("daemon: STORE DAMAGED", "path", dbPath, "err", damage)
+	bk, info, berr := store.OpenNewestBackup(opts.BackupDir, d.kek, opts)
+	if berr != nil {
+		// Nothing verifies: an empty store keeps the staff socket and the
+		// audit journal up for a restore, and lets nobody in by card.
+		empty := filepath.Join(d.dataDir, ".degraded-empty.db")
+		os.Remove(empty)
+		var err error
+		if bk, err = store.Open(empty, d.kek, store.Options{Logger: d.log}); err != nil {
+			return fmt.Errorf("daemon: the store is damaged (%v), no backup verifies (%v), and an empty store cannot be made: %w", damage, berr, err)
+		}
+		d.degraded = fmt.Sprintf("the store %s is damaged (%v) and no backup verifies (%v): card and PIN let nobody in until staff restore a backup (gated restore FILE)",
+			dbPath, damage, berr)
+	} else {
+		d.degraded = fmt.Sprintf("the store %s is damaged (%v): card and PIN are served read-only from the backup %s taken %s; changes are refused until staff restore (gated restore --backup newest)",
+			dbPath, damage, filepath.Base(info.Path), info.Taken.UTC().Format(time.RFC3339))
+	}
+	j, err := store.OpenJournal(filepath.Join(d.dataDir, journalFile))
+	if err != nil {
+		bk.Close()
+		return fmt.Errorf("daemon: the store is damaged and the audit journal cannot be opened: %w", err)
+	}
+	d.db, d.journal = bk, j
+	d.st = auditedStore{DB: bk, journal: j}
+	d.alarm("store", d.degraded)
+	return nil
+}
+
+func (d *daemon) closeStore() {
+	if d.journal != nil {
+		d.journal.Close()
+	}
+	if d.db != nil {
+		d.db.Close()
+	}
+	os.Remove(filepath.Join(d.dataDir, ".degraded-empty.db"))
+}
+
+// applyPendingRestore replaces the store with a backup staged by the
+// restore API, before the store is opened. store.Restore checks it again
+// completely; a failure keeps the current store.
+func (d *daemon) applyPendingRestore(dbPath string, opts store.Options) {
+	pending := filepath.Join(d.dataDir, restoreFile)
+	if _, err := os.Stat(pending); errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	rep, err := store.Restore(dbPath, pending, d.kek, opts)
+	os.Remove(pending)
+	if err != nil {
+		d.log.Error("daemon: staged restore failed; keeping the current store", "err", err)
+		return
+	}
+	d.log.Info("daemon: store restored from backup", "reapplied_deletions", len(rep.Reapplied), "audit_export", rep.AuditExport, "warnings", rep.Warnings)
+}
+
+// maintain keeps the store healthy while the gate runs: destructions that
+// could not finish are retried, backups taken, expired face data purged.
+func (d *daemon) maintain(ctx context.Context) error {
+	if d.degraded != "" {
+		<-ctx.Done() // a backup served read-only: nothing to maintain
+		return nil
+	}
+	c := d.cfg.Store
+	d.finishPending()
+	d.purge()
+	d.backupIfDue()
+	retry := time.NewTicker(c.RetryEvery.Duration)
+	defer retry.Stop()
+	purge := time.NewTicker(10 * time.Minute)
+	defer purge.Stop()
+	backup := time.NewTicker(min(c.BackupEvery.Duration/4, time.Hour))
+	defer backup.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-retry.C:
+			d.finishPending()
+		case <-purge.C:
+			d.purge()
+		case <-backup.C:
+			d.backupIfDue()
+		}
+	}
+}
+
+func (d *daemon) finishPending() {
+	done, err := d.db.FinishPending()
+	if done > 0 {
+		d.log.Info("daemon: pending destructions completed", "done", done)
+	}
+	ps, perr := d.db.PendingDestructions()
+	if perr != nil {
+		d.log.Error("daemon: pending destructions", "err", perr)
+		return
+	}
+	if len(ps) == 0 {
+		d.alarm("pending", "")
+		return
+	}
+	d.alarm("pending", fmt.Sprintf("%d opt-outs are out of use but not yet gone from disk (%v); retried every %s: free space in %s", len(ps), err, d.cfg.Store.RetryEvery.Duration, d.dataDir))
+}
+
+func (d *daemon) purge() {
+	n, err := d.faces.Purge(time.Now())
+	if err != nil {
+		d.log.Error("daemon: retention purge", "err", err)
+	}
+	if n > 0 {
+		d.log.Info("daemon: retention purge", "destroyed", n)
+	}
+}
+
+// backupIfDue takes a backup when the newest is older than the interval.
+func (d *daemon) backupIfDue() {
+	bs, err := store.ListBackups(filepath.Join(d.dataDir, backupDir))
+	if err == nil && len(bs) > 0 && time.Since(bs[0].Taken) < d.cfg.Store.BackupEvery.Duration {
+		return
+	}
+	info, err := d.db.AutoBackup()
+	if err != nil {
+		d.alarm("backup", "the automatic backup failed: "+err.Error())
+		return
+	}
+	d.alarm("backup", "")
+	d.log.Info("daemon: backup taken", "path", info.Path, "bytes", info.Size)
+}
+
+// device is what the staff API asks of the daemon.
+type device struct{ d *daemon }
+
+func (v device) Camera() api.Camera { return v.d.cameraState() }
+
+func (v device) Readers() []api.Reader {
+	types := map[string]string{}
+	for _, rc := range v.d.cfg.Readers {
+		types[rc.Name] = rc.Type
+	}
+	var out []api.Reader
+	for _, h := range v.d.readerHealth() {
+		out = append(out, api.Reader{Name: h.Reader, Type: types[h.Reader], Up: h.Up, Since: h.Since, LastErr: h.LastErr, Frames: h.Frames, Dropped: h.Dropped, Reconnects: h.Reconnects})
+	}
+	return out
+}
+
+func (v device) Alarms() []string { return v.d.standingAlarms() }
+
+func (v device) Backups() ([]api.Backup, error) {
+	bs, err := store.ListBackups(filepath.Join(v.d.dataDir, backupDir))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Backup, len(bs))
+	for i, b := range bs {
+		out[i] = api.Backup{Name: filepath.Base(b.Path), Taken: b.Taken, Size: b.Size}
+	}
+	return out, nil
+}
+
+func (v device) LoadKey(path string) (store.KEK, error) { return store.LoadKEKFile(path) }
+
+// StageRestore receives a backup, checks it opens with this gate's key and
+// is whole, stages it, and starts the gate again on it.
+func (v device) StageRestore(actor string, r io.Reader) error {
+	tmp, err := os.CreateTemp(v.d.dataDir, ".restore-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = io.Copy(tmp, r)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("receive backup: %w", err)
+	}
+	return v.stage(actor, tmp.Name(), "uploaded backup")
+}
+
+// RestoreBackup stages an automatic backup by name, or the newest that
+// verifies.
+func (v device) RestoreBackup(actor, name string) error {
+	bs, err := store.ListBackups(filepath.Join(v.d.dataDir, backupDir))
+	if err != nil {
+		return err
+	}
+	var tried []string
+	for _, b := range bs {
+		if name != "newest" && filepath.Base(b.Path) != name {
+			continue
+		}
+		if err := store.Check(b.Path, v.d.kek); err != nil {
+			tried = append(tried, fmt.Sprintf("%s: %v", filepath.Base(b.Path), err))
+			if name == "newest" {
+				continue
+			}
+			return fmt.Errorf("%w: backup %s does not verify: %v", errRestore, name, err)
+		}
+		tmp, err := copyFile(b.Path, v.d.dataDir)
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp)
+		return v.stage(actor, tmp, "automatic backup "+filepath.Base(b.Path))
+	}
+	if len(tried) > 0 {
+		return fmt.Errorf("%w: no backup verifies: %v", errRestore, tried)
+	}
+	return fmt.Errorf("%w: no automatic backup named %q (gated backup list)", errRestore, name)
+}
+
+var errRestore = fmt.Errorf("%w: restore", store.ErrInvalid)
+
+func (v device) stage(actor, path, what string) error {
+	if err := store.Check(path, v.d.kek); err != nil {
+		return fmt.Errorf("%w: the backup does not open with this gate's key, or is damaged: %v", errRestore, err)
+	}
+	if err := os.Rename(path, filepath.Join(v.d.dataDir, restoreFile)); err != nil {
+		return err
+	}
+	v.d.audit(store.Event{Kind: store.KindAdmin, Actor: actor, Outcome: "ok", Detail: trim("restore of " + what + " staged; gate restarting")})
+	go func() {
+		time.Sleep(100 * time.Millisecond) // let the answer go out
+		v.d.restart(errRestart)
+	}()
+	return nil
+}
+
+// copyFile copies src into a new 0600 temporary file in dir.
+func copyFile(src, dir string) (string, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := os.CreateTemp(dir, ".restore-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = io.Copy(out, in)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(out.Name())
+		return "", err
+	}
+	return out.Name(), nil
+}
