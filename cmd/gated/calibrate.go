@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 )
 
 func runCalibrate(e *env, args []string) error {
@@ -41,3 +42,6 @@ func runCalibrate(e *env, args []string) error {
 	}
 	return nil
 }
+
+// pct writes a share as a percentage with two decimals.
+func pct(x float64) string { return strconv.FormatFloat(100*x, 'f', 2, 64) + "%" }

@@ -72,7 +72,9 @@ func runDemo(e *env, args []string) error {
 	if _, err := store.GenerateKEKFile(filepath.Join(dir, "kek")); err != nil {
 		return err
 	}
-	cfgText := fmt.Sprintf(demoConfig, dir, *models)
+	cfgText := simGate{Dir: dir, Models: *models, Name: "demo-gate", Relay: filepath.Join(dir, "relay"),
+		Readers: []simReader{{Name: "front", Type: "ascii", Device: filepath.Join(dir, "reader")}, {Name: "keypad", Type: "keypad", Device: filepath.Join(dir, "keypad"), For: "front"}},
+		Set:     map[string]string{"face.cooldown": `"3s"`, "camera.fps": "10"}}.config()
 	if err := os.WriteFile(filepath.Join(dir, "gated.toml"), []byte(cfgText), 0o600); err != nil {
 		return err
 	}
@@ -146,7 +148,7 @@ func runDemo(e *env, args []string) error {
 		return err
 	}
 	for _, r := range []struct{ id, card, pin string }{{obama.ID, "1001", "1234"}, {biden.ID, "2002", "5678"}} {
-		if err := c.AssignCard(ctx, r.id, r.card); err != nil {
+		if _, err := c.AssignCard(ctx, r.id, r.card); err != nil {
 			return err
 		}
 		if err := c.SetPIN(ctx, r.id, r.pin); err != nil {
@@ -264,50 +266,6 @@ func runDemo(e *env, args []string) error {
 	}
 	return nil
 }
-
-const demoConfig = `version = 1
-[device]
-name = "demo-gate"
-data_dir = "%[1]s/data"
-key_file = "%[1]s/kek"
-models_dir = "%[2]s"
-[control]
-socket = "%[1]s/gated.sock"
-staff_group = ""
-[face]
-enabled = true
-# The demo has one enrolled resident: too few to calibrate (a real gate
-# keeps calibrate = true and waits for 10 residents; docs/accuracy.md).
-calibrate = false
-threshold = 0.45
-margin = 0.05
-frames = 3
-cooldown = "3s"
-[camera]
-files = "%[1]s/camera"
-follow = true
-repeat = 4
-fps = 10
-[access]
-card = "card+pin"
-[[reader]]
-name = "front"
-type = "ascii"
-device = "%[1]s/reader"
-[[reader]]
-name = "keypad"
-type = "keypad"
-device = "%[1]s/keypad"
-for = "front"
-[relay]
-type = "lcus"
-device = "%[1]s/relay"
-pulse = "1s"
-[privacy]
-controller = "Demo Property Management"
-contact = "Property office, Building 1"
-notice_version = "2026-11"
-`
 
 // ptyPair starts socat with a pseudo-terminal pair at path (the device end,
 // which the daemon opens) and path.peer (the end the demo plays).

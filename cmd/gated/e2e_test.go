@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,75 +45,68 @@ func gatedBinary(t testing.TB) string {
 	return binPath
 }
 
-// gateRig is a running gated daemon with a pty card reader, a pty keypad,
-// a pty relay board and a folder camera.
+// gateRig is a running gated daemon on a simulated gate: two card readers
+// ("front" and "back") each with a keypad, an LCUS relay board, all on pty
+// pairs, and a folder camera.
 type gateRig struct {
-	t       *testing.T
-	bin     string
-	dir     string
-	socket  string
-	camera  string
-	reader  *serialtest.Pair
-	keypad  *serialtest.Pair
-	relay   *serialtest.Pair
-	cmd     *exec.Cmd
-	log     *bytes.Buffer
-	opens   chan time.Time // relay "on" commands seen (LCUS A0 01 01 A2)
-	photos  string
-	stopped chan struct{}
+	t          *testing.T
+	bin        string
+	dir        string
+	socket     string
+	camera     string
+	config     string // the configuration file
+	reader     *serialtest.Pair
+	keypad     *serialtest.Pair
+	back       *serialtest.Pair
+	backKeypad *serialtest.Pair
+	relay      *serialtest.Pair
+	cmd        *exec.Cmd
+	exited     chan struct{} // closed when the daemon has exited
+	log        *syncBuffer
+	opens      chan time.Time // relay "on" commands seen (LCUS A0 01 01 A2)
+	locks      chan time.Time // relay "off" commands seen (LCUS A0 01 00 A1)
+	photos     string
+	stopped    chan struct{}
 }
 
-const rigConfig = `version = 1
-[device]
-name = "e2e"
-data_dir = "%[1]s/data"
-key_file = "%[1]s/kek"
-models_dir = "%[2]s"
-[control]
-socket = "%[1]s/gated.sock"
-staff_group = ""
-[face]
-enabled = true
-# A test gate has one or two residents, too few to calibrate on.
-calibrate = false
-threshold = 0.45
-margin = 0.05
-frames = 3
-cooldown = "2s"
-[camera]
-files = "%[1]s/camera"
-follow = true
-repeat = 4
-fps = 20
-[access]
-card = "card+pin"
-lockout_free = 5
-[[reader]]
-name = "front"
-type = "ascii"
-device = "%[3]s"
-[[reader]]
-name = "front-keypad"
-type = "keypad"
-device = "%[4]s"
-for = "front"
-[relay]
-type = "lcus"
-device = "%[5]s"
-pulse = "300ms"
-[privacy]
-controller = "E2E Property Management"
-contact = "office 1"
-notice_version = "2026-11"
-`
+// syncBuffer is a log the daemon writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// rigSettings are the end-to-end tests' changes to the simulated gate.
+var rigSettings = map[string]string{"device.name": `"e2e"`, "access.lockout_free": "5", "relay.pulse": `"300ms"`}
 
 func startRig(t *testing.T) *gateRig {
 	t.Helper()
-	return startRigWith(t, "")
+	return startRigWith(t, nil)
 }
 
-// startRigWith starts the rig with more configuration appended.
-func startRigWith(t *testing.T, extra string) *gateRig {
+// startRigWith starts the rig with more settings ("section.key" to a TOML
+// value).
+func startRigWith(t *testing.T, set map[string]string) *gateRig {
+	t.Helper()
+	r := newRig(t, set)
+	r.start()
+	return r
+}
+
+// newRig makes the rig's devices, key and configuration without starting
+// the daemon.
+func newRig(t *testing.T, set map[string]string) *gateRig {
 	t.Helper()
 	bin := gatedBinary(t)
 	dir, err := os.MkdirTemp("", "gated-e2e")
@@ -120,19 +114,31 @@ func startRigWith(t *testing.T, extra string) *gateRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	r := &gateRig{t: t, bin: bin, dir: dir, socket: dir + "/gated.sock", camera: dir + "/camera",
-		reader: serialtest.New(t), keypad: serialtest.New(t), relay: serialtest.New(t),
-		log: &bytes.Buffer{}, opens: make(chan time.Time, 16), photos: testenv.DemoPhotos(t), stopped: make(chan struct{})}
+	r := &gateRig{t: t, bin: bin, dir: dir, socket: dir + "/gated.sock", camera: dir + "/camera", config: dir + "/gated.toml",
+		reader: serialtest.New(t), keypad: serialtest.New(t), back: serialtest.New(t), backKeypad: serialtest.New(t), relay: serialtest.New(t),
+		log: &syncBuffer{}, opens: make(chan time.Time, 64), locks: make(chan time.Time, 64), photos: testenv.DemoPhotos(t), stopped: make(chan struct{})}
 	if err := os.Mkdir(r.camera, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf(rigConfig, dir, testenv.Models(t), r.reader.Device, r.keypad.Device, r.relay.Device) + extra
-	if err := os.WriteFile(dir+"/gated.toml", []byte(cfg), 0o600); err != nil {
+	settings := map[string]string{}
+	for k, v := range rigSettings {
+		settings[k] = v
+	}
+	for k, v := range set {
+		settings[k] = v
+	}
+	cfg := simGate{Dir: dir, Models: testenv.Models(t), Relay: r.relay.Device, Set: settings, Readers: []simReader{
+		{Name: "front", Type: "ascii", Device: r.reader.Device},
+		{Name: "front-keypad", Type: "keypad", Device: r.keypad.Device, For: "front"},
+		{Name: "back", Type: "ascii", Device: r.back.Device},
+		{Name: "back-keypad", Type: "keypad", Device: r.backKeypad.Device, For: "back"},
+	}}.config()
+	if err := os.WriteFile(r.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r.gated("keygen", "--out", dir+"/kek")
 
-	// The relay board: watch for open commands.
+	// The relay board: watch for open and lock commands.
 	peer := r.relay.OpenPeer(100 * time.Millisecond)
 	go func() {
 		var buf []byte
@@ -145,53 +151,85 @@ func startRigWith(t *testing.T, extra string) *gateRig {
 			}
 			n, _ := peer.Read(b)
 			buf = append(buf, b[:n]...)
-			for {
-				i := bytes.Index(buf, []byte{0xA0, 0x01, 0x01, 0xA2})
-				if i < 0 {
-					break
+			for len(buf) >= 4 {
+				switch {
+				case bytes.Equal(buf[:4], []byte{0xA0, 0x01, 0x01, 0xA2}):
+					r.opens <- time.Now()
+					buf = buf[4:]
+				case bytes.Equal(buf[:4], []byte{0xA0, 0x01, 0x00, 0xA1}):
+					select {
+					case r.locks <- time.Now():
+					default:
+					}
+					buf = buf[4:]
+				default:
+					buf = buf[1:]
 				}
-				r.opens <- time.Now()
-				buf = buf[i+4:]
-			}
-			if len(buf) > 1024 {
-				buf = buf[len(buf)-4:]
 			}
 		}
 	}()
-
-	r.cmd = exec.Command(bin, "run", "--config", dir+"/gated.toml")
-	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
 		close(r.stopped)
-		r.cmd.Process.Signal(os.Interrupt)
-		done := make(chan error)
-		go func() { done <- r.cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			r.cmd.Process.Kill()
-		}
+		r.stop()
 		if t.Failed() {
 			t.Logf("daemon log:\n%s", r.log.String())
 		}
 	})
+	return r
+}
+
+// start runs the daemon and waits until it answers on its socket.
+func (r *gateRig) start() {
+	r.t.Helper()
+	r.cmd = exec.Command(r.bin, "run", "--config", r.config, "--log-level", "debug")
+	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	r.exited = exited
+	go func(c *exec.Cmd) { c.Wait(); close(exited) }(r.cmd)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, err := os.Stat(r.socket); err == nil {
-			if out, err := exec.Command(bin, "status", "--socket", r.socket).CombinedOutput(); err == nil {
+			if out, err := exec.Command(r.bin, "status", "--socket", r.socket).CombinedOutput(); err == nil {
 				_ = out
 				break
 			}
 		}
+		select {
+		case <-exited:
+			r.t.Fatalf("daemon exited before it came up:\n%s", r.log.String())
+		default:
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("daemon did not come up:\n%s", r.log.String())
+			r.t.Fatalf("daemon did not come up:\n%s", r.log.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return r
+}
+
+// stop stops the daemon with SIGINT (SIGKILL after 10 s).
+func (r *gateRig) stop() {
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	r.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-r.exited:
+	case <-time.After(10 * time.Second):
+		r.cmd.Process.Kill()
+		<-r.exited
+	}
+	r.cmd = nil
+}
+
+// kill ends the daemon with SIGKILL, as a crash or the watchdog would.
+func (r *gateRig) kill() {
+	r.t.Helper()
+	r.cmd.Process.Signal(syscall.SIGKILL)
+	<-r.exited
+	r.cmd = nil
 }
 
 // gated runs a gated command against the rig and returns its output,
@@ -254,10 +292,21 @@ func (r *gateRig) swipe(card, pin string) {
 	}
 }
 
-// keys types on the keypad.
+// keys types on the front keypad.
 func (r *gateRig) keys(s string) {
 	r.t.Helper()
 	r.write(r.keypad.Peer, s)
+}
+
+// swipeBack shows a card at the back reader and types the PIN on its
+// keypad.
+func (r *gateRig) swipeBack(card, pin string) {
+	r.t.Helper()
+	r.write(r.back.Peer, card+"\r\n")
+	if pin != "" {
+		time.Sleep(200 * time.Millisecond)
+		r.write(r.backKeypad.Peer, pin+"#")
+	}
 }
 
 func (r *gateRig) write(path, s string) {

@@ -71,7 +71,10 @@ func runKeys(e *env, args []string) error {
 }
 
 func runBackup(e *env, args []string) error {
-	fs := newFlags(e, "backup", "--out FILE")
+	if len(args) > 0 && args[0] == "list" {
+		return backupList(e, args[1:])
+	}
+	fs := newFlags(e, "backup", "--out FILE | list")
 	cf := addClientFlags(e, fs)
 	out := fs.String("out", "", "the backup file to create (mode 0600; still encrypted)")
 	if _, err := positional(fs, args); err != nil {
@@ -102,8 +105,22 @@ func runBackup(e *env, args []string) error {
 }
 
 func runRestore(e *env, args []string) error {
-	fs := newFlags(e, "restore", "FILE")
+	fs := newFlags(e, "restore", "FILE | --backup NAME|newest")
 	cf := addClientFlags(e, fs)
+	auto := fs.String("backup", "", `restore one of the gate's own automatic backups (gated backup list), or "newest": the newest that verifies`)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *auto != "" {
+		if fs.NArg() != 0 {
+			return usageError{"give a FILE or --backup, not both"}
+		}
+		if err := cf.client().RestoreBackup(e.ctx, *auto); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "backup %s accepted (it verifies with the gate's key); the gate restarts on it now\n", *auto)
+		return nil
+	}
 	pos, err := positional(fs, args, "FILE")
 	if err != nil {
 		return err
@@ -117,5 +134,30 @@ func runRestore(e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "backup accepted (it opens with the gate's key); the gate restarts on it now\n")
+	return nil
+}
+
+// backupList lists the gate's own automatic backups (in its data
+// directory, where only the daemon may read them).
+func backupList(e *env, args []string) error {
+	fs := newFlags(e, "backup list", "[--json]")
+	cf := addClientFlags(e, fs)
+	if _, err := positional(fs, args); err != nil {
+		return err
+	}
+	bs, err := cf.client().Backups(e.ctx)
+	if err != nil {
+		return err
+	}
+	if *cf.json {
+		return writeJSON(e.stdout, bs)
+	}
+	if len(bs) == 0 {
+		fmt.Fprintln(e.stdout, "no automatic backups yet (the gate takes one at start and every store.backup_every)")
+		return nil
+	}
+	for _, b := range bs {
+		fmt.Fprintf(e.stdout, "%s  %s  %d bytes\n", b.Name, when(b.Taken), b.Size)
+	}
 	return nil
 }

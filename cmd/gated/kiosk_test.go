@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +36,8 @@ func startKiosk(t *testing.T) *kioskRig {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	r := startRigWith(t, fmt.Sprintf("[kiosk]\nenabled = true\nlisten = %q\nenroll_frames = 3\ntimeout = \"40s\"\n", addr))
+	r := startRigWith(t, map[string]string{"kiosk.enabled": "true", "kiosk.listen": strconv.Quote(addr), "kiosk.reader": `"front"`,
+		"kiosk.enroll_frames": "3", "kiosk.timeout": `"40s"`})
 	k := &kioskRig{gateRig: r, url: "http://" + addr + "/"}
 	k.shots = t.TempDir()
 	if os.Getenv("GATED_UPDATE_SCREENSHOTS") != "" {
@@ -129,7 +131,8 @@ func TestKioskEnrollmentAndOptOut(t *testing.T) {
 	wang := k.addResident("王芳", "3003", "2468")
 	k.expect("idle", "请看摄像头，或刷卡并输入密码", "1# 登记人脸")
 
-	// Enrollment from the keypad alone: 1#, card, PIN, notice, 1#, camera.
+	// Enrollment from the keypad alone: 1#, card, PIN, notice, the PIN
+	// again as consent, camera.
 	k.keys("1#")
 	k.expect("enroll-card", "请刷卡")
 	k.swipe("3003", "")
@@ -137,8 +140,10 @@ func TestKioskEnrollmentAndOptOut(t *testing.T) {
 	k.keys("24")
 	k.expect("enroll-pin", "●●")
 	k.keys("68#")
-	k.expect("notice", "人脸识别告知书", "保存期限", "1# 我同意", "E2E Property Management")
-	k.keys("1#")
+	k.expect("notice", "人脸识别告知书", "保存期限", "同意：再次输入密码", "E2E Property Management")
+	k.keys("1#") // the old screens' "agree": neither consent nor a PIN guess
+	k.expect("notice")
+	k.keys("2468#")
 	k.expect("capture", "请")
 	for _, p := range []string{"obama.jpg", "obama2.jpg", "obama3.jpg"} {
 		k.show(p)
@@ -172,8 +177,8 @@ func TestKioskEnrollmentAndOptOut(t *testing.T) {
 	k.click("2")
 	k.expect("optout-card", "Show your card")
 	k.swipe("3003", "2468")
-	k.expect("optout-confirm", "destroyed at once", "1# destroy it")
-	k.keys("1#")
+	k.expect("optout-confirm", "destroyed at once", "To destroy it: enter your PIN again")
+	k.keys("2468#")
 	body := k.expect("optout-done", "Receipt: d-", "card and PIN keep working")
 	receipt := body[strings.Index(body, "d-") : strings.Index(body, "d-")+18]
 	if k.hasFace(wang) {
@@ -226,7 +231,7 @@ func TestKioskDeclineAndGuardian(t *testing.T) {
 	k.expect("enroll-card")
 	k.swipe("5005", "8642")
 	k.expect("notice")
-	k.keys("1#")
+	k.keys("8642#")
 	k.expect("guardian-card", "监护人")
 	k.swipe("6006", "9753")
 	k.expect("problem", "不是已登记的监护人")
@@ -238,7 +243,7 @@ func TestKioskDeclineAndGuardian(t *testing.T) {
 	k.expect("enroll-card")
 	k.swipe("5005", "8642")
 	k.expect("notice")
-	k.keys("1#")
+	k.keys("8642#")
 	k.expect("guardian-card")
 	k.swipe("4004", "1357")
 	k.expect("capture")

@@ -63,6 +63,12 @@ func runReport(e *env, args []string) error {
 	if len(rows) > 0 {
 		table(w, "RECEIPT REQUESTED DONE DEADLINE STATE RESIDENT TEMPLATES BY REASON", rows)
 	}
+	if len(r.Pending) > 0 {
+		fmt.Fprintf(w, "\nPENDING destructions (%d): out of use, records deleted, but not yet gone from every file; retried until done:\n", len(r.Pending))
+		for _, p := range r.Pending {
+			fmt.Fprintf(w, "  %s %s since %s, %d attempts: %s\n", p.ReceiptID, p.Resident, when(p.Since), p.Attempts, p.LastError)
+		}
+	}
 	fmt.Fprintf(w, "\nConsents ending within 30 days (%d): purged then unless renewed (gated face reconsent, or at the gate)\n", len(r.Expiring))
 	for _, x := range r.Expiring {
 		fmt.Fprintf(w, "  %s %s  %s\n", when(x.At), x.Resident, x.Name)

@@ -196,6 +196,10 @@ func printDeletion(e *env, d api.Deletion, asJSON bool, what string) error {
 	if asJSON {
 		return writeJSON(e.stdout, d)
 	}
+	if d.Pending {
+		what = "face data out of use at once, but NOT YET GONE FROM DISK: " + d.PendingReason +
+			"\n(the gate retries at start and on a timer; gated report lists it until it is done)"
+	}
 	fmt.Fprintf(e.stdout, "%s: %s\nreceipt %s (%d templates destroyed, %s, by %s)\n", d.Resident, what, d.ReceiptID, d.Templates, when(d.At), d.Actor)
 	if !d.RequestedAt.Equal(d.At) {
 		state := "within"
@@ -208,7 +212,7 @@ func printDeletion(e *env, d api.Deletion, asJSON bool, what string) error {
 }
 
 func runCard(e *env, args []string) error {
-	one := func(verb string, f func(c *api.Client, e *env, id, n string) error) func(*env, []string) error {
+	one := func(verb, done string, f func(c *api.Client, e *env, id, n string) (string, error)) func(*env, []string) error {
 		return func(e *env, args []string) error {
 			fs := newFlags(e, "card "+verb, "ID NUMBER")
 			cf := addClientFlags(e, fs)
@@ -216,16 +220,17 @@ func runCard(e *env, args []string) error {
 			if err != nil {
 				return err
 			}
-			if err := f(cf.client(), e, pos[0], pos[1]); err != nil {
+			n, err := f(cf.client(), e, pos[0], pos[1])
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "card %sd for %s\n", strings.TrimSuffix(verb, "e"), pos[0])
+			fmt.Fprintf(e.stdout, "card %s %s for %s\n", n, done, pos[0])
 			return nil
 		}
 	}
 	return sub(e, "card", args, map[string]func(*env, []string) error{
-		"assign": one("assign", func(c *api.Client, e *env, id, n string) error { return c.AssignCard(e.ctx, id, n) }),
-		"revoke": one("revoke", func(c *api.Client, e *env, id, n string) error { return c.RevokeCard(e.ctx, id, n) }),
+		"assign": one("assign", "assigned", func(c *api.Client, e *env, id, n string) (string, error) { return c.AssignCard(e.ctx, id, n) }),
+		"revoke": one("revoke", "revoked", func(c *api.Client, e *env, id, n string) (string, error) { return c.RevokeCard(e.ctx, id, n) }),
 	})
 }
 

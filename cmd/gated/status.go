@@ -22,8 +22,11 @@ func runStatus(e *env, args []string) error {
 	}
 	w := e.stdout
 	fmt.Fprintf(w, "gate %s  (gated %s, up since %s)\n", s.Device, s.Version, when(s.StartedAt))
-	if s.Alarm != "" {
-		fmt.Fprintf(w, "ALARM: %s\n", s.Alarm)
+	for _, a := range s.Alarms {
+		fmt.Fprintf(w, "ALARM: %s\n", a)
+	}
+	if s.Degraded != "" {
+		fmt.Fprintf(w, "STORE DAMAGED: %s\n", s.Degraded)
 	}
 	if s.Face.Enabled {
 		fmt.Fprintf(w, "face: %s, %s, threshold %.2f, margin %.2f, %d frames; %d residents, %d templates\n",
@@ -58,6 +61,14 @@ func runStatus(e *env, args []string) error {
 	}
 	fmt.Fprintf(w, "store: %d residents (%d with face data, %d templates), %d audit entries, %d bytes, key %s\n",
 		s.Store.Residents, s.Store.ResidentsWithFace, s.Store.Templates, s.Store.AuditEntries, s.Store.FileBytes, s.Store.KEK)
+	if s.Store.Backups > 0 {
+		fmt.Fprintf(w, "backups: %d, newest %s\n", s.Store.Backups, when(s.Store.NewestBackup))
+	} else {
+		fmt.Fprintln(w, "backups: none yet")
+	}
+	if n := s.Store.PendingDestructions; n > 0 {
+		fmt.Fprintf(w, "PENDING: %d opt-outs out of use but not yet gone from disk (gated report lists them)\n", n)
+	}
 	return nil
 }
 
