@@ -181,7 +181,7 @@ func newRig(t *testing.T, set map[string]string) *gateRig {
 // start runs the daemon and waits until it answers on its socket.
 func (r *gateRig) start() {
 	r.t.Helper()
-	r.cmd = exec.Command(r.bin, "run", "--config", r.config, "--log-level", "debug")
+	r.cmd = exec.Command(r.bin, "run", "--config", r.config)
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatal(err)

@@ -125,7 +125,6 @@ func (d *daemon) lane(ctx context.Context, events <-chan fallback.Event, screen 
 		case <-ctx.Done():
 			return nil
 		case ev := <-events:
-			d.log.Debug("daemon: lane event", "event", ev)
 			if screen && d.kiosk.Event(ctx, ev) {
 				continue // a menu code, or a step of an enrollment or opt-out
 			}
