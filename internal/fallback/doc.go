@@ -3,7 +3,9 @@
 // submitted PIN, a key press), keeps every reader connected (reopening it
 // with backoff after the device disappears) and reports each reader's
 // Health, so the daemon knows at all times whether a fallback path is alive.
-// It also pairs each PIN with the card shown before it (Pairing); whether
+// NormalizeCardNumber turns a card number as staff type it into the key a
+// reader sends for that card. It also pairs each PIN with the card shown
+// before it (Pairing); whether
 // the PIN is right, and how often a card may try, is the gate's decision.
 //
 // Readers:

@@ -59,7 +59,9 @@ func (f Format) String() string {
 	return "unknown"
 }
 
-// Card is a card as read. Number is canonical decimal without leading zeros;
+// Card is a card as read. Number is canonical decimal without leading zeros
+// ("0" for a Wiegand card numbered 0), the form NormalizeCardNumber gives
+// what staff type;
 // for Wiegand formats it is the card number without the facility code.
 type Card struct {
 	Number      string

@@ -52,6 +52,10 @@ func FuzzParseWiegand(f *testing.F) {
 		if back, _ := DecodeWiegand(raw, c.Bits); back != c {
 			t.Fatalf("round trip of %v = %v", c, back)
 		}
+		// Staff can type the key a reader gives: it comes back unchanged.
+		if n, err := NormalizeCardNumber(c.Key()); err != nil || n != c.Key() {
+			t.Fatalf("NormalizeCardNumber(%q) = %q, %v; want it unchanged", c.Key(), n, err)
+		}
 	})
 }
 
