@@ -280,7 +280,7 @@ func Default() *Config {
 			DataDir:   "/var/lib/gated",
 			ModelsDir: "/usr/share/gated/models",
 		},
-		Control: Control{Socket: "/run/gated/gated.sock", StaffGroup: "gated-staff", WriteGroup: "gated-staff", AdminGroup: "gated-admin"},
+		Control: Control{Socket: "/run/gated/gated.sock", StaffGroup: "gated-staff", WriteGroup: "gated-staff"},
 		Face: Face{
 			Model: "dlib-resnet-v1", Calibrate: true, Target: 1e-4,
 			Threshold: 0.40, Margin: 0.05, Frames: 3,
