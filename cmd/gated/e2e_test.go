@@ -88,7 +88,8 @@ func (s *syncBuffer) String() string {
 }
 
 // rigSettings are the end-to-end tests' changes to the simulated gate.
-var rigSettings = map[string]string{"device.name": `"e2e"`, "access.lockout_free": "5", "relay.pulse": `"300ms"`}
+var rigSettings = map[string]string{"device.name": `"e2e"`, "access.lockout_free": "5", "relay.pulse": `"300ms"`,
+	"privacy.controller": `"E2E Property Management"`}
 
 func startRig(t *testing.T) *gateRig {
 	t.Helper()

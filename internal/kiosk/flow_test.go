@@ -189,6 +189,20 @@ func TestOtherCardsGoToTheGate(t *testing.T) {
 	send(t, k, pinAt("5678"), false)
 }
 
+func TestDeclineStoresNothing(t *testing.T) {
+	be := newBackend()
+	k := New(Config{}, be)
+	send(t, k, pinAt("1"), true)
+	send(t, k, cardAt("1001"), true)
+	send(t, k, pinAt("5678"), true)
+	waitState(t, k, ReadNotice)
+	send(t, k, pinAt("0"), true)
+	waitState(t, k, Declined)
+	if len(be.enrolled) != 0 || be.checks != 1 {
+		t.Errorf("declined: enrolled %v after %d PIN checks; want nothing after 1", be.enrolled, be.checks)
+	}
+}
+
 func TestWrongPINEndsTheFlow(t *testing.T) {
 	be := newBackend()
 	k := New(Config{}, be)

@@ -412,7 +412,7 @@ func (k *Kiosk) step(ev fallback.Event) bool {
 	if ev.Kind != want {
 		return false // not for this step (a PIN at a card step, anything during the camera step): the gate's
 	}
-	if want == fallback.KindPIN && len(code) < minPIN {
+	if want == fallback.KindPIN && len(code) < minPIN && (st != ReadNotice || code != "0") {
 		return true // a menu code where a PIN is due (a habit from the old screens): not a PIN, not a guess
 	}
 	switch st {

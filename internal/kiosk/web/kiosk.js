@@ -3,8 +3,10 @@
 "use strict";
 const buttonsFor = {
   "idle": [["1", {zh: "登记人脸", en: "Enroll face"}], ["2", {zh: "撤回同意", en: "Withdraw"}], ["9", {zh: "English", en: "中文"}]],
-  "notice": [["1", {zh: "我同意", en: "I agree"}], ["0", {zh: "我不同意", en: "I do not agree"}]],
-  "optout-confirm": [["1", {zh: "确认销毁", en: "Destroy it"}], ["0", {zh: "取消", en: "Cancel"}]],
+  // Agreeing and destroying take the resident's PIN on the keypad: the
+  // screen offers only the way out.
+  "notice": [["0", {zh: "我不同意", en: "I do not agree"}]],
+  "optout-confirm": [["0", {zh: "取消", en: "Cancel"}]],
 };
 const cancelable = ["enroll-card", "enroll-pin", "guardian-card", "guardian-pin", "capture", "optout-card", "optout-pin"];
 
