@@ -201,6 +201,61 @@ func BenchmarkCompactLarge(b *testing.B) {
 	}
 }
 
+// BenchmarkAutoBackupLarge measures one automatic backup of the shared
+// gallery: the snapshot, fsync, and the complete verification of the copy.
+func BenchmarkAutoBackupLarge(b *testing.B) {
+	src, kek := sharedGallery(b)
+	dir := b.TempDir()
+	path := filepath.Join(dir, "gated.db")
+	if err := copyFile(src, path); err != nil {
+		b.Fatal(err)
+	}
+	db, err := Open(path, kek, Options{BackupDir: filepath.Join(dir, "backups"), BackupKeep: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	for b.Loop() {
+		if _, err := db.AutoBackup(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDestroyWithBackups measures an opt-out on the shared gallery
+// with two automatic backups to scrub: the deletion, the store's rewrite,
+// and each backup opened, re-applied, rewritten and verified.
+func BenchmarkDestroyWithBackups(b *testing.B) {
+	src, kek := sharedGallery(b)
+	dir := b.TempDir()
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		d := filepath.Join(dir, strconv.Itoa(i))
+		os.MkdirAll(d, 0o700)
+		path := filepath.Join(d, "gated.db")
+		if err := copyFile(src, path); err != nil {
+			b.Fatal(err)
+		}
+		db, err := Open(path, kek, Options{BackupDir: filepath.Join(d, "backups")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range 2 {
+			if _, err := db.AutoBackup(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		if _, err := db.DestroyFaceData("staff:bench", fmt.Sprintf("r-%012x", 7+i), "benchmark"); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		db.Close()
+		os.RemoveAll(d)
+		b.StartTimer()
+	}
+}
+
 // auditStore is a store with a long audit log (3 years of a busy gate),
 // built once per test binary run.
 var auditStore struct {

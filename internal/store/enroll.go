@@ -283,7 +283,7 @@ func (db *DB) ForEachTemplate(model string, fn func(t Template) error) error {
 	}
 	err := guard(func() error {
 		return db.bolt.View(func(tx *bolt.Tx) error {
-			return forEachTemplate(tx, db.kek, model, runtime.GOMAXPROCS(0), fn)
+			return forEachTemplate(tx, db.kek, model, runtime.GOMAXPROCS(0), true, fn)
 		})
 	})
 	if err != nil {
@@ -310,7 +310,10 @@ type rawTemplate struct {
 
 const loadBatchSize = 512 // templates per batch, rounded up to whole residents
 
-func forEachTemplate(tx *bolt.Tx, kek KEK, model string, workers int, fn func(Template) error) error {
+// forEachTemplate is ForEachTemplate inside tx. Without vectors, each
+// template is decrypted (authenticated) but its vector is not kept: fn
+// gets a nil Vector (open-time verification).
+func forEachTemplate(tx *bolt.Tx, kek KEK, model string, workers int, vectors bool, fn func(Template) error) error {
 	if workers < 1 {
 		workers = 1
 	}
@@ -325,7 +328,7 @@ func forEachTemplate(tx *bolt.Tx, kek KEK, model string, workers int, fn func(Te
 		go func() {
 			defer wg.Done()
 			for b := range jobs {
-				b.err = guard(func() error { return b.decrypt(kek, model) })
+				b.err = guard(func() error { return b.decrypt(kek, model, vectors) })
 				close(b.done)
 			}
 		}()
@@ -417,7 +420,7 @@ func produce(tx *bolt.Tx, jobs, order chan<- *loadBatch, stop <-chan struct{}) e
 
 // decrypt opens every template of the batch, unwrapping each resident's
 // data key once. Vectors share one allocation per batch.
-func (b *loadBatch) decrypt(kek KEK, model string) error {
+func (b *loadBatch) decrypt(kek KEK, model string, vectors bool) error {
 	envs := make([]envelope, 0, len(b.raw))
 	keep := b.raw[:0]
 	total := 0
@@ -434,7 +437,9 @@ func (b *loadBatch) decrypt(kek KEK, model string) error {
 		total += env.dims()
 	}
 	b.raw = keep
-	b.vecs = make([]float32, total)
+	if vectors {
+		b.vecs = make([]float32, total)
+	}
 	b.out = make([]Template, len(envs))
 	var (
 		kg        = kek.aead()
@@ -453,9 +458,12 @@ func (b *loadBatch) decrypt(kek KEK, model string) error {
 			clear(key)
 		}
 		env := envs[i]
-		n := env.dims()
-		vec := b.vecs[off : off+n : off+n]
-		off += n
+		var vec []float32
+		if vectors {
+			n := env.dims()
+			vec = b.vecs[off : off+n : off+n]
+			off += n
+		}
 		var err error
 		plain, ad, err = openTemplate(g, env, r.resident, r.id, vec, plain, ad)
 		if err != nil {

@@ -166,7 +166,7 @@ func TestForEachTemplate(t *testing.T) {
 	for _, workers := range []int{1, 2, 3, 8} {
 		var keys []string
 		err := db.view(func(tx *bolt.Tx) error {
-			return forEachTemplate(tx, db.kek, "dlib-resnet-v1", workers, func(tp Template) error {
+			return forEachTemplate(tx, db.kek, "dlib-resnet-v1", workers, true, func(tp Template) error {
 				if !slices.Equal(tp.Vector, want[tp.ID]) {
 					t.Errorf("workers=%d: template %s vector differs", workers, tp.ID)
 				}

@@ -436,7 +436,7 @@ func verifyDataKeysAndTemplates(tx *bolt.Tx, kek KEK, _ deviceKeys, n *verifyCou
 		}
 		return nil
 	}
-	err = forEachTemplate(tx, kek, "", runtime.GOMAXPROCS(0), func(t Template) error {
+	err = forEachTemplate(tx, kek, "", runtime.GOMAXPROCS(0), false, func(t Template) error {
 		n.Templates++
 		if t.ResidentID != cur {
 			if err := done(); err != nil {
