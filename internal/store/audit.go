@@ -318,7 +318,7 @@ func (db *DB) ForEachAudit(from uint64, fn func(AuditEntry) error) error {
 			if err != nil {
 				return fmt.Errorf("%w: audit entry %x: %w", ErrCorrupt, k, err)
 			}
-			if err := fn(a); err != nil {
+			if err := callFn(fn, a); err != nil {
 				return err
 			}
 		}

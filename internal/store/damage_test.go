@@ -477,3 +477,29 @@ func TestReadsRecoverFaults(t *testing.T) {
 		t.Errorf("Stats over a truncated file = %v, want ErrCorrupt", err)
 	}
 }
+
+// TestCallbackPanicIsNotDamage: a panic in the caller's own callback is
+// the caller's bug; it must not be reported as a damaged file.
+func TestCallbackPanicIsNotDamage(t *testing.T) {
+	db, _, _ := newTestDB(t)
+	addEnrolled(t, db, newRand(79), "Resident", 1)
+	for name, walk := range map[string]func() error{
+		"ForEachResident": func() error { return db.ForEachResident(func(Resident) error { panic("caller bug") }) },
+		"ForEachTemplate": func() error { return db.ForEachTemplate("", func(Template) error { panic("caller bug") }) },
+		"ForEachAudit":    func() error { return db.ForEachAudit(1, func(AuditEntry) error { panic("caller bug") }) },
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r != "caller bug" {
+					t.Errorf("%s: recovered %v, want the callback's own panic", name, r)
+				}
+			}()
+			err := walk()
+			t.Errorf("%s returned %v, want the callback's panic to go on", name, err)
+		}()
+	}
+	// The store is still usable afterwards.
+	if _, err := db.Stats(); err != nil {
+		t.Errorf("Stats after the panics = %v", err)
+	}
+}

@@ -283,7 +283,7 @@ func (db *DB) ForEachTemplate(model string, fn func(t Template) error) error {
 	}
 	err := guard(func() error {
 		return db.bolt.View(func(tx *bolt.Tx) error {
-			return forEachTemplate(tx, db.kek, model, runtime.GOMAXPROCS(0), true, fn)
+			return forEachTemplate(tx, db.kek, model, runtime.GOMAXPROCS(0), true, func(t Template) error { return callFn(fn, t) })
 		})
 	})
 	if err != nil {
@@ -347,6 +347,20 @@ func forEachTemplate(tx *bolt.Tx, kek KEK, model string, workers int, vectors bo
 	}()
 
 	var err error
+	stopped := false
+	defer func() {
+		// fn panicked: stop and wait for the others (they read the
+		// transaction's memory), then let the panic go on.
+		if r := recover(); r != nil {
+			if !stopped {
+				close(stop)
+			}
+			for range order {
+			}
+			wg.Wait()
+			panic(r)
+		}
+	}()
 	for b := range order {
 		if err == nil {
 			<-b.done
@@ -356,6 +370,7 @@ func forEachTemplate(tx *bolt.Tx, kek KEK, model string, workers int, vectors bo
 			}
 			if err != nil {
 				close(stop)
+				stopped = true
 			}
 		}
 	}

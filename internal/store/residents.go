@@ -157,7 +157,7 @@ func (db *DB) ForEachResident(fn func(Resident) error) error {
 			if err != nil {
 				return fmt.Errorf("store: %w: resident %s: %w", ErrCorrupt, k, err)
 			}
-			return fn(r)
+			return callFn(fn, r)
 		})
 	})
 }

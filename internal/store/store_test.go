@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -227,4 +228,55 @@ func TestMigrations(t *testing.T) {
 			t.Errorf("migration ran %d times, want 1", runs)
 		}
 	})
+}
+
+// TestMigrateSchema1: a store written by schema 1 code opens, verified,
+// migrated to schema 2 with its data whole, and the new buckets work.
+func TestMigrateSchema1(t *testing.T) {
+	kek := mustKEK(t)
+	path := filepath.Join(t.TempDir(), "gated.db")
+	v1 := testOptions(t)
+	v1.migrations = defaultMigrations()[:1]
+	db, err := Open(path, kek, v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := addEnrolled(t, db, newRand(12), "Old Resident", 2)
+	if err := db.AssignCard("staff:test", res.ID, "1001"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	// Read-only, it is served as it is.
+	ro, err := OpenReadOnly(path, kek, testOptions(t))
+	if err != nil {
+		t.Fatalf("OpenReadOnly of a schema 1 store = %v", err)
+	}
+	if s, err := ro.Stats(); err != nil || s.SchemaVersion != 1 {
+		t.Errorf("read-only Stats = %+v, %v; want schema 1", s, err)
+	}
+	if ps, err := ro.PendingDestructions(); err != nil || len(ps) != 0 {
+		t.Errorf("PendingDestructions of a schema 1 store = %v, %v", ps, err)
+	}
+	ro.Close()
+
+	db, err = Open(path, kek, testOptions(t))
+	if err != nil {
+		t.Fatalf("Open of a schema 1 store = %v", err)
+	}
+	defer db.Close()
+	if s, _ := db.Stats(); s.SchemaVersion != 2 {
+		t.Errorf("schema after Open = %d, want 2", s.SchemaVersion)
+	}
+	if id, err := db.LookupCard("1001"); err != nil || id != res.ID {
+		t.Errorf("LookupCard after migration = %q, %v", id, err)
+	}
+	if err := db.SetFailures("card:1001", Failures{N: 1, Last: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}); err != nil {
+		t.Errorf("SetFailures after migration = %v", err)
+	}
+	if _, err := db.DestroyFaceData("staff:test", res.ID, "opted out"); err != nil {
+		t.Errorf("DestroyFaceData after migration = %v", err)
+	}
+	if _, err := db.VerifyAudit(); err != nil {
+		t.Error(err)
+	}
 }

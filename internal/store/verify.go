@@ -54,15 +54,32 @@ func Check(path string, kek KEK) error {
 
 // guard runs fn with faults turned into panics, and turns a panic (bbolt
 // asserting on a damaged page, a fault reading a damaged or vanished part
-// of the memory map) into ErrCorrupt.
+// of the memory map) into ErrCorrupt. A panic in a caller's callback
+// (callFn) is the caller's bug, not damage: it goes on.
 func guard(fn func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
+			if cp, ok := r.(callerPanic); ok {
+				panic(cp.v)
+			}
 			err = fmt.Errorf("%w: reading the file failed: %v (damaged page, or the disk returned an error)", ErrCorrupt, r)
 		}
 	}()
 	return fn()
+}
+
+// callerPanic carries a panic out of a caller's callback through guard.
+type callerPanic struct{ v any }
+
+// callFn calls a caller's callback, marking a panic in it as the caller's.
+func callFn[T any](fn func(T) error, v T) error {
+	defer func() {
+		if r := recover(); r != nil {
+			panic(callerPanic{r})
+		}
+	}()
+	return fn(v)
 }
 
 // verified is what verifyFile learnt about a store that passed.
