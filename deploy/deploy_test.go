@@ -4,6 +4,7 @@
 package deploy
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,8 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gated-dev/gated/internal/config"
+	"github.com/gated-dev/gated/internal/fallback/serialtest"
 	"github.com/gated-dev/gated/internal/testenv"
 )
 
@@ -25,13 +28,27 @@ func read(t *testing.T, name string) string {
 	return string(b)
 }
 
+// binaries are the programs the unit runs, which a build machine does not
+// have installed: systemd-analyze verify checks that they exist, so tests
+// stand /bin/true in for them.
+var binaries = []string{"/usr/lib/gated/gated-lock", "/usr/bin/gated"}
+
+// withTrue returns the unit's text with /bin/true for its binaries.
+func withTrue(unit string) string {
+	for _, b := range binaries {
+		unit = strings.ReplaceAll(unit, b, "/bin/true")
+	}
+	return unit
+}
+
 // TestUnitVerifies runs systemd-analyze on the unit: it must load without
 // a warning, and its sandbox must rate as safe.
 func TestUnitVerifies(t *testing.T) {
 	sa := testenv.Program(t, "systemd-analyze", "systemd")
-	// systemd-analyze checks that the binaries exist: stand /bin/true in
-	// for /usr/bin/gated, which a build machine does not have.
-	unit := strings.ReplaceAll(read(t, "gated.service"), "/usr/bin/gated", "/bin/true")
+	unit := withTrue(read(t, "gated.service"))
+	if strings.Contains(unit, "/usr/") {
+		t.Fatalf("gated.service runs a program this test does not stand in for: add it to binaries")
+	}
 	path := filepath.Join(t.TempDir(), "gated.service")
 	if err := os.WriteFile(path, []byte(unit), 0o644); err != nil {
 		t.Fatal(err)
@@ -84,7 +101,7 @@ func TestKioskUnits(t *testing.T) {
 		}
 		return p
 	}
-	gated := copyUnit("gated.service", "/usr/bin/gated", "/bin/true")
+	gated := copyUnit("gated.service", "/usr/lib/gated/gated-lock", "/bin/true", "/usr/bin/gated", "/bin/true")
 	os.MkdirAll(filepath.Join(dir, "gated.service.d"), 0o755)
 	if err := os.WriteFile(filepath.Join(dir, "gated.service.d", "kiosk.conf"), []byte(read(t, "gated.service.d/kiosk.conf")), 0o644); err != nil {
 		t.Fatal(err)
@@ -181,28 +198,34 @@ func TestProductionConfig(t *testing.T) {
 	}
 }
 
-// TestUnitWaitsForKeyAndConfig checks the unit's start conditions: the
-// configuration is checked by gated itself, and the shell condition for the
-// key, run here against a directory standing in for /etc/gated, refuses a
-// missing or empty key with a message that says how to make one, and lets
-// an existing key through.
-func TestUnitWaitsForKeyAndConfig(t *testing.T) {
-	unit := read(t, "gated.service")
-	var conds []string
+// execLines returns the values of the unit's lines setting key, in order.
+func execLines(unit, key string) []string {
+	var vs []string
 	for _, line := range strings.Split(unit, "\n") {
-		if c, ok := strings.CutPrefix(line, "ExecCondition="); ok {
-			conds = append(conds, c)
+		if v, ok := strings.CutPrefix(line, key+"="); ok {
+			vs = append(vs, v)
 		}
 	}
-	if len(conds) != 2 || conds[0] != "/usr/bin/gated check --config /etc/gated/gated.toml" {
-		t.Fatalf("ExecCondition lines = %q, want gated check, then the key", conds)
+	return vs
+}
+
+// TestUnitWaitsForKeyAndConfig checks the unit's start conditions: after
+// the door lock (TestUnitLocksTheDoorFirst), the configuration is checked
+// by gated itself, and the shell condition for the key, run here against a
+// directory standing in for /etc/gated, refuses a missing or empty key with
+// a message that says how to make one, and lets an existing key through.
+func TestUnitWaitsForKeyAndConfig(t *testing.T) {
+	unit := read(t, "gated.service")
+	conds := execLines(unit, "ExecCondition")
+	if len(conds) != 3 || conds[1] != "/usr/bin/gated check --config /etc/gated/gated.toml" {
+		t.Fatalf("ExecCondition lines = %q, want the door lock, gated check, then the key", conds)
 	}
 	if strings.Contains(unit, "ConditionPathExists=") {
 		t.Errorf("a ConditionPathExists= would skip the unit silently, before the conditions that say what to do")
 	}
-	script, ok := strings.CutPrefix(conds[1], "/bin/sh -c '")
+	script, ok := strings.CutPrefix(conds[2], "/bin/sh -c '")
 	if !ok || !strings.HasSuffix(script, "'") || strings.Count(script, "'") != 1 {
-		t.Fatalf("key condition = %q, want /bin/sh -c '...'", conds[1])
+		t.Fatalf("key condition = %q, want /bin/sh -c '...'", conds[2])
 	}
 	script = strings.TrimSuffix(script, "'")
 	dir := t.TempDir()
@@ -237,26 +260,21 @@ func TestUnitWaitsForKeyAndConfig(t *testing.T) {
 	}
 }
 
-// TestUnitLocksTheDoorAfterEveryStop: systemd runs `gated relay lock` after
-// every stop of the daemon, a crash or SIGKILL included (a latching relay
-// board keeps the state a dead daemon left it in), inside the same sandbox,
-// which must let it open the relay.
+// lockCommand is the door lock the unit runs: gated-lock, small and
+// static, on the daemon's configuration.
+const lockCommand = "/usr/lib/gated/gated-lock --config /etc/gated/gated.toml"
+
+// TestUnitLocksTheDoorAfterEveryStop: systemd runs gated-lock after every
+// stop of the daemon, a crash or SIGKILL included (a latching relay board
+// keeps the state a dead daemon left it in), inside the same sandbox, which
+// must let it open the relay.
 func TestUnitLocksTheDoorAfterEveryStop(t *testing.T) {
 	unit := read(t, "gated.service")
-	var post, start []string
-	for _, line := range strings.Split(unit, "\n") {
-		if c, ok := strings.CutPrefix(line, "ExecStopPost="); ok {
-			post = append(post, c)
-		}
-		if c, ok := strings.CutPrefix(line, "ExecStart="); ok {
-			start = append(start, c)
-		}
-	}
+	post, start := execLines(unit, "ExecStopPost"), execLines(unit, "ExecStart")
 	// No prefix: not "-" (a failed lock must fail the unit, visibly), not
 	// "+" or "!" (it runs as gated, in the sandbox, like the daemon).
-	const want = "/usr/bin/gated relay lock --config /etc/gated/gated.toml"
-	if len(post) != 1 || post[0] != want {
-		t.Fatalf("ExecStopPost lines = %q, want [%q]", post, want)
+	if len(post) != 1 || post[0] != lockCommand {
+		t.Fatalf("ExecStopPost lines = %q, want [%q]", post, lockCommand)
 	}
 	if len(start) != 1 || !strings.HasSuffix(start[0], " --config /etc/gated/gated.toml") {
 		t.Errorf("ExecStart = %q: the lock must read the daemon's configuration", start)
@@ -271,5 +289,90 @@ func TestUnitLocksTheDoorAfterEveryStop(t *testing.T) {
 	}
 	if strings.Contains(unit, "PrivateDevices=yes") {
 		t.Errorf("gated.service sets PrivateDevices=yes: neither the daemon nor the relay lock would see the relay")
+	}
+}
+
+// TestUnitLocksTheDoorFirst: the first command systemd runs to start or
+// restart the unit is gated-lock. ExecCondition= lines run before any
+// ExecStartPre=, so the lock must be the first ExecCondition= (behind
+// `gated check`, the lock would wait for gated's libraries to load), with
+// "-", so that a lock that fails (board unplugged) lets the daemon start
+// and raise the alarm: card and PIN must not go down with the relay board.
+// systemd applies "-" to ExecCondition= as to the others: a failure counts
+// as success, so the next condition runs (service.c, service_sigchld_event,
+// EXEC_COMMAND_IGNORE_FAILURE before the condition's exit code is read).
+func TestUnitLocksTheDoorFirst(t *testing.T) {
+	unit := read(t, "gated.service")
+	conds := execLines(unit, "ExecCondition")
+	if len(conds) == 0 || conds[0] != "-"+lockCommand {
+		t.Fatalf("first ExecCondition = %q, want %q: the door is locked before anything else", conds, "-"+lockCommand)
+	}
+	for _, key := range []string{"ExecStartPre", "ExecStart", "ExecStartPost"} {
+		for _, l := range execLines(unit, key) {
+			if strings.Contains(l, "gated-lock") || strings.Contains(l, "relay lock") {
+				t.Errorf("%s=%s: the lock belongs first, in ExecCondition=", key, l)
+			}
+		}
+	}
+	// In the file too, the lock is the first command, so that a reader
+	// sees the order systemd follows.
+	first := regexp.MustCompile(`(?m)^Exec[A-Za-z]*=.*$`).FindString(unit)
+	if first != "ExecCondition=-"+lockCommand {
+		t.Errorf("the unit's first Exec line is %q, want the lock", first)
+	}
+}
+
+// TestUnitLockCommandsRun runs the unit's lock lines as systemd would (the
+// prefix taken off, the real gated-lock built from cmd/gated-lock, the
+// configuration moved to a test file on a pty relay board): each sends the
+// lock, LCUS A0 01 00 A1, and nothing else. A misspelt flag or path in the
+// unit fails here.
+func TestUnitLockCommandsRun(t *testing.T) {
+	root := testenv.Root(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "gated-lock")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/gated-lock")
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/gated-lock: %v\n%s", err, out)
+	}
+	board := serialtest.New(t)
+	peer := board.OpenPeer(100 * time.Millisecond)
+	cfg := filepath.Join(dir, "gated.toml")
+	prod := strings.Replace(read(t, "gated.toml"), `"/dev/gate-relay"`, `"`+board.Device+`"`, 1)
+	if err := os.WriteFile(cfg, []byte(prod), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unit := read(t, "gated.service")
+	conds := execLines(unit, "ExecCondition")
+	if len(conds) == 0 {
+		t.Fatalf("gated.service has no ExecCondition= lines")
+	}
+	lines := append([]string{conds[0]}, execLines(unit, "ExecStopPost")...)
+	for _, l := range lines {
+		argv := strings.Fields(strings.TrimPrefix(l, "-"))
+		for i, a := range argv {
+			switch a {
+			case "/usr/lib/gated/gated-lock":
+				argv[i] = bin
+			case "/etc/gated/gated.toml":
+				argv[i] = cfg
+			}
+		}
+		if argv[0] != bin {
+			t.Fatalf("%q does not run gated-lock", l)
+		}
+		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		if err != nil || !strings.HasPrefix(string(out), "locked ") {
+			t.Errorf("%s: %v, %q; want locked", l, err, out)
+		}
+		got, err := peer.ReadFull(4, 2*time.Second)
+		if err != nil || !bytes.Equal(got, []byte{0xA0, 0x01, 0x00, 0xA1}) {
+			t.Errorf("%s: board got % X (%v), want A0 01 00 A1", l, got, err)
+		}
+		if more := peer.Drain(); len(more) > 0 {
+			t.Errorf("%s: board got % X after the lock, want nothing", l, more)
+		}
 	}
 }
