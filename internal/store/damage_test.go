@@ -503,3 +503,26 @@ func TestCallbackPanicIsNotDamage(t *testing.T) {
 		t.Errorf("Stats after the panics = %v", err)
 	}
 }
+
+// TestRefusesFileWithoutFreelist: a bbolt file written without a stored
+// freelist (NoFreelistSync, another program) is not gated's; bbolt would
+// rebuild its freelist with a check that panics in its own goroutine.
+func TestRefusesFileWithoutFreelist(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gated.db")
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{NoFreelistSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bdb.Update(func(tx *bolt.Tx) error {
+		b, _ := tx.CreateBucket([]byte("meta"))
+		return b.Put([]byte("magic"), []byte(magic))
+	})
+	bdb.Close()
+	before := readFile(t, path)
+	if _, err := Open(path, mustKEK(t), testOptions(t)); !errors.Is(err, ErrNotStore) {
+		t.Errorf("Open of a file without a freelist = %v, want ErrNotStore", err)
+	}
+	if !bytes.Equal(readFile(t, path), before) {
+		t.Error("Open changed the file")
+	}
+}

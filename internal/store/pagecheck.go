@@ -186,7 +186,13 @@ func (w *pageWalker) pickMeta() (pageMeta, error) {
 	if m.root < 2 || m.root >= m.pgid {
 		return pageMeta{}, corrupt("meta page: root bucket page %d is outside [2, %d)", m.root, m.pgid)
 	}
-	if m.freelist != noFreelist && (m.freelist < 2 || m.freelist >= m.pgid) {
+	if m.freelist == noFreelist {
+		// gated never writes one; bbolt would rebuild the freelist with a
+		// check that panics in a goroutine of its own on any damage, and
+		// its writer would rewrite the file at open.
+		return pageMeta{}, fmt.Errorf("%w: a bbolt file without a stored freelist (not written by gated)", ErrNotStore)
+	}
+	if m.freelist < 2 || m.freelist >= m.pgid {
 		return pageMeta{}, corrupt("meta page: freelist page %d is outside [2, %d)", m.freelist, m.pgid)
 	}
 	return m, nil
@@ -300,10 +306,8 @@ func (w *pageWalker) mappedPage(id uint64, what string, ps int64) ([]byte, error
 
 func (w *pageWalker) walk() error {
 	w.seen = make([]uint64, w.meta.pgid/64+1)
-	if w.meta.freelist != noFreelist {
-		if err := w.checkFreelist(); err != nil {
-			return err
-		}
+	if err := w.checkFreelist(); err != nil {
+		return err
 	}
 	return w.checkTree(w.meta.root, "root bucket", 0)
 }

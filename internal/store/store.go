@@ -168,6 +168,7 @@ func openDB(path string, kek KEK, opts Options, writable, mayCreate bool) (*DB, 
 	// Verify read-only first: a foreign, damaged, too-new or wrongly keyed
 	// file is refused before anything opens it for writing.
 	current := uint32(len(opts.migrations))
+	start := time.Now()
 	v, bdb, err := verifyFile(path, kek, current, opts, !writable)
 	if err != nil {
 		return nil, err
@@ -200,6 +201,9 @@ func openDB(path string, kek KEK, opts Options, writable, mayCreate bool) (*DB, 
 			}
 		}
 	}
+	opts.Logger.Info("store verified", "path", path, "read_only", !writable, "residents", v.counts.Residents,
+		"templates", v.counts.Templates, "cards", v.counts.Cards, "audit_entries", v.counts.AuditEntries,
+		"pending_destructions", v.counts.Pending, "took", time.Since(start).Round(time.Millisecond))
 	db := &DB{path: path, opts: opts, log: opts.Logger, bolt: bdb, kek: kek, readOnly: !writable}
 	var secret []byte
 	err = db.view(func(tx *bolt.Tx) error {
