@@ -18,6 +18,7 @@ import (
 	"github.com/gated-dev/gated/internal/config"
 	"github.com/gated-dev/gated/internal/daemon"
 	"github.com/gated-dev/gated/internal/store"
+	"github.com/gated-dev/gated/models"
 )
 
 // runDemo runs the real daemon on a simulated gate: a folder of photos as
@@ -27,7 +28,7 @@ import (
 func runDemo(e *env, args []string) error {
 	fs := newFlags(e, "demo", "[flags]")
 	photos := fs.String("photos", defaultDemoPhotos(e.getenv), "folder with the demo photos (make setup fetches them)")
-	models := fs.String("models", defaultModels(e.getenv), "model directory")
+	modelDir := fs.String("models", models.DefaultDir(e.getenv), "model directory")
 	keep := fs.Bool("keep", false, "keep the demo's state directory (store, config, log) afterwards")
 	pause := fs.Duration("pause", 1500*time.Millisecond, "pause between the scene's steps")
 	if _, err := positional(fs, args); err != nil {
@@ -72,7 +73,7 @@ func runDemo(e *env, args []string) error {
 	if _, err := store.GenerateKEKFile(filepath.Join(dir, "kek")); err != nil {
 		return err
 	}
-	cfgText := simGate{Dir: dir, Models: *models, Name: "demo-gate", Relay: filepath.Join(dir, "relay"),
+	cfgText := simGate{Dir: dir, Models: *modelDir, Name: "demo-gate", Relay: filepath.Join(dir, "relay"),
 		Readers: []simReader{{Name: "front", Type: "ascii", Device: filepath.Join(dir, "reader")}, {Name: "keypad", Type: "keypad", Device: filepath.Join(dir, "keypad"), For: "front"}},
 		Set:     map[string]string{"face.cooldown": `"3s"`, "camera.fps": "10"}}.config()
 	if err := os.WriteFile(filepath.Join(dir, "gated.toml"), []byte(cfgText), 0o600); err != nil {

@@ -147,18 +147,3 @@ func runVersion(e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "gated %s\n", version)
 	return nil
 }
-
-// defaultModels is where set-up puts the verified models:
-// $GATED_MODELS, $GATED_CACHE/models, or ~/.cache/gated/models.
-func defaultModels(getenv func(string) string) string {
-	if d := getenv("GATED_MODELS"); d != "" {
-		return d
-	}
-	if c := getenv("GATED_CACHE"); c != "" {
-		return c + "/models"
-	}
-	if c := getenv("XDG_CACHE_HOME"); c != "" {
-		return c + "/gated/models"
-	}
-	return getenv("HOME") + "/.cache/gated/models"
-}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -26,7 +25,7 @@ func gated(t *testing.T, vars map[string]string, args ...string) (code int, stdo
 }
 
 func TestUsageAndVersion(t *testing.T) {
-	if code, out, _ := gated(t, nil, "help"); code != 0 || !strings.Contains(out, "eval") {
+	if code, out, _ := gated(t, nil, "help"); code != 0 || !strings.Contains(out, "calibrate") || strings.Contains(out, "eval") {
 		t.Errorf("gated help = %d, %q", code, out)
 	}
 	if code, out, _ := gated(t, nil, "--version"); code != 0 || !strings.HasPrefix(out, "gated ") {
@@ -34,99 +33,6 @@ func TestUsageAndVersion(t *testing.T) {
 	}
 	if code, _, errs := gated(t, nil, "frobnicate"); code != 2 || !strings.Contains(errs, `unknown command "frobnicate"`) {
 		t.Errorf("gated frobnicate = %d, %q", code, errs)
-	}
-}
-
-func TestEvalOnIdols(t *testing.T) {
-	idols := testenv.SharedData(t, "faces/idols.json")
-	code, out, errs := gated(t, nil, "eval", "--descriptors", idols)
-	if code != 0 {
-		t.Fatalf("gated eval = %d, stderr %q", code, errs)
-	}
-	for _, want := range []string{
-		"1286 descriptors of 134 people",
-		"5614 same-person pairs, 820641 different-person pairs",
-		"67 residents, 201 templates",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("gated eval output lacks %q:\n%s", want, out)
-		}
-	}
-
-	// FMR and FNMR at dlib's usual threshold, 0.6.
-	if line := lineWith(out, "0.600 "); !strings.Contains(line, "92.56%") || !strings.Contains(line, "1.51%") {
-		t.Errorf("gated eval at 0.600: %q, want FMR 92.56%% and FNMR 1.51%%", line)
-	}
-
-	code, out, _ = gated(t, nil, "eval", "--descriptors", idols, "--json", "--threshold", "0.4", "--margin", "0.05")
-	if code != 0 {
-		t.Fatalf("gated eval --json = %d", code)
-	}
-	var rep struct {
-		People         int `json:"people"`
-		Identification []struct {
-			Threshold float32 `json:"threshold"`
-			Margin    float32 `json:"margin"`
-			Strangers int     `json:"strangers_accepted"`
-			Probes    int     `json:"stranger_probes"`
-		} `json:"identification"`
-	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("gated eval --json: %v\n%s", err, out)
-	}
-	if rep.People != 134 || len(rep.Identification) != 1 || rep.Identification[0].Threshold != 0.4 || rep.Identification[0].Probes != 644 {
-		t.Errorf("gated eval --json = %+v", rep)
-	}
-}
-
-func TestEvalBadInput(t *testing.T) {
-	bad := t.TempDir() + "/bad.json"
-	os.WriteFile(bad, []byte(`{"faces": [{"idol_id": "a", "descriptor": "!!"}]}`), 0o600)
-	tests := []struct {
-		args []string
-		code int
-		want string
-	}{
-		{[]string{"eval"}, 2, "exactly one of --descriptors and --photos"},
-		{[]string{"eval", "--descriptors", bad}, 1, "malformed descriptor file"},
-		{[]string{"eval", "--descriptors", "/nonexistent.json"}, 1, "no such file"},
-		{[]string{"eval", "--descriptors", bad, "--thresholds", "x"}, 2, `"x" is not a non-negative number`},
-		{[]string{"eval", "--bogus"}, 2, "flag provided but not defined"},
-		{[]string{"eval", "--photos", t.TempDir()}, 1, "no photos"},
-	}
-	for _, tt := range tests {
-		code, _, errs := gated(t, nil, tt.args...)
-		if code != tt.code || !strings.Contains(errs, tt.want) {
-			t.Errorf("gated %v = %d, %q; want %d and %q", tt.args, code, errs, tt.code, tt.want)
-		}
-	}
-}
-
-func TestEvalOnPhotos(t *testing.T) {
-	// Three people with several real photos each, one sub-folder per person.
-	src := testenv.SharedData(t, "faces/images")
-	dir := t.TempDir()
-	for _, p := range []struct{ who, file string }{
-		{"bona", "bona.jpg"}, {"bona", "bona2.jpg"}, {"bona", "bona3.jpg"},
-		{"chaeyeon", "chaeyeon.jpg"}, {"chaeyeon", "chaeyeon2.jpg"}, {"chaeyeon", "chaeyeon3.jpg"},
-		{"jimin", "jimin3.jpg"}, {"jimin", "jimin6.jpg"}, {"jimin", "jimin7.jpg"},
-	} {
-		os.MkdirAll(dir+"/"+p.who, 0o700)
-		b, err := os.ReadFile(src + "/" + p.file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(dir+"/"+p.who+"/"+p.file, b, 0o600)
-	}
-	code, out, errs := gated(t, nil, "eval", "--photos", dir, "--models", testenv.Models(t), "--templates", "1")
-	if code != 0 {
-		t.Fatalf("gated eval --photos = %d, %s", code, errs)
-	}
-	// jimin3.jpg is a profile the frontal detector does not find.
-	for _, want := range []string{"8 descriptors of 3 people", "jimin/jimin3.jpg: no face found", "7 same-person pairs, 21 different-person pairs"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
 	}
 }
 

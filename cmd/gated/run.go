@@ -8,7 +8,6 @@ import (
 
 	"github.com/gated-dev/gated/internal/config"
 	"github.com/gated-dev/gated/internal/daemon"
-	"github.com/gated-dev/gated/internal/recognizer"
 	"github.com/gated-dev/gated/internal/store"
 	"github.com/gated-dev/gated/models"
 )
@@ -67,7 +66,7 @@ func runCheck(e *env, args []string) error {
 		}
 	}
 	if cfg.Face.Enabled {
-		if err := models.Verify(cfg.Device.ModelsDir, recognizer.ModelFiles...); err != nil {
+		if err := models.VerifyFaceModel(cfg.Device.ModelsDir, cfg.Face.Model); err != nil {
 			problems = append(problems, fmt.Errorf("device.models_dir: %w", err))
 		}
 	}

@@ -13,17 +13,9 @@ import (
 	"github.com/gated-dev/gated/internal/match"
 )
 
-func idols(t testing.TB) *eval.Set {
-	t.Helper()
-	s := evaltest.Idols(t)
-	clean, n := s.WithoutCrossLabelDuplicates(0.1)
-	if n != 52 {
-		t.Logf("dropped %d descriptors filed under two people", n)
-	}
-	return clean
-}
+func idols(t testing.TB) *eval.Set { return evaltest.DistinctIdols(t) }
 
-// enroll splits s as gated eval does (every 2nd person enrolled with 3
+// enroll splits s as gated-eval does (every 2nd person enrolled with 3
 // templates) and returns the gallery as calibrate and match see it, and the
 // probes of people never enrolled.
 func enroll(t testing.TB, s *eval.Set) (calibrate.Templates, *match.Gallery, []eval.Probe) {

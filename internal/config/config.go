@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/gated-dev/gated/models"
 )
 
 // Version is the configuration format this code reads.
@@ -225,8 +227,8 @@ func (d *Duration) UnmarshalText(b []byte) error {
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
 // FaceModels are the descriptor models face.model may name, the default
-// first (internal/recognizer/facemodel implements them).
-var FaceModels = []string{"dlib-resnet-v1", "faceplugin-fr-feature-0.0.1", "dlib-custom"}
+// first: the gate's models of the one registry (models.FaceModels).
+var FaceModels = models.FaceModelNames(models.Gate)
 
 // ErrInvalid is wrapped by every configuration error.
 var ErrInvalid = errors.New("invalid configuration")
@@ -282,7 +284,7 @@ func Default() *Config {
 		},
 		Control: Control{Socket: "/run/gated/gated.sock", StaffGroup: "gated-staff", WriteGroup: "gated-staff"},
 		Face: Face{
-			Model: "dlib-resnet-v1", Calibrate: true, Target: 1e-4,
+			Model: models.Dlib, Calibrate: true, Target: 1e-4,
 			Threshold: 0.40, Margin: 0.05, Frames: 3,
 			Cooldown: Duration{5 * time.Second}, Detector: "hog", MaxSide: 1280,
 		},
@@ -349,13 +351,13 @@ func (c *Config) check() []error {
 		if !(f.Threshold > 0 && f.Threshold < 2) {
 			bad("face.threshold", fmt.Sprintf("%v is not a distance between 0 and 2", f.Threshold), "use the value gated calibrate suggests (typically 0.35-0.45 for dlib)")
 		}
-		if f.Threshold >= 0.6 && f.Model == "dlib-resnet-v1" {
+		if f.Threshold >= 0.6 && f.Model == models.Dlib {
 			bad("face.threshold", fmt.Sprintf("%v lets strangers in", f.Threshold), "dlib's usual 0.6 matches 28-93% of different East Asian people (docs/accuracy.md): use 0.45 or less")
 		}
 		if !slices.Contains(FaceModels, f.Model) {
 			bad("face.model", fmt.Sprintf("%q", f.Model), fmt.Sprintf("use one of %s (docs/models.md)", strings.Join(FaceModels, ", ")))
 		}
-		if f.Model == "dlib-custom" && len(f.CustomSHA256) != 64 {
+		if f.Model == models.DlibCustom && len(f.CustomSHA256) != 64 {
 			bad("face.custom_sha256", "a dlib-custom model needs the SHA-256 its supplier gave", "set custom_sha256 to 64 hex digits")
 		}
 		if !(f.Target > 0 && f.Target < 0.1) {

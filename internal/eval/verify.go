@@ -34,11 +34,6 @@ func AllPairs(s *Set) Pairs {
 	return p
 }
 
-// Distance is match.Distance, the one Euclidean distance of gated. Call
-// match.Distance: this name stays only until internal/match/gallery_test.go
-// no longer uses it.
-func Distance(a, b []float32) float32 { return match.Distance(a, b) }
-
 // Point is the error rates of 1:1 comparison at one threshold: a pair
 // matches when its distance is under the threshold.
 type Point struct {

@@ -33,8 +33,7 @@ func (c *countingDoor) Open(context.Context) error { c.mu.Lock(); c.n++; c.mu.Un
 // and faces of the people never enrolled.
 func idolsGate(t *testing.T, s calibrate.Settings) (*faces.Set, *gate.Gate, *store.DB, [][]float32, *countingDoor) {
 	t.Helper()
-	set := evaltest.Idols(t)
-	set, _ = set.WithoutCrossLabelDuplicates(0.1)
+	set := evaltest.DistinctIdols(t)
 	kek, _ := store.GenerateKEK()
 	db, err := store.Open(filepath.Join(t.TempDir(), "gated.db"), kek, store.Options{})
 	if err != nil {

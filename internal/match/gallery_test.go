@@ -23,7 +23,7 @@ func idols(t testing.TB) *eval.Set {
 func bruteForce(vecs [][]float32, owners []string, q []float32) match.Result {
 	best := map[string]float32{}
 	for i, v := range vecs {
-		d := eval.Distance(q, v)
+		d := match.Distance(q, v)
 		if b, ok := best[owners[i]]; !ok || d < b {
 			best[owners[i]] = d
 		}
