@@ -70,15 +70,6 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-func lineWith(text, sub string) string {
-	for _, l := range strings.Split(text, "\n") {
-		if strings.Contains(l, sub) {
-			return l
-		}
-	}
-	return ""
-}
-
 func TestCheck(t *testing.T) {
 	dir := t.TempDir()
 	cfg := func(key string) string {
