@@ -358,21 +358,8 @@ func (d *daemon) alarm(kind, sentence string) {
 		if sentence == "" {
 			outcome, detail = "alarm-cleared", old
 		}
-		d.audit(store.Event{Kind: store.KindAdmin, Actor: "system", Outcome: outcome, Detail: trim(detail)})
+		d.audit(store.Event{Kind: store.KindAdmin, Actor: "system", Outcome: outcome, Detail: store.Detail(detail)})
 	}
-}
-
-// trim keeps audit details within the store's limit.
-func trim(s string) string {
-	const max = 160
-	if len(s) <= max {
-		return s
-	}
-	n := max
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }
 
 // healthLoop reports the readers' health to the gate, which raises the
@@ -398,4 +385,3 @@ func (d *daemon) healthLoop(ctx context.Context) error {
 		d.gate.Readers(d.readerHealth())
 	}
 }
-

@@ -284,7 +284,7 @@ func (v device) stage(actor, path, what string) error {
 	if err := os.Rename(path, filepath.Join(v.d.dataDir, restoreFile)); err != nil {
 		return err
 	}
-	v.d.audit(store.Event{Kind: store.KindAdmin, Actor: actor, Outcome: "ok", Detail: trim("restore of " + what + " staged; gate restarting")})
+	v.d.audit(store.Event{Kind: store.KindAdmin, Actor: actor, Outcome: "ok", Detail: store.Detail("restore of " + what + " staged; gate restarting")})
 	go func() {
 		time.Sleep(100 * time.Millisecond) // let the answer go out
 		v.d.restart(errRestart)

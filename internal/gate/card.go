@@ -200,9 +200,9 @@ func (g *Gate) Identify(ctx context.Context, actor, reader string, card fallback
 	case err == nil:
 		return r, nil
 	case errors.As(err, &lo):
-		g.audit(store.Event{Kind: store.KindAccess, Actor: actor, Subject: r.ID, Outcome: string(LockedOut), Detail: trim("reader=" + reader + " reason=" + lockedOutReason(lo.Wait))})
+		g.audit(store.Event{Kind: store.KindAccess, Actor: actor, Subject: r.ID, Outcome: string(LockedOut), Detail: store.Detail("reader=" + reader + " reason=" + lockedOutReason(lo.Wait))})
 	case errors.Is(err, errDenied):
-		g.audit(store.Event{Kind: store.KindAccess, Actor: actor, Subject: r.ID, Outcome: string(Denied), Detail: trim("reader=" + reader + " reason=" + denialReason(err))})
+		g.audit(store.Event{Kind: store.KindAccess, Actor: actor, Subject: r.ID, Outcome: string(Denied), Detail: store.Detail("reader=" + reader + " reason=" + denialReason(err))})
 	}
 	return store.Resident{}, err
 }

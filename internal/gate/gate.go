@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gated-dev/gated/internal/calibrate"
 	"github.com/gated-dev/gated/internal/fallback"
@@ -255,7 +254,7 @@ func (g *Gate) Run(ctx context.Context) error {
 		case <-g.opens:
 			if err := g.door.Open(ctx); err != nil && ctx.Err() == nil {
 				g.log.Error("gate: door", "err", err)
-				g.audit(store.Event{Kind: store.KindAccess, Actor: "gate", Outcome: "door-error", Detail: trim(err.Error())})
+				g.audit(store.Event{Kind: store.KindAccess, Actor: "gate", Outcome: "door-error", Detail: store.Detail(err.Error())})
 			}
 		}
 	}
@@ -312,7 +311,7 @@ func (g *Gate) decide(d Decision) Decision {
 		}
 	}
 	if d.Outcome != NeedPIN {
-		g.audit(store.Event{Kind: store.KindAccess, Actor: "gate", Subject: d.Resident, Outcome: string(d.Outcome), Detail: trim(detail)})
+		g.audit(store.Event{Kind: store.KindAccess, Actor: "gate", Subject: d.Resident, Outcome: string(d.Outcome), Detail: store.Detail(detail)})
 	}
 	g.log.Info("gate: decision", "method", d.Method, "outcome", d.Outcome, "resident", d.Resident, "reader", d.Reader, "reason", d.Reason)
 	g.mu.Lock()
@@ -338,18 +337,4 @@ func (g *Gate) audit(ev store.Event) {
 	if _, err := g.st.AppendAudit(ev); err != nil {
 		g.log.Error("gate: audit", "err", err)
 	}
-}
-
-// trim keeps audit details within the store's limit, cutting at a
-// character boundary.
-func trim(s string) string {
-	const max = 160 // the store's limit for audit details
-	if len(s) <= max {
-		return s
-	}
-	n := max
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

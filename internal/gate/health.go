@@ -29,7 +29,7 @@ func (g *Gate) Readers(hs []fallback.Health) {
 	}
 	if down {
 		g.log.Error("gate: ALARM: every card and PIN reader is down; only enrolled faces can get in", "readers", strings.Join(names, "; "))
-		g.audit(store.Event{Kind: store.KindAdmin, Actor: "gate", Outcome: "alarm", Detail: trim("all fallback readers down: " + strings.Join(names, "; "))})
+		g.audit(store.Event{Kind: store.KindAdmin, Actor: "gate", Outcome: "alarm", Detail: store.Detail("all fallback readers down: " + strings.Join(names, "; "))})
 		return
 	}
 	g.log.Warn("gate: alarm cleared: a card or PIN reader is back")

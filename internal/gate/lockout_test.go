@@ -156,4 +156,3 @@ func TestReaderPause(t *testing.T) {
 		t.Errorf("a reader without failures paused %v", took)
 	}
 }
-

@@ -230,11 +230,11 @@ func (s *Server) guard(rt route) http.HandlerFunc {
 // the daemon passes it to control as Options.Refused.
 func (s *Server) Refused(p control.Peer, r *http.Request) {
 	s.auditEvent(store.Event{Kind: store.KindAdmin, Actor: peerActor(p), Outcome: "refused",
-		Detail: trimDetail(r.Method + " " + r.URL.Path + ": not a member of the staff group")})
+		Detail: store.Detail(r.Method + " " + r.URL.Path + ": not a member of the staff group")})
 }
 
 func (s *Server) refuse(r *http.Request, why string) {
-	s.auditEvent(store.Event{Kind: store.KindAdmin, Actor: actor(r), Outcome: "refused", Detail: trimDetail(r.Method + " " + r.URL.Path + ": " + why)})
+	s.auditEvent(store.Event{Kind: store.KindAdmin, Actor: actor(r), Outcome: "refused", Detail: store.Detail(r.Method + " " + r.URL.Path + ": " + why)})
 }
 
 // auditEvent records an event; a store that refuses (read-only while
@@ -280,19 +280,6 @@ func peerActor(p control.Peer) string {
 		return "staff:" + u.Username
 	}
 	return fmt.Sprintf("staff:uid=%d", p.UID)
-}
-
-// trimDetail keeps audit details within the store's limit.
-func trimDetail(s string) string {
-	const max = 160
-	if len(s) <= max {
-		return s
-	}
-	n := max
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }
 
 var errBadRequest = errors.New("bad request")

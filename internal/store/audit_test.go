@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"unicode/utf8"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -182,4 +183,17 @@ func TestAuditExport(t *testing.T) {
 		t.Errorf("ExportAudit(from 20) = %d lines, %v; want 4", strings.Count(tail.String(), "\n"), err)
 	}
 	_ = sha256.Size
+}
+
+func TestDetailAlwaysFits(t *testing.T) {
+	long := strings.Repeat("门", 100) // 300 bytes
+	for _, s := range []string{long, "line\nbreak\x00", string([]byte{0xff, 'a'}), ""} {
+		d := Detail(s)
+		if err := checkText("audit detail", d, maxAuditDetail, false); err != nil {
+			t.Errorf("Detail(%q) = %q, refused by the store: %v", s, d, err)
+		}
+	}
+	if d := Detail(long); len(d) != 159 || !utf8.ValidString(d) {
+		t.Errorf("Detail of 100 three-byte runes = %d bytes, valid %v; want 159, cut at a rune", len(d), utf8.ValidString(d))
+	}
 }

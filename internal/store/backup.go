@@ -357,6 +357,11 @@ func writeFileSync(name string, data []byte) error {
 	return syncDir(filepath.Dir(name))
 }
 
+// Detail makes s fit an audit entry's Detail: printable, valid UTF-8, cut
+// at a character boundary within the limit. Callers pass error messages
+// and reasons through it, so an entry is never refused for its text.
+func Detail(s string) string { return truncate(s, maxAuditDetail) }
+
 // truncate makes s fit an audit field: printable, valid UTF-8, at most n bytes.
 func truncate(s string, n int) string {
 	s = strings.Map(func(r rune) rune {
