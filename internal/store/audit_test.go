@@ -8,8 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"unicode/utf8"
 	"testing"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 )
