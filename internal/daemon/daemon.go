@@ -60,7 +60,6 @@ type Options struct {
 // temporary files next to dbFile and its backups in backupDir).
 const (
 	dbFile      = "gated.db"
-	restoreFile = "restore.pending"
 	journalFile = "audit-degraded.jsonl"
 	backupDir   = "backups"
 )

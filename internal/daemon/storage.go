@@ -38,7 +38,7 @@ func (d *daemon) storeOptions() store.Options {
 func (d *daemon) openStore() error {
 	dbPath := filepath.Join(d.dataDir, dbFile)
 	opts := d.storeOptions()
-	d.applyPendingRestore(dbPath, opts)
+	d.applyStaged(dbPath, opts)
 	db, err := store.Open(dbPath, d.kek, opts)
 	switch {
 	case err == nil:
@@ -99,21 +99,17 @@ func (d *daemon) closeStore() {
 	os.Remove(filepath.Join(d.dataDir, ".degraded-empty.db"))
 }
 
-// applyPendingRestore replaces the store with a backup staged by the
-// restore API, before the store is opened. store.Restore checks it again
-// completely; a failure keeps the current store.
-func (d *daemon) applyPendingRestore(dbPath string, opts store.Options) {
-	pending := filepath.Join(d.dataDir, restoreFile)
-	if _, err := os.Stat(pending); errors.Is(err, os.ErrNotExist) {
-		return
-	}
-	rep, err := store.Restore(dbPath, pending, d.kek, opts)
-	os.Remove(pending)
-	if err != nil {
+// applyStaged restores a backup staged by the staff API, before the
+// store is opened. store.Restore checks it again completely; a failure
+// keeps the current store.
+func (d *daemon) applyStaged(dbPath string, opts store.Options) {
+	rep, done, err := store.ApplyStaged(dbPath, d.kek, opts)
+	switch {
+	case err != nil:
 		d.log.Error("daemon: staged restore failed; keeping the current store", "err", err)
-		return
+	case done:
+		d.log.Info("daemon: store restored from backup", "reapplied_deletions", len(rep.Reapplied), "audit_export", rep.AuditExport, "warnings", rep.Warnings)
 	}
-	d.log.Info("daemon: store restored from backup", "reapplied_deletions", len(rep.Reapplied), "audit_export", rep.AuditExport, "warnings", rep.Warnings)
 }
 
 // maintain keeps the store healthy while the gate runs: destructions that
@@ -222,97 +218,31 @@ func (v device) Backups() ([]api.Backup, error) {
 
 func (v device) LoadKey(path string) (store.KEK, error) { return store.LoadKEKFile(path) }
 
-// StageRestore receives a backup, checks it opens with this gate's key and
-// is whole, stages it, and starts the gate again on it.
+// StageRestore checks a backup completely against this gate's key, stages
+// it, and starts the gate again on it.
 func (v device) StageRestore(actor string, r io.Reader) error {
-	tmp, err := os.CreateTemp(v.d.dataDir, ".restore-*")
-	if err != nil {
-		return err
+	if err := store.StageRestore(filepath.Join(v.d.dataDir, dbFile), r, v.d.kek); err != nil {
+		return fmt.Errorf("%w: %v", store.ErrInvalid, err)
 	}
-	defer os.Remove(tmp.Name())
-	_, err = io.Copy(tmp, r)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("receive backup: %w", err)
-	}
-	return v.stage(actor, tmp.Name(), "uploaded backup")
+	v.restarting(actor, "uploaded backup")
+	return nil
 }
 
 // RestoreBackup stages an automatic backup by name, or the newest that
-// verifies.
+// verifies, and starts the gate again on it.
 func (v device) RestoreBackup(actor, name string) error {
-	bs, err := store.ListBackups(filepath.Join(v.d.dataDir, backupDir))
+	b, err := store.StageAutoBackup(filepath.Join(v.d.dataDir, dbFile), filepath.Join(v.d.dataDir, backupDir), name, v.d.kek)
 	if err != nil {
 		return err
 	}
-	var tried []string
-	for _, b := range bs {
-		if name != "newest" && filepath.Base(b.Path) != name {
-			continue
-		}
-		if err := store.Check(b.Path, v.d.kek); err != nil {
-			tried = append(tried, fmt.Sprintf("%s: %v", filepath.Base(b.Path), err))
-			if name == "newest" {
-				continue
-			}
-			return fmt.Errorf("%w: backup %s does not verify: %v", errRestore, name, err)
-		}
-		tmp, err := copyFile(b.Path, v.d.dataDir)
-		if err != nil {
-			return err
-		}
-		defer os.Remove(tmp)
-		return v.stage(actor, tmp, "automatic backup "+filepath.Base(b.Path))
-	}
-	if len(tried) > 0 {
-		return fmt.Errorf("%w: no backup verifies: %v", errRestore, tried)
-	}
-	return fmt.Errorf("%w: no automatic backup named %q (gated backup list)", errRestore, name)
+	v.restarting(actor, "automatic backup "+filepath.Base(b.Path))
+	return nil
 }
 
-var errRestore = fmt.Errorf("%w: restore", store.ErrInvalid)
-
-func (v device) stage(actor, path, what string) error {
-	if err := store.Check(path, v.d.kek); err != nil {
-		return fmt.Errorf("%w: the backup does not open with this gate's key, or is damaged: %v", errRestore, err)
-	}
-	if err := os.Rename(path, filepath.Join(v.d.dataDir, restoreFile)); err != nil {
-		return err
-	}
+func (v device) restarting(actor, what string) {
 	v.d.audit(store.Event{Kind: store.KindAdmin, Actor: actor, Outcome: "ok", Detail: store.Detail("restore of " + what + " staged; gate restarting")})
 	go func() {
 		time.Sleep(100 * time.Millisecond) // let the answer go out
 		v.d.restart(errRestart)
 	}()
-	return nil
-}
-
-// copyFile copies src into a new 0600 temporary file in dir.
-func copyFile(src, dir string) (string, error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return "", err
-	}
-	defer in.Close()
-	out, err := os.CreateTemp(dir, ".restore-*")
-	if err != nil {
-		return "", err
-	}
-	_, err = io.Copy(out, in)
-	if err == nil {
-		err = out.Sync()
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(out.Name())
-		return "", err
-	}
-	return out.Name(), nil
 }

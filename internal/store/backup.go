@@ -315,26 +315,7 @@ func copyToTemp(src, dir, pattern string) (string, error) {
 		return "", err
 	}
 	defer in.Close()
-	out, err := os.CreateTemp(dir, pattern)
-	if err != nil {
-		return "", err
-	}
-	name := out.Name()
-	err = out.Chmod(0o600)
-	if err == nil {
-		_, err = io.Copy(out, in)
-	}
-	if err == nil {
-		err = out.Sync()
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(name)
-		return "", err
-	}
-	return name, nil
+	return writeTemp(dir, pattern, in)
 }
 
 // writeFileSync creates name (0600, failing if it exists) with data, synced.

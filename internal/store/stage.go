@@ -1,0 +1,113 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// A restore is staged while the daemon holds the store: the backup is
+// checked completely, waits next to the store, and is restored by
+// ApplyStaged before the store is next opened. Only this package's file
+// names are used: the staged backup, and temporary files Open removes.
+
+// stagedPath is where a staged backup waits.
+func stagedPath(dbPath string) string {
+	return filepath.Join(filepath.Dir(dbPath), "."+filepath.Base(dbPath)+".staged")
+}
+
+// ErrNoStagedBackup: StageAutoBackup found no backup of that name.
+var ErrNoStagedBackup = fmt.Errorf("%w: no such automatic backup", ErrNotFound)
+
+// StageRestore checks a backup read from r completely against kek, as
+// Restore will (bbolt consistency, a gated store, every data key, the audit
+// chain), and stages it for ApplyStaged. A backup that fails is refused
+// with why, and nothing is staged.
+func StageRestore(dbPath string, r io.Reader, kek KEK) error {
+	tmp, err := writeTemp(filepath.Dir(dbPath), "."+filepath.Base(dbPath)+".restore-*", r)
+	if err != nil {
+		return fmt.Errorf("store: stage restore: %w", err)
+	}
+	return stage(dbPath, tmp, kek)
+}
+
+// StageAutoBackup stages the automatic backup named name in dir, or with
+// name "newest", the newest one that verifies. It returns the backup
+// staged.
+func StageAutoBackup(dbPath, dir, name string, kek KEK) (BackupInfo, error) {
+	bs, err := ListBackups(dir)
+	if err != nil {
+		return BackupInfo{}, fmt.Errorf("store: stage backup: %w", err)
+	}
+	var tried []string
+	for _, b := range bs {
+		if name != "newest" && filepath.Base(b.Path) != name {
+			continue
+		}
+		if err := Check(b.Path, kek); err != nil {
+			tried = append(tried, fmt.Sprintf("%s: %v", filepath.Base(b.Path), err))
+			continue
+		}
+		in, err := os.Open(b.Path)
+		if err != nil {
+			return b, fmt.Errorf("store: stage backup: %w", err)
+		}
+		err = StageRestore(dbPath, in, kek)
+		in.Close()
+		return b, err
+	}
+	if len(tried) > 0 {
+		return BackupInfo{}, fmt.Errorf("store: stage backup: %w: none verifies: %v", ErrCorrupt, tried)
+	}
+	return BackupInfo{}, fmt.Errorf("store: stage backup %q: %w (gated backup list)", name, ErrNoStagedBackup)
+}
+
+func stage(dbPath, tmp string, kek KEK) error {
+	defer os.Remove(tmp) // a no-op once renamed
+	if err := Check(tmp, kek); err != nil {
+		return fmt.Errorf("store: stage restore: the backup does not open with this key, or is damaged: %w", err)
+	}
+	if err := os.Rename(tmp, stagedPath(dbPath)); err != nil {
+		return fmt.Errorf("store: stage restore: %w", err)
+	}
+	return syncDir(filepath.Dir(dbPath))
+}
+
+// ApplyStaged restores the staged backup over the store at dbPath, if one
+// is staged, and reports whether it did. The staged file is removed either
+// way: a restore that fails leaves the store as it was.
+func ApplyStaged(dbPath string, kek KEK, opts Options) (RestoreReport, bool, error) {
+	staged := stagedPath(dbPath)
+	if _, err := os.Stat(staged); errors.Is(err, os.ErrNotExist) {
+		return RestoreReport{}, false, nil
+	}
+	defer os.Remove(staged)
+	rep, err := Restore(dbPath, staged, kek, opts)
+	return rep, err == nil, err
+}
+
+// writeTemp copies r into a new 0600 temporary file in dir, synced.
+func writeTemp(dir, pattern string, r io.Reader) (string, error) {
+	out, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return "", err
+	}
+	name := out.Name()
+	err = out.Chmod(0o600)
+	if err == nil {
+		_, err = io.Copy(out, r)
+	}
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(name)
+		return "", err
+	}
+	return name, nil
+}
