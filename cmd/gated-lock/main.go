@@ -7,7 +7,7 @@
 //
 // It is `gated relay lock` in a binary of its own because the time to the
 // lock is the time to start the program: gated links dlib, OpenCV and BLAS
-// (some 270 shared libraries) and takes a quarter of a second or more to
+// (some 260 shared libraries) and takes a quarter of a second or more to
 // start, seconds on a loaded board with an SD card; gated-lock is pure Go,
 // static (CGO_ENABLED=0) and starts in milliseconds. Both read [relay] with
 // config.LoadRelay, lock with door.LockNow and print the same report.
@@ -54,19 +54,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("config", defaultConfig, "configuration file (only [relay] is read)")
 	timeout := fs.Duration("timeout", 5*time.Second, "give up, exit 1, when the lock has not finished by then (a hung serial line)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: gated-lock [--config FILE] [--timeout D]\n\n"+
+	usage := func(w io.Writer) {
+		fmt.Fprintf(w, "usage: gated-lock [--config FILE] [--timeout D]\n\n"+
 			"Commands the door's relay, as [relay] of FILE names it, locked and exits:\n"+
 			"0 locked, 1 not (the door may be open), 2 bad usage.\n\n")
+		fs.SetOutput(w)
 		fs.PrintDefaults()
 	}
+	fs.Usage = func() {} // printed below: on stdout for --help, on stderr after a mistake
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
+			usage(stdout)
 			return 0
 		}
-		return 2 // flag has printed the error and the usage
+		usage(stderr) // after flag's own line naming the mistake
+		return 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "gated-lock: unexpected argument %q\nusage: gated-lock [--config FILE] [--timeout D]\n", fs.Arg(0))

@@ -193,9 +193,11 @@ func TestUsage(t *testing.T) {
 	}
 	g.expectNothing(t, "bad command lines")
 
-	code, out, _ := lockCmd("--help")
-	if code != 0 || !strings.Contains(out, "usage: gated-lock [--config FILE]") || !strings.Contains(out, defaultConfig) {
-		t.Errorf("gated-lock --help = %d, %q; want 0 and the usage, naming %s", code, out, defaultConfig)
+	for _, help := range []string{"--help", "-h"} {
+		code, out, errOut := lockCmd(help)
+		if code != 0 || !strings.Contains(out, "usage: gated-lock [--config FILE]") || !strings.Contains(out, defaultConfig) || errOut != "" {
+			t.Errorf("gated-lock %s = %d, %q, stderr %q; want 0 and the usage on stdout only, naming %s", help, code, out, errOut, defaultConfig)
+		}
 	}
 	if code, out, _ := lockCmd("--version"); code != 0 || out != "gated-lock dev\n" {
 		t.Errorf("gated-lock --version = %d, %q; want 0, %q", code, out, "gated-lock dev\n")
