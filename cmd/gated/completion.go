@@ -13,6 +13,7 @@ var groups = map[string][]string{
 	"face":     {"enroll", "delete", "reconsent"},
 	"audit":    {"list", "verify", "export"},
 	"keys":     {"rotate"},
+	"relay":    {"lock"},
 }
 
 func runCompletion(e *env, args []string) error {

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,18 +17,71 @@ import (
 	"github.com/gated-dev/gated/internal/fallback/serialtest"
 )
 
-// relayLock runs `gated relay lock` as ExecStopPost= does, returning its
-// output and exit status.
-func (r *gateRig) relayLock(cfg string) (string, int) {
+var (
+	lockBuildOnce sync.Once
+	lockBinPath   string
+	lockBuildErr  error
+)
+
+// gatedLockBinary builds cmd/gated-lock once per test run as the release
+// does (CGO_ENABLED=0: static): the lock gated.service runs before every
+// start and after every stop.
+func gatedLockBinary(t testing.TB) string {
+	t.Helper()
+	lockBuildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gated-lock-bin")
+		if err != nil {
+			lockBuildErr = err
+			return
+		}
+		lockBinPath = filepath.Join(dir, "gated-lock")
+		cmd := exec.Command("go", "build", "-o", lockBinPath, "../gated-lock")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			lockBuildErr = fmt.Errorf("go build ../gated-lock: %v\n%s", err, out)
+		}
+	})
+	if lockBuildErr != nil {
+		t.Fatal(lockBuildErr)
+	}
+	return lockBinPath
+}
+
+// lockCmd is one of the two commands that lock the door from [relay]:
+// gated-lock, which the unit runs, and `gated relay lock`, the same lock in
+// the gated binary.
+type lockCmd struct {
+	name string
+	argv func(r *gateRig, cfg string) []string
+}
+
+var lockCmds = []lockCmd{
+	{"gated-lock", func(r *gateRig, cfg string) []string { return []string{gatedLockBinary(r.t), "--config", cfg} }},
+	{"gated relay lock", func(r *gateRig, cfg string) []string { return []string{r.bin, "relay", "lock", "--config", cfg} }},
+}
+
+// run runs the command on cfg, returning its standard output, standard
+// error and exit status.
+func (c lockCmd) run(r *gateRig, cfg string) (stdout, stderr string, code int) {
 	r.t.Helper()
-	out, err := exec.Command(r.bin, "relay", "lock", "--config", cfg).CombinedOutput()
-	code := 0
+	argv := c.argv(r, cfg)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
 		r.t.Fatal(err)
 	}
-	return string(out), code
+	return out.String(), errOut.String(), code
+}
+
+// relayLock runs `gated relay lock`, returning its output and exit status.
+func (r *gateRig) relayLock(cfg string) (string, int) {
+	r.t.Helper()
+	out, errOut, code := lockCmds[1].run(r, cfg)
+	return out + errOut, code
 }
 
 // lockAfter returns when the first relay OFF frame (LCUS A0 01 00 A1) at
@@ -179,62 +235,178 @@ func TestRelayLockCommand(t *testing.T) {
 	}
 }
 
+// TestRelayLockCommandsAgree: gated-lock and `gated relay lock` are one
+// lock in two binaries: on the same configuration they print the same
+// report, and fail with the same message but for the program's name.
+func TestRelayLockCommandsAgree(t *testing.T) {
+	r := relayRig(t)
+	b, err := os.ReadFile(r.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := filepath.Join(r.dir, "gone.toml")
+	if err := os.WriteFile(gone, bytes.Replace(b, []byte(r.relay.Device), []byte("/dev/gate-relay-missing"), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	small, big := lockCmds[0], lockCmds[1]
+	out1, err1, code1 := small.run(r, r.config)
+	out2, err2, code2 := big.run(r, r.config)
+	if code1 != 0 || code2 != 0 || out1 != out2 || !strings.HasPrefix(out1, "locked lcus board "+r.relay.Device) {
+		t.Errorf("locked: gated-lock = %d, %q (%q); gated relay lock = %d, %q (%q); want 0 and the same report", code1, out1, err1, code2, out2, err2)
+	}
+	out1, err1, code1 = small.run(r, gone)
+	out2, err2, code2 = big.run(r, gone)
+	msg1, ok1 := strings.CutPrefix(err1, "gated-lock: ")
+	msg2, ok2 := strings.CutPrefix(err2, "gated relay: ")
+	if code1 != 1 || code2 != 1 || out1 != "" || out2 != "" || !ok1 || !ok2 || msg1 != msg2 || !strings.Contains(msg1, "/dev/gate-relay-missing") {
+		t.Errorf("missing board: gated-lock = %d, %q, %q; gated relay lock = %d, %q, %q; want 1 and the same message, naming the board", code1, out1, err1, code2, out2, err2)
+	}
+}
+
+// TestRelayCompletion: shell completion offers `relay lock`.
+func TestRelayCompletion(t *testing.T) {
+	code, out, _ := gated(t, nil, "completion", "bash")
+	if want := `relay) COMPREPLY=($(compgen -W "lock" -- "$cur"))`; code != 0 || !strings.Contains(out, want) {
+		t.Errorf("completion bash = %d, without %q:\n%s", code, want, out)
+	}
+}
+
+// killRuns is how many times each crash is replayed, for the latencies
+// the test logs (docs/fallback.md quotes them).
+const killRuns = 5
+
 // TestRelaySIGKILLWhileOpen replays issue 12's crash: SIGKILL the daemon
 // while the relay is ON during a door pulse. The latching board stays ON;
-// then (a) with the restart disabled, `gated relay lock`, as ExecStopPost=
-// runs it, switches it OFF within 1 s; (b) a restarted daemon switches it
-// OFF within 1 s of its start, and locks before it logs "gate running".
+// then (a) with the restart disabled, the lock ExecStopPost= runs,
+// gated-lock, switches it OFF within 1 s, and so does `gated relay lock`,
+// the same lock by hand; (b) restarted as the unit does it, gated-lock (the
+// first ExecCondition=) switches it OFF within 1 s of the restart, before
+// the daemon starts; (c) a daemon restarted on its own switches it OFF
+// within 1 s of its start, and locks before it logs "gate running".
 func TestRelaySIGKILLWhileOpen(t *testing.T) {
 	r := relayRig(t)
 	r.start()
 	r.addResident("Resident", "1001", "1234")
-
-	t.Run("restart disabled: ExecStopPost relay lock", func(t *testing.T) {
-		r.grantAndKill()
-		start := time.Now()
-		out, code := r.relayLock(r.config)
-		at, ok := r.lockAfter(start, start.Add(time.Second))
-		if code != 0 || !ok {
-			t.Fatalf("gated relay lock after SIGKILL = %d, %q; want 0 and OFF within 1 s (%v)", code, out, late(at, start))
+	// crash lets a resident in and kills the daemon during the pulse,
+	// starting it first if the last crash left it dead.
+	crash := func() {
+		if r.cmd == nil {
+			r.start()
 		}
-		t.Logf("OFF %v after gated relay lock started", at.Sub(start).Round(time.Millisecond))
+		r.grantAndKill()
+	}
+
+	for _, c := range lockCmds {
+		t.Run("restart disabled: "+c.name, func(t *testing.T) {
+			var took []time.Duration
+			for range killRuns {
+				crash()
+				start := time.Now()
+				out, errOut, code := c.run(r, r.config)
+				at, ok := r.lockAfter(start, start.Add(time.Second))
+				if code != 0 || !ok {
+					t.Fatalf("%s after SIGKILL = %d, %q %q; want 0 and OFF within 1 s (%v)", c.name, code, out, errOut, late(at, start))
+				}
+				took = append(took, at.Sub(start))
+			}
+			t.Logf("%s after SIGKILL: OFF after %s", c.name, spread(took))
+		})
+	}
+
+	t.Run("restart as the unit does it: gated-lock, then the daemon", func(t *testing.T) {
+		var took []time.Duration
+		for range killRuns {
+			crash()
+			start := time.Now()
+			if out, errOut, code := lockCmds[0].run(r, r.config); code != 0 {
+				t.Fatalf("gated-lock = %d, %q %q", code, out, errOut)
+			}
+			at, ok := r.lockAfter(start, start.Add(time.Second))
+			if !ok {
+				t.Fatalf("restart: no OFF frame within 1 s of gated-lock's start (%v)", late(at, start))
+			}
+			took = append(took, at.Sub(start))
+			// The daemon starts after it, in the next crash.
+		}
+		t.Logf("restart: OFF after %s from the start of the unit's first command", spread(took))
 	})
 
 	t.Run("restart: the daemon locks first", func(t *testing.T) {
-		r.start()
-		r.grantAndKill()
-		logFrom := len(r.log.String())
-		start := time.Now()
-		r.start()
-		at, ok := r.lockAfter(start, start.Add(time.Second))
-		log := r.log.String()[logFrom:]
-		if !ok {
-			t.Errorf("restarted daemon: no OFF frame within 1 s of its start (%v)", late(at, start))
-		} else {
-			t.Logf("restarted daemon: OFF %v after start", at.Sub(start).Round(time.Millisecond))
+		var took []time.Duration
+		for range killRuns {
+			crash()
+			logFrom := len(r.log.String())
+			start := time.Now()
+			r.start()
+			at, ok := r.lockAfter(start, start.Add(time.Second))
+			log := r.log.String()[logFrom:]
+			if !ok {
+				t.Errorf("restarted daemon: no OFF frame within 1 s of its start (%v)", late(at, start))
+			} else {
+				took = append(took, at.Sub(start))
+			}
+			// The order inside the daemon, from its log (the relay line and the
+			// log reach the test by different paths, so their times do not).
+			locked, running := strings.Index(log, "door: locked at start"), strings.Index(log, "gate running")
+			if locked < 0 || running < 0 || locked > running {
+				t.Errorf("restarted daemon: want \"door: locked at start\" logged before \"gate running\" (at %d, %d)", locked, running)
+			}
 		}
-		// The order inside the daemon, from its log (the relay line and the
-		// log reach the test by different paths, so their times do not).
-		locked, running := strings.Index(log, "door: locked at start"), strings.Index(log, "gate running")
-		if locked < 0 || running < 0 || locked > running {
-			t.Errorf("restarted daemon: want \"door: locked at start\" logged before \"gate running\" (at %d, %d)", locked, running)
-		}
+		t.Logf("restarted daemon: OFF after %s from its start", spread(took))
 	})
 }
 
-// BenchmarkRelayLockCommand measures what ExecStopPost= waits for: start
-// `gated relay lock`, read [relay], send the lock to a pty board, exit.
-// Most of it is the start of the binary (its cgo libraries), not the lock
-// (internal/door BenchmarkLockNow).
+// spread describes durations: median, range and each value.
+func spread(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "none"
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	var each []string
+	for _, d := range ds {
+		each = append(each, d.Round(100*time.Microsecond).String())
+	}
+	return fmt.Sprintf("median %v, %v-%v (%s)", s[len(s)/2].Round(100*time.Microsecond), s[0].Round(100*time.Microsecond),
+		s[len(s)-1].Round(100*time.Microsecond), strings.Join(each, " "))
+}
+
+// BenchmarkRelayLockCommand measures what systemd waits for after a crash
+// (ExecStopPost=) and before a start (the first ExecCondition=): start the
+// command, read [relay], send the lock to a pty board, exit; for gated-lock,
+// which the unit runs, and `gated relay lock`, the same lock in the gated
+// binary. ns/op is the whole process; to-OFF-p50/p99/max-ms the time from
+// exec to the lock frame at the board. Most of it is the start of the
+// binary (gated's cgo libraries), not the lock (internal/door
+// BenchmarkLockNow).
 func BenchmarkRelayLockCommand(b *testing.B) {
-	bin := gatedBinary(b)
 	p := serialtest.New(b)
 	peer := p.OpenPeer(100 * time.Millisecond)
+	frames := make(chan time.Time, 16)
+	stop := make(chan struct{})
+	defer close(stop)
 	go func() {
-		buf := make([]byte, 4096)
+		off := []byte{0xA0, 0x01, 0x00, 0xA1}
+		var buf []byte
+		tmp := make([]byte, 64)
 		for {
-			if _, err := peer.Read(buf); err != nil && err != io.EOF {
+			select {
+			case <-stop:
 				return
+			default:
+			}
+			n, err := peer.Read(tmp)
+			if err != nil && err != io.EOF {
+				return
+			}
+			buf = append(buf, tmp[:n]...)
+			for len(buf) >= len(off) {
+				if bytes.Equal(buf[:len(off)], off) {
+					frames <- time.Now()
+					buf = buf[len(off):]
+				} else {
+					buf = buf[1:]
+				}
 			}
 		}
 	}()
@@ -242,9 +414,42 @@ func BenchmarkRelayLockCommand(b *testing.B) {
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[relay]\ntype = \"lcus\"\ndevice = %q\n", p.Device)), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	for b.Loop() {
-		if out, err := exec.Command(bin, "relay", "lock", "--config", cfg).CombinedOutput(); err != nil {
-			b.Fatalf("gated relay lock: %v\n%s", err, out)
-		}
+	for _, c := range []struct {
+		name string
+		argv []string
+	}{
+		{"gated-lock", []string{gatedLockBinary(b), "--config", cfg}},
+		{"gated_relay_lock", []string{gatedBinary(b), "relay", "lock", "--config", cfg}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var toOff []time.Duration
+			for b.Loop() {
+				cmd := exec.Command(c.argv[0], c.argv[1:]...)
+				var out bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &out, &out
+				start := time.Now()
+				if err := cmd.Start(); err != nil {
+					b.Fatal(err)
+				}
+				select {
+				case at := <-frames:
+					toOff = append(toOff, at.Sub(start))
+				case <-time.After(10 * time.Second):
+					b.Fatalf("%s: no lock frame within 10 s\n%s", c.name, out.String())
+				}
+				if err := cmd.Wait(); err != nil {
+					b.Fatalf("%s: %v\n%s", c.name, err, out.String())
+				}
+			}
+			if len(toOff) > 0 {
+				slices.Sort(toOff)
+				ms := func(q float64) float64 {
+					return float64(toOff[min(len(toOff)-1, int(q*float64(len(toOff))))].Microseconds()) / 1000
+				}
+				b.ReportMetric(ms(0.5), "to-OFF-p50-ms")
+				b.ReportMetric(ms(0.99), "to-OFF-p99-ms")
+				b.ReportMetric(ms(1), "to-OFF-max-ms")
+			}
+		})
 	}
 }
