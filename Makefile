@@ -3,7 +3,11 @@
 # when everything is there.
 
 GO        ?= go
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Evaluated once (:=), so that every binary and package of one make run
+# carries the same version even if the tree changes meanwhile.
+ifeq ($(origin VERSION),undefined)
+VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+endif
 export GATED_CACHE    ?= $(HOME)/.cache/gated
 export GATED_MODELS   ?= $(GATED_CACHE)/models
 export GATED_TESTDATA ?= $(abspath ../shared/testdata)
@@ -20,9 +24,10 @@ setup:
 	@scripts/setup.sh
 	@packaging/tools.sh
 
-## build: bin/gated for this machine, and bin/gated-eval (the accuracy measurements, docs/accuracy.md; not packaged)
+## build: bin/gated for this machine, bin/gated-lock (static: the door lock systemd runs) and bin/gated-eval (the accuracy measurements, docs/accuracy.md; not packaged)
 build: setup
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/gated ./cmd/gated-eval
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/gated-lock
 
 ## demo: run the gate pipeline on the simulated camera with real photos
 demo: build
@@ -51,21 +56,24 @@ bench: setup
 fuzz: setup
 	scripts/fuzz.sh
 
-## release: portable binaries for amd64 and arm64 (cross-built; see docs/arm64.md)
+## release: portable binaries for amd64 and arm64: gated, and gated-lock (static) (cross-built; see docs/arm64.md)
 release: setup
 	VERSION=$(VERSION) scripts/cross/build.sh amd64 dist/gated-linux-amd64
 	VERSION=$(VERSION) scripts/cross/build.sh arm64 dist/gated-linux-arm64
+	VERSION=$(VERSION) scripts/cross/build-lock.sh amd64 dist/gated-lock-linux-amd64
+	VERSION=$(VERSION) scripts/cross/build-lock.sh arm64 dist/gated-lock-linux-arm64
 
 ## test-arm64: the arm64 build's tests under qemu-user-static (GATED_ARM64_FULL=1: every recognizer test)
 test-arm64: setup
 	VERSION=$(VERSION) scripts/cross/build.sh arm64 dist/gated-linux-arm64
+	VERSION=$(VERSION) scripts/cross/build-lock.sh arm64 dist/gated-lock-linux-arm64
 	scripts/cross/test-arm64.sh
 
 ## deb: Debian packages in dist/deb: gated for amd64 and arm64, gated-models (docs/packaging.md)
 deb: release
 	rm -rf dist/deb
-	VERSION=$(VERSION) packaging/build-deb.sh gated amd64 dist/gated-linux-amd64 dist/deb
-	VERSION=$(VERSION) packaging/build-deb.sh gated arm64 dist/gated-linux-arm64 dist/deb
+	VERSION=$(VERSION) packaging/build-deb.sh gated amd64 dist/gated-linux-amd64 dist/gated-lock-linux-amd64 dist/deb
+	VERSION=$(VERSION) packaging/build-deb.sh gated arm64 dist/gated-linux-arm64 dist/gated-lock-linux-arm64 dist/deb
 	VERSION=$(VERSION) packaging/build-deb.sh models dist/deb
 
 ## package-test: install the amd64 packages into a throwaway Debian 12 root and check them (root)

@@ -2,8 +2,10 @@
 # shellcheck source-path=SCRIPTDIR
 # Build gated's Debian 12 packages with dpkg-deb:
 #
-#   gated_<version>_<arch>.deb      the daemon and command (BINARY), its systemd
-#                                   units, sysusers, udev rules, the example
+#   gated_<version>_<arch>.deb      the daemon and command (BINARY), the door
+#                                   lock systemd runs (LOCK, gated-lock: static,
+#                                   in /usr/lib/gated), its systemd units,
+#                                   sysusers, udev rules, the example
 #                                   configuration, and gated-fetch-models, which
 #                                   fetches and verifies the dlib models;
 #   gated-models_<version>_all.deb  the three dlib model files (CC0), taken
@@ -13,11 +15,12 @@
 # The package's Depends are derived from the libraries BINARY links against
 # (readelf) and the shlibs files of the Debian packages that provide them: on
 # this machine's dpkg database for amd64, from the arm64 sysroot's index
-# (scripts/cross/sysroot.sh) for arm64. The packages' files and modes are
+# (scripts/cross/sysroot.sh) for arm64. LOCK must be static (no interpreter,
+# no shared library), so it adds none; a LOCK that is not is refused. The packages' files and modes are
 # checked by packaging/deb_test.go; packaging/install-test.sh installs them
 # into a throwaway Debian root. docs/packaging.md says what they do.
 #
-# Usage: packaging/build-deb.sh gated ARCH BINARY OUTDIR
+# Usage: packaging/build-deb.sh gated ARCH BINARY LOCK OUTDIR
 #        packaging/build-deb.sh models OUTDIR
 # (VERSION=... sets the version, as for make release; GATED_MODELS the model
 # directory; DEB_COMPRESSION=gzip builds faster than the default xz, for
@@ -25,7 +28,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../scripts/cross/lib.sh"
 
-what=${1:?usage: build-deb.sh gated ARCH BINARY OUTDIR | models OUTDIR}
+what=${1:?usage: build-deb.sh gated ARCH BINARY LOCK OUTDIR | models OUTDIR}
 pkgdir=$top/packaging
 maintainer='gated developers <gated-dev@users.noreply.github.com>'
 homepage=https://github.com/gated-dev/gated
@@ -95,11 +98,24 @@ finish() {
 	echo "$outdir/$name"
 }
 
+# check_static ARCH BINARY: BINARY is a static ELF executable for ARCH.
+check_static() {
+	local arch=$1 bin=$2 machine
+	case "$arch" in amd64) machine='Advanced Micro Devices X86-64' ;; arm64) machine='AArch64' ;; esac
+	readelf -hW "$bin" | grep -q "Machine: *$machine\$" || die "$bin is not an $arch ELF executable"
+	if readelf -lW "$bin" | grep -q INTERP || readelf -dW "$bin" 2>/dev/null | grep -q '(NEEDED)'; then
+		die "$bin is not static: it would need Depends of its own (build it with scripts/cross/build-lock.sh $arch $bin)"
+	fi
+}
+
 build_gated() {
-	local arch=$1 bin=$2 outdir=$3 version root depends
+	local arch=$1 bin=$2 lock=$3 outdir=$4 version root depends
 	case "$arch" in amd64 | arm64) ;; *) die "unknown architecture $arch (amd64 or arm64)" ;; esac
 	[ -x "$bin" ] || die "$bin is not there: build it first (scripts/cross/build.sh $arch $bin, or make release)"
 	"$bin" --version >/dev/null 2>&1 || [ "$arch" != amd64 ] || die "$bin --version fails"
+	[ -x "$lock" ] || die "$lock is not there: build it first (scripts/cross/build-lock.sh $arch $lock, or make release)"
+	check_static "$arch" "$lock"
+	"$lock" --version >/dev/null 2>&1 || [ "$arch" != amd64 ] || die "$lock --version fails"
 	version=$(deb_version)
 	depends=$(shlibs_depends "$arch" "$bin")
 	root=$(mktemp -d "${TMPDIR:-/tmp}/gated-deb.XXXXXX")
@@ -108,9 +124,12 @@ build_gated() {
 	trap "rm -rf '$root'" RETURN
 
 	install -d -m 0755 "$root/DEBIAN" "$root/usr/bin" "$root/usr/sbin" "$root/lib/systemd/system" \
-		"$root/usr/lib/sysusers.d" "$root/lib/udev/rules.d" "$root/usr/share/doc/gated" \
+		"$root/usr/lib/gated" "$root/usr/lib/sysusers.d" "$root/lib/udev/rules.d" "$root/usr/share/doc/gated" \
 		"$root/usr/share/gated/models" "$root/usr/share/gated/scripts"
 	install -m 0755 "$bin" "$root/usr/bin/gated"
+	# The door lock gated.service runs before every start and after every
+	# stop: not a command for people, so not on PATH.
+	install -m 0755 "$lock" "$root/usr/lib/gated/gated-lock"
 	install -m 0644 "$top/deploy/gated.service" "$top/deploy/gated-kiosk.service" "$root/lib/systemd/system/"
 	install -m 0644 "$top/deploy/gated.sysusers" "$root/usr/lib/sysusers.d/gated.conf"
 	install -m 0644 "$top/deploy/99-gated.rules" "$root/lib/udev/rules.d/99-gated.rules"
@@ -185,7 +204,7 @@ EOF
 }
 
 case "$what" in
-gated) build_gated "${2:?ARCH}" "${3:?BINARY}" "${4:?OUTDIR}" ;;
+gated) build_gated "${2:?ARCH}" "${3:?BINARY}" "${4:?LOCK}" "${5:?OUTDIR}" ;;
 models) build_models "${2:?OUTDIR}" ;;
-*) die "usage: build-deb.sh gated ARCH BINARY OUTDIR | models OUTDIR" ;;
+*) die "usage: build-deb.sh gated ARCH BINARY LOCK OUTDIR | models OUTDIR" ;;
 esac

@@ -2,12 +2,14 @@
 // their maintainer scripts; its tests build the amd64 package and the models
 // package and check every file, mode and owner in them, the control fields,
 // the maintainer scripts and the unit as systemd reads it. It has no Go code
-// of its own and must never grow any: what ships is deploy/ and cmd/gated.
+// of its own and must never grow any: what ships is deploy/, cmd/gated and
+// cmd/gated-lock.
 package packaging
 
 import (
 	"bytes"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"os"
 	"os/exec"
@@ -95,28 +97,33 @@ func sameFile(t *testing.T, got, want string) {
 	}
 }
 
-// TestGatedPackage builds gated for amd64 as make release does, packages it,
-// and checks the package: every file with its mode and owner, the control
-// fields, that the files are the repository's, the md5sums, the binary,
-// the unit as systemd-analyze reads it with the packaged binary, and the
-// maintainer scripts.
+// TestGatedPackage builds gated and gated-lock for amd64 as make release
+// does, packages them, and checks the package: every file with its mode and
+// owner, the control fields, that the files are the repository's, the
+// md5sums, the binaries (gated-lock static), the unit as systemd-analyze
+// reads it with the packaged binaries, and the maintainer scripts.
 func TestGatedPackage(t *testing.T) {
 	tmp := t.TempDir()
 	bin := filepath.Join(tmp, "gated-linux-amd64")
 	if out, err := exec.Command("../scripts/cross/build.sh", "amd64", bin).CombinedOutput(); err != nil {
 		t.Fatalf("scripts/cross/build.sh amd64: %v\n%s", err, out)
 	}
-	deb := build(t, "gated", "amd64", bin, tmp)
+	lock := filepath.Join(tmp, "gated-lock-linux-amd64")
+	if out, err := exec.Command("../scripts/cross/build-lock.sh", "amd64", lock).CombinedOutput(); err != nil {
+		t.Fatalf("scripts/cross/build-lock.sh amd64: %v\n%s", err, out)
+	}
+	deb := build(t, "gated", "amd64", bin, lock, tmp)
 
 	dir, file, exe := "drwxr-xr-x", "-rw-r--r--", "-rwxr-xr-x"
 	want := []entry{{dir, "root/root", "/"}}
 	for _, d := range []string{"/lib/", "/lib/systemd/", "/lib/systemd/system/", "/lib/udev/", "/lib/udev/rules.d/",
-		"/usr/", "/usr/bin/", "/usr/lib/", "/usr/lib/sysusers.d/", "/usr/sbin/", "/usr/share/", "/usr/share/doc/",
+		"/usr/", "/usr/bin/", "/usr/lib/", "/usr/lib/gated/", "/usr/lib/sysusers.d/", "/usr/sbin/", "/usr/share/", "/usr/share/doc/",
 		"/usr/share/doc/gated/", "/usr/share/gated/", "/usr/share/gated/models/", "/usr/share/gated/scripts/"} {
 		want = append(want, entry{dir, "root/root", d})
 	}
 	for _, f := range []struct{ mode, path string }{
 		{exe, "/usr/bin/gated"},
+		{exe, "/usr/lib/gated/gated-lock"},
 		{exe, "/usr/sbin/gated-fetch-models"},
 		{exe, "/usr/share/gated/scripts/fetch-models.sh"},
 		{file, "/usr/share/gated/models/SHA256SUMS"},
@@ -160,6 +167,7 @@ func TestGatedPackage(t *testing.T) {
 	}
 	for got, want := range map[string]string{
 		"usr/bin/gated":                           bin,
+		"usr/lib/gated/gated-lock":                lock,
 		"lib/systemd/system/gated.service":        "../deploy/gated.service",
 		"usr/lib/sysusers.d/gated.conf":           "../deploy/gated.sysusers",
 		"lib/udev/rules.d/99-gated.rules":         "../deploy/99-gated.rules",
@@ -189,24 +197,46 @@ func TestGatedPackage(t *testing.T) {
 		t.Errorf("packaged gated --version: %v, %q", err, out)
 	}
 
-	// The unit's ExecStopPost= runs `gated relay lock`: the packaged binary
-	// has it, and on the packaged configuration, whose relay board is not
-	// plugged in here, it fails naming the board.
+	// The unit runs gated-lock before every start and after every stop:
+	// the packaged one is static (it needs no Depends and starts in
+	// milliseconds), and on the packaged configuration, whose relay board is
+	// not plugged in here, it fails naming the board. `gated relay lock`,
+	// the same lock by hand, likewise.
+	packagedLock := filepath.Join(root, "usr/lib/gated/gated-lock")
+	staticELF(t, packagedLock)
 	cfg := filepath.Join(root, "usr/share/doc/gated/gated.toml")
-	out, err = exec.Command(filepath.Join(root, "usr/bin/gated"), "relay", "lock", "--config", cfg).CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !bytes.Contains(out, []byte("/dev/gate-relay")) {
-		t.Errorf("packaged gated relay lock without a relay board: %v, %q; want exit 1 naming /dev/gate-relay", err, out)
+	for _, argv := range [][]string{
+		{packagedLock, "--config", cfg},
+		{filepath.Join(root, "usr/bin/gated"), "relay", "lock", "--config", cfg},
+	} {
+		out, err = exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !bytes.Contains(out, []byte("/dev/gate-relay")) || !bytes.Contains(out, []byte("NOT CONFIRMED LOCKED")) {
+			name := strings.Join(append([]string{filepath.Base(argv[0])}, argv[1:len(argv)-2]...), " ")
+			t.Errorf("packaged %s without a relay board: %v, %q; want exit 1 naming /dev/gate-relay", name, err, out)
+		}
+	}
+	// A gated-lock that is not static is refused: its libraries would be
+	// missing from Depends.
+	cmd := exec.Command("./build-deb.sh", "gated", "amd64", bin, bin, filepath.Join(tmp, "refused"))
+	if out, err := cmd.CombinedOutput(); err == nil || !bytes.Contains(out, []byte("is not static")) {
+		t.Errorf("build-deb.sh with a dynamically linked gated-lock: %v, %q; want it refused as not static", err, out)
 	}
 
 	// systemd reads the packaged unit without a warning, with the packaged
-	// binary where the unit names /usr/bin/gated.
+	// binaries where the unit names /usr/bin/gated and gated-lock.
 	sa := testenv.Program(t, "systemd-analyze", "systemd")
 	unit, err := os.ReadFile(filepath.Join(root, "lib/systemd/system/gated.service"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, b := range []string{"/usr/lib/gated/gated-lock", "/usr/bin/gated"} {
+		if !bytes.Contains(unit, []byte(b+" ")) {
+			t.Errorf("the packaged unit does not run %s", b)
+		}
+		unit = bytes.ReplaceAll(unit, []byte(b+" "), []byte(filepath.Join(root, b)+" "))
+	}
 	unitPath := filepath.Join(tmp, "gated.service")
-	if err := os.WriteFile(unitPath, bytes.ReplaceAll(unit, []byte("/usr/bin/gated"), []byte(filepath.Join(root, "usr/bin/gated"))), 0o644); err != nil {
+	if err := os.WriteFile(unitPath, unit, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command(sa, "verify", unitPath).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
@@ -279,5 +309,24 @@ func TestModelsPackage(t *testing.T) {
 		if got := hex.EncodeToString(sum[:]); got != want {
 			t.Errorf("%s in gated-models has SHA-256 %s, want %s", rel, got, want)
 		}
+	}
+}
+
+// staticELF fails unless path is an ELF executable with no program
+// interpreter and no shared library.
+func staticELF(t *testing.T, path string) {
+	t.Helper()
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+			t.Errorf("%s has a %v program header: not static", path, p.Type)
+		}
+	}
+	if libs, err := f.ImportedLibraries(); err != nil || len(libs) > 0 {
+		t.Errorf("%s needs shared libraries %q (%v), want none", path, libs, err)
 	}
 }

@@ -5,7 +5,9 @@
 # their dependencies, the postinst makes the users, groups and the 0700
 # state directory and says how to set the gate up, the service is enabled
 # but its start conditions refuse (with that advice) until a configuration
-# and a key exist, gated --version, gated-fetch-models, then the README's
+# and a key exist, gated --version, the door lock the unit runs first and
+# last (/usr/lib/gated/gated-lock: static, runs, fails naming what is
+# missing, never stops the start), gated-fetch-models, then the README's
 # set-up (example config, gated keygen) passes gated check and the
 # conditions, systemd-analyze verify reads the installed unit, and a purge
 # removes the state directory but not /etc/gated.
@@ -82,8 +84,24 @@ expect "state directory" "700 gated:gated" "$(in_root 'stat -c "%a %U:%G" /var/l
 expect "/etc/gated" "755 root:root" "$(in_root 'stat -c "%a %U:%G" /etc/gated')"
 expect "service enabled" "/lib/systemd/system/gated.service" "$(in_root 'readlink /etc/systemd/system/multi-user.target.wants/gated.service')"
 
-# The unit's start conditions, as systemd would run them.
+# The door lock: static (no interpreter, no library: nothing in Depends for
+# it), the same version as gated, and it answers.
+lock=/usr/lib/gated/gated-lock
+expect "gated-lock installed" "755 root:root" "$(in_root "stat -c '%a %U:%G' $lock")"
+expect_in "gated-lock is static" "statically linked" "$(file -b "$root$lock")"
+expect "gated-lock --version in the root" "gated-lock ${version#gated }" "$(in_root "$lock --version")"
+expect_in "gated-lock --help" "usage: gated-lock [--config FILE]" "$(in_root "$lock --help")"
+
+# The unit's start conditions, as systemd would run them. The first is the
+# door lock, with "-": systemd goes on whatever it exits with.
 unit=$root/lib/systemd/system/gated.service
+cond_lock=$(sed -n 's/^ExecCondition=-\(\/usr\/lib\/gated\/gated-lock .*\)$/\1/p' "$unit")
+stop_lock=$(sed -n 's/^ExecStopPost=\(\/usr\/lib\/gated\/gated-lock .*\)$/\1/p' "$unit")
+expect "first command of the unit: the lock, failure ignored" "ExecCondition=-$cond_lock" "$(grep -m1 '^Exec' "$unit")"
+expect "ExecStopPost: the same lock" "$cond_lock" "$stop_lock"
+if out=$(in_root "$cond_lock 2>&1"); then fail "the lock passed without a configuration"; else
+	expect_in "not configured: the lock fails (and the next condition says why), naming the file" "/etc/gated/gated.toml" "$out"
+fi
 cond_check=$(sed -n 's/^ExecCondition=\(\/usr\/bin\/gated .*\)$/\1/p' "$unit")
 cond_key=$(sed -n "s/^ExecCondition=\/bin\/sh -c '\(.*\)'$/\1/p" "$unit")
 if [ -z "$cond_check" ] || [ -z "$cond_key" ]; then fail "the installed unit lacks its two ExecCondition= lines"; fi
@@ -105,6 +123,12 @@ expect_in "gated check on the example configuration" ": ok (" "$out"
 if out=$(in_root "$cond_check 2>&1 && $cond_key 2>&1"); then ok "configured: both start conditions pass"; else
 	fail "configured, but a start condition refuses: $out"
 fi
+# No relay board in the root: the lock the unit runs fails, exit 1, naming
+# the board; "-" lets the start go on.
+out=$(in_root "$cond_lock 2>&1; echo \"exit \$?\"")
+expect_in "configured, no board: the lock names it" "/dev/gate-relay" "$out"
+expect_in "configured, no board: the lock says the door may be open" "NOT CONFIRMED LOCKED" "$out"
+expect_in "configured, no board: the lock exits 1" "exit 1" "$out"
 out=$(in_root 'systemd-analyze verify /lib/systemd/system/gated.service 2>&1') || fail "systemd-analyze verify: $out"
 expect "systemd-analyze verify on the installed unit" "" "$out"
 
@@ -114,6 +138,7 @@ in_root 'dpkg --purge gated' >/dev/null 2>&1 || fail "dpkg --purge gated"
 expect "purge deletes the state directory" "gone" "$(in_root 'test -e /var/lib/gated && echo there || echo gone')"
 expect "purge keeps the key" "kept" "$(in_root 'test -s /etc/gated/kek && echo kept || echo gone')"
 expect "purge removes the binary" "gone" "$(in_root 'test -e /usr/bin/gated && echo there || echo gone')"
+expect "purge removes the lock" "gone" "$(in_root 'test -e /usr/lib/gated && echo there || echo gone')"
 in_root 'dpkg --purge gated-models' >/dev/null 2>&1 || fail "dpkg --purge gated-models"
 expect "models removed" "gone" "$(in_root 'test -e /usr/share/gated && echo there || echo gone')"
 

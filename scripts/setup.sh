@@ -2,7 +2,8 @@
 # One-time, idempotent set-up of a Debian 12 machine for building and testing
 # gated. Safe to run again: each step checks first and does only what is missing.
 #
-#   1. Debian packages: dlib, OpenBLAS/LAPACK, libjpeg, OpenCV, socat, ...
+#   1. Debian packages: dlib, OpenBLAS/LAPACK, libjpeg, OpenCV, socat, strace
+#      (deploy's kiosk test traces Chromium's system calls), ...
 #   2. the dlib model files, SHA-256 verified, into $GATED_CACHE/models, and
 #      the other face models of the registry (models/face.go): fr_feature,
 #      which the gate may use, and MobileFace, which only gated-eval compares
@@ -24,7 +25,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 pkgs=(build-essential pkg-config ca-certificates curl bzip2
 	libdlib-dev libopenblas-dev libblas-dev liblapack-dev libatlas-base-dev
 	libjpeg-dev libopencv-dev socat python3 python3-pip python3-venv systemd
-	chromium fonts-noto-cjk)
+	chromium fonts-noto-cjk strace)
 command -v npm >/dev/null || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do

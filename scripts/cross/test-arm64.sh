@@ -20,8 +20,10 @@
 # that starts qemu again, since this machine has no binfmt_misc.
 #
 # A run fails when a test fails or is skipped, when a test named in
-# $recognizer_run did not run, or when dist/gated-linux-arm64 (built first if
-# missing) does not print its version under qemu.
+# $recognizer_run did not run, when dist/gated-linux-arm64 (built first if
+# missing) does not print its version under qemu, or when
+# dist/gated-lock-linux-arm64 (likewise) does not send the lock to a pty
+# relay board under qemu.
 #
 # Logs: $out/log/<package>.log and the whole run in $out/test-arm64.log,
 # where out is dist/test-arm64 unless GATED_ARM64_OUT says otherwise.
@@ -118,5 +120,28 @@ file -b "$top/dist/gated-linux-arm64" | sed 's/, BuildID.*//; s/^/# file dist\/g
 v=$("$qemu" -L "$sysroot" "$top/dist/gated-linux-arm64" --version) || failed+=("gated --version")
 echo "# dist/gated-linux-arm64 --version under qemu: $v"
 case "$v" in "gated "*) ;; *) failed+=("gated --version") ;; esac
+
+# gated-lock (static, no sysroot needed) locks a pty relay board under qemu:
+# the LCUS frame A0 01 00 A1 reaches the other end.
+lock=$top/dist/gated-lock-linux-arm64
+[ -x "$lock" ] || "$top/scripts/cross/build-lock.sh" arm64 "$lock"
+file -b "$lock" | sed 's/, Go BuildID.*//; s/, BuildID.*//; s/^/# file dist\/gated-lock-linux-arm64: /'
+lockdir=$(mktemp -d)
+socat pty,raw,echo=0,link="$lockdir/device" pty,raw,echo=0,link="$lockdir/peer" 2>/dev/null &
+socat_pid=$!
+for _ in $(seq 50); do [ -e "$lockdir/peer" ] && [ -e "$lockdir/device" ] && break; sleep 0.1; done
+timeout 10 head -c4 "$lockdir/peer" >"$lockdir/frame" &
+reader=$!
+printf '[relay]\ntype = "lcus"\ndevice = "%s"\n' "$lockdir/device" >"$lockdir/gated.toml"
+t0=$(date +%s%N)
+v=$("$qemu" "$lock" --config "$lockdir/gated.toml" 2>&1) || failed+=("gated-lock")
+t1=$(date +%s%N)
+wait "$reader" || true
+frame=$(od -An -tx1 "$lockdir/frame" | tr -d ' \n')
+kill "$socat_pid" 2>/dev/null || true
+wait "$socat_pid" 2>/dev/null || true
+rm -rf "$lockdir"
+echo "# dist/gated-lock-linux-arm64 under qemu ($(((t1 - t0) / 1000000)) ms): ${v%%$'\n'*}; the board got: ${frame:-nothing}"
+[ "$frame" = a00100a1 ] || failed+=("gated-lock")
 echo "# total $(($(date +%s) - start)) s; logs in ${out#"$top"/}/log/"
 [ ${#failed[@]} -eq 0 ] || die "failed under qemu: ${failed[*]}"
