@@ -49,38 +49,45 @@ func gatedLockBinary(t testing.TB) string {
 
 // lockCmd is one of the two commands that lock the door from [relay]:
 // gated-lock, which the unit runs, and `gated relay lock`, the same lock in
-// the gated binary.
+// the gated binary, for people.
 type lockCmd struct {
 	name string
 	argv func(r *gateRig, cfg string) []string
+	// within is how soon after its start the lock must reach the board
+	// after a crash: 1 s (issue 12) for what systemd runs. gated's start
+	// alone can take longer on a loaded machine (a second and more with
+	// four busy processes on two cores), which is why the unit does not
+	// run it; the bound only says that it locks.
+	within time.Duration
 }
 
 var lockCmds = []lockCmd{
-	{"gated-lock", func(r *gateRig, cfg string) []string { return []string{gatedLockBinary(r.t), "--config", cfg} }},
-	{"gated relay lock", func(r *gateRig, cfg string) []string { return []string{r.bin, "relay", "lock", "--config", cfg} }},
+	{"gated-lock", func(r *gateRig, cfg string) []string { return []string{gatedLockBinary(r.t), "--config", cfg} }, time.Second},
+	{"gated relay lock", func(r *gateRig, cfg string) []string { return []string{r.bin, "relay", "lock", "--config", cfg} }, 10 * time.Second},
 }
 
 // run runs the command on cfg, returning its standard output, standard
-// error and exit status.
-func (c lockCmd) run(r *gateRig, cfg string) (stdout, stderr string, code int) {
+// error, exit status and the time it was started (after any build).
+func (c lockCmd) run(r *gateRig, cfg string) (stdout, stderr string, code int, started time.Time) {
 	r.t.Helper()
 	argv := c.argv(r, cfg)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
+	started = time.Now()
 	err := cmd.Run()
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
 		r.t.Fatal(err)
 	}
-	return out.String(), errOut.String(), code
+	return out.String(), errOut.String(), code, started
 }
 
 // relayLock runs `gated relay lock`, returning its output and exit status.
 func (r *gateRig) relayLock(cfg string) (string, int) {
 	r.t.Helper()
-	out, errOut, code := lockCmds[1].run(r, cfg)
+	out, errOut, code, _ := lockCmds[1].run(r, cfg)
 	return out + errOut, code
 }
 
@@ -176,8 +183,9 @@ func TestRelayLockCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "locked lcus board "+r.relay.Device+" channel 1, fail-secure: sent "+off) {
 		t.Fatalf("gated relay lock = %d, %q; want 0 and what it sent", code, out)
 	}
-	if at, ok := r.lockAfter(start, start.Add(time.Second)); !ok {
-		t.Errorf("gated relay lock: no OFF frame within 1 s (%v)", late(at, start))
+	within := lockCmds[1].within // it locks; the 1 s promise is gated-lock's
+	if at, ok := r.lockAfter(start, start.Add(within)); !ok {
+		t.Errorf("gated relay lock: no OFF frame within %v (%v)", within, late(at, start))
 	} else {
 		t.Logf("gated relay lock: OFF %v after the command started", at.Sub(start).Round(time.Millisecond))
 	}
@@ -211,8 +219,8 @@ func TestRelayLockCommand(t *testing.T) {
 	if out, code := r.relayLock(broken); code != 0 || !strings.Contains(out, "sent "+off) {
 		t.Errorf("gated relay lock with a broken [face] = %d, %q; want 0", code, out)
 	}
-	if at, ok := r.lockAfter(start, start.Add(time.Second)); !ok {
-		t.Errorf("gated relay lock with a broken [face]: no OFF frame within 1 s (%v)", late(at, start))
+	if at, ok := r.lockAfter(start, start.Add(within)); !ok {
+		t.Errorf("gated relay lock with a broken [face]: no OFF frame within %v (%v)", within, late(at, start))
 	}
 
 	// No key: the lock does not need it.
@@ -249,13 +257,13 @@ func TestRelayLockCommandsAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	small, big := lockCmds[0], lockCmds[1]
-	out1, err1, code1 := small.run(r, r.config)
-	out2, err2, code2 := big.run(r, r.config)
+	out1, err1, code1, _ := small.run(r, r.config)
+	out2, err2, code2, _ := big.run(r, r.config)
 	if code1 != 0 || code2 != 0 || out1 != out2 || !strings.HasPrefix(out1, "locked lcus board "+r.relay.Device) {
 		t.Errorf("locked: gated-lock = %d, %q (%q); gated relay lock = %d, %q (%q); want 0 and the same report", code1, out1, err1, code2, out2, err2)
 	}
-	out1, err1, code1 = small.run(r, gone)
-	out2, err2, code2 = big.run(r, gone)
+	out1, err1, code1, _ = small.run(r, gone)
+	out2, err2, code2, _ = big.run(r, gone)
 	msg1, ok1 := strings.CutPrefix(err1, "gated-lock: ")
 	msg2, ok2 := strings.CutPrefix(err2, "gated relay: ")
 	if code1 != 1 || code2 != 1 || out1 != "" || out2 != "" || !ok1 || !ok2 || msg1 != msg2 || !strings.Contains(msg1, "/dev/gate-relay-missing") {
@@ -278,8 +286,8 @@ const killRuns = 5
 // TestRelaySIGKILLWhileOpen replays issue 12's crash: SIGKILL the daemon
 // while the relay is ON during a door pulse. The latching board stays ON;
 // then (a) with the restart disabled, the lock ExecStopPost= runs,
-// gated-lock, switches it OFF within 1 s, and so does `gated relay lock`,
-// the same lock by hand; (b) restarted as the unit does it, gated-lock (the
+// gated-lock, switches it OFF within 1 s, and `gated relay lock`, the same
+// lock by hand, switches it OFF too (its time is logged); (b) restarted as the unit does it, gated-lock (the
 // first ExecCondition=) switches it OFF within 1 s of the restart, before
 // the daemon starts; (c) a daemon restarted on its own switches it OFF
 // within 1 s of its start, and locks before it logs "gate running".
@@ -301,11 +309,10 @@ func TestRelaySIGKILLWhileOpen(t *testing.T) {
 			var took []time.Duration
 			for range killRuns {
 				crash()
-				start := time.Now()
-				out, errOut, code := c.run(r, r.config)
-				at, ok := r.lockAfter(start, start.Add(time.Second))
+				out, errOut, code, start := c.run(r, r.config)
+				at, ok := r.lockAfter(start, start.Add(c.within))
 				if code != 0 || !ok {
-					t.Fatalf("%s after SIGKILL = %d, %q %q; want 0 and OFF within 1 s (%v)", c.name, code, out, errOut, late(at, start))
+					t.Fatalf("%s after SIGKILL = %d, %q %q; want 0 and OFF within %v (%v)", c.name, code, out, errOut, c.within, late(at, start))
 				}
 				took = append(took, at.Sub(start))
 			}
@@ -317,8 +324,8 @@ func TestRelaySIGKILLWhileOpen(t *testing.T) {
 		var took []time.Duration
 		for range killRuns {
 			crash()
-			start := time.Now()
-			if out, errOut, code := lockCmds[0].run(r, r.config); code != 0 {
+			out, errOut, code, start := lockCmds[0].run(r, r.config)
+			if code != 0 {
 				t.Fatalf("gated-lock = %d, %q %q", code, out, errOut)
 			}
 			at, ok := r.lockAfter(start, start.Add(time.Second))
