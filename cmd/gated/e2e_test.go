@@ -485,6 +485,8 @@ func TestAlarmWhenReadersVanish(t *testing.T) {
 	}
 	r.reader.Unplug()
 	r.keypad.Unplug()
+	r.back.Unplug()
+	r.backKeypad.Unplug()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(status(), "ALARM: every card and PIN reader is down") {
 		if time.Now().After(deadline) {
