@@ -338,6 +338,11 @@ func TestRelaySIGKILLWhileOpen(t *testing.T) {
 		t.Logf("restart: OFF after %s from the start of the unit's first command", spread(took))
 	})
 
+	// Under systemd gated-lock has locked (in milliseconds) before the
+	// daemon starts; the daemon's own lock is the second line, for a start
+	// outside systemd. It must come before anything else the daemon does,
+	// and within the time it takes the big binary to load its libraries
+	// (231-959 ms measured on this 2-core machine under load): 3 s.
 	t.Run("restart: the daemon locks first", func(t *testing.T) {
 		var took []time.Duration
 		for range killRuns {
@@ -345,10 +350,10 @@ func TestRelaySIGKILLWhileOpen(t *testing.T) {
 			logFrom := len(r.log.String())
 			start := time.Now()
 			r.start()
-			at, ok := r.lockAfter(start, start.Add(time.Second))
+			at, ok := r.lockAfter(start, start.Add(3*time.Second))
 			log := r.log.String()[logFrom:]
 			if !ok {
-				t.Errorf("restarted daemon: no OFF frame within 1 s of its start (%v)", late(at, start))
+				t.Errorf("restarted daemon: no OFF frame within 3 s of its start (%v)", late(at, start))
 			} else {
 				took = append(took, at.Sub(start))
 			}
