@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/gated-dev/gated/internal/api"
@@ -13,11 +12,6 @@ import (
 	"github.com/gated-dev/gated/internal/retention"
 	"github.com/gated-dev/gated/internal/store"
 )
-
-// photoMu lets one staff enrollment turn photos into templates at a time:
-// decoding a large photo takes hundreds of megabytes, and a gate board has
-// little memory. Others wait their turn.
-var photoMu sync.Mutex
 
 func consentRequest(in api.Enroll, who string) faces.ConsentRequest {
 	r := faces.ConsentRequest{Method: in.Method, Language: in.Language, NoticeVersion: in.NoticeVersion, RecordedBy: who}
@@ -78,7 +72,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 			fail(w, badRequest("%d photos: at most %d", len(in.Photos), maxPhotos))
 			return
 		}
-		photoMu.Lock()
+		s.photoMu.Lock()
 		for i, p := range in.Photos {
 			v, why := s.photos.Template(p)
 			in.Photos[i] = nil // dropped as soon as it is used
@@ -88,7 +82,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 			}
 			vecs = append(vecs, v)
 		}
-		photoMu.Unlock()
+		s.photoMu.Unlock()
 		if len(vecs) == 0 {
 			fail(w, badRequest("no photo passed the quality gate: %v", out.Refused))
 			return

@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"os/user"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gated-dev/gated/internal/api"
@@ -140,6 +141,11 @@ type Server struct {
 	gate   Gate
 	dev    Device
 	log    *slog.Logger
+
+	// photoMu lets one staff enrollment turn photos into templates at a
+	// time: decoding a large photo takes up to a few hundred megabytes, and
+	// a gate board has little memory. Others wait their turn.
+	photoMu sync.Mutex
 }
 
 // New returns the staff API. faces, photos and camera are nil when face
