@@ -58,32 +58,9 @@ func BenchmarkDaemonMemory(b *testing.B) {
 			}
 			db.Close()
 			reader, relay := serialtest.New(b), serialtest.New(b)
-			cfg := fmt.Sprintf(`version = 1
-[device]
-data_dir = "%[1]s/data"
-key_file = "%[1]s/kek"
-models_dir = "%[2]s"
-[control]
-socket = "%[1]s/gated.sock"
-staff_group = ""
-[face]
-enabled = true
-calibrate = false
-[camera]
-files = "%[1]s/camera"
-follow = true
-[[reader]]
-name = "front"
-type = "ascii"
-device = "%[3]s"
-[relay]
-type = "lcus"
-device = "%[4]s"
-[privacy]
-controller = "x"
-contact = "y"
-notice_version = "1"
-`, dir, testenv.Models(b), reader.Device, relay.Device)
+			cfg := simGate{Dir: dir, Models: testenv.Models(b), Relay: relay.Device,
+				Readers: []simReader{{Name: "front", Type: "ascii", Device: reader.Device}},
+				Set:     map[string]string{"access.card": `"card"`}}.config()
 			os.WriteFile(dir+"/gated.toml", []byte(cfg), 0o600)
 			for b.Loop() {
 				cmd := exec.Command(bin, "run", "--config", dir+"/gated.toml")
