@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gated-dev/gated/internal/fallback/serialtest"
+	"github.com/gated-dev/gated/internal/relay/relaytest"
 )
 
 // BenchmarkLockCommand measures what systemd waits for after a crash
@@ -27,27 +28,7 @@ func BenchmarkLockCommand(b *testing.B) {
 	frames := make(chan time.Time, 16)
 	stop := make(chan struct{})
 	defer close(stop)
-	go func() {
-		var buf []byte
-		tmp := make([]byte, 64)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			n, _ := peer.Read(tmp)
-			buf = append(buf, tmp[:n]...)
-			for len(buf) >= len(lcusOff) {
-				if bytes.Equal(buf[:len(lcusOff)], lcusOff) {
-					frames <- time.Now()
-					buf = buf[len(lcusOff):]
-				} else {
-					buf = buf[1:]
-				}
-			}
-		}
-	}()
+	go relaytest.Watch(peer, stop, func(_ []byte, at time.Time) { frames <- at }, lcusOff)
 	cfg := filepath.Join(b.TempDir(), "gated.toml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[relay]\ntype = \"lcus\"\ndevice = %q\n", p.Device)), 0o600); err != nil {
 		b.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gated-dev/gated/internal/fallback/serialtest"
+	"github.com/gated-dev/gated/internal/relay/relaytest"
 	"github.com/gated-dev/gated/internal/testenv"
 )
 
@@ -140,35 +141,17 @@ func newRig(t *testing.T, set map[string]string) *gateRig {
 	r.gated("keygen", "--out", dir+"/kek")
 
 	// The relay board: watch for open and lock commands.
-	peer := r.relay.OpenPeer(100 * time.Millisecond)
-	go func() {
-		var buf []byte
-		b := make([]byte, 64)
-		for {
-			select {
-			case <-r.stopped:
-				return
-			default:
-			}
-			n, _ := peer.Read(b)
-			buf = append(buf, b[:n]...)
-			for len(buf) >= 4 {
-				switch {
-				case bytes.Equal(buf[:4], []byte{0xA0, 0x01, 0x01, 0xA2}):
-					r.opens <- time.Now()
-					buf = buf[4:]
-				case bytes.Equal(buf[:4], []byte{0xA0, 0x01, 0x00, 0xA1}):
-					select {
-					case r.locks <- time.Now():
-					default:
-					}
-					buf = buf[4:]
-				default:
-					buf = buf[1:]
-				}
-			}
+	on, off := []byte{0xA0, 0x01, 0x01, 0xA2}, []byte{0xA0, 0x01, 0x00, 0xA1}
+	go relaytest.Watch(r.relay.OpenPeer(100*time.Millisecond), r.stopped, func(cmd []byte, at time.Time) {
+		if bytes.Equal(cmd, on) {
+			r.opens <- at
+			return
 		}
-	}()
+		select {
+		case r.locks <- at:
+		default:
+		}
+	}, on, off)
 	t.Cleanup(func() {
 		close(r.stopped)
 		r.stop()

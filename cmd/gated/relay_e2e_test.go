@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/gated-dev/gated/internal/config"
 	"github.com/gated-dev/gated/internal/fallback/serialtest"
+	"github.com/gated-dev/gated/internal/relay/relaytest"
 )
 
 var (
@@ -397,31 +397,7 @@ func BenchmarkRelayLockCommand(b *testing.B) {
 	frames := make(chan time.Time, 16)
 	stop := make(chan struct{})
 	defer close(stop)
-	go func() {
-		off := []byte{0xA0, 0x01, 0x00, 0xA1}
-		var buf []byte
-		tmp := make([]byte, 64)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			n, err := peer.Read(tmp)
-			if err != nil && err != io.EOF {
-				return
-			}
-			buf = append(buf, tmp[:n]...)
-			for len(buf) >= len(off) {
-				if bytes.Equal(buf[:len(off)], off) {
-					frames <- time.Now()
-					buf = buf[len(off):]
-				} else {
-					buf = buf[1:]
-				}
-			}
-		}
-	}()
+	go relaytest.Watch(peer, stop, func(_ []byte, at time.Time) { frames <- at }, []byte{0xA0, 0x01, 0x00, 0xA1})
 	cfg := filepath.Join(b.TempDir(), "gated.toml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[relay]\ntype = \"lcus\"\ndevice = %q\n", p.Device)), 0o600); err != nil {
 		b.Fatal(err)
