@@ -222,7 +222,7 @@ func (v device) LoadKey(path string) (store.KEK, error) { return store.LoadKEKFi
 // it, and starts the gate again on it.
 func (v device) StageRestore(actor string, r io.Reader) error {
 	if err := store.StageRestore(filepath.Join(v.d.dataDir, dbFile), r, v.d.kek); err != nil {
-		return fmt.Errorf("%w: %v", store.ErrInvalid, err)
+		return err
 	}
 	v.restarting(actor, "uploaded backup")
 	return nil

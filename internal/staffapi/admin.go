@@ -117,7 +117,7 @@ func (s *Server) backups(w http.ResponseWriter, r *http.Request) {
 // with this gate's key; the gate then starts again on it.
 func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 	if err := s.dev.StageRestore(actor(r), http.MaxBytesReader(w, r.Body, maxBackup)); err != nil {
-		fail(w, err)
+		fail(w, badRequest("%v", err))
 		return
 	}
 	control.WriteJSON(w, struct{}{})

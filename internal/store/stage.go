@@ -66,8 +66,9 @@ func StageAutoBackup(dbPath, dir, name string, kek KEK) (BackupInfo, error) {
 
 func stage(dbPath, tmp string, kek KEK) error {
 	defer os.Remove(tmp) // a no-op once renamed
-	if err := Check(tmp, kek); err != nil {
-		return fmt.Errorf("store: stage restore: the backup does not open with this key, or is damaged: %w", err)
+	opts := Options{}.withDefaults()
+	if err := deepCheck(tmp, kek, uint32(len(opts.migrations)), opts.LockTimeout); err != nil {
+		return fmt.Errorf("store: the backup is refused: it does not open with this gate's key, or is damaged: %w", err)
 	}
 	if err := os.Rename(tmp, stagedPath(dbPath)); err != nil {
 		return fmt.Errorf("store: stage restore: %w", err)
