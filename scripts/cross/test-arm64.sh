@@ -9,7 +9,8 @@
 # What runs (see docs/arm64.md for the figures of the last run):
 #   internal/store, internal/fallback, internal/fallback/osdp, internal/relay,
 #   internal/match, internal/gate, internal/config, internal/control,
-#   internal/linalg: every test;
+#   internal/linalg, internal/faces, internal/staffapi, internal/door,
+#   internal/kiosk, internal/notice: every test;
 #   internal/recognizer, with the real dlib models: the tests listed in
 #   $recognizer_tests (dlib runs about 65x slower under qemu; the two that
 #   compare many photos would take 20 minutes), unless GATED_ARM64_FULL=1.
@@ -36,7 +37,8 @@ cd "$top"
 
 pkgs=("$@")
 [ ${#pkgs[@]} -gt 0 ] || pkgs=(internal/store internal/fallback internal/fallback/osdp internal/relay
-	internal/match internal/gate internal/config internal/control internal/linalg internal/recognizer)
+	internal/match internal/gate internal/config internal/control internal/linalg
+	internal/faces internal/staffapi internal/door internal/kiosk internal/notice internal/recognizer)
 recognizer_tests=(TestLoadNamesMissingAndCorruptFiles TestGroupPhotoHasTenFaces TestPhotoWithoutFace TestBadImagesAreErrors
 	TestGreyscalePNGWorks TestClosedRecognizer TestAdviceInBothLanguages FuzzDecodeImage)
 recognizer_run="^($(
