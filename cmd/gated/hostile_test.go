@@ -20,6 +20,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/gated-dev/gated/internal/testenv"
 )
 
 // residentJSON is what `gated resident show --json` says of a resident.
@@ -531,4 +533,51 @@ func TestRolesOnTheSocket(t *testing.T) {
 	if strings.Count(audit, "refused") < 3 || !strings.Contains(audit, "uid=4242") {
 		t.Errorf("refusals are not audited with the caller:\n%s", audit)
 	}
+}
+
+// TestDamagedModelAndCalendarKeepCardAndPIN: a flipped byte in a face model
+// file, and a holiday calendar that does not parse, turn face off and
+// deadlines to Monday-Friday, with alarms; card and PIN keep working (the
+// red team's crash loop: the daemon, and gated check under systemd, refused
+// to start).
+func TestDamagedModelAndCalendarKeepCardAndPIN(t *testing.T) {
+	models := t.TempDir()
+	real := testenv.Models(t)
+	err := filepath.Walk(real, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(real, p)
+		dst := filepath.Join(models, rel)
+		os.MkdirAll(filepath.Dir(dst), 0o755)
+		if !strings.HasSuffix(rel, "dlib_face_recognition_resnet_model_v1.dat") || strings.Contains(rel, "custom") {
+			return os.Symlink(p, dst)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		b[len(b)/2] ^= 0x01
+		return os.WriteFile(dst, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	holidays := filepath.Join(t.TempDir(), "holidays.txt")
+	os.WriteFile(holidays, []byte("2026-13-45 holiday never\n"), 0o644)
+	r := newRig(t, map[string]string{"device.models_dir": strconv.Quote(models), "privacy.holidays": strconv.Quote(holidays)})
+	out, err := exec.Command(r.bin, "check", "--config", r.config).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "face recognition will be off") || !strings.Contains(string(out), "privacy.holidays") {
+		t.Fatalf("gated check with a damaged model and calendar = %v:\n%s", err, out)
+	}
+	r.start()
+	status := r.gated("status")
+	for _, want := range []string{"ALARM: face recognition is off", "ALARM: privacy.holidays cannot be read", "face: off"} {
+		if !strings.Contains(status, want) {
+			t.Errorf("status lacks %q:\n%s", want, status)
+		}
+	}
+	r.addResident("A", "1001", "1234")
+	r.swipe("1001", "1234")
+	r.expectOpen("card and PIN with a damaged face model", 5*time.Second)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gated-dev/gated/internal/config"
 	"github.com/gated-dev/gated/internal/daemon"
+	"github.com/gated-dev/gated/internal/retention"
 	"github.com/gated-dev/gated/internal/store"
 	"github.com/gated-dev/gated/models"
 )
@@ -65,10 +66,20 @@ func runCheck(e *env, args []string) error {
 			problems = append(problems, fmt.Errorf("device.key_file: %w (make one with: gated keygen --out %s --owner gated)", err, cfg.Device.KeyFile))
 		}
 	}
+	// Missing or damaged models, or a calendar that does not read, do not
+	// stop the gate (face is then off, deadlines count Monday to Friday):
+	// they are warnings, so that systemd still starts card and PIN.
+	var warnings []string
 	if cfg.Face.Enabled {
 		if err := models.VerifyFaceModel(cfg.Device.ModelsDir, cfg.Face.Model); err != nil {
-			problems = append(problems, fmt.Errorf("device.models_dir: %w", err))
+			warnings = append(warnings, fmt.Sprintf("device.models_dir: %v: face recognition will be off until this is fixed (card and PIN work)", err))
 		}
+	}
+	if _, err := retention.LoadCalendar(cfg.Privacy.Holidays, cfg.Privacy.TimeZone); err != nil {
+		warnings = append(warnings, fmt.Sprintf("privacy.holidays: %v: deletion deadlines will be counted Monday to Friday", err))
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(e.stderr, "%s: warning: %s\n", *path, w)
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%s: the configuration is valid, but:\n%w", *path, errors.Join(problems...))

@@ -145,22 +145,30 @@ func runOnce(parent context.Context, o Options) (err error) {
 	}
 	d.log.Info("daemon: device key loaded", "kek", d.kek.Fingerprint())
 	if d.cal, err = retention.LoadCalendar(cfg.Privacy.Holidays, cfg.Privacy.TimeZone); err != nil {
-		return fmt.Errorf("daemon: privacy.holidays: %w", err)
+		// Deadlines only; card and PIN must not wait for a calendar.
+		d.alarm("calendar", fmt.Sprintf("privacy.holidays cannot be read (%v): deletion deadlines are counted Monday to Friday until it is fixed", err))
+		d.cal = retention.Weekdays(time.Local)
 	}
 	if err := d.openStore(); err != nil {
 		return err
 	}
 	defer d.closeStore()
+	d.auditAlarms() // those raised before the store was open
 
 	faceOn := cfg.Face.Enabled && d.degraded == ""
+	if faceOn {
+		// A missing or damaged model turns face off, never card and PIN.
+		if d.rec, err = openRecognizer(cfg); err != nil {
+			d.alarm("models", fmt.Sprintf("face recognition is off: %v (card and PIN work; fix the model files: gated-fetch-models, or the gated-models package)", err))
+			faceOn = false
+		} else {
+			defer d.rec.Close()
+		}
+	}
 	fc := faces.Config{Retention: cfg.Privacy.Retention.Duration, Log: d.log, Apply: d.applyFace,
 		Settings: calibrate.Settings{Calibrate: cfg.Face.Calibrate, Target: cfg.Face.Target, CardAlone: cfg.Access.Card == "card",
 			Fixed: match.Policy{Threshold: float32(cfg.Face.Threshold), MinMargin: float32(cfg.Face.Margin)}}}
 	if faceOn {
-		if d.rec, err = openRecognizer(cfg); err != nil {
-			return err
-		}
-		defer d.rec.Close()
 		fc.Model, fc.Dim = d.rec.Model, d.rec.Dim
 	}
 	if d.faces, err = faces.Open(fc, d.db); err != nil {
@@ -358,6 +366,20 @@ func (d *daemon) alarm(kind, sentence string) {
 			outcome, detail = "alarm-cleared", old
 		}
 		d.audit(store.Event{Kind: store.KindAdmin, Actor: "system", Outcome: outcome, Detail: store.Detail(detail)})
+	}
+}
+
+// auditAlarms records the alarms standing now (raised before the audit log
+// could take them).
+func (d *daemon) auditAlarms() {
+	d.mu.Lock()
+	var as []string
+	for _, a := range d.alarms {
+		as = append(as, a)
+	}
+	d.mu.Unlock()
+	for _, a := range as {
+		d.audit(store.Event{Kind: store.KindAdmin, Actor: "system", Outcome: "alarm", Detail: store.Detail(a)})
 	}
 }
 

@@ -27,7 +27,7 @@ func consentRequest(in api.Enroll, who string) faces.ConsentRequest {
 // quality gate, turned into templates and dropped: none is kept.
 func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	if s.photos == nil {
-		fail(w, badRequest("face recognition is off at this gate (face.enabled = false)"))
+		fail(w, badRequest("face recognition is off at this gate (face.enabled = false, or its model files are missing: gated status says which)"))
 		return
 	}
 	var in api.Enroll
