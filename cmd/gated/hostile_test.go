@@ -581,3 +581,67 @@ func TestDamagedModelAndCalendarKeepCardAndPIN(t *testing.T) {
 	r.swipe("1001", "1234")
 	r.expectOpen("card and PIN with a damaged face model", 5*time.Second)
 }
+
+// TestLostStoreOrDamagedMeta: a deleted store file, a flipped bit in the
+// key verifier, a schema number no gated wrote: each is served from the
+// newest backup with the alarm, not a new empty store that lets nobody in,
+// and not a crash loop (the red team's F2 and F3).
+func TestLostStoreOrDamagedMeta(t *testing.T) {
+	r := startRig(t)
+	r.addResident("A", "1001", "1234")
+	r.stop()
+	db := r.dir + "/data/gated.db"
+	for _, b := range mustGlob(t, r.dir+"/data/backups/*") {
+		os.Remove(b)
+	}
+	r.start()
+	r.waitBackup()
+	r.stop()
+	good, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// flipAfter flips a byte of the value stored right after a meta key.
+	flipAfter := func(key string, at int) []byte {
+		i := bytes.Index(good, []byte(key))
+		if i < 0 {
+			t.Fatalf("no %q in the store file", key)
+		}
+		c := bytes.Clone(good)
+		c[i+len(key)+at] ^= 0x01
+		return c
+	}
+	for _, tt := range []struct {
+		name string
+		file []byte // nil: the file is gone
+		want string
+	}{
+		{"store deleted", nil, "missing"},
+		{"key verifier flipped", flipAfter("kek-verifier", 5), "damaged"},
+		{"schema number flipped", flipAfter("schema", 3), "damaged"},
+	} {
+		if tt.file == nil {
+			os.Remove(db)
+		} else if err := os.WriteFile(db, tt.file, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r.start()
+		var st struct {
+			Degraded string
+			Store    struct{ Residents int }
+		}
+		json.Unmarshal([]byte(r.gated("status", "--json")), &st)
+		if !strings.Contains(st.Degraded, "backup") || st.Store.Residents != 1 {
+			t.Errorf("%s: degraded %q with %d residents; want served from the backup", tt.name, st.Degraded, st.Store.Residents)
+		}
+		r.drainOpens()
+		r.swipe("1001", "1234")
+		r.expectOpen(tt.name+": card and PIN from the backup", 5*time.Second)
+		r.stop()
+		if tt.file == nil {
+			if _, err := os.Stat(db); !os.IsNotExist(err) {
+				t.Errorf("%s: a new store file was made while serving the backup", tt.name)
+			}
+		}
+	}
+}

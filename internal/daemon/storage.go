@@ -39,10 +39,22 @@ func (d *daemon) openStore() error {
 	dbPath := filepath.Join(d.dataDir, dbFile)
 	opts := d.storeOptions()
 	d.applyStaged(dbPath, opts)
+	if _, err := os.Stat(dbPath); errors.Is(err, os.ErrNotExist) {
+		// A gate that has backups had a store: a missing one was lost, not
+		// never made. An empty new store would let nobody in, and its
+		// backups would push the good ones out.
+		if bs, _ := store.ListBackups(opts.BackupDir); len(bs) > 0 {
+			return d.openDegraded(dbPath, fmt.Errorf("%s is missing, although this gate has backups: it was deleted or lost", dbPath), opts)
+		}
+	}
 	db, err := store.Open(dbPath, d.kek, opts)
 	switch {
 	case err == nil:
-	case errors.Is(err, store.ErrCorrupt), errors.Is(err, store.ErrNotStore):
+	case errors.Is(err, store.ErrCorrupt), errors.Is(err, store.ErrNotStore),
+		errors.Is(err, store.ErrWrongKey), errors.Is(err, store.ErrSchemaTooNew):
+		// A wrong key or a newer schema may be damage too (a flipped bit in
+		// the key verifier or the schema number): a backup that opens with
+		// this key decides.
 		return d.openDegraded(dbPath, err, opts)
 	default:
 		return fmt.Errorf("daemon: %w", err)
@@ -52,7 +64,7 @@ func (d *daemon) openStore() error {
 	if _, err := os.Stat(jpath); err == nil {
 		n, err := db.ImportJournal(jpath)
 		if err != nil {
-			d.log.Error("daemon: importing the audit journal kept while the store was damaged", "err", err, "journal", jpath)
+			d.alarm("journal", fmt.Sprintf("the audit journal kept while the store was damaged could not be imported (%v): it stays in %s", err, jpath))
 		} else {
 			d.log.Info("daemon: audit entries recorded while the store was damaged are now in the audit log", "entries", n)
 		}
@@ -63,6 +75,11 @@ func (d *daemon) openStore() error {
 func (d *daemon) openDegraded(dbPath string, damage error, opts store.Options) error {
 	d.log.Error("daemon: STORE DAMAGED", "path", dbPath, "err", damage)
 	bk, info, berr := store.OpenNewestBackup(opts.BackupDir, d.kek, opts)
+	if berr != nil && (errors.Is(damage, store.ErrWrongKey) || errors.Is(damage, store.ErrSchemaTooNew)) {
+		// No backup opens with this key either: the key or the program
+		// is what is wrong, not the file.
+		return fmt.Errorf("daemon: %w (and no backup opens with this key: %v)", damage, berr)
+	}
 	if berr != nil {
 		// Nothing verifies: an empty store keeps the staff socket and the
 		// audit journal up for a restore, and lets nobody in by card.
