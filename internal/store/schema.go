@@ -116,9 +116,22 @@ func putSchemaVersion(tx *bolt.Tx, v uint32) error {
 	return tx.Bucket(bucketMeta).Put(metaSchema, binary.BigEndian.AppendUint32(nil, v))
 }
 
+// maxPlausibleSchema bounds the schema numbers a gated could have written:
+// one migration per release at most, so a number above it (or 0 in an
+// existing file) is a damaged record, not a newer program. The red team's
+// one flipped bit turned 2 into 0x01000002.
+const maxPlausibleSchema = 1000
+
 // checkStore checks, in any transaction, that tx holds a gated store of a
 // version this code knows, sealed with kek. It returns the schema version
 // and the unwrapped device secret.
+//
+// A damaged schema or verifier record is ErrCorrupt, not ErrSchemaTooNew
+// or ErrWrongKey, so that the caller falls back to a backup instead of
+// asking for another program or another key: a schema number no gated
+// wrote (0, or above maxPlausibleSchema), and a verifier that does not
+// match although the key is right (the device secret opens with it, or
+// the store's fingerprint is the given key's).
 func checkStore(tx *bolt.Tx, kek KEK, current uint32) (uint32, []byte, error) {
 	m := tx.Bucket(bucketMeta)
 	if m == nil || !bytes.Equal(m.Get(metaMagic), []byte(magic)) {
@@ -128,20 +141,45 @@ func checkStore(tx *bolt.Tx, kek KEK, current uint32) (uint32, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if v > current {
-		return v, nil, fmt.Errorf("%w: file has schema %d, this program knows up to %d (upgrade gated)", ErrSchemaTooNew, v, current)
-	}
-	if v == 0 {
-		return 0, nil, fmt.Errorf("%w: schema version 0", ErrCorrupt)
+	switch {
+	case v == 0:
+		return 0, nil, fmt.Errorf("%w: bucket meta, key schema: version 0, which no gated writes (the record is damaged)", ErrCorrupt)
+	case v > maxPlausibleSchema:
+		return v, nil, fmt.Errorf("%w: bucket meta, key schema: version %d, which no gated wrote (this one knows %d; the record is damaged)", ErrCorrupt, v, current)
+	case v > current:
+		return v, nil, fmt.Errorf("%w: file has schema %d, this program knows up to %d (upgrade gated; if no newer gated ever opened this file, the record is damaged: restore a backup)", ErrSchemaTooNew, v, current)
 	}
 	if !hmac.Equal(m.Get(metaKEKVerifier), kek.verifier()) {
-		return v, nil, fmt.Errorf("%w: store is sealed with %s, key given is %s", ErrWrongKey, m.Get(metaKEKFingerprint), kek.Fingerprint())
+		return v, nil, verifierMismatch(m, kek)
 	}
 	secret, err := kek.unwrap(m.Get(metaDeviceSecret), deviceSecretAD())
 	if err != nil {
 		return v, nil, fmt.Errorf("%w: device secret: %w", ErrCorrupt, err)
 	}
 	return v, secret, nil
+}
+
+// verifierMismatch says why the stored KEK verifier does not match kek's:
+// a damaged verifier (ErrCorrupt) when the key is evidently right, else a
+// wrong key (ErrWrongKey). The key is right when the device secret, sealed
+// with AES-GCM under it, opens (a wrong key passes GCM's 128-bit tag with
+// probability 2^-128), or when the stored fingerprint is the given key's
+// (two keys share a 48-bit fingerprint with probability 2^-48): then the
+// verifier, and perhaps the device secret too, is what is damaged.
+func verifierMismatch(m *bolt.Bucket, kek KEK) error {
+	stored := m.Get(metaKEKVerifier)
+	if len(stored) != len(kek.verifier()) {
+		return fmt.Errorf("%w: bucket meta, key kek-verifier: %d bytes, want %d (the record is damaged)", ErrCorrupt, len(stored), len(kek.verifier()))
+	}
+	if secret, err := kek.unwrap(m.Get(metaDeviceSecret), deviceSecretAD()); err == nil {
+		clear(secret)
+		return fmt.Errorf("%w: bucket meta, key kek-verifier: damaged (the key given, %s, opens the device secret, so it is the right key)", ErrCorrupt, kek.Fingerprint())
+	}
+	fp := m.Get(metaKEKFingerprint)
+	if string(fp) == kek.Fingerprint() {
+		return fmt.Errorf("%w: bucket meta, keys kek-verifier and device-secret: damaged (the store names the key given, %s, but neither record matches it)", ErrCorrupt, kek.Fingerprint())
+	}
+	return fmt.Errorf("%w: store is sealed with %s, key given is %s", ErrWrongKey, printableKey(fp), kek.Fingerprint())
 }
 
 // migrate runs migrations from version from up to len(migs) in tx.
