@@ -3,13 +3,16 @@ package store
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // Every decoder of stored records has a fuzz target. Each checks that the
@@ -108,11 +111,36 @@ func FuzzOpenTemplate(f *testing.F) {
 	})
 }
 
+// FuzzParseKEK checks parseKEK never panics, and that what it accepts is
+// key material: 32 raw bytes that are not UTF-8 text, or 64 hex digits,
+// with at least minKeyDistinct different byte values.
 func FuzzParseKEK(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		k, err := parseKEK(b)
-		if err == nil && !k.Valid() {
+		if err != nil {
+			if !errors.Is(err, ErrBadKeyFile) {
+				t.Fatalf("parseKEK(%q) = %v, want ErrBadKeyFile", b, err)
+			}
+			return
+		}
+		if !k.Valid() {
 			t.Fatal("parseKEK accepted input but returned an invalid KEK")
+		}
+		key := b
+		if len(b) != KEKSize {
+			key, err = hex.DecodeString(string(bytes.TrimSpace(b)))
+			if err != nil || len(key) != KEKSize {
+				t.Fatalf("parseKEK accepted %q: neither 32 raw bytes nor 64 hex digits", b)
+			}
+		} else if utf8.Valid(b) {
+			t.Fatalf("parseKEK accepted %q, 32 bytes of UTF-8 text", b)
+		}
+		distinct := map[byte]bool{}
+		for _, c := range key {
+			distinct[c] = true
+		}
+		if len(distinct) < minKeyDistinct {
+			t.Fatalf("parseKEK accepted %q, a key of %d different byte values", b, len(distinct))
 		}
 	})
 }
@@ -217,6 +245,12 @@ func fuzzSeeds() map[string][][]byte {
 			[]byte("0707070707070707070707070707070707070707070707070707070707070707\n"),
 			[]byte("not a key\n"),
 			[]byte("my gate passphrase is very long!"),
+			testKeyBytes(),
+			[]byte(hex.EncodeToString(testKeyBytes()) + "\n"),
+			make([]byte, 32),
+			bytes.Repeat([]byte{1}, 32),
+			[]byte(strings.Repeat("0", 64)),
+			[]byte("我的门禁密码是秘密啊ab"),
 		},
 		"FuzzDecodeFailures": {encodeFailures(Failures{N: 3, Last: t0}), encodeFailures(Failures{})},
 		"FuzzDecodePending": {

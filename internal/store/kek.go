@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // KEKSize is the length of a key-encryption key in bytes.
@@ -32,8 +34,10 @@ type kekMaterial struct {
 	fp     string
 }
 
-// NewKEK makes a KEK from 32 secret bytes. Most callers use LoadKEKFile or
-// LoadKEKCredential instead.
+// NewKEK makes a KEK from 32 secret bytes. It does not judge the bytes:
+// the caller must give random ones. Key material from files and
+// credentials goes through LoadKEKFile or LoadKEKCredential, which refuse
+// text and patterned keys; use those.
 func NewKEK(key []byte) (KEK, error) {
 	if len(key) != KEKSize {
 		return KEK{}, fmt.Errorf("%w: key is %d bytes, want %d", ErrBadKeyFile, len(key), KEKSize)
@@ -108,18 +112,14 @@ func (k KEK) verifier() []byte {
 	return h.Sum(nil)
 }
 
-// parseKEK accepts a key file's contents: 32 raw bytes, or 64 hex digits with
-// optional surrounding white space (as written by GenerateKEKFile or
-// `openssl rand -hex 32`). 32 bytes that are all text (printable ASCII,
-// tab, newline, carriage return) are refused: that is a typed passphrase
-// or a truncated hex key, not random key material. 32 random bytes are all
-// printable ASCII with probability (95/256)^32 ≈ 1.6e-14, and all text in
-// this wider sense with (98/256)^32 ≈ 4.6e-14: a real raw key is never
-// refused in practice.
+// parseKEK accepts a key file's contents: 32 raw bytes, or 64 hex digits
+// with optional surrounding white space (as written by GenerateKEKFile or
+// `openssl rand -hex 32`). It refuses what is not random key material
+// (checkKeyMaterial), with ErrBadKeyFile and the fix.
 func parseKEK(b []byte) (KEK, error) {
 	if len(b) == KEKSize {
-		if isText(b) {
-			return KEK{}, fmt.Errorf("%w: looks like typed text, not a key: make one with gated keygen (64 hex digits)", ErrBadKeyFile)
+		if err := checkKeyMaterial(b, true); err != nil {
+			return KEK{}, err
 		}
 		return NewKEK(b)
 	}
@@ -132,13 +132,58 @@ func parseKEK(b []byte) (KEK, error) {
 	if _, err := hex.Decode(raw[:], t); err != nil {
 		return KEK{}, fmt.Errorf("%w: not hex: want 32 raw bytes or 64 hex digits", ErrBadKeyFile)
 	}
+	if err := checkKeyMaterial(raw[:], false); err != nil {
+		return KEK{}, err
+	}
 	return NewKEK(raw[:])
 }
 
-// isText reports whether every byte is printable ASCII or white space.
-func isText(b []byte) bool {
-	for _, c := range b {
-		if (c < 0x20 || c > 0x7e) && c != '\t' && c != '\n' && c != '\r' {
+// minKeyDistinct is the fewest different byte values a key may have.
+const minKeyDistinct = 16
+
+// checkKeyMaterial refuses 32 key bytes that are evidently not random:
+//
+//   - fewer than minKeyDistinct different byte values (32 NUL bytes,
+//     32 × 0x01, "0" × 64 in hex, a short pattern repeated). 32 random
+//     bytes have 30.1 different values on average, and fewer than 16 with
+//     probability 3.2e-17 (exact: the sum over k < 16 of
+//     S(32,k)·256!/(256-k)! / 256^32, S the Stirling numbers of the second
+//     kind).
+//   - raw bytes (not hex) that are valid UTF-8: a typed passphrase of
+//     exactly 32 bytes, in any script ("我的门禁密码是秘密啊ab" is 32
+//     bytes), or a truncated hex key. 32 random bytes are valid UTF-8 (by
+//     utf8.Valid's rules: no overlong forms, no surrogates, at most
+//     U+10FFFF) with probability 1.0e-8 (exact, by dynamic programming
+//     over the lengths of valid sequences: 128 of 1 byte, 1920 of 2,
+//     61440 of 3, 1048576 of 4), so about one raw key in 100 million that
+//     someone made by hand is refused, with the advice to use gated
+//     keygen, which writes hex and is never refused for this.
+func checkKeyMaterial(key []byte, raw bool) error {
+	var seen [256]bool
+	distinct := 0
+	for _, c := range key {
+		if !seen[c] {
+			seen[c] = true
+			distinct++
+		}
+	}
+	text := raw && utf8.Valid(key)
+	switch {
+	case text && printable(key):
+		return fmt.Errorf("%w: looks like typed text, not a key: make one with gated keygen (64 hex digits)", ErrBadKeyFile)
+	case distinct < minKeyDistinct:
+		return fmt.Errorf("%w: the key has only %d different byte values (a random key has about 30): not random key material: make one with gated keygen (64 hex digits)", ErrBadKeyFile, distinct)
+	case text:
+		return fmt.Errorf("%w: the 32 bytes are valid UTF-8 text, not random key material: make one with gated keygen (64 hex digits)", ErrBadKeyFile)
+	}
+	return nil
+}
+
+// printable reports whether the valid UTF-8 b is printable text and white
+// space only, as typed.
+func printable(b []byte) bool {
+	for _, r := range string(b) {
+		if !unicode.IsPrint(r) && r != '\t' && r != '\n' && r != '\r' {
 			return false
 		}
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,44 +14,107 @@ import (
 	"testing"
 )
 
+// testKeyBytes is a fixed key that passes checkKeyMaterial: a SHA-256
+// output, as random as a key, not valid UTF-8, 29 different byte values.
+func testKeyBytes() []byte {
+	k := sha256.Sum256([]byte("gated/store/test-key"))
+	return k[:]
+}
+
+// weakKeys are the key files red-team finding F13 showed were accepted as
+// the device key, and neighbours of them; parseKEK must refuse each with
+// ErrBadKeyFile and the fix.
+var weakKeys = []struct {
+	name string
+	in   []byte
+	says string
+}{
+	{"32 NUL bytes", make([]byte, 32), "only 1 different byte values"},
+	{"32 × 0x01", bytes.Repeat([]byte{1}, 32), "only 1 different byte values"},
+	{"64 zero hex digits", []byte(strings.Repeat("0", 64)), "only 1 different byte values"},
+	{"64 zero hex digits and a newline", []byte(strings.Repeat("0", 64) + "\n"), "only 1 different byte values"},
+	{"hex of 32 × 0x07", []byte(strings.Repeat("07", 32) + "\n"), "only 1 different byte values"},
+	{"hex of deadbeef repeated", []byte(strings.Repeat("deadbeef", 8)), "only 4 different byte values"},
+	{"raw, 15 byte values, not UTF-8", bytes.Repeat([]byte("\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8a\x8b\x8c\x8d\x8e\x8e"), 2), "only 15 different byte values"},
+	{"typed Chinese passphrase of 32 bytes", []byte("我的门禁密码是秘密啊ab"), "looks like typed text, not a key"},
+	{"32-byte typed passphrase", []byte("correct horse battery staple ok!"), "looks like typed text, not a key"},
+	{"31 typed characters and a newline", []byte("correct horse battery staple ok\n"), "looks like typed text, not a key"},
+	{"32 hex digits (a 16-byte key in hex)", []byte(hex.EncodeToString(testKeyBytes())[:32]), "looks like typed text, not a key"},
+	{"valid UTF-8 with 17 byte values", []byte("ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏ"), "looks like typed text, not a key"},
+	{"control characters, 16 byte values", bytes.Repeat([]byte("\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12\x13"), 2), "valid UTF-8 text, not random key material"},
+}
+
 func TestParseKEK(t *testing.T) {
-	raw := bytes.Repeat([]byte{0xab}, 32)
+	raw := testKeyBytes()
 	hx := hex.EncodeToString(raw)
-	want, _ := NewKEK(raw)
+	// 16 byte values, each twice, none valid as UTF-8 (0xf0-0xff): the
+	// fewest that pass.
+	var sixteen []byte
+	for i := range 32 {
+		sixteen = append(sixteen, byte(0xf0+i%16))
+	}
 	tests := []struct {
 		name string
 		in   []byte
-		ok   bool
+		key  []byte // the key it must give; nil: refused
 	}{
-		{"raw 32 bytes", raw, true},
-		{"hex", []byte(hx), true},
-		{"hex with newline", []byte(hx + "\n"), true},
-		{"upper-case hex with spaces", []byte("  " + strings.ToUpper(hx) + " \r\n"), true},
-		{"empty", nil, false},
-		{"31 raw bytes", raw[:31], false},
-		{"short hex", []byte(hx[:62] + "\n"), false},
-		{"not hex", []byte(strings.Repeat("zz", 32)), false},
-		{"passphrase", []byte("correct horse battery staple\n"), false},
-		{"32-byte typed passphrase", []byte("correct horse battery staple ok!"), false},
-		{"31 typed characters and a newline", []byte("correct horse battery staple ok\n"), false},
-		{"32 hex digits (a 16-byte key in hex)", []byte(hx[:32]), false},
+		{"raw 32 bytes", raw, raw},
+		{"hex", []byte(hx), raw},
+		{"hex with newline", []byte(hx + "\n"), raw},
+		{"upper-case hex with spaces", []byte("  " + strings.ToUpper(hx) + " \r\n"), raw},
+		{"raw, 16 byte values, not UTF-8", sixteen, sixteen},
+		{"hex of 16 byte values", []byte(hex.EncodeToString(sixteen)), sixteen},
+		{"empty", nil, nil},
+		{"31 raw bytes", raw[:31], nil},
+		{"short hex", []byte(hx[:62] + "\n"), nil},
+		{"not hex", []byte(strings.Repeat("zz", 32)), nil},
+		{"passphrase", []byte("correct horse battery staple\n"), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := parseKEK(tt.in)
-			if tt.ok != (err == nil) {
-				t.Fatalf("parseKEK = %v, %v; want ok=%v", got, err, tt.ok)
+			if (tt.key != nil) != (err == nil) {
+				t.Fatalf("parseKEK(%q) = %v, %v; want ok=%v", tt.in, got, err, tt.key != nil)
 			}
 			if err != nil && !errors.Is(err, ErrBadKeyFile) {
 				t.Errorf("parseKEK error %v does not wrap ErrBadKeyFile", err)
 			}
-			if !tt.ok && len(tt.in) == KEKSize && !strings.Contains(err.Error(), "looks like typed text, not a key: make one with gated keygen (64 hex digits)") {
-				t.Errorf("parseKEK(32 bytes of text) = %v, want it to say it looks like typed text", err)
-			}
-			if tt.ok && got.Fingerprint() != want.Fingerprint() {
-				t.Errorf("parseKEK fingerprint = %s, want %s", got.Fingerprint(), want.Fingerprint())
+			if tt.key != nil {
+				want, _ := NewKEK(tt.key)
+				if got.Fingerprint() != want.Fingerprint() {
+					t.Errorf("parseKEK fingerprint = %s, want %s", got.Fingerprint(), want.Fingerprint())
+				}
 			}
 		})
+	}
+	for _, tt := range weakKeys {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseKEK(tt.in)
+			if !errors.Is(err, ErrBadKeyFile) || !strings.Contains(err.Error(), tt.says) || !strings.Contains(err.Error(), "make one with gated keygen") {
+				t.Errorf("parseKEK(%q) = %v, %v; want ErrBadKeyFile saying %q and the fix (gated keygen)", tt.in, got, err, tt.says)
+			}
+		})
+	}
+}
+
+// TestLoadKEKFileWeak writes red-team finding F13's key files to disk,
+// 0600 and ours, and checks LoadKEKFile and LoadKEKCredential refuse them.
+func TestLoadKEKFileWeak(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("CREDENTIALS_DIRECTORY", dir)
+	for i, tt := range weakKeys {
+		name := fmt.Sprintf("weak-%d", i)
+		p := filepath.Join(dir, name)
+		writeTestFile(t, p, tt.in)
+		if err := os.Chmod(p, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if k, err := LoadKEKFile(p); !errors.Is(err, ErrBadKeyFile) || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "gated keygen") {
+			t.Errorf("LoadKEKFile(%s: %s) = %v, %v; want ErrBadKeyFile naming the file and gated keygen", p, tt.name, k, err)
+		}
+		if k, err := LoadKEKCredential(name); !errors.Is(err, ErrBadKeyFile) || !strings.Contains(err.Error(), "gated keygen") {
+			t.Errorf("LoadKEKCredential(%s: %s) = %v, %v; want ErrBadKeyFile naming gated keygen", name, tt.name, k, err)
+		}
 	}
 }
 
