@@ -149,6 +149,7 @@ func (d *daemon) standingAlarms() []string {
 	if down, _ := d.gate.Alarm(); down {
 		out = append(out, staffapi.ReadersDown)
 	}
+	out = append(out, d.gate.Alarms()...)
 	d.mu.Lock()
 	for _, a := range d.alarms {
 		out = append(out, a)

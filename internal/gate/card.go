@@ -50,8 +50,8 @@ func (g *Gate) resident(card fallback.Card) (r store.Resident, why string, known
 
 func (g *Gate) card(ctx context.Context, ev fallback.Event) (*Decision, error) {
 	reader := g.pairing.Reader(ev.Reader)
-	if !g.lockout.pause(ctx, reader) {
-		return nil, ctx.Err()
+	if g.repeated(reader, ev) {
+		return nil, nil // the same card read again at once (a reader repeating while it is held)
 	}
 	r, why, known, err := g.resident(ev.Card)
 	if err != nil {
@@ -62,11 +62,12 @@ func (g *Gate) card(ctx context.Context, ev fallback.Event) (*Decision, error) {
 		d.Method = MethodCardPIN
 	}
 	switch {
+	case !known:
+		d.Outcome, d.Reason = Denied, why
+		g.lockout.unknownCard(reader)
+		g.probe(reader)
 	case why != "":
 		d.Outcome, d.Reason = Denied, why
-		if !known {
-			g.lockout.fail(ev.Card.Key(), reader, false) // probing card numbers
-		}
 	case g.cfg.CardNeedsPIN:
 		if w := g.lockout.wait(ev.Card.Key()); w > 0 {
 			g.pairing.Forget(reader)
@@ -85,7 +86,7 @@ func (g *Gate) card(ctx context.Context, ev fallback.Event) (*Decision, error) {
 		}
 		g.mu.Unlock()
 	default:
-		g.lockout.succeed(ev.Card.Key(), reader)
+		g.lockout.cardOK(reader)
 		d.Outcome = Granted
 	}
 	out := g.decide(d)
@@ -154,34 +155,34 @@ var ErrNotIdentified = errDenied
 // returns the holder. The resident is filled in whenever the card is
 // known, also on a denial, so that the record names whose card it was.
 func (g *Gate) check(ctx context.Context, reader string, card fallback.Card, pin string) (store.Resident, error) {
-	key := card.Key()
-	if !g.lockout.pause(ctx, reader) {
-		return store.Resident{}, ctx.Err()
-	}
-	if w := g.lockout.wait(key); w > 0 {
-		r, _, _, _ := g.resident(card)
-		return r, &LockedOutError{Wait: w}
-	}
 	r, why, known, err := g.resident(card)
 	if err != nil {
 		return store.Resident{}, err
 	}
 	if !known {
-		g.lockout.fail(key, reader, false)
+		g.lockout.unknownCard(reader) // nothing to check; the reader counts it
 		return r, denial{why}
+	}
+	wait, release, err := g.lockout.begin(ctx, card.Key(), reader)
+	switch {
+	case err != nil:
+		return r, err
+	case wait > 0:
+		return r, &LockedOutError{Wait: wait}
 	}
 	ok, err := g.st.VerifyPIN(r.ID, pin)
 	if errors.Is(err, store.ErrNotFound) {
 		ok, err = false, nil // no PIN set: nothing matches
 	}
 	if err != nil {
+		release(checkAborted)
 		return r, fmt.Errorf("gate: check PIN of %s: %w", r.ID, err)
 	}
 	if !ok {
-		g.lockout.fail(key, reader, true)
+		release(checkFailed)
 		return r, denial{"wrong PIN"}
 	}
-	g.lockout.succeed(key, reader)
+	release(checkPassed)
 	if why != "" {
 		return r, denial{why}
 	}

@@ -137,7 +137,9 @@ type Gate struct {
 	readers   []fallback.Health
 	mode      calibrate.Mode
 	policy    match.Policy
-	pending   *pendingCard // Verify mode: a card waiting for its holder's face
+	pending   *pendingCard           // Verify mode: a card waiting for its holder's face
+	lastCard  map[string]seenCard    // reader -> the last card read there
+	probes    map[string]*probeState // reader -> unknown cards lately
 }
 
 // pendingCard is a card shown in Verify mode, waiting for the face of its
@@ -239,6 +241,8 @@ func New(cfg Config, st Store, door Door, gallery Gallery) (*Gate, error) {
 		cooldown: map[string]time.Time{},
 		stats:    Stats{Granted: map[Method]int{}, Denied: map[Method]int{}},
 		subs:     map[chan Decision]struct{}{},
+		lastCard: map[string]seenCard{},
+		probes:   map[string]*probeState{},
 	}
 	g.pairing = fallback.NewPairing(fallback.PairingConfig{CardTimeout: cfg.CardTimeout, Bind: cfg.Bind, Now: cfg.Now})
 	g.lockout = newLockout(cfg.Lockout, st, cfg.Now, cfg.Log)

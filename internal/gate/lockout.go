@@ -15,10 +15,13 @@ import (
 // a row, each further attempt must wait Base, doubling per failure up to
 // Max; a right PIN clears the card's count, and failures older than Forget
 // are forgotten. Counts are kept in the store, so a restart does not reset
-// them. For each reader: after Free failures in a row of any card, each
-// further PIN check on that reader waits ReaderPause first; a success on
-// the reader clears it. A guesser is thus slowed everywhere, yet no card
-// holder can lock a reader for the next resident.
+// them, and one card's PIN is checked at one reader at a time, so readers
+// side by side do not multiply a guesser's attempts. For each reader: after
+// Free failures in a row (wrong PINs, PINs after unknown cards), PIN checks
+// there come at most one per ReaderPause, the next waiting at most that
+// long; a success on the reader clears it. Card swipes never wait. A
+// guesser is thus slowed everywhere, yet no card holder can lock a reader
+// for the next resident, who waits at most ReaderPause.
 type LockoutPolicy struct {
 	Free        int           // wrong PINs allowed without delay; 3 when 0
 	Base        time.Duration // first delay; 30 s when 0
@@ -81,15 +84,22 @@ type lockout struct {
 	now    func() time.Time
 	log    *slog.Logger
 
-	mu      sync.Mutex
-	cards   map[string]store.Failures // key -> failures, a cache of the store's
-	readers map[string]int            // reader -> failures in a row
-	warned  bool
+	mu       sync.Mutex
+	cards    map[string]store.Failures // key -> failures, a cache of the store's
+	readers  map[string]*readerState
+	checking map[string]bool // cards whose PIN is being checked now
+	warned   bool
+}
+
+// readerState is what a reader has seen lately.
+type readerState struct {
+	failures  int       // in a row, of any card
+	nextCheck time.Time // a hot reader's next PIN check, at the earliest
 }
 
 func newLockout(p LockoutPolicy, st Counters, now func() time.Time, log *slog.Logger) *lockout {
 	return &lockout{policy: p.withDefaults(), st: st, now: now, log: log,
-		cards: map[string]store.Failures{}, readers: map[string]int{}}
+		cards: map[string]store.Failures{}, readers: map[string]*readerState{}, checking: map[string]bool{}}
 }
 
 // maxCached bounds the in-memory copy; the store keeps its own bound.
@@ -129,15 +139,88 @@ func (l *lockout) wait(key string) time.Duration {
 	return l.policy.Delay(f.N, f.Last, l.now())
 }
 
-// fail records a wrong PIN for the card (known is false for a card nobody
-// holds: counted on the reader only) and on the reader.
-func (l *lockout) fail(key, reader string, known bool) {
+// reader returns a reader's state; l.mu held. Readers are configured, so
+// the map stays small.
+func (l *lockout) reader(name string) *readerState {
+	r := l.readers[name]
+	if r == nil {
+		r = &readerState{}
+		l.readers[name] = r
+	}
+	return r
+}
+
+// begin reserves a PIN check of the card at the reader: it returns how long
+// the card must wait (locked out, or checked at another reader right now),
+// or 0 and a release to call with the check's result. On a reader that has
+// seen guessing it first waits its turn (at most ReaderPause).
+func (l *lockout) begin(ctx context.Context, key, reader string) (wait time.Duration, release func(checkResult), err error) {
+	l.mu.Lock()
+	f := l.load(key)
+	if w := l.policy.Delay(f.N, f.Last, l.now()); w > 0 {
+		l.mu.Unlock()
+		return w, nil, nil
+	}
+	if l.checking[key] {
+		l.mu.Unlock()
+		return time.Second, nil, nil // being checked at another reader: one at a time
+	}
+	l.checking[key] = true
+	r := l.reader(reader)
+	var sleep time.Duration
+	if r.failures >= l.policy.Free {
+		now := l.now()
+		sleep = min(max(r.nextCheck.Sub(now), 0), l.policy.ReaderPause)
+		r.nextCheck = now.Add(sleep + l.policy.ReaderPause)
+	}
+	l.mu.Unlock()
+	release = func(res checkResult) { l.end(key, reader, res) }
+	if sleep > 0 {
+		t := time.NewTimer(sleep)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			l.mu.Lock()
+			delete(l.checking, key)
+			l.mu.Unlock()
+			return 0, nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+	return 0, release, nil
+}
+
+// checkResult is how a reserved PIN check ended.
+type checkResult int
+
+const (
+	checkAborted checkResult = iota // not checked (the store failed): counts nothing
+	checkPassed
+	checkFailed
+)
+
+// end records a check's result and releases the card.
+func (l *lockout) end(key, reader string, res checkResult) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.readers[reader]++
-	if !known {
+	delete(l.checking, key)
+	if res == checkAborted {
 		return
 	}
+	r := l.reader(reader)
+	if res == checkPassed {
+		r.failures, r.nextCheck = 0, time.Time{}
+		f := l.load(key)
+		if f.N == 0 {
+			return
+		}
+		l.cards[key] = store.Failures{}
+		if err := l.st.ClearFailures(cardKey(key)); err != nil && !errors.Is(err, store.ErrReadOnly) {
+			l.warn("write", err)
+		}
+		return
+	}
+	r.failures++
 	now := l.now()
 	f := l.load(key)
 	if now.Sub(f.Last) >= l.policy.Forget {
@@ -151,38 +234,20 @@ func (l *lockout) fail(key, reader string, known bool) {
 	}
 }
 
-// succeed clears the card's and the reader's counts.
-func (l *lockout) succeed(key, reader string) {
+// unknownCard counts a swipe of a card nobody holds at a reader (it pauses
+// nothing: card swipes never wait).
+func (l *lockout) unknownCard(reader string) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.readers, reader)
-	f := l.load(key)
-	if f.N == 0 {
-		return
-	}
-	l.cards[key] = store.Failures{}
-	if err := l.st.ClearFailures(cardKey(key)); err != nil && !errors.Is(err, store.ErrReadOnly) {
-		l.warn("write", err)
-	}
+	l.reader(reader).failures++
+	l.mu.Unlock()
 }
 
-// pause waits before a PIN check on a reader that has seen guessing, and
-// reports false if ctx ended first.
-func (l *lockout) pause(ctx context.Context, reader string) bool {
+// cardOK clears a reader's failures after a good card in card-only mode.
+func (l *lockout) cardOK(reader string) {
 	l.mu.Lock()
-	n := l.readers[reader]
+	r := l.reader(reader)
+	r.failures, r.nextCheck = 0, time.Time{}
 	l.mu.Unlock()
-	if n < l.policy.Free {
-		return true
-	}
-	t := time.NewTimer(l.policy.ReaderPause)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // LockedOutError says a card must wait before its next PIN.

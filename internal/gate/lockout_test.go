@@ -3,6 +3,8 @@ package gate_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,8 +132,9 @@ func TestIdentifySharesTheLockout(t *testing.T) {
 	}
 }
 
-// A reader that has seen guessing makes each further PIN check wait, and
-// a success there clears it.
+// A reader that has seen guessing checks PINs at most one per
+// ReaderPause; card swipes never wait; a success clears it; another reader
+// is not slowed.
 func TestReaderPause(t *testing.T) {
 	p := fastLockout
 	p.ReaderPause = 300 * time.Millisecond
@@ -140,19 +143,76 @@ func TestReaderPause(t *testing.T) {
 		decide(t, fx.g, card("999"), pin("1234"))
 	}
 	start := time.Now()
-	if d := decide(t, fx.g, card("100b"), pin("2580")); d.Outcome != gate.Granted {
-		t.Fatalf("right card and PIN: %+v", d)
+	decide(t, fx.g, card("100a"), pin("0000")) // the first check on the hot reader: at once
+	decide(t, fx.g, card("100b"))
+	if took := time.Since(start); took > 250*time.Millisecond {
+		t.Errorf("a check and a card swipe on a hot reader took %v; only a second check waits", took)
 	}
-	if took := time.Since(start); took < 300*time.Millisecond {
-		t.Errorf("after 3 failures the reader did not pause (%v)", took)
+	start = time.Now()
+	if d := decide(t, fx.g, pin("2580")); d.Outcome != gate.Granted {
+		t.Fatalf("b's right PIN: %+v", d)
+	}
+	if took := time.Since(start); took < 250*time.Millisecond || took > 2*time.Second {
+		t.Errorf("the next check on a hot reader came after %v; want about the pause (300 ms), never more than a second or two", took)
+	}
+	// The success cleared the reader.
+	start = time.Now()
+	decide(t, fx.g, card("100c"), pin("2580"))
+	if took := time.Since(start); took > 250*time.Millisecond {
+		t.Errorf("after a success the reader still paused %v", took)
 	}
 	// Another reader is not slowed by the first one's guessing.
 	for range 3 {
 		decide(t, fx.g, at("front", card("999")), at("front", pin("1234")))
 	}
+	decide(t, fx.g, at("front", card("100a")), at("front", pin("0000")))
 	start = time.Now()
 	decide(t, fx.g, at("back", card("100c")), at("back", pin("2580")))
 	if took := time.Since(start); took > 250*time.Millisecond {
 		t.Errorf("a reader without failures paused %v", took)
 	}
 }
+
+// Unknown card swipes, however many, never make the next resident wait
+// (the red team's burst of 30 unknown cards delayed a resident 27 s), and
+// enough of them raise the probing alarm.
+func TestUnknownCardsNeverStallAReader(t *testing.T) {
+	fx := setup(t, gate.Config{CardNeedsPIN: true, Lockout: gate.LockoutPolicy{ReaderPause: time.Second}})
+	for i := range 30 {
+		decide(t, fx.g, card(fmt.Sprint(5000+i)))
+	}
+	start := time.Now()
+	if d := decide(t, fx.g, card("100b"), pin("2580")); d.Outcome != gate.Granted {
+		t.Fatalf("a resident after 30 unknown cards: %+v", d)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Errorf("a resident after 30 unknown cards waited %v", took)
+	}
+	if as := fx.g.Alarms(); len(as) != 1 || !strings.Contains(as[0], "trying card numbers") {
+		t.Errorf("Alarms after 30 unknown cards in a minute = %q, want the probing alarm", as)
+	}
+}
+
+// A card held at a reader that repeats it is one presentation.
+func TestRepeatedCardReadsDecideOnce(t *testing.T) {
+	fx := setup(t, gate.Config{})
+	t0 := time.Now()
+	held := func(d time.Duration) fallback.Event {
+		ev := card("100a")
+		ev.Time = t0.Add(d)
+		return ev
+	}
+	n := 0
+	for i := range 10 { // every 200 ms for 2 s
+		if d, _ := fx.g.Reader(context.Background(), held(time.Duration(i)*200*time.Millisecond)); d != nil {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("a card held for 2 s (10 reads) made %d decisions, want 1", n)
+	}
+	if d, _ := fx.g.Reader(context.Background(), held(4*time.Second)); d == nil || d.Outcome != gate.Granted {
+		t.Errorf("the card shown again after 2 s away: %+v, want a new decision", d)
+	}
+}
+
