@@ -191,25 +191,20 @@ func printable(b []byte) bool {
 }
 
 // LoadKEKFile reads the KEK from a key file. The file must be a regular file
-// with mode exactly 0600 owned by the effective user; anything else is
-// refused with ErrInsecureKeyFile and an error naming the path and the fix.
+// (not a symbolic link, FIFO, socket or device: those are refused before
+// they are opened, so no path can make the caller wait) with mode exactly
+// 0600 owned by the effective user; anything else is refused with
+// ErrInsecureKeyFile and an error naming the path and the fix.
 func LoadKEKFile(path string) (KEK, error) {
 	return loadKEKFile(path, os.Geteuid())
 }
 
 func loadKEKFile(path string, euid int) (KEK, error) {
-	f, err := os.Open(path)
+	f, fi, err := openKeyFile(path, false)
 	if err != nil {
-		return KEK{}, fmt.Errorf("%w: %v", ErrBadKeyFile, err)
+		return KEK{}, err
 	}
 	defer f.Close()
-	fi, err := f.Stat() // fstat of the opened file: no race with a swap
-	if err != nil {
-		return KEK{}, fmt.Errorf("%w: %s: %v", ErrBadKeyFile, path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return KEK{}, fmt.Errorf("%w: %s is not a regular file", ErrInsecureKeyFile, path)
-	}
 	if m := fi.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky); m != 0o600 {
 		return KEK{}, fmt.Errorf("%w: %s has mode %#o, want 0600 (fix: chmod 600 %s)", ErrInsecureKeyFile, path, uint32(m), path)
 	}
@@ -232,10 +227,74 @@ func loadKEKFile(path string, euid int) (KEK, error) {
 	return k, nil
 }
 
+// openKeyFile opens a key file for reading without ever blocking. open(2)
+// of a FIFO waits for a writer, and opening a device can act on it (a
+// serial port raises its modem lines), so the path is looked at first
+// (without following a symbolic link, unless follow) and anything but a
+// regular file is refused (ErrInsecureKeyFile) before it is opened. The
+// open itself uses O_NONBLOCK and O_NOCTTY (and O_NOFOLLOW unless follow),
+// so a file swapped in between cannot block it either, and the opened
+// file must be the one looked at.
+func openKeyFile(path string, follow bool) (*os.File, os.FileInfo, error) {
+	stat, flags := os.Lstat, openKeyFlags|openNoFollow
+	if follow {
+		stat, flags = os.Stat, openKeyFlags
+	}
+	fi, err := stat(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrBadKeyFile, err)
+	}
+	if err := regularKeyFile(path, fi); err != nil {
+		return nil, nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|flags, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrBadKeyFile, err)
+	}
+	ofi, err := f.Stat() // fstat of the opened file: no race with a swap
+	if err == nil {
+		err = regularKeyFile(path, ofi)
+	}
+	if err == nil && !os.SameFile(fi, ofi) {
+		err = fmt.Errorf("%w: %s was replaced while it was opened", ErrBadKeyFile, path)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, ofi, nil
+}
+
+// regularKeyFile refuses a key path that is not a regular file, saying
+// what it is.
+func regularKeyFile(path string, fi os.FileInfo) error {
+	m := fi.Mode()
+	var what string
+	switch {
+	case m.IsRegular():
+		return nil
+	case m&os.ModeSymlink != 0:
+		return fmt.Errorf("%w: %s is a symbolic link (fix: give the path of the key file itself)", ErrInsecureKeyFile, path)
+	case m.IsDir():
+		what = "a directory"
+	case m&os.ModeNamedPipe != 0:
+		what = "a named pipe (FIFO)"
+	case m&os.ModeSocket != 0:
+		what = "a socket"
+	case m&os.ModeDevice != 0:
+		what = "a device"
+	default:
+		what = "not a regular file"
+	}
+	return fmt.Errorf("%w: %s is %s, not a regular file (fix: make one with gated keygen)", ErrInsecureKeyFile, path, what)
+}
+
 // LoadKEKCredential reads the KEK from a systemd credential
 // ($CREDENTIALS_DIRECTORY/name, set up by LoadCredential= or
 // LoadCredentialEncrypted= in the unit). systemd keeps that directory private
-// to the service, so its mode is not checked beyond being a regular file.
+// to the service, so its mode is not checked beyond being a regular file
+// (ErrInsecureKeyFile otherwise; opened as LoadKEKFile does, so it cannot
+// block; a symbolic link is followed).
 func LoadKEKCredential(name string) (KEK, error) {
 	dir := os.Getenv("CREDENTIALS_DIRECTORY")
 	if dir == "" {
@@ -244,15 +303,12 @@ func LoadKEKCredential(name string) (KEK, error) {
 	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') {
 		return KEK{}, fmt.Errorf("%w: bad credential name %q", ErrBadKeyFile, name)
 	}
-	path := filepath.Join(dir, name)
-	fi, err := os.Stat(path)
+	f, _, err := openKeyFile(filepath.Join(dir, name), true)
 	if err != nil {
-		return KEK{}, fmt.Errorf("%w: credential %q: %v", ErrBadKeyFile, name, err)
+		return KEK{}, fmt.Errorf("credential %q: %w", name, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return KEK{}, fmt.Errorf("%w: credential %q is not a regular file", ErrBadKeyFile, name)
-	}
-	b, err := os.ReadFile(path)
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 1024))
 	if err != nil {
 		return KEK{}, fmt.Errorf("%w: credential %q: %v", ErrBadKeyFile, name, err)
 	}

@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // testKeyBytes is a fixed key that passes checkKeyMaterial: a SHA-256
@@ -236,5 +238,68 @@ func TestKEKNeverPrints(t *testing.T) {
 	}
 	if fp := k.Fingerprint(); !strings.HasPrefix(fp, "kek:") || len(fp) != 16 || !strings.Contains(logged.String(), fp) {
 		t.Errorf("Fingerprint = %q, want kek: and 12 hex digits, and logged", fp)
+	}
+}
+
+// TestLoadKEKFileNeverBlocks replays red-team finding F15: `gated keys
+// rotate --new-key /tmp/fifo` hung the daemon's handler forever, because
+// open(2) of a FIFO waits for a writer before the file type was checked.
+// A FIFO, a device and a symbolic link are refused without waiting.
+func TestLoadKEKFileNeverBlocks(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatalf("mkfifo: %v", err)
+	}
+	good := filepath.Join(dir, "gated.key")
+	if _, err := GenerateKEKFile(good); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(good, link); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CREDENTIALS_DIRECTORY", dir)
+
+	tests := []struct {
+		name string
+		load func() (KEK, error)
+		want error
+		says string
+	}{
+		{"LoadKEKFile(fifo)", func() (KEK, error) { return LoadKEKFile(fifo) }, ErrInsecureKeyFile, fifo + " is a named pipe (FIFO), not a regular file"},
+		{"LoadKEKCredential(fifo)", func() (KEK, error) { return LoadKEKCredential("fifo") }, ErrInsecureKeyFile, "named pipe"},
+		{"LoadKEKFile(/dev/null)", func() (KEK, error) { return LoadKEKFile("/dev/null") }, ErrInsecureKeyFile, "/dev/null is a device"},
+		{"LoadKEKFile(symbolic link)", func() (KEK, error) { return LoadKEKFile(link) }, ErrInsecureKeyFile, link + " is a symbolic link"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			type result struct {
+				k   KEK
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				k, err := tt.load()
+				done <- result{k, err}
+			}()
+			select {
+			case r := <-done:
+				if !errors.Is(r.err, tt.want) || !strings.Contains(r.err.Error(), tt.says) {
+					t.Errorf("%s = %v, %v; want %v saying %q", tt.name, r.k, r.err, tt.want, tt.says)
+				}
+			case <-time.After(time.Second):
+				// Release the blocked open, so the goroutine ends.
+				if w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+					w.Close()
+				}
+				<-done
+				t.Errorf("%s blocked for more than a second, want an error at once", tt.name)
+			}
+		})
+	}
+	// A symbolic link in the credentials directory is followed.
+	if _, err := LoadKEKCredential("link"); err != nil {
+		t.Errorf("LoadKEKCredential(link to a key) = %v, want the key", err)
 	}
 }

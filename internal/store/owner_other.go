@@ -8,6 +8,13 @@ import (
 	"time"
 )
 
+// Key files are looked at before they are opened; there are no such
+// open flags here.
+const (
+	openKeyFlags = 0
+	openNoFollow = 0
+)
+
 // fileOwner cannot tell the owner here, so key files are refused.
 func fileOwner(os.FileInfo) (int, bool) { return 0, false }
 

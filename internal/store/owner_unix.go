@@ -21,6 +21,13 @@ func mapFile(f *os.File, size int64) (data []byte, unmap func(), err error) {
 	return data, func() { syscall.Munmap(data) }, nil
 }
 
+// Flags for opening a key file without blocking on a FIFO, without
+// making a terminal ours, and (openNoFollow) without following a link.
+const (
+	openKeyFlags = syscall.O_NONBLOCK | syscall.O_NOCTTY
+	openNoFollow = syscall.O_NOFOLLOW
+)
+
 func fileOwner(fi os.FileInfo) (int, bool) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
