@@ -22,20 +22,41 @@ import (
 // so the copy contains the record of its own making. Restoring it needs
 // the KEK in force when it was taken: keep old key files as long as the
 // backups made under them.
+//
+// It returns the number of bytes written to w, also with an error. Every
+// error that stops it before the copy starts (a read-only store:
+// ErrReadOnly; a closed one: ErrClosed; an audit entry that cannot be
+// written) comes with n == 0 and nothing written to w, so a caller that
+// streams the copy (an HTTP response) can still answer with an error
+// status. An error with n > 0 means w holds a partial copy: the caller
+// must discard it and make sure the receiver does too (abort the stream).
 func (db *DB) Backup(actor string, w io.Writer) (int64, error) {
 	if _, err := db.AppendAudit(Event{Kind: KindAdmin, Actor: actor, Outcome: "ok", Detail: "backup taken"}); err != nil {
 		return 0, fmt.Errorf("store: backup: %w", err)
 	}
-	var n int64
+	cw := &countWriter{w: w}
 	err := db.view(func(tx *bolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(w)
+		_, err := tx.WriteTo(cw)
 		return err
 	})
 	if err != nil {
-		return n, fmt.Errorf("store: backup: %w", err)
+		return cw.n, fmt.Errorf("store: backup (%d bytes written): %w", cw.n, err)
 	}
-	return n, nil
+	return cw.n, nil
+}
+
+// countWriter counts the bytes written through it, so Backup reports them
+// also when the copy stops with a fault (guard turns it into ErrCorrupt
+// after WriteTo's own count is lost).
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // RestoreReport says what Restore did besides replacing the file.

@@ -224,3 +224,60 @@ func TestRestoreKeepsPendingDestructions(t *testing.T) {
 		t.Errorf("FinishPending = %d, %v", n, err)
 	}
 }
+
+// limitedWriter accepts max bytes, then fails.
+type limitedWriter struct {
+	buf bytes.Buffer
+	max int
+}
+
+func (w *limitedWriter) Write(p []byte) (int, error) {
+	room := w.max - w.buf.Len()
+	if len(p) <= room {
+		return w.buf.Write(p)
+	}
+	w.buf.Write(p[:room])
+	return room, errors.New("disk full")
+}
+
+// TestBackupWritesNothingOnError replays red-team finding F14: `gated
+// backup --out` while the store is read-only (served from a backup) wrote
+// a 0-byte file and exited 0. The store's part: Backup on a read-only or
+// closed store fails before writing a byte (n == 0), so the caller can
+// still answer with an error; and when w fails mid-copy, n says how much
+// w took.
+func TestBackupWritesNothingOnError(t *testing.T) {
+	db, path, kek := newTestDB(t)
+	addEnrolled(t, db, newRand(41), "Backed", 2)
+	db.Close()
+	before := readFile(t, path)
+
+	ro, err := OpenReadOnly(path, kek, testOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	n, err := ro.Backup("staff:admin", &out)
+	if !errors.Is(err, ErrReadOnly) || n != 0 || out.Len() != 0 {
+		t.Errorf("Backup on a read-only store = %d, %v, and %d bytes written; want 0, ErrReadOnly, 0 bytes", n, err, out.Len())
+	}
+	ro.Close()
+	if !bytes.Equal(readFile(t, path), before) {
+		t.Error("Backup on a read-only store changed the file")
+	}
+
+	rw, err := Open(path, kek, testOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lw := &limitedWriter{max: 4096 + 100}
+	n, err = rw.Backup("staff:admin", lw)
+	if err == nil || n != int64(lw.buf.Len()) || n != int64(lw.max) {
+		t.Errorf("Backup into a writer that fails after %d bytes = %d, %v; want an error and n = %d", lw.max, n, err, lw.max)
+	}
+	rw.Close()
+	out.Reset()
+	if n, err := rw.Backup("staff:admin", &out); !errors.Is(err, ErrClosed) || n != 0 || out.Len() != 0 {
+		t.Errorf("Backup on a closed store = %d, %v, and %d bytes written; want 0, ErrClosed, 0 bytes", n, err, out.Len())
+	}
+}
