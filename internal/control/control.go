@@ -12,11 +12,32 @@
 // handler runs; which role each route needs is the handlers' decision,
 // made with RoleFrom.
 //
-// Limits: the listener serves at most MaxConns connections at once (more
-// wait in the kernel's queue), and a connection that makes no progress
-// (headers, an idle keep-alive, a request body, a response the client does
-// not read) is closed after a timeout, so no client holds a slot forever;
-// a streaming answer (watch) lives as long as its client reads it.
+// Connections: who may hold one of the MaxConns slots is decided when a
+// connection is accepted, from its peer's credentials and role (F8 of
+// issue 12: one read-role user's 16 watch streams kept root out). A uid
+// below RoleAdmin holds at most MaxConnsPerUser connections at once, and
+// all callers below RoleAdmin together at most MaxConns-AdminConns: the
+// other AdminConns slots are kept for root, the daemon's own user and the
+// admin group. So no caller below RoleAdmin, however many connections it
+// opens, keeps an admin from being served, or takes more than its share
+// from another user. A connection over a limit never waits for a slot: its
+// request is answered at once, 429 ("too many connections from uid N: ...
+// close some (gated watch sessions?)") or 503 when a shared limit is
+// reached, and the connection is closed; while a few such answers are
+// pending, further refused connections are closed unanswered. A RoleNone
+// caller never takes a slot: it gets its 403 the same way. A connection
+// that makes no progress (headers, an idle keep-alive, a request body, a
+// response the client does not read) is closed after a timeout, so no
+// client holds a slot forever; a streaming answer (watch) lives as long as
+// its client reads it, in a slot of its caller's.
+//
+// # Caveats
+//
+// Admins have no per-uid limit: an admin's own MaxConns watch streams fill
+// the socket. Limits count uids, not people: MaxConns-AdminConns divided by
+// MaxConnsPerUser users below RoleAdmin (three) can together take every
+// slot they may share, and a fourth is refused until they close some. The
+// role is the one the caller had when it connected.
 //
 // It never listens on a network address: Listen creates only unix sockets.
 // It never decides what a role may do beyond refusing RoleNone, and never
@@ -36,21 +57,16 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// MaxConns is how many connections the socket serves at once. A client
-// beyond it waits, connected, until a slot frees; the timeouts in Options
-// bound how long an idle or stalled client keeps one.
-const MaxConns = 16
-
 // Listen creates a unix socket at path with mode 0660, owned by group gid
-// (gid < 0 keeps the process's group), serving at most MaxConns
-// connections at once. A stale socket left by a previous run is removed; a
-// live one (another daemon answering) is an error.
+// (gid < 0 keeps the process's group). A stale socket left by a previous
+// run is removed; a live one (another daemon answering) is an error. The
+// listener accepts every connection at once: the server from NewServer
+// decides which it serves.
 func Listen(path string, gid int) (net.Listener, error) {
 	if !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("control: socket path %q must be absolute", path)
@@ -85,61 +101,7 @@ func Listen(path string, gid int) (net.Listener, error) {
 		l.Close()
 		return nil, fmt.Errorf("control: chmod %s: %w", path, err)
 	}
-	return newLimitListener(l, MaxConns), nil
-}
-
-// limitListener accepts a connection only while fewer than cap(sem) are
-// open, like golang.org/x/net/netutil.LimitListener.
-type limitListener struct {
-	net.Listener
-	sem       chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
-}
-
-func newLimitListener(l net.Listener, n int) *limitListener {
-	return &limitListener{Listener: l, sem: make(chan struct{}, n), done: make(chan struct{})}
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.sem <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.sem
-		return nil, err
-	}
-	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
-}
-
-func (l *limitListener) Close() error {
-	l.closeOnce.Do(func() { close(l.done) })
-	return l.Listener.Close()
-}
-
-// limitConn gives its slot back when closed.
-type limitConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *limitConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
-}
-
-// CloseWrite lets the HTTP server half-close the connection before closing
-// it, so a refused client still reads its answer.
-func (c *limitConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
+	return l, nil
 }
 
 // Peer is the process at the other end of a connection, as the kernel
@@ -189,6 +151,9 @@ func (r Role) String() string {
 type conn struct {
 	peer Peer
 	role Role
+	// refusal, when set, is the answer to every request: the connection
+	// holds no slot.
+	refusal *refusal
 }
 
 type connKey struct{}
@@ -217,9 +182,6 @@ func WithCaller(ctx context.Context, p Peer, r Role) context.Context {
 }
 
 func peerOf(c net.Conn) (Peer, error) {
-	if lc, ok := c.(*limitConn); ok {
-		c = lc.Conn
-	}
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return Peer{}, errors.New("not a unix socket connection")
@@ -260,7 +222,11 @@ type Options struct {
 	Groups func(pid int32) ([]uint32, error)
 	// Refused, if set, is called (before the 403 is sent) for every
 	// request of a RoleNone caller, so the daemon can audit it. The Peer
-	// has UID and GID 4294967295 when the kernel gave no credentials.
+	// has UID and GID 4294967295 when the kernel gave no credentials. A
+	// connection closed unanswered (too many refusals pending at once)
+	// sends no request: it is only logged, at most once a second. Nor is
+	// a connection refused over a limit (429, 503) reported: it is no
+	// permission refusal, and a client in a loop would flood the audit.
 	Refused func(p Peer, r *http.Request)
 
 	// HeaderTimeout bounds reading a request's headers (default 10 s);
@@ -309,42 +275,59 @@ func roleOf(p Peer, self uint32, groups []uint32, o Options) Role {
 }
 
 // NewServer returns an HTTP server for h, to Serve on a listener from
-// Listen. It knows each request's peer and role, refuses RoleNone callers
-// (403), bounds how long a connection may stall (Options), and logs every
-// request with the caller's uid and role.
+// Listen. It knows each request's peer and role, decides when a connection
+// is accepted whether it holds a slot (the package doc says who may),
+// refuses RoleNone callers (403), bounds how long a connection may stall
+// (Options), and logs every request with the caller's uid and role. Its
+// ConnContext and ConnState hooks keep the count of connections: do not
+// replace them.
 func NewServer(h http.Handler, opts Options) *http.Server {
 	opts.defaults()
 	self := uint32(os.Geteuid())
-	groups := opts.Groups
-	connContext := func(ctx context.Context, c net.Conn) context.Context {
-		p, err := peerOf(c)
-		if err != nil {
-			opts.Log.Warn("control: no peer credentials", "err", err)
-			return context.WithValue(ctx, connKey{}, conn{peer: Peer{UID: unknownID, GID: unknownID}})
+	sl := newSlots()
+	connContext := func(ctx context.Context, nc net.Conn) context.Context {
+		c := identify(nc, self, opts)
+		v, ref := sl.take(nc, c.peer, c.role)
+		c.refusal = ref
+		// A RoleNone caller answered is logged with its request.
+		if v == dropped || ref != nil {
+			if ok, n := sl.logRefusal(time.Now()); ok {
+				reason := "not permitted"
+				if ref != nil {
+					reason = ref.msg
+				}
+				opts.Log.Warn("control: connection refused", "peer", c.peer.String(), "role", c.role.String(),
+					"answered", v == refusing, "reason", reason, "suppressed", n)
+			}
 		}
-		var gs []uint32
-		if groups != nil {
-			gs, err = groups(p.PID)
-		} else {
-			gs, err = procGroups(p)
+		if v == dropped {
+			nc.Close()
 		}
-		if err != nil {
-			// Only the primary group counts.
-			opts.Log.Warn("control: supplementary groups unknown", "peer", p.String(), "err", err)
+		return context.WithValue(ctx, connKey{}, c)
+	}
+	connState := func(nc net.Conn, st http.ConnState) {
+		if st == http.StateClosed || st == http.StateHijacked {
+			sl.release(nc)
 		}
-		return context.WithValue(ctx, connKey{}, conn{peer: p, role: roleOf(p, self, gs, opts)})
 	}
 	wrapped := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, rc: http.NewResponseController(w), stall: opts.WriteTimeout}
 		c, _ := r.Context().Value(connKey{}).(conn)
-		if c.role == RoleNone {
+		switch {
+		case c.role == RoleNone:
 			opts.Log.Warn("control: request refused", "peer", c.peer.String(), "role", c.role.String(), "method", r.Method, "path", r.URL.Path)
 			if opts.Refused != nil {
 				opts.Refused(c.peer, r)
 			}
 			sw.Header().Set("Connection", "close")
 			WriteError(sw, http.StatusForbidden, errors.New("not permitted: use root or a member of the gate's staff group"))
+			return
+		case c.refusal != nil:
+			// Logged when the connection was refused.
+			sw.Header().Set("Connection", "close")
+			sw.Header().Set("Retry-After", "5")
+			WriteError(sw, c.refusal.status, errors.New(c.refusal.msg))
 			return
 		}
 		h.ServeHTTP(sw, r)
@@ -364,8 +347,33 @@ func NewServer(h http.Handler, opts Options) *http.Server {
 		// end a watch stream. statusWriter gives each write its own
 		// deadline instead.
 		ConnContext: connContext,
+		ConnState:   connState,
 		ErrorLog:    slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
 	}
+}
+
+// identify finds who is at the other end of a connection just accepted:
+// the peer from SO_PEERCRED and its role (RoleNone when the kernel gave no
+// credentials).
+func identify(nc net.Conn, self uint32, opts Options) conn {
+	p, err := peerOf(nc)
+	if err != nil {
+		opts.Log.Warn("control: no peer credentials", "err", err)
+		return conn{peer: Peer{UID: unknownID, GID: unknownID}}
+	}
+	var gs []uint32
+	if p.UID != 0 && p.UID != self { // root and the daemon's user are admins whatever their groups
+		if opts.Groups != nil {
+			gs, err = opts.Groups(p.PID)
+		} else {
+			gs, err = procGroups(p)
+		}
+		if err != nil {
+			// Only the primary group counts.
+			opts.Log.Warn("control: supplementary groups unknown", "peer", p.String(), "err", err)
+		}
+	}
+	return conn{peer: p, role: roleOf(p, self, gs, opts)}
 }
 
 // statusWriter records the status for the log and gives each write of the

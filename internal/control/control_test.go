@@ -255,17 +255,21 @@ func TestStaleAndForeignFiles(t *testing.T) {
 	}
 }
 
-// curlAs asks for /v0/whoami with curl (a client this package did not
-// write) running as another user, and returns the HTTP status and the role
-// the handler saw.
-func curlAs(t *testing.T, path string, uid, gid uint32, groups ...uint32) (status int, role string) {
+// curlAs asks for urlPath with curl (a client this package did not write)
+// running as another user, and returns the HTTP status and the body. A
+// request left waiting fails the test after 10 s.
+func curlAs(t *testing.T, path, urlPath string, uid, gid uint32, groups ...uint32) (status int, body string) {
 	t.Helper()
 	curl := testenv.Program(t, "curl", "curl")
-	cmd := exec.Command(curl, "-s", "-w", "\n%{http_code}", "--unix-socket", path, "http://gated/v0/whoami")
+	cmd := exec.Command(curl, "-s", "--max-time", "10", "-w", "\n%{http_code}", "--unix-socket", path, "http://gated"+urlPath)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: groups}}
 	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == 28 {
+		t.Fatalf("curl %s as uid %d gid %d groups %v: no answer within 10 s (left waiting for a connection?)", urlPath, uid, gid, groups)
+	}
 	if err != nil {
-		t.Fatalf("curl as uid %d gid %d groups %v: %v (%s)", uid, gid, groups, err, out)
+		t.Fatalf("curl %s as uid %d gid %d groups %v: %v (%s)", urlPath, uid, gid, groups, err, out)
 	}
 	text := strings.TrimSpace(string(out))
 	i := strings.LastIndexByte(text, '\n')
@@ -273,13 +277,21 @@ func curlAs(t *testing.T, path string, uid, gid uint32, groups ...uint32) (statu
 	if _, err := fmt.Sscan(code, &status); err != nil {
 		t.Fatalf("curl output %q: no status", out)
 	}
+	return status, body
+}
+
+// whoamiAs asks for /v0/whoami as another user and returns the status,
+// the role the handler saw (when it answered) and the body.
+func whoamiAs(t *testing.T, path string, uid, gid uint32, groups ...uint32) (status int, role, body string) {
+	t.Helper()
+	status, body = curlAs(t, path, "/v0/whoami", uid, gid, groups...)
 	var who struct{ Role string }
 	if status == 200 {
 		if err := json.Unmarshal([]byte(body), &who); err != nil {
-			t.Fatalf("curl body %q: %v", body, err)
+			t.Fatalf("whoami body %q: %v", body, err)
 		}
 	}
-	return status, who.Role
+	return status, who.Role, body
 }
 
 // TestRolesFromPeerCredentials connects as other users, from child
@@ -320,7 +332,7 @@ func TestRolesFromPeerCredentials(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, role := curlAs(t, s.path, 65534, tt.gid, tt.groups...)
+			status, role, _ := whoamiAs(t, s.path, 65534, tt.gid, tt.groups...)
 			if tt.wantRole == "" {
 				if status != 403 {
 					t.Fatalf("uid 65534 gid %d groups %v: status %d, want 403", tt.gid, tt.groups, status)
@@ -351,10 +363,10 @@ func TestRolesFromPeerCredentials(t *testing.T) {
 	// make the root group's members anything.
 	zero := serve(t, control.Options{StaffGID: staff})
 	os.Chmod(zero.path, 0o666)
-	if status, _ := curlAs(t, zero.path, 65534, 0); status != 403 {
+	if status, _, _ := whoamiAs(t, zero.path, 65534, 0); status != 403 {
 		t.Errorf("Options{StaffGID only}, peer in group 0: status %d, want 403", status)
 	}
-	if status, role := curlAs(t, zero.path, 65534, staff); status != 200 || role != "read" {
+	if status, role, _ := whoamiAs(t, zero.path, 65534, staff); status != 200 || role != "read" {
 		t.Errorf("Options{StaffGID only}, staff peer: %d %q, want 200 read", status, role)
 	}
 }
@@ -373,9 +385,11 @@ func holdConn(t *testing.T, path string) net.Conn {
 	return c
 }
 
-// TestConnectionLimit: with MaxConns connections held open, the next
-// client waits; when one is closed, it is served.
-func TestConnectionLimit(t *testing.T) {
+// TestConnectionLimitAnswersAtOnce: with MaxConns connections held open
+// (by root, who may take them all), the next client is answered 503 at
+// once instead of left waiting, also one sending a large body; when a held
+// connection closes, the next is served.
+func TestConnectionLimitAnswersAtOnce(t *testing.T) {
 	s := serve(t, noGroups) // default timeouts: the held connections stay 10 s
 	var held []net.Conn
 	for i := 0; i < control.MaxConns; i++ {
@@ -387,18 +401,195 @@ func TestConnectionLimit(t *testing.T) {
 		}
 	}()
 	c := &control.Client{Path: s.path}
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	err := c.Do(ctx, "GET", "/v0/whoami", nil, nil)
-	cancel()
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("request with %d connections held = %v, want it to wait (deadline exceeded)", control.MaxConns, err)
+	var ae *control.APIError
+	if !errors.As(err, &ae) || ae.Status != 503 || !strings.Contains(ae.Message, fmt.Sprintf("all %d are in use", control.MaxConns)) {
+		t.Fatalf("request with %d connections held = %v, want a 503 at once saying all are in use", control.MaxConns, err)
+	}
+	// A refused upload still gets the answer, not a broken pipe.
+	big := map[string]string{"Name": strings.Repeat("x", 1<<20)}
+	if err := c.Do(ctx, "POST", "/v0/echo", big, nil); !errors.As(err, &ae) || ae.Status != 503 {
+		t.Errorf("1 MB POST with %d connections held = %v, want the 503", control.MaxConns, err)
 	}
 	held[0].Close()
 	held = held[1:]
-	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.Do(ctx, "GET", "/v0/whoami", nil, nil); err != nil {
-		t.Fatalf("request after a held connection closed = %v, want success", err)
+	// The slot is free once the server has seen the close.
+	for {
+		err := c.Do(ctx, "GET", "/v0/whoami", nil, nil)
+		if err == nil {
+			break
+		}
+		if !errors.As(err, &ae) || ae.Status != 503 {
+			t.Fatalf("request after a held connection closed = %v, want success", err)
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("still refused 5 s after a held connection closed: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// streamAs starts curl as another user on /v0/stream, as `gated watch`
+// would, and returns once the server has answered: with the running curl
+// (killed at the end of the test) when the stream started, or with the
+// status and body of the refusal.
+func streamAs(t *testing.T, path string, uid, gid uint32, groups ...uint32) (running *exec.Cmd, status int, body string) {
+	t.Helper()
+	curl := testenv.Program(t, "curl", "curl")
+	cmd := exec.Command(curl, "-s", "-N", "--max-time", "60", "-w", "\n%{http_code}\n", "--unix-socket", path, "http://gated/v0/stream")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: groups}}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("curl as uid %d: %v", uid, err)
+	}
+	stop := func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	type answer struct {
+		first, rest string
+		err         error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		r := bufio.NewReader(out)
+		first, err := r.ReadString('\n')
+		if err != nil || strings.HasPrefix(first, "event ") {
+			got <- answer{first: first, err: err}
+			return
+		}
+		rest, err := io.ReadAll(r)
+		got <- answer{first, string(rest), err}
+	}()
+	select {
+	case a := <-got:
+		if a.err != nil {
+			stop()
+			t.Fatalf("curl stream as uid %d: %v (read %q)", uid, a.err, a.first)
+		}
+		if strings.HasPrefix(a.first, "event ") {
+			t.Cleanup(stop)
+			return cmd, 200, a.first
+		}
+		cmd.Wait()
+		text := strings.TrimSpace(a.first + a.rest)
+		i := strings.LastIndexByte(text, '\n')
+		if _, err := fmt.Sscan(text[i+1:], &status); err != nil {
+			t.Fatalf("curl stream as uid %d: output %q has no status", uid, text)
+		}
+		return nil, status, text[:i+1]
+	case <-time.After(10 * time.Second):
+		stop()
+		t.Fatalf("curl stream as uid %d: no answer within 10 s (left waiting for a connection?)", uid)
+	}
+	return nil, 0, ""
+}
+
+// TestOneUserCannotLockOthersOut replays F8 of issue 12 with real peer
+// credentials (curl in child processes as other users; this test runs as
+// root, as CI does): a read-role user starting 16 watch streams kept root's
+// status from being answered. Now that user gets MaxConnsPerUser streams
+// and a 429 at once for each more; other users and the admins are served;
+// when the users below admin hold every slot they may share, root and the
+// admin group still are, and a closed stream gives its slot back.
+func TestOneUserCannotLockOthersOut(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Fatalf("this test switches users and must run as root (CI does)")
+	}
+	const staff, write, admin, nogroup = 4242, 4243, 4244, 65534
+	const attacker, reader, writer, late, adminMember, stranger = 4301, 4302, 4303, 4304, 4305, 4306
+	refused := make(chan control.Peer, 8)
+	s := serve(t, control.Options{StaffGID: staff, WriteGID: write, AdminGID: admin,
+		Refused: func(p control.Peer, r *http.Request) { refused <- p }})
+	os.Chmod(s.path, 0o666)
+
+	var streams []*exec.Cmd
+	for i := 0; i < 16; i++ {
+		cmd, status, body := streamAs(t, s.path, attacker, nogroup, staff)
+		if cmd != nil {
+			streams = append(streams, cmd)
+			continue
+		}
+		if want := fmt.Sprintf("too many connections from uid %d", attacker); status != 429 || !strings.Contains(body, want) || !strings.Contains(body, "gated watch") {
+			t.Errorf("watch %d of uid %d = %d %s, want 429 saying %q and what to close", i+1, attacker, status, body, want)
+		}
+	}
+	if len(streams) != control.MaxConnsPerUser {
+		t.Fatalf("uid %d (read role) holds %d of its 16 watch streams, want %d", attacker, len(streams), control.MaxConnsPerUser)
+	}
+	if status, _, body := whoamiAs(t, s.path, attacker, nogroup, staff); status != 429 {
+		t.Errorf("uid %d's next request with its %d streams open = %d %s, want 429", attacker, control.MaxConnsPerUser, status, body)
+	}
+	if status, role, body := whoamiAs(t, s.path, reader, nogroup, staff); status != 200 || role != "read" {
+		t.Errorf("another read-role uid while uid %d holds its streams = %d %s, want 200 read", attacker, status, body)
+	}
+	if status, role, body := whoamiAs(t, s.path, 0, 0); status != 200 || role != "admin" {
+		t.Errorf("root while uid %d holds its streams = %d %s, want 200 admin", attacker, status, body)
+	}
+
+	// Two more users take every slot users below admin may share.
+	for i := 0; i < control.MaxConnsPerUser; i++ {
+		for _, u := range []struct {
+			uid   uint32
+			group uint32
+		}{{reader, staff}, {writer, write}} {
+			if cmd, status, body := streamAs(t, s.path, u.uid, nogroup, u.group); cmd == nil {
+				t.Fatalf("watch %d of uid %d = %d %s, want it streaming", i+1, u.uid, status, body)
+			}
+		}
+	}
+	if status, _, body := whoamiAs(t, s.path, late, nogroup, staff); status != 503 || !strings.Contains(body, fmt.Sprintf("hold all %d", control.MaxConns-control.AdminConns)) {
+		t.Errorf("a fourth read-role uid with the shared slots taken = %d %s, want 503 saying they are", status, body)
+	}
+	if status, role, body := whoamiAs(t, s.path, 0, 0); status != 200 || role != "admin" {
+		t.Errorf("root with the shared slots taken = %d %s, want 200 admin", status, body)
+	}
+	if status, role, body := whoamiAs(t, s.path, adminMember, nogroup, admin); status != 200 || role != "admin" {
+		t.Errorf("an admin-group member with the shared slots taken = %d %s, want 200 admin", status, body)
+	}
+	// Root may take the slots kept for admins, all of them.
+	for i := 0; i < control.AdminConns; i++ {
+		if cmd, status, body := streamAs(t, s.path, 0, 0); cmd == nil {
+			t.Fatalf("root's watch %d with the shared slots taken = %d %s, want it streaming", i+1, status, body)
+		}
+	}
+	if status, _, body := whoamiAs(t, s.path, 0, 0); status != 503 || !strings.Contains(body, fmt.Sprintf("all %d are in use", control.MaxConns)) {
+		t.Errorf("root with every slot taken = %d %s, want 503 saying all are in use", status, body)
+	}
+	// A caller with no role is still told so, and reported.
+	if status, _, _ := whoamiAs(t, s.path, stranger, nogroup); status != 403 {
+		t.Errorf("uid %d in no staff group with every slot taken: status %d, want 403", stranger, status)
+	}
+	select {
+	case p := <-refused:
+		if p.UID != stranger {
+			t.Errorf("Refused(uid %d), want uid %d", p.UID, stranger)
+		}
+	default:
+		t.Errorf("a RoleNone request was not reported to Options.Refused")
+	}
+
+	// Closing a stream gives its slot back to its user.
+	streams[0].Process.Kill()
+	streams[0].Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		status, _, body := whoamiAs(t, s.path, attacker, nogroup, staff)
+		if status == 200 {
+			break
+		}
+		if status != 429 || time.Now().After(deadline) {
+			t.Fatalf("uid %d after closing one of its streams = %d %s, want 200 within 5 s", attacker, status, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(s.logs.String(), "connection refused") || !strings.Contains(s.logs.String(), fmt.Sprintf("uid=%d", attacker)) {
+		t.Errorf("refused connections not logged with the peer:\n%s", s.logs.String())
 	}
 }
 
