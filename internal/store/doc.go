@@ -37,7 +37,9 @@
 // memory map) into ErrCorrupt. The daemon then serves card and PIN from
 // the newest automatic backup that verifies (OpenNewestBackup, read-only,
 // ErrReadOnly for any change), records its audit entries in a Journal,
-// and imports them (ImportJournal) once the store is restored.
+// and imports them (ImportJournal) once the store is restored. A damaged
+// journal is moved aside and a new one started (OpenJournal returns both
+// the journal and a *JournalMovedError), so it never stops the daemon.
 //
 // # Deletion
 //

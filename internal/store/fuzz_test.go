@@ -174,6 +174,36 @@ func FuzzParseJournalLine(f *testing.F) {
 	})
 }
 
+// FuzzParseJournal: a whole journal is accepted only as a chain of exact
+// lines from seq 1, plus at most one line's worth of torn tail, which is
+// all that OpenJournal may cut off.
+func FuzzParseJournal(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		entries, torn, err := parseJournal(b)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("parseJournal error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		if torn < 0 || torn > maxJournalLine || torn > len(b) || bytes.IndexByte(b[len(b)-torn:], '\n') >= 0 {
+			t.Fatalf("parseJournal torn = %d of %d bytes, want an unterminated tail of at most %d", torn, len(b), maxJournalLine)
+		}
+		var whole []byte
+		var prev [32]byte
+		for i, a := range entries {
+			if a.Seq != uint64(i+1) || a.PrevHash != prev {
+				t.Fatalf("entry %d: seq %d not linked", i, a.Seq)
+			}
+			prev = a.Hash
+			whole = append(whole, encodeJournalLine(a)...)
+		}
+		if !bytes.Equal(whole, b[:len(b)-torn]) {
+			t.Fatalf("accepted a journal that re-encodes differently")
+		}
+	})
+}
+
 // FuzzCheckPages feeds arbitrary bytes to the page walk, and whatever it
 // accepts to bbolt and the record checks, in this process: a page the walk
 // lets through that makes bbolt read outside its map would kill the
@@ -263,8 +293,26 @@ func fuzzSeeds() map[string][][]byte {
 			bytes.TrimSuffix(encodeJournalLine(a), []byte("\n")),
 			bytes.TrimSuffix(encodeJournalLine(journalSeedEntry(t0)), []byte("\n")),
 		},
+		"FuzzParseJournal": {
+			journalSeed(t0, 2, ""),
+			journalSeed(t0, 3, `{"seq":4,"time":"2026-11-23T09:00:0`),
+		},
 		"FuzzCheckPages": {fuzzStoreFile(kek, t0)},
 	}
+}
+
+// journalSeed is a journal of n linked entries and a torn tail.
+func journalSeed(t0 time.Time, n int, tail string) []byte {
+	var b []byte
+	var prev [32]byte
+	for i := range n {
+		a := AuditEntry{Seq: uint64(i + 1), Time: t0.Add(time.Duration(i) * time.Second), PrevHash: prev,
+			Event: Event{Kind: KindAccess, Actor: "gate:front", Outcome: "granted", Detail: "method=card+pin (backup)"}}
+		a.Hash = a.computeHash()
+		prev = a.Hash
+		b = append(b, encodeJournalLine(a)...)
+	}
+	return append(b, tail...)
 }
 
 func journalSeedEntry(t0 time.Time) AuditEntry {

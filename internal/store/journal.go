@@ -38,12 +38,40 @@ type Journal struct {
 // maxJournalLine bounds one line: every field is capped far below it.
 const maxJournalLine = 4 << 10
 
+// maxJournalSize bounds the journal file OpenJournal and ImportJournal
+// read (about 250,000 entries); a larger one is treated as damaged.
+const maxJournalSize = 1 << 30
+
 // OpenJournal opens or creates the journal at path (0600). A journal of
 // ours that others could read is made 0600; one of another user's is
 // refused. An existing journal is read and its chain checked; a torn last
 // line (a crash in the middle of an append, never acknowledged) is cut
-// off. A damaged complete line is an error wrapping ErrCorrupt.
+// off.
+//
+// A damaged journal (a complete line that does not parse or does not
+// follow the chain, or a file over 1 GiB) does not stop the caller: it is
+// moved aside (MoveJournalAside: kept, 0600, next to path) and a new,
+// empty journal is opened in its place. OpenJournal then returns the new
+// journal AND a *JournalMovedError that says what was damaged and where
+// the file went: the caller must keep using the journal and raise the
+// alarm with the error's text. Any other error comes with a nil journal.
 func OpenJournal(path string) (*Journal, error) {
+	j, err := openJournalPath(path)
+	if err == nil || !errors.Is(err, ErrCorrupt) {
+		return j, err
+	}
+	moved, merr := MoveJournalAside(path)
+	if merr != nil {
+		return nil, fmt.Errorf("%w; moving it aside failed: %w", err, merr)
+	}
+	j, nerr := openJournalPath(path)
+	if nerr != nil {
+		return nil, fmt.Errorf("%w; it was moved to %s, but a new journal cannot be opened: %w", err, moved, nerr)
+	}
+	return j, &JournalMovedError{Path: path, MovedTo: moved, Err: err}
+}
+
+func openJournalPath(path string) (*Journal, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("store: open journal: %w", err)
@@ -54,6 +82,55 @@ func OpenJournal(path string) (*Journal, error) {
 		return nil, fmt.Errorf("store: open journal %s: %w", path, err)
 	}
 	return j, nil
+}
+
+// JournalMovedError is returned by OpenJournal, together with a usable new
+// journal, when the journal at Path was damaged: it was moved to MovedTo
+// and a new one started. The entries in MovedTo are not in any audit log:
+// they stay in that file, for people to read (JSON lines). Err says what
+// was damaged and wraps ErrCorrupt.
+type JournalMovedError struct {
+	Path    string // the journal's path, now a new, empty journal
+	MovedTo string // the damaged file, kept, mode 0600
+	Err     error
+}
+
+func (e *JournalMovedError) Error() string {
+	return fmt.Sprintf("store: the audit journal was damaged (%v): it was moved to %s and a new journal started at %s; "+
+		"the entries in the moved file are in no audit log: keep it as the record of that time", e.Err, e.MovedTo, e.Path)
+}
+
+func (e *JournalMovedError) Unwrap() error { return e.Err }
+
+// MoveJournalAside renames the journal at path to
+// "<path>.damaged-<UTC time>" (with "-2", "-3"... if that exists; never
+// replacing a file), makes it 0600 and syncs the directory. It returns the
+// new name. OpenJournal uses it for a damaged journal; a caller may use it
+// after ImportJournal refused one, to keep it and start afresh.
+func MoveJournalAside(path string) (string, error) {
+	base := path + ".damaged-" + time.Now().UTC().Format("20060102T150405Z")
+	name := base
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(name); errors.Is(err, os.ErrNotExist) {
+			break
+		} else if err != nil {
+			return "", fmt.Errorf("store: move journal aside: %w", err)
+		}
+		if i > 1000 {
+			return "", fmt.Errorf("store: move journal aside: %s-2 to -1000 all exist", base)
+		}
+		name = fmt.Sprintf("%s-%d", base, i)
+	}
+	if err := os.Rename(path, name); err != nil {
+		return "", fmt.Errorf("store: move journal aside: %w", err)
+	}
+	if err := os.Chmod(name, 0o600); err != nil {
+		return name, fmt.Errorf("store: move journal aside: %w", err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return name, fmt.Errorf("store: move journal aside: %w", err)
+	}
+	return name, nil
 }
 
 func openJournal(f *os.File, path string) (*Journal, error) {
@@ -72,9 +149,15 @@ func openJournal(f *os.File, path string) (*Journal, error) {
 			return nil, err
 		}
 	}
-	data, err := io.ReadAll(io.LimitReader(f, 1<<30))
+	if fi.Size() > maxJournalSize {
+		return nil, fmt.Errorf("%w: journal of %d bytes, more than %d", ErrCorrupt, fi.Size(), maxJournalSize)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxJournalSize+1))
 	if err != nil {
 		return nil, err
+	}
+	if len(data) > maxJournalSize {
+		return nil, fmt.Errorf("%w: journal of more than %d bytes", ErrCorrupt, maxJournalSize)
 	}
 	entries, torn, err := parseJournal(data)
 	if err != nil {
@@ -200,12 +283,17 @@ func parseJournalLine(line []byte) (AuditEntry, error) {
 }
 
 // parseJournal parses a whole journal and checks its chain. torn is the
-// length of an unterminated last line, which is not parsed.
+// length of an unterminated last line, which is not parsed. An
+// unterminated tail longer than a line can be is damage, not a torn
+// append: cutting it off could lose entries.
 func parseJournal(data []byte) (entries []AuditEntry, torn int, err error) {
 	var prev [32]byte
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
+			if len(data) > maxJournalLine {
+				return nil, 0, fmt.Errorf("%w: journal ends with %d bytes without a newline after line %d, more than a line can be (not a torn append)", ErrCorrupt, len(data), len(entries))
+			}
 			return entries, len(data), nil
 		}
 		line := data[:i]
@@ -222,6 +310,25 @@ func parseJournal(data []byte) (entries []AuditEntry, torn int, err error) {
 		entries = append(entries, a)
 	}
 	return entries, 0, nil
+}
+
+// readJournalFile reads a whole journal, refusing one over maxJournalSize
+// (ErrCorrupt).
+func readJournalFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxJournalSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxJournalSize {
+		return nil, fmt.Errorf("%w: journal of more than %d bytes; nothing was imported and the file is kept (fix: move it aside, mv %s %s.damaged)",
+			ErrCorrupt, maxJournalSize, path, path)
+	}
+	return data, nil
 }
 
 // journalMark is meta/journal-last: the first hash and the length of the
@@ -256,25 +363,29 @@ const journalMarker = "[store damaged] "
 // chain, in one transaction, keeping each entry's time and fields and
 // prefixing its Detail with "[store damaged] " (cut to fit), followed by
 // an entry saying how many were imported; then it removes the file. A
-// torn last line is skipped with a warning. A journal whose chain is
-// broken is refused (ErrCorrupt) and kept. Importing a journal again
-// (a crash after the import, before the removal) imports nothing and
-// removes it. A missing file imports nothing. ErrReadOnly on a read-only
-// store.
+// torn last line is skipped with a warning. A damaged journal (a broken
+// chain, a line that does not parse, over 1 GiB) is refused: nothing is
+// imported, the file is left in place, and the error wraps ErrCorrupt,
+// names the file and the fix (move it aside: MoveJournalAside). Importing
+// a journal again (a crash after the import, before the removal) imports
+// nothing and removes it. A missing file imports nothing. ErrReadOnly on a
+// read-only store.
 func (db *DB) ImportJournal(path string) (int, error) {
 	if db.readOnly {
 		return 0, fmt.Errorf("store: import journal: %w", ErrReadOnly)
 	}
-	data, err := os.ReadFile(path)
+	data, err := readJournalFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("store: import journal: %w", err)
+		return 0, fmt.Errorf("store: import journal %s: %w", path, err)
 	}
 	entries, torn, err := parseJournal(data)
 	if err != nil {
-		return 0, fmt.Errorf("store: import journal %s: %w", path, err)
+		return 0, fmt.Errorf("store: import journal %s: %w; nothing was imported and the file is kept "+
+			"(fix: keep it as the record of that time and move it aside, mv %s %s.damaged; its entries are JSON lines, readable without the key)",
+			path, err, path, path)
 	}
 	if torn > 0 {
 		db.log.Warn("journal: skipped a torn last line (a crash mid-write)", "path", path, "bytes", torn)

@@ -157,10 +157,135 @@ func TestJournalRefusesEdits(t *testing.T) {
 			if after, _ := db.Stats(); after.AuditEntries != before.AuditEntries {
 				t.Error("a refused import appended entries")
 			}
-			if _, err := os.Stat(jpath); err != nil {
-				t.Errorf("refused journal: %v, want it kept", err)
+			if got := readFile(t, jpath); !bytes.Equal(got, []byte(tt.content)) {
+				t.Errorf("refused journal = %q, want it kept as it was", got)
 			}
 		})
+	}
+}
+
+// TestJournalDamagedMovedAside replays red-team finding F10: a damaged
+// journal plus a damaged store made the daemon exit, because OpenJournal
+// returned only ErrCorrupt. Now it moves the damaged file aside (kept,
+// 0600), starts a new journal, and returns it with a *JournalMovedError
+// saying where the file went; ImportJournal of a damaged journal keeps
+// the file and names it and the fix.
+func TestJournalDamagedMovedAside(t *testing.T) {
+	db, path, _ := newTestDB(t)
+	dir := filepath.Dir(path)
+	jpath := filepath.Join(dir, "audit.journal")
+	j := openTestJournal(t, jpath)
+	for _, o := range []string{"granted", "denied", "granted"} {
+		if _, err := j.AppendAudit(Event{Kind: KindAccess, Actor: "gate:front", Outcome: o}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.Close()
+	damaged := readFile(t, jpath)
+	i := bytes.Index(damaged, []byte("denied"))
+	damaged[i] ^= 0x20 // one flipped bit: "Denied"
+	writeTestFile(t, jpath, damaged)
+
+	// The store is restored: the import refuses, keeps the file, says
+	// which and how to fix it.
+	before, _ := db.Stats()
+	n, err := db.ImportJournal(jpath)
+	if !errors.Is(err, ErrCorrupt) || n != 0 || !strings.Contains(err.Error(), jpath) || !strings.Contains(err.Error(), "fix: keep it as the record of that time and move it aside, mv "+jpath) {
+		t.Errorf("ImportJournal(damaged) = %d, %v; want 0, ErrCorrupt naming the file and the fix", n, err)
+	}
+	if after, _ := db.Stats(); after.AuditEntries != before.AuditEntries {
+		t.Error("a refused import appended entries")
+	}
+	if !bytes.Equal(readFile(t, jpath), damaged) {
+		t.Error("ImportJournal changed the damaged journal")
+	}
+
+	// The store is damaged again: the daemon opens the journal and must
+	// go on.
+	var moved []string
+	for round := range 2 { // twice in the same second: no file replaced
+		j, err := OpenJournal(jpath)
+		var me *JournalMovedError
+		if j == nil || !errors.As(err, &me) || !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("OpenJournal(damaged), round %d = %v, %v; want a journal and a *JournalMovedError wrapping ErrCorrupt", round, j, err)
+		}
+		if me.Path != jpath || !strings.HasPrefix(me.MovedTo, jpath+".damaged-") || !strings.Contains(err.Error(), me.MovedTo) || !strings.Contains(err.Error(), "journal line 2") {
+			t.Errorf("JournalMovedError = %+v (%q), want Path %s, MovedTo %s.damaged-<time>, both and the damage in the message", me, err, jpath, jpath)
+		}
+		moved = append(moved, me.MovedTo)
+		if fi, err := os.Stat(me.MovedTo); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("moved journal %s: %v, want it kept with mode 0600", me.MovedTo, err)
+		}
+		if got := readFile(t, me.MovedTo); !bytes.Equal(got, damaged) {
+			t.Errorf("moved journal = %q, want the damaged bytes unchanged", got)
+		}
+		j.now = newTestClock().Now
+		a, err := j.AppendAudit(Event{Kind: KindAccess, Actor: "gate:back", Outcome: "granted"})
+		if err != nil || a.Seq != 1 {
+			t.Errorf("append to the new journal = %+v, %v; want seq 1", a, err)
+		}
+		j.Close()
+		writeTestFile(t, jpath, damaged) // damaged again, for round 2
+	}
+	if moved[0] == moved[1] {
+		t.Errorf("both damaged journals moved to %s", moved[0])
+	}
+	// A good journal opens with no error at all.
+	os.Remove(jpath)
+	j, err = OpenJournal(jpath)
+	if err != nil {
+		t.Errorf("OpenJournal(new) = %v, want nil", err)
+	}
+	j.Close()
+}
+
+// TestJournalTooLarge: a journal over 1 GiB (sparse here) is damaged, not
+// cut to 1 GiB as a torn line.
+func TestJournalTooLarge(t *testing.T) {
+	jpath := filepath.Join(t.TempDir(), "audit.journal")
+	f, err := os.OpenFile(jpath, os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(maxJournalSize + 10); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	j, err := OpenJournal(jpath)
+	var me *JournalMovedError
+	if !errors.As(err, &me) || j == nil {
+		t.Fatalf("OpenJournal(1 GiB + 10) = %v, %v; want a new journal and a *JournalMovedError", j, err)
+	}
+	j.Close()
+	if fi, err := os.Stat(me.MovedTo); err != nil || fi.Size() != maxJournalSize+10 {
+		t.Errorf("moved journal: %v, %v; want it kept whole", fi, err)
+	}
+}
+
+// TestJournalLongTail: an unterminated tail longer than a line (zeros
+// after a crash, a file overwritten) is damage, moved aside whole, not a
+// torn line to cut off; ImportJournal keeps it too.
+func TestJournalLongTail(t *testing.T) {
+	db, path, _ := newTestDB(t)
+	jpath := filepath.Join(filepath.Dir(path), "audit.journal")
+	j := openTestJournal(t, jpath)
+	if _, err := j.AppendAudit(Event{Kind: KindAccess, Actor: "gate:front", Outcome: "granted"}); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	content := append(readFile(t, jpath), make([]byte, maxJournalLine+1)...)
+	writeTestFile(t, jpath, content)
+	if n, err := db.ImportJournal(jpath); !errors.Is(err, ErrCorrupt) || n != 0 || !bytes.Equal(readFile(t, jpath), content) {
+		t.Errorf("ImportJournal(long tail) = %d, %v; want 0, ErrCorrupt, the file kept", n, err)
+	}
+	j, err := OpenJournal(jpath)
+	var me *JournalMovedError
+	if !errors.As(err, &me) || j == nil || !strings.Contains(err.Error(), "without a newline") {
+		t.Fatalf("OpenJournal(long tail) = %v, %v; want a new journal and a *JournalMovedError", j, err)
+	}
+	j.Close()
+	if got := readFile(t, me.MovedTo); !bytes.Equal(got, content) {
+		t.Errorf("moved journal is %d bytes, want the %d it had", len(got), len(content))
 	}
 }
 
