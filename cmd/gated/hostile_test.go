@@ -55,6 +55,22 @@ func screenState(t *testing.T, addr string) string {
 	return s.State + ": " + s.Body
 }
 
+// screenCode returns the number the resident screen asks to type before
+// the PIN to consent or confirm.
+func screenCode(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/screen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s struct{ Code string }
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || len(s.Code) != 3 {
+		t.Fatalf("the screen shows no confirmation code (%q, %v)", s.Code, err)
+	}
+	return s.Code
+}
+
 func freeLoopback(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -118,6 +134,29 @@ func TestKioskHijacksFail(t *testing.T) {
 	}
 	if audit := r.gated("audit", "list", "--limit", "1000"); strings.Contains(audit, "deletion") {
 		t.Errorf("the audit log records a deletion:\n%s", audit)
+	}
+	// The red team's victim at the screen's own reader: the attacker starts
+	// an enrollment; the victim swipes and types the PIN for the door, then
+	// again when it does not open; the attacker shows his face. A PIN typed
+	// again is not consent: that takes the number on the screen first.
+	r.keys("0#")
+	time.Sleep(200 * time.Millisecond)
+	other := r.addResident("Second victim", "3003", "2468")
+	r.keys("1#")
+	time.Sleep(200 * time.Millisecond)
+	r.swipe("3003", "2468")
+	time.Sleep(time.Second)
+	r.keys("2468#")
+	for _, p := range []string{"obama.jpg", "obama2.jpg", "obama3.jpg"} {
+		r.show(p)
+		time.Sleep(300 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	if info := r.residentInfo(other); info.Face {
+		t.Fatalf("a PIN typed twice at the screen's reader enrolled the attacker's face (%d templates)", info.Templates)
+	}
+	if s := screenState(t, addr); !strings.HasPrefix(s, "notice") {
+		t.Errorf("after the PIN typed again the screen shows %q; want the notice still waiting for the code", s)
 	}
 	// A card the flow does not wait for, at the screen's own reader, goes to
 	// the gate too.
@@ -644,4 +683,53 @@ func TestLostStoreOrDamagedMeta(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDegradedServesEveryRevocation: staff change a PIN, revoke a card and
+// disable a resident; the store is then damaged. The backup served must
+// hold those changes: the old PIN, the revoked card and the disabled
+// resident open nothing (the red team's F4: they all opened).
+func TestDegradedServesEveryRevocation(t *testing.T) {
+	r := startRigWith(t, map[string]string{"store.backup_after_change": `"1s"`})
+	a := r.addResident("A", "1001", "1234")
+	b := r.addResident("B", "2002", "2345")
+	c := r.addResident("C", "3003", "3456")
+	r.addResident("D", "4004", "4567")
+	time.Sleep(1500 * time.Millisecond) // the backup after those changes
+	if out, err := r.gatedErr("9876\n", "pin", "set", a); err != nil {
+		t.Fatal(out)
+	}
+	r.gated("card", "revoke", b, "2002")
+	r.gated("resident", "disable", c)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var bs []struct{ Taken time.Time }
+		json.Unmarshal([]byte(r.gated("backup", "list", "--json")), &bs)
+		if len(bs) > 0 && time.Since(bs[0].Taken) < 900*time.Millisecond {
+			break // taken after the last change settled
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no backup within 15 s of the last change: %+v", bs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	r.stop()
+	os.WriteFile(r.dir+"/data/gated.db", []byte("damaged beyond repair"), 0o600)
+	r.start()
+	if st := r.gated("status"); !strings.Contains(st, "STORE DAMAGED") {
+		t.Fatalf("not degraded:\n%s", st)
+	}
+	for _, tt := range []struct{ what, card, pin string }{
+		{"A's old PIN", "1001", "1234"},
+		{"B's revoked card", "2002", "2345"},
+		{"C, disabled", "3003", "3456"},
+	} {
+		r.drainOpens()
+		r.swipe(tt.card, tt.pin)
+		r.expectShut(tt.what+" while degraded", 2*time.Second)
+	}
+	r.swipe("1001", "9876")
+	r.expectOpen("A's new PIN while degraded", 5*time.Second)
+	r.swipe("4004", "4567")
+	r.expectOpen("D, unchanged, while degraded", 5*time.Second)
 }

@@ -107,6 +107,14 @@ func (k *kioskRig) shot(name string) {
 	k.nshots++
 }
 
+// confirm types the number the screen shows, then the PIN, then #: how a
+// resident consents or confirms a destruction.
+func (k *kioskRig) confirm(pin string) {
+	k.t.Helper()
+	code := screenCode(k.t, strings.TrimSuffix(strings.TrimPrefix(k.url, "http://"), "/"))
+	k.keys(code + pin + "#")
+}
+
 func (k *kioskRig) click(code string) {
 	k.t.Helper()
 	if _, err := chromedp.Run(k.ctx, chromedp.Click(fmt.Sprintf("button[data-code=%q]", code))); err != nil {
@@ -140,10 +148,10 @@ func TestKioskEnrollmentAndOptOut(t *testing.T) {
 	k.keys("24")
 	k.expect("enroll-pin", "●●")
 	k.keys("68#")
-	k.expect("notice", "人脸识别告知书", "保存期限", "同意：再次输入密码", "E2E Property Management")
+	k.expect("notice", "人脸识别告知书", "保存期限", "同意：输入", "E2E Property Management")
 	k.keys("1#") // the old screens' "agree": neither consent nor a PIN guess
 	k.expect("notice")
-	k.keys("2468#")
+	k.confirm("2468")
 	k.expect("capture", "请")
 	for _, p := range []string{"obama.jpg", "obama2.jpg", "obama3.jpg"} {
 		k.show(p)
@@ -175,10 +183,10 @@ func TestKioskEnrollmentAndOptOut(t *testing.T) {
 	k.keys("9#")
 	k.expect("idle", "Look at the camera, or use your card and PIN.")
 	k.click("2")
-	k.expect("optout-card", "Show your card")
+	k.expect("optout-card", "show your card", "does not open the door")
 	k.swipe("3003", "2468")
-	k.expect("optout-confirm", "destroyed at once", "To destroy it: enter your PIN again")
-	k.keys("2468#")
+	k.expect("optout-confirm", "destroyed at once", "To destroy it: type")
+	k.confirm("2468")
 	body := k.expect("optout-done", "Receipt: d-", "card and PIN keep working")
 	receipt := body[strings.Index(body, "d-") : strings.Index(body, "d-")+18]
 	if k.hasFace(wang) {
@@ -231,7 +239,7 @@ func TestKioskDeclineAndGuardian(t *testing.T) {
 	k.expect("enroll-card")
 	k.swipe("5005", "8642")
 	k.expect("notice")
-	k.keys("8642#")
+	k.confirm("8642")
 	k.expect("guardian-card", "监护人")
 	k.swipe("6006", "9753")
 	k.expect("problem", "不是已登记的监护人")
@@ -243,7 +251,7 @@ func TestKioskDeclineAndGuardian(t *testing.T) {
 	k.expect("enroll-card")
 	k.swipe("5005", "8642")
 	k.expect("notice")
-	k.keys("8642#")
+	k.confirm("8642")
 	k.expect("guardian-card")
 	k.swipe("4004", "1357")
 	k.expect("capture")

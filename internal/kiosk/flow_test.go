@@ -2,6 +2,7 @@ package kiosk
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,7 +101,7 @@ func waitState(t *testing.T, k *Kiosk, want State) {
 	}
 }
 
-func TestEnrollmentNeedsThePINTwice(t *testing.T) {
+func TestEnrollmentNeedsTheCodeAndThePIN(t *testing.T) {
 	be := newBackend()
 	k := New(Config{}, be)
 	send(t, k, pinAt("1"), true)
@@ -109,23 +110,38 @@ func TestEnrollmentNeedsThePINTwice(t *testing.T) {
 	waitState(t, k, EnrollPIN)
 	send(t, k, pinAt("5678"), true)
 	waitState(t, k, ReadNotice)
-	// "1#", as the old screens asked, is neither consent nor a PIN guess.
-	send(t, k, pinAt("1"), true)
-	if k.Screen().State != ReadNotice || be.checks != 1 {
-		t.Fatalf("1# at the notice: screen %s, %d PIN checks; want the notice still, 1 check", k.Screen().State, be.checks)
+	code := k.Screen().Code
+	if len(code) != 3 || !strings.Contains(k.Screen().Keys, code) {
+		t.Fatalf("the notice shows code %q in %q; want three digits on the screen", code, k.Screen().Keys)
 	}
-	// Someone else's PIN does not consent for the resident.
-	send(t, k, pinAt("1111"), true)
+	// Typing keeps the code on the screen.
+	k.Event(context.Background(), fallback.Event{Reader: "front-keypad", Kind: fallback.KindKey, Digits: 2})
+	if s := k.Screen(); s.Code != code || s.Digits != 2 || s.Notice == "" {
+		t.Fatalf("after a key press the notice screen is %+v; want the same code and notice, 2 digits", s)
+	}
+	// "1#", as the old screens asked, and the PIN typed again (the red
+	// team's victim, thinking of the door), are neither consent nor a guess.
+	for _, typed := range []string{"1", "5678", "5678", code} {
+		send(t, k, pinAt(typed), true)
+	}
+	if k.Screen().State != ReadNotice || be.checks != 1 {
+		t.Fatalf("after 1#, the PIN twice and the code alone: screen %s, %d PIN checks; want the notice still, 1 check", k.Screen().State, be.checks)
+	}
+	// The code with someone else's PIN does not consent for the resident.
+	send(t, k, pinAt(code+"1111"), true)
 	waitState(t, k, Problem)
 	if len(be.enrolled) != 0 {
 		t.Fatalf("enrolled without the resident's own PIN: %v", be.enrolled)
 	}
-	// The whole way, with the resident's PIN as consent.
+	// The whole way, with the code and the resident's PIN as consent.
 	send(t, k, pinAt("1"), true)
 	send(t, k, cardAt("1001"), true)
 	send(t, k, pinAt("5678"), true)
 	waitState(t, k, ReadNotice)
-	send(t, k, pinAt("5678"), true)
+	if k.Screen().Code == code {
+		t.Logf("the same code twice in a row (1 in 1000)")
+	}
+	send(t, k, pinAt(k.Screen().Code+"5678"), true)
 	waitState(t, k, Capture)
 	be.capture <- [][]float32{{1}, {2}, {3}}
 	waitState(t, k, Enrolled)
@@ -134,19 +150,20 @@ func TestEnrollmentNeedsThePINTwice(t *testing.T) {
 	}
 }
 
-func TestOptOutNeedsThePINAgain(t *testing.T) {
+func TestOptOutNeedsTheCodeAndThePIN(t *testing.T) {
 	be := newBackend()
 	k := New(Config{}, be)
 	send(t, k, pinAt("2"), true)
 	send(t, k, cardAt("3003"), true)
 	send(t, k, pinAt("2222"), true)
 	waitState(t, k, OptOutConfirm)
-	send(t, k, pinAt("1"), true) // the old confirmation code destroys nothing
+	send(t, k, pinAt("1"), true)    // the old confirmation code destroys nothing
+	send(t, k, pinAt("2222"), true) // nor does the PIN alone
 	time.Sleep(20 * time.Millisecond)
 	if len(be.optedOut) != 0 || k.Screen().State != OptOutConfirm {
-		t.Fatalf("1# destroyed face data: %v (screen %s)", be.optedOut, k.Screen().State)
+		t.Fatalf("1# or the PIN alone destroyed face data: %v (screen %s)", be.optedOut, k.Screen().State)
 	}
-	send(t, k, pinAt("2222"), true)
+	send(t, k, pinAt(k.Screen().Code+"2222"), true)
 	waitState(t, k, OptedOut)
 	if len(be.optedOut) != 1 || be.optedOut[0] != "r-faced" || k.Screen().Receipt == "" {
 		t.Errorf("opted out %v, receipt %q; want r-faced and a receipt", be.optedOut, k.Screen().Receipt)
@@ -174,7 +191,7 @@ func TestOtherCardsGoToTheGate(t *testing.T) {
 	send(t, k, cardAt("1001"), true)
 	send(t, k, pinAt("5678"), true)
 	waitState(t, k, ReadNotice)
-	send(t, k, pinAt("5678"), true)
+	send(t, k, pinAt(k.Screen().Code+"5678"), true)
 	waitState(t, k, Capture)
 	send(t, k, cardAt("2002"), false)
 	send(t, k, pinAt("1111"), false)

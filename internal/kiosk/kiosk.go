@@ -22,6 +22,8 @@ package kiosk
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,7 +93,7 @@ const (
 	Denied        State = "denied"
 	EnrollCard    State = "enroll-card"    // show your card
 	EnrollPIN     State = "enroll-pin"     // enter your PIN
-	ReadNotice    State = "notice"         // read and consent (PIN#) or refuse (0#)
+	ReadNotice    State = "notice"         // read and consent (code + PIN #) or refuse (0#)
 	GuardianCard  State = "guardian-card"  // a guardian shows their card
 	GuardianPIN   State = "guardian-pin"   // and enters their PIN
 	Capture       State = "capture"        // look at the camera
@@ -99,7 +101,7 @@ const (
 	Declined      State = "declined"       // refused: nothing stored
 	OptOutCard    State = "optout-card"    // show your card
 	OptOutPIN     State = "optout-pin"     // enter your PIN
-	OptOutConfirm State = "optout-confirm" // PIN# destroys, 0# cancels
+	OptOutConfirm State = "optout-confirm" // code + PIN # destroys, 0# cancels
 	OptedOut      State = "optout-done"    // receipt shown
 	Problem       State = "problem"        // something went wrong; back to idle
 )
@@ -114,7 +116,10 @@ type Screen struct {
 	Keys    string `json:"keys,omitempty"` // what the keypad does now
 	Digits  int    `json:"digits,omitempty"`
 	Receipt string `json:"receipt,omitempty"`
-	Seq     uint64 `json:"seq"`
+	// Code is the one-time number a resident types before their PIN to
+	// consent or to confirm a destruction.
+	Code string `json:"code,omitempty"`
+	Seq  uint64 `json:"seq"`
 }
 
 // Config sets the kiosk's timing.
@@ -153,6 +158,7 @@ type flow struct {
 	notice   Notice
 	gcard    fallback.Card
 	guardian *Guardian
+	code     string             // the number shown for consent or destruction, typed before the PIN
 	busy     bool               // a slow step (PIN check, store) is running
 	cancel   context.CancelFunc // of a capture in progress
 }
@@ -322,12 +328,11 @@ func (k *Kiosk) Event(ctx context.Context, ev fallback.Event) bool {
 	defer k.mu.Unlock()
 	if ev.Kind == fallback.KindKey {
 		if k.flow != nil || k.awaitingPIN() {
-			digits := ev.Digits
-			k.show(k.screen.State, func(s *Screen) {
-				s.Body, s.Notice, s.Keys, s.Receipt = k.screen.Body, k.screen.Notice, k.screen.Keys, k.screen.Receipt
-				s.Title = k.screen.Title
-				s.Digits = digits
-			}, k.stayFor(k.screen.State))
+			cur := k.screen
+			k.show(cur.State, func(s *Screen) {
+				*s = cur // the same screen, with the digits typed so far
+				s.Digits = ev.Digits
+			}, k.stayFor(cur.State))
 		}
 		return false
 	}
@@ -440,8 +445,13 @@ func (k *Kiosk) step(ev fallback.Event) bool {
 			k.show(Declined, nil, k.cfg.Show*2)
 			return true
 		}
-		// Consent is its own act, by the resident: their PIN again.
-		k.identify(f, st, f.card, code, func(who Resident) {
+		pin, ok := f.confirmation(code)
+		if !ok {
+			return true // not the number on the screen: not consent (a PIN typed again, thinking of the door)
+		}
+		// Consent is its own act, by the resident who read the screen: the
+		// number shown, then their PIN.
+		k.identify(f, st, f.card, pin, func(who Resident) {
 			if who.ID != f.resident.ID {
 				k.problem(ErrNotIdentified)
 				return
@@ -453,8 +463,12 @@ func (k *Kiosk) step(ev fallback.Event) bool {
 			k.capture()
 		})
 	case OptOutConfirm:
-		// Destroying is confirmed by the resident's PIN again.
-		k.identify(f, st, f.card, code, func(who Resident) {
+		pin, ok := f.confirmation(code)
+		if !ok {
+			return true
+		}
+		// Destroying is confirmed by the number shown, then the PIN.
+		k.identify(f, st, f.card, pin, func(who Resident) {
 			if who.ID != f.resident.ID {
 				k.problem(ErrNotIdentified)
 				return
@@ -463,6 +477,24 @@ func (k *Kiosk) step(ev fallback.Event) bool {
 		})
 	}
 	return true
+}
+
+// confirmation splits what was typed at a consent or confirmation step
+// into the number shown and the PIN; ok is false when it does not start
+// with the number, or no PIN follows it.
+func (f *flow) confirmation(typed string) (pin string, ok bool) {
+	pin, ok = strings.CutPrefix(typed, f.code)
+	return pin, ok && f.code != "" && len(pin) >= minPIN
+}
+
+// newCode returns a number of three digits for a confirmation, new for
+// every step, so that no habit can type it.
+func newCode() string {
+	var b [2]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("kiosk: no randomness: " + err.Error()) // crypto/rand never fails on Linux
+	}
+	return fmt.Sprintf("%03d", int(binary.BigEndian.Uint16(b[:]))%1000)
 }
 
 // identify checks a card and PIN beside the caller, then, if the flow is
@@ -524,8 +556,11 @@ func (k *Kiosk) identified(st State, who Resident) {
 			k.problem(err)
 			return
 		}
-		f.notice = n
-		k.show(ReadNotice, func(s *Screen) { s.Notice = n.Text }, k.cfg.Timeout*3)
+		f.notice, f.code = n, newCode()
+		k.show(ReadNotice, func(s *Screen) {
+			s.Notice, s.Code = n.Text, f.code
+			s.Keys = k.text(s.Lang, "notice-keys", f.code)
+		}, k.cfg.Timeout*3)
 	case GuardianPIN:
 		if who.ID == f.resident.ID || who.Minor || (f.resident.GuardianID != "" && who.ID != f.resident.GuardianID) {
 			k.flow = nil
@@ -541,7 +576,11 @@ func (k *Kiosk) identified(st State, who Resident) {
 			k.show(Problem, func(s *Screen) { s.Body = k.text(s.Lang, "no-face") }, 2*k.cfg.Show)
 			return
 		}
-		k.show(OptOutConfirm, nil, k.cfg.Timeout)
+		f.code = newCode()
+		k.show(OptOutConfirm, func(s *Screen) {
+			s.Code = f.code
+			s.Keys = k.text(s.Lang, "optout-keys", f.code)
+		}, k.cfg.Timeout)
 	}
 }
 

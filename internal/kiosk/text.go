@@ -36,9 +36,10 @@ var texts = map[string][2]string{
 	"enter-pin":        {"请输入密码，按 # 确认。", "Enter your PIN and press #."},
 	"enter-pin-verify": {"请看摄像头，或输入密码按 # 确认。", "Look at the camera, or enter your PIN and press #."},
 	"keys-pin":         {"数字 密码　* 清除　# 确认", "digits: PIN   * clear   # enter"},
-	"show-card":        {"请刷卡。", "Show your card."},
+	"enroll-show-card": {"人脸登记（不开门）：请刷卡。", "Face enrollment (this does not open the door): show your card."},
+	"optout-show-card": {"撤回人脸识别（不开门）：请刷卡。", "Withdraw face recognition (this does not open the door): show your card."},
 	"keys-cancel":      {"0# 取消", "0# cancel"},
-	"notice-keys":      {"同意：再次输入密码，按 #　0# 我不同意（不影响刷卡和密码开门）", "To agree: enter your PIN again and press #   0# I do not agree (your card and PIN keep working)"},
+	"notice-keys":      {"同意：输入 %s 和您的密码，按 #　0# 我不同意（不影响刷卡和密码开门）", "To agree: type %s, then your PIN, then #   0# I do not agree (your card and PIN keep working)"},
 	"guardian-card":    {"未满十四周岁：请父母或监护人刷卡。", "Under 14: a parent or guardian shows their card."},
 	"look":             {"请正对摄像头，保持不动。", "Look straight at the camera and hold still."},
 	"enrolled":         {"%s，您的人脸已登记。以后看摄像头即可开门。", "%s, your face is enrolled. Look at the camera to open the gate."},
@@ -46,7 +47,7 @@ var texts = map[string][2]string{
 	"enrolled-off":     {"%s，您的人脸已登记。本门禁确认人脸识别足够安全后即可使用；在此之前请刷卡并输入密码。", "%s, your face is enrolled. It will open this gate once face recognition is shown to be safe here; until then use your card and PIN."},
 	"declined":         {"未保存任何人脸数据。您可以继续刷卡和密码开门。", "Nothing was stored. Your card and PIN keep working."},
 	"optout-confirm":   {"您的人脸数据将被立即销毁。卡和密码照常使用。", "Your face data will be destroyed at once. Your card and PIN keep working."},
-	"optout-keys":      {"确认销毁：再次输入密码，按 #　0# 取消", "To destroy it: enter your PIN again and press #   0# cancel"},
+	"optout-keys":      {"确认销毁：输入 %s 和您的密码，按 #　0# 取消", "To destroy it: type %s, then your PIN, then #   0# cancel"},
 	"optout-done":      {"回执编号：%s。卡和密码照常使用。", "Receipt: %s. Your card and PIN keep working."},
 	"already":          {"您已登记人脸。如需删除，请在首页按 2#。", "Your face is already enrolled. To delete it, press 2# on the first screen."},
 	"no-face":          {"您没有登记人脸数据，无需撤回。", "You have no face data to withdraw."},
@@ -78,20 +79,22 @@ func (k *Kiosk) render(st State, lang string) Screen {
 	switch st {
 	case Idle:
 		s.Body, s.Keys = k.text(lang, modeKey("idle", k.mode)), k.text(lang, "idle-keys")
-	case EnrollCard, OptOutCard:
-		s.Body, s.Keys = k.text(lang, "show-card"), cancel
+	case EnrollCard:
+		s.Body, s.Keys = k.text(lang, "enroll-show-card"), cancel
+	case OptOutCard:
+		s.Body, s.Keys = k.text(lang, "optout-show-card"), cancel
 	case GuardianCard:
 		s.Body, s.Keys = k.text(lang, "guardian-card"), cancel
 	case EnrollPIN, OptOutPIN, GuardianPIN:
 		s.Body, s.Keys = k.text(lang, "enter-pin"), k.text(lang, "keys-pin")+"   "+cancel
 	case ReadNotice:
-		s.Keys = k.text(lang, "notice-keys")
+		s.Keys = k.text(lang, "notice-keys", "…")
 	case Capture:
 		s.Body, s.Keys = k.text(lang, "look"), cancel
 	case Declined:
 		s.Body = k.text(lang, "declined")
 	case OptOutConfirm:
-		s.Body, s.Keys = k.text(lang, "optout-confirm"), k.text(lang, "optout-keys")
+		s.Body, s.Keys = k.text(lang, "optout-confirm"), k.text(lang, "optout-keys", "…")
 	}
 	return s
 }
