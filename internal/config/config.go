@@ -76,6 +76,10 @@ type Store struct {
 	BackupEvery Duration `toml:"backup_every"`
 	// BackupKeep is how many backups are kept.
 	BackupKeep int `toml:"backup_keep"`
+	// BackupAfterChange: this long after staff last changed residents or
+	// credentials, a backup is taken, so that a damaged store is served
+	// from a backup with every revocation in it.
+	BackupAfterChange Duration `toml:"backup_after_change"`
 	// RetryEvery is how often a destruction that could not rewrite every
 	// file (a full disk) is tried again.
 	RetryEvery Duration `toml:"retry_every"`
@@ -297,7 +301,7 @@ func Default() *Config {
 		Relay:   Relay{Baud: 9600, Channel: 1, Mode: "fail-secure", Pulse: Duration{3 * time.Second}},
 		Privacy: Privacy{Retention: Duration{365 * 24 * time.Hour}},
 		Kiosk:   Kiosk{Listen: "127.0.0.1:8088", EnrollFrames: 3, Timeout: Duration{60 * time.Second}},
-		Store:   Store{BackupEvery: Duration{24 * time.Hour}, BackupKeep: 7, RetryEvery: Duration{10 * time.Minute}},
+		Store:   Store{BackupEvery: Duration{24 * time.Hour}, BackupKeep: 7, BackupAfterChange: Duration{30 * time.Second}, RetryEvery: Duration{10 * time.Minute}},
 	}
 }
 
@@ -407,6 +411,9 @@ func (c *Config) check() []error {
 	}
 	if c.Store.BackupEvery.Duration < time.Hour || c.Store.BackupEvery.Duration > 31*24*time.Hour {
 		bad("store.backup_every", c.Store.BackupEvery.String(), `use 1h to 31d, e.g. "24h"`)
+	}
+	if c.Store.BackupAfterChange.Duration < time.Second || c.Store.BackupAfterChange.Duration > time.Hour {
+		bad("store.backup_after_change", c.Store.BackupAfterChange.String(), `use 1s to 1h, e.g. "30s"`)
 	}
 	if c.Store.BackupKeep < 1 || c.Store.BackupKeep > 100 {
 		bad("store.backup_keep", fmt.Sprintf("%d", c.Store.BackupKeep), "keep 1 to 100 backups (7 is typical)")

@@ -113,13 +113,15 @@ type daemon struct {
 
 	heartbeat atomic.Int64 // unix nanoseconds of the health loop's last round
 
+	changed chan struct{} // staff changed residents or credentials: back up soon
+
 	mu     sync.Mutex
 	alarms map[string]string // kind -> sentence, standing alarms besides the readers'
 }
 
 func runOnce(parent context.Context, o Options) (err error) {
 	cfg := o.Config
-	d := &daemon{opts: o, cfg: cfg, log: o.Log, started: time.Now(), dataDir: cfg.Device.DataDir, alarms: map[string]string{}}
+	d := &daemon{opts: o, cfg: cfg, log: o.Log, started: time.Now(), dataDir: cfg.Device.DataDir, alarms: map[string]string{}, changed: make(chan struct{}, 1)}
 
 	// The door first: a previous run may have died with it open.
 	d.door, err = door.Open(cfg.Relay, d.log)

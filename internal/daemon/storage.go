@@ -146,6 +146,7 @@ func (d *daemon) maintain(ctx context.Context) error {
 	defer purge.Stop()
 	backup := time.NewTicker(min(c.BackupEvery.Duration/4, time.Hour))
 	defer backup.Stop()
+	var afterChange <-chan time.Time // set while a change waits for its backup
 	for {
 		select {
 		case <-ctx.Done():
@@ -156,6 +157,11 @@ func (d *daemon) maintain(ctx context.Context) error {
 			d.purge()
 		case <-backup.C:
 			d.backupIfDue()
+		case <-d.changed:
+			afterChange = time.After(c.BackupAfterChange.Duration) // settle: a burst of changes, one backup
+		case <-afterChange:
+			afterChange = nil
+			d.backupNow()
 		}
 	}
 }
@@ -193,6 +199,10 @@ func (d *daemon) backupIfDue() {
 	if err == nil && len(bs) > 0 && time.Since(bs[0].Taken) < d.cfg.Store.BackupEvery.Duration {
 		return
 	}
+	d.backupNow()
+}
+
+func (d *daemon) backupNow() {
 	info, err := d.db.AutoBackup()
 	if err != nil {
 		d.alarm("backup", "the automatic backup failed: "+err.Error())
@@ -234,6 +244,13 @@ func (v device) Backups() ([]api.Backup, error) {
 }
 
 func (v device) LoadKey(path string) (store.KEK, error) { return store.LoadKEKFile(path) }
+
+func (v device) Changed() {
+	select {
+	case v.d.changed <- struct{}{}:
+	default:
+	}
+}
 
 // StageRestore checks a backup completely against this gate's key, stages
 // it, and starts the gate again on it.

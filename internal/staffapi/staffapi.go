@@ -114,6 +114,10 @@ type Device interface {
 	RestoreBackup(actor, name string) error
 	// LoadKey reads a new device key file for a rotation.
 	LoadKey(path string) (store.KEK, error)
+	// Changed says staff changed residents or credentials: the daemon
+	// takes a backup soon, so that a damaged store is never served from a
+	// backup that still holds a revoked card or an old PIN.
+	Changed()
 }
 
 // Options configure the staff API.
@@ -228,8 +232,27 @@ func (s *Server) guard(rt route) http.HandlerFunc {
 			writeError(w, http.StatusServiceUnavailable, fmt.Errorf("refused: %s", s.opt.Degraded))
 			return
 		}
-		rt.h(w, r)
+		if !rt.change {
+			rt.h(w, r)
+			return
+		}
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		rt.h(sw, r)
+		if sw.status < 300 {
+			s.dev.Changed()
+		}
 	}
+}
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // Refused audits a caller turned away before any route (no role at all);

@@ -38,7 +38,10 @@ func (photos) Template(b []byte) ([]float32, string) {
 // device stands in for the daemon's own state.
 type device struct {
 	restored []string
+	changes  int
 }
+
+func (d *device) Changed() { d.changes++ }
 
 func (d *device) Camera() api.Camera { return api.Camera{Up: true} }
 func (d *device) Readers() []api.Reader {
@@ -176,6 +179,12 @@ func TestEveryRouteNeedsItsRole(t *testing.T) {
 	}
 	if len(fx.dev.restored) == 0 {
 		t.Errorf("an admin's restore never reached the device")
+	}
+	// Every change that went through asked for a backup; refusals did not.
+	// Five change routes, each at write and admin: 10, less the second
+	// enrollment (409: the resident already has face data).
+	if fx.dev.changes != 9 {
+		t.Errorf("%d backups asked for, want 9 (one per change that went through)", fx.dev.changes)
 	}
 }
 
