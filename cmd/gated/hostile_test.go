@@ -730,6 +730,14 @@ func TestDegradedServesEveryRevocation(t *testing.T) {
 	}
 	r.swipe("1001", "9876")
 	r.expectOpen("A's new PIN while degraded", 5*time.Second)
+	// A backup of the store served read-only is refused, not a 0-byte file
+	// (the red team's F14).
+	if out, err := r.gatedErr("", "backup", "--out", r.dir+"/degraded.bak"); err == nil {
+		t.Errorf("gated backup while degraded succeeded: %s", out)
+	}
+	if _, err := os.Stat(r.dir + "/degraded.bak"); !os.IsNotExist(err) {
+		t.Errorf("gated backup while degraded left a file: %v", err)
+	}
 	r.swipe("4004", "4567")
 	r.expectOpen("D, unchanged, while degraded", 5*time.Second)
 }

@@ -99,8 +99,15 @@ func runBackup(e *env, args []string) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	st, _ := os.Stat(*out)
-	fmt.Fprintf(e.stdout, "backup written to %s (%d bytes, encrypted under the gate's key)\n", *out, st.Size())
+	var size int64
+	if st, err := os.Stat(*out); err == nil {
+		size = st.Size()
+	}
+	if size < 4096 { // a store is at least a few pages
+		os.Remove(*out)
+		return fmt.Errorf("the daemon sent no whole backup (%d bytes): nothing was written", size)
+	}
+	fmt.Fprintf(e.stdout, "backup written to %s (%d bytes, encrypted under the gate's key)\n", *out, size)
 	return nil
 }
 

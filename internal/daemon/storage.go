@@ -96,7 +96,12 @@ func (d *daemon) openDegraded(dbPath string, damage error, opts store.Options) e
 			dbPath, damage, filepath.Base(info.Path), info.Taken.UTC().Format(time.RFC3339))
 	}
 	j, err := store.OpenJournal(filepath.Join(d.dataDir, journalFile))
-	if err != nil {
+	var moved *store.JournalMovedError
+	switch {
+	case errors.As(err, &moved):
+		// A damaged journal is kept aside; a new one takes this run's entries.
+		d.alarm("journal", "the audit journal was damaged: "+moved.Error())
+	case err != nil:
 		bk.Close()
 		return fmt.Errorf("daemon: the store is damaged and the audit journal cannot be opened: %w", err)
 	}

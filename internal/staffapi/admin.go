@@ -3,6 +3,7 @@ package staffapi
 import (
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -94,10 +95,20 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request) {
 	control.WriteJSON(w, api.Rotated{Old: old, New: k.Fingerprint()})
 }
 
+// backup streams a backup of the store. An error before the first byte is
+// answered as such; one after it cuts the answer short, so the client never
+// takes a partial copy for a backup.
 func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
-	if _, err := s.st.Backup(actor(r), w); err != nil {
-		s.log.Error("staffapi: backup", "err", err)
+	n, err := s.st.Backup(actor(r), w)
+	switch {
+	case err == nil:
+	case n == 0:
+		w.Header().Del("Content-Type")
+		fail(w, fmt.Errorf("backup refused: %w", err))
+	default:
+		s.log.Error("staffapi: backup cut short", "err", err, "bytes", n)
+		panic(http.ErrAbortHandler)
 	}
 }
 

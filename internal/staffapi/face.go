@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/gated-dev/gated/internal/api"
@@ -30,6 +31,13 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest("face recognition is off at this gate (face.enabled = false, or its model files are missing: gated status says which)"))
 		return
 	}
+	// One enrollment at a time, from before its body is read: photos take
+	// up to ~110 MB as JSON and a decode up to ~260 MB, and a gate board
+	// has a gigabyte or two. Others wait their turn; what one took is given
+	// back to the system when it is done.
+	s.photoMu.Lock()
+	defer s.photoMu.Unlock()
+	defer debug.FreeOSMemory()
 	var in api.Enroll
 	if !readJSON(w, r, maxEnroll, &in) {
 		return
@@ -72,7 +80,6 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 			fail(w, badRequest("%d photos: at most %d", len(in.Photos), maxPhotos))
 			return
 		}
-		s.photoMu.Lock()
 		for i, p := range in.Photos {
 			v, why := s.photos.Template(p)
 			in.Photos[i] = nil // dropped as soon as it is used
@@ -82,7 +89,6 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 			}
 			vecs = append(vecs, v)
 		}
-		s.photoMu.Unlock()
 		if len(vecs) == 0 {
 			fail(w, badRequest("no photo passed the quality gate: %v", out.Refused))
 			return

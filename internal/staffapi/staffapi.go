@@ -146,10 +146,27 @@ type Server struct {
 	dev    Device
 	log    *slog.Logger
 
-	// photoMu lets one staff enrollment turn photos into templates at a
-	// time: decoding a large photo takes up to a few hundred megabytes, and
-	// a gate board has little memory. Others wait their turn.
+	// photoMu lets one staff enrollment read its photos and turn them
+	// into templates at a time (see enroll).
 	photoMu sync.Mutex
+
+	// refusals counts each caller's refusals, so that a caller in a loop
+	// cannot fill the audit log, which is never purged.
+	rmu      sync.Mutex
+	refusals map[string]*refusalWindow
+}
+
+// A caller's first refusalBurst refusals in a refusalWindow are audited one
+// by one; the rest are counted and audited as one entry.
+const (
+	refusalBurst  = 10
+	refusalPeriod = time.Minute
+)
+
+type refusalWindow struct {
+	start      time.Time
+	n          int
+	suppressed int
 }
 
 // New returns the staff API. faces, photos and camera are nil when face
@@ -165,7 +182,8 @@ func New(opt Options, st Store, fs Faces, photos Photos, cam Camera, g Gate, dev
 	if opt.Calendar == nil {
 		opt.Calendar = retention.Weekdays(time.Local)
 	}
-	return &Server{opt: opt, cfg: opt.Config, st: st, faces: fs, photos: photos, camera: cam, gate: g, dev: dev, log: opt.Log}
+	return &Server{opt: opt, cfg: opt.Config, st: st, faces: fs, photos: photos, camera: cam, gate: g, dev: dev, log: opt.Log,
+		refusals: map[string]*refusalWindow{}}
 }
 
 // route is one path of the API and the role it needs.
@@ -258,12 +276,47 @@ func (w *statusWriter) WriteHeader(code int) {
 // Refused audits a caller turned away before any route (no role at all);
 // the daemon passes it to control as Options.Refused.
 func (s *Server) Refused(p control.Peer, r *http.Request) {
-	s.auditEvent(store.Event{Kind: store.KindAdmin, Actor: peerActor(p), Outcome: "refused",
-		Detail: store.Detail(r.Method + " " + r.URL.Path + ": not a member of the staff group")})
+	s.auditRefusal(peerActor(p), r.Method+" "+r.URL.Path+": not a member of the staff group")
 }
 
 func (s *Server) refuse(r *http.Request, why string) {
-	s.auditEvent(store.Event{Kind: store.KindAdmin, Actor: actor(r), Outcome: "refused", Detail: store.Detail(r.Method + " " + r.URL.Path + ": " + why)})
+	s.auditRefusal(actor(r), r.Method+" "+r.URL.Path+": "+why)
+}
+
+// auditRefusal records a refusal: the first refusalBurst of a caller in a
+// refusalPeriod one by one, then a note that more are only counted, and
+// their count when the caller is next refused after the period.
+func (s *Server) auditRefusal(who, what string) {
+	now := s.opt.Now()
+	s.rmu.Lock()
+	w := s.refusals[who]
+	var summary string
+	if w == nil || now.Sub(w.start) >= refusalPeriod {
+		if w != nil && w.suppressed > 0 {
+			summary = fmt.Sprintf("%d more refusals of %s from %s were counted, not recorded one by one", w.suppressed, who, w.start.UTC().Format(time.RFC3339))
+		}
+		if len(s.refusals) > 1000 {
+			clear(s.refusals) // callers are local users: a handful
+		}
+		w = &refusalWindow{start: now}
+		s.refusals[who] = w
+	}
+	w.n++
+	record := w.n <= refusalBurst
+	if !record {
+		w.suppressed++
+	}
+	last := w.n == refusalBurst
+	s.rmu.Unlock()
+	if summary != "" {
+		s.auditEvent(store.Event{Kind: store.KindAdmin, Actor: who, Outcome: "refused", Detail: store.Detail(summary)})
+	}
+	if record {
+		if last {
+			what += fmt.Sprintf(" (further refusals of this caller in the next %s are counted, not recorded one by one)", refusalPeriod)
+		}
+		s.auditEvent(store.Event{Kind: store.KindAdmin, Actor: who, Outcome: "refused", Detail: store.Detail(what)})
+	}
 }
 
 // auditEvent records an event; a store that refuses (read-only while
