@@ -193,6 +193,22 @@ func (r *gateRig) start() {
 	}
 }
 
+// waitUp waits until the daemon (after a restart of its own) answers.
+func (r *gateRig) waitUp() {
+	r.t.Helper()
+	time.Sleep(500 * time.Millisecond)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := r.gatedErr("", "status"); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the daemon did not answer 30 s after restarting:\n%s", r.log.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // stop stops the daemon with SIGINT (SIGKILL after 10 s).
 func (r *gateRig) stop() {
 	if r.cmd == nil || r.cmd.Process == nil {
@@ -653,6 +669,30 @@ func TestBackupRestoreAndKeyRotation(t *testing.T) {
 	}
 	if strings.Contains(audit, "kek:") && !strings.Contains(audit, after.Store.KEK) {
 		t.Errorf("the audit log names a key, but not the new fingerprint")
+	}
+	// The gate's own backups and restores follow the new key at once.
+	if out, err := r.gatedErr("", "restore", "--backup", "newest"); err != nil {
+		t.Fatalf("restore --backup newest after a rotation: %v\n%s", err, out)
+	}
+	r.waitUp()
+	// A restart before the new key file is moved into place still opens the
+	// store (the red team's F7: a crash loop), with the alarm saying what to
+	// move where.
+	r.stop()
+	r.start()
+	if st := r.gated("status"); !strings.Contains(st, "move "+r.dir+"/kek.new into place") {
+		t.Errorf("after a restart with the old key file, status lacks the alarm:\n%s", st)
+	}
+	r.drainOpens()
+	r.swipe("1001", "1234")
+	r.expectOpen("card after a restart with the old key file", 10*time.Second)
+	r.stop()
+	if err := os.Rename(r.dir+"/kek.new", r.dir+"/kek"); err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	if st := r.gated("status"); strings.Contains(st, "ALARM") {
+		t.Errorf("with the new key in place an alarm stands:\n%s", st)
 	}
 }
 

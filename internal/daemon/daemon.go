@@ -97,7 +97,7 @@ type daemon struct {
 	dataDir string
 
 	door     *door.Door
-	kek      store.KEK
+	kek      store.KEK // guarded by mu after start: key() and setKEK
 	db       *store.DB      // the store, or a backup opened read-only
 	st       auditedStore   // db, with audit entries to the journal while degraded
 	degraded string         // why the store is served read-only ("" when healthy)
@@ -333,6 +333,19 @@ func (d *daemon) serveControl() (net.Listener, *http.Server, error) {
 	}
 	srv := control.NewServer(api.Handler(), control.Options{Log: d.log, StaffGID: gids[0], WriteGID: gids[1], AdminGID: gids[2], Refused: api.Refused})
 	return l, srv, nil
+}
+
+// key is the device key the store is sealed with now.
+func (d *daemon) key() store.KEK {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.kek
+}
+
+func (d *daemon) setKEK(k store.KEK) {
+	d.mu.Lock()
+	d.kek = k
+	d.mu.Unlock()
 }
 
 // alive is when the health loop last ran.

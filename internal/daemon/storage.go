@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gated-dev/gated/internal/api"
@@ -48,6 +49,11 @@ func (d *daemon) openStore() error {
 		}
 	}
 	db, err := store.Open(dbPath, d.kek, opts)
+	if errors.Is(err, store.ErrWrongKey) {
+		db, err = d.openWithRotatedKey(dbPath, opts, err)
+	} else if err == nil {
+		os.Remove(filepath.Join(d.dataDir, rotatedKeyFile)) // the configured key is the store's again
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, store.ErrCorrupt), errors.Is(err, store.ErrNotStore),
@@ -72,9 +78,35 @@ func (d *daemon) openStore() error {
 	return nil
 }
 
+// rotatedKeyFile names the key file of the last rotation, until the
+// configured key file is that key: a restart between `gated keys rotate`
+// and moving the new key into place must not lock the gate out.
+const rotatedKeyFile = "rotated-key"
+
+// openWithRotatedKey opens the store with the key of the last rotation,
+// when the configured key is the one it replaced, and raises the alarm.
+func (d *daemon) openWithRotatedKey(dbPath string, opts store.Options, wrong error) (*store.DB, error) {
+	b, err := os.ReadFile(filepath.Join(d.dataDir, rotatedKeyFile))
+	if err != nil {
+		return nil, wrong
+	}
+	path := strings.TrimSpace(string(b))
+	k, err := store.LoadKEKFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w (the key of the last rotation, %s, does not load either: %v)", wrong, path, err)
+	}
+	db, err := store.Open(dbPath, k, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%w (nor does the key of the last rotation, %s: %v)", wrong, path, err)
+	}
+	d.setKEK(k)
+	d.alarm("key", fmt.Sprintf("the store is sealed with the key of the last rotation, %s, but the configured key is still the old one: move %s into place (device.key_file) before the old key is thrown away", path, path))
+	return db, nil
+}
+
 func (d *daemon) openDegraded(dbPath string, damage error, opts store.Options) error {
 	d.log.Error("daemon: STORE DAMAGED", "path", dbPath, "err", damage)
-	bk, info, berr := store.OpenNewestBackup(opts.BackupDir, d.kek, opts)
+	bk, info, berr := store.OpenNewestBackup(opts.BackupDir, d.key(), opts)
 	if berr != nil && (errors.Is(damage, store.ErrWrongKey) || errors.Is(damage, store.ErrSchemaTooNew)) {
 		// No backup opens with this key either: the key or the program
 		// is what is wrong, not the file.
@@ -125,7 +157,7 @@ func (d *daemon) closeStore() {
 // store is opened. store.Restore checks it again completely; a failure
 // keeps the current store.
 func (d *daemon) applyStaged(dbPath string, opts store.Options) {
-	rep, done, err := store.ApplyStaged(dbPath, d.kek, opts)
+	rep, done, err := store.ApplyStaged(dbPath, d.key(), opts)
 	switch {
 	case err != nil:
 		d.log.Error("daemon: staged restore failed; keeping the current store", "err", err)
@@ -250,6 +282,16 @@ func (v device) Backups() ([]api.Backup, error) {
 
 func (v device) LoadKey(path string) (store.KEK, error) { return store.LoadKEKFile(path) }
 
+// KeyRotated follows a rotation: backups and restores now check against the
+// new key, and a restart before the new key file is moved into place
+// still opens the store (openWithRotatedKey).
+func (v device) KeyRotated(path string, k store.KEK) {
+	v.d.setKEK(k)
+	if err := os.WriteFile(filepath.Join(v.d.dataDir, rotatedKeyFile), []byte(path+"\n"), 0o600); err != nil {
+		v.d.log.Error("daemon: cannot note the rotated key's file: a restart before it is moved into place will need it by hand", "err", err)
+	}
+}
+
 func (v device) Changed() {
 	select {
 	case v.d.changed <- struct{}{}:
@@ -260,7 +302,7 @@ func (v device) Changed() {
 // StageRestore checks a backup completely against this gate's key, stages
 // it, and starts the gate again on it.
 func (v device) StageRestore(actor string, r io.Reader) error {
-	if err := store.StageRestore(filepath.Join(v.d.dataDir, dbFile), r, v.d.kek); err != nil {
+	if err := store.StageRestore(filepath.Join(v.d.dataDir, dbFile), r, v.d.key()); err != nil {
 		return err
 	}
 	v.restarting(actor, "uploaded backup")
@@ -270,7 +312,7 @@ func (v device) StageRestore(actor string, r io.Reader) error {
 // RestoreBackup stages an automatic backup by name, or the newest that
 // verifies, and starts the gate again on it.
 func (v device) RestoreBackup(actor, name string) error {
-	b, err := store.StageAutoBackup(filepath.Join(v.d.dataDir, dbFile), filepath.Join(v.d.dataDir, backupDir), name, v.d.kek)
+	b, err := store.StageAutoBackup(filepath.Join(v.d.dataDir, dbFile), filepath.Join(v.d.dataDir, backupDir), name, v.d.key())
 	if err != nil {
 		return err
 	}

@@ -91,6 +91,7 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	s.dev.KeyRotated(in.NewKeyFile, k)
 	s.log.Warn("staffapi: device key rotated: move the new key file into place before the next start", "old", old, "new", k.Fingerprint(), "file", in.NewKeyFile)
 	control.WriteJSON(w, api.Rotated{Old: old, New: k.Fingerprint()})
 }

@@ -112,8 +112,10 @@ type Device interface {
 	// ("newest": the newest that verifies). The daemon starts again on it.
 	StageRestore(actor string, backup io.Reader) error
 	RestoreBackup(actor, name string) error
-	// LoadKey reads a new device key file for a rotation.
+	// LoadKey reads a new device key file for a rotation; KeyRotated says
+	// the store is now sealed with it.
 	LoadKey(path string) (store.KEK, error)
+	KeyRotated(path string, k store.KEK)
 	// Changed says staff changed residents or credentials: the daemon
 	// takes a backup soon, so that a damaged store is never served from a
 	// backup that still holds a revoked card or an old PIN.

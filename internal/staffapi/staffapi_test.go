@@ -41,7 +41,8 @@ type device struct {
 	changes  int
 }
 
-func (d *device) Changed() { d.changes++ }
+func (d *device) Changed()                     { d.changes++ }
+func (d *device) KeyRotated(string, store.KEK) {}
 
 func (d *device) Camera() api.Camera { return api.Camera{Up: true} }
 func (d *device) Readers() []api.Reader {
