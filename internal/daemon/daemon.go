@@ -97,7 +97,7 @@ type daemon struct {
 	dataDir string
 
 	door     *door.Door
-	kek      store.KEK // guarded by mu after start: key() and setKEK
+	kek      store.KEK      // guarded by mu after start: key() and setKEK
 	db       *store.DB      // the store, or a backup opened read-only
 	st       auditedStore   // db, with audit entries to the journal while degraded
 	degraded string         // why the store is served read-only ("" when healthy)

@@ -215,4 +215,3 @@ func TestRepeatedCardReadsDecideOnce(t *testing.T) {
 		t.Errorf("the card shown again after 2 s away: %+v, want a new decision", d)
 	}
 }
-

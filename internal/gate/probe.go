@@ -1,0 +1,99 @@
+package gate
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gated-dev/gated/internal/fallback"
+	"github.com/gated-dev/gated/internal/store"
+)
+
+// A card read again at the same reader within repeatWindow is the same
+// presentation (readers repeat a card held in front of them): it decides
+// nothing again.
+const repeatWindow = time.Second
+
+// seenCard is the last card read at a reader.
+type seenCard struct {
+	key string
+	at  time.Time
+}
+
+// repeated reports whether ev repeats the card last read at the reader,
+// by the times the reader read them (an event without one repeats
+// nothing).
+func (g *Gate) repeated(reader string, ev fallback.Event) bool {
+	now := ev.Time
+	if now.IsZero() {
+		return false
+	}
+	key := ev.Card.Key()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	last, ok := g.lastCard[reader]
+	g.lastCard[reader] = seenCard{key: key, at: now}
+	return ok && last.key == key && !now.Before(last.at) && now.Sub(last.at) < repeatWindow
+}
+
+// Someone showing probeLimit unknown cards at one reader within probeWindow
+// is probably trying card numbers: the gate raises an alarm for probeAlarm
+// (answering every card as usual: no one is locked out by it).
+const (
+	probeLimit  = 20
+	probeWindow = time.Minute
+	probeAlarm  = 10 * time.Minute
+)
+
+type probeState struct {
+	times []time.Time // unknown cards within the window
+	until time.Time   // the alarm stands until then
+}
+
+// probe counts an unknown card at a reader and raises the alarm at the
+// limit.
+func (g *Gate) probe(reader string) {
+	now := g.cfg.Now()
+	g.mu.Lock()
+	p := g.probes[reader]
+	if p == nil {
+		p = &probeState{}
+		g.probes[reader] = p
+	}
+	i := 0
+	for i < len(p.times) && now.Sub(p.times[i]) >= probeWindow {
+		i++
+	}
+	p.times = append(p.times[i:], now)
+	raise := len(p.times) >= probeLimit && !now.Before(p.until)
+	if raise {
+		p.until = now.Add(probeAlarm)
+	}
+	n := len(p.times)
+	g.mu.Unlock()
+	if raise {
+		msg := probeSentence(reader, n)
+		g.log.Error("gate: ALARM: " + msg)
+		g.audit(store.Event{Kind: store.KindAdmin, Actor: "gate", Outcome: "alarm", Detail: store.Detail(msg)})
+	}
+}
+
+func probeSentence(reader string, n int) string {
+	return fmt.Sprintf("%d unknown cards at reader %s within a minute: someone may be trying card numbers", n, reader)
+}
+
+// Alarms lists the gate's standing alarms about people at the readers
+// (the readers' own health is Alarm's).
+func (g *Gate) Alarms() []string {
+	now := g.cfg.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []string
+	for reader, p := range g.probes {
+		if now.Before(p.until) {
+			out = append(out, probeSentence(reader, max(len(p.times), probeLimit)))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
