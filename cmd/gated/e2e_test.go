@@ -606,8 +606,34 @@ func TestCameraEnrollment(t *testing.T) {
 	if res.err != nil || !strings.Contains(res.out, "enrolled "+id+": 3 templates") || !strings.Contains(res.out, ", device)") {
 		t.Fatalf("camera enrollment: %v\n%s", res.err, res.out)
 	}
-	// While enrolling, faces open nothing; afterwards the face works.
-	r.expectShut("frames taken for the enrollment", 500*time.Millisecond)
+	// While enrolling, faces open nothing: in the audit log no grant comes
+	// before the enrollment (frames still queued after it may let the newly
+	// enrolled face in: that is right). Afterwards the face works.
+	time.Sleep(2500 * time.Millisecond) // the last frames, and the cooldown of a face they let in
+	var entries []struct {
+		Seq             uint64
+		Kind, Outcome   string
+		Subject, Detail string
+	}
+	if err := json.Unmarshal([]byte(r.gated("audit", "list", "--json", "--limit", "1000")), &entries); err != nil {
+		t.Fatal(err)
+	}
+	var enrolledAt, firstGrant uint64
+	for _, e := range entries {
+		if e.Subject != id {
+			continue
+		}
+		if enrolledAt == 0 && strings.Contains(e.Detail, "template") {
+			enrolledAt = e.Seq
+		}
+		if firstGrant == 0 && e.Outcome == "granted" {
+			firstGrant = e.Seq
+		}
+	}
+	if enrolledAt == 0 || (firstGrant != 0 && firstGrant < enrolledAt) {
+		t.Fatalf("audit: enrollment at entry %d, first grant at %d: a frame taken for the enrollment opened the door", enrolledAt, firstGrant)
+	}
+	r.drainOpens()
 	r.show("obama3.jpg")
 	r.expectOpen("face enrolled from the camera", 20*time.Second)
 }

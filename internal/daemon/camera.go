@@ -22,7 +22,7 @@ type camState struct {
 	up      bool
 	err     string
 	frames  uint64
-	capture *capture // a face enrollment in progress, fed by the camera loop
+	capture *recognizer.Collector // a face enrollment in progress, fed by the camera loop
 }
 
 func (d *daemon) cameraState() api.Camera {
@@ -131,7 +131,7 @@ func (d *daemon) frame(ctx context.Context, fr camera.Frame) {
 	if c != nil {
 		// A resident is enrolling in front of the camera: frames go to
 		// the enrollment, not to access decisions.
-		c.offer(recognizer.Assess(fr.Mat, faces, recognizer.Quality{}))
+		c.Offer(recognizer.Assess(fr.Mat, faces, recognizer.Quality{}))
 		return
 	}
 	ob := gate.Observation{Time: fr.Time}
@@ -154,39 +154,13 @@ func largest(faces []recognizer.Face) *recognizer.Face {
 	return best
 }
 
-// capture collects good frames from the camera for one enrollment.
-type capture struct {
-	want    int
-	good    chan []float32
-	advice  chan recognizer.Problem
-	lastTip recognizer.Problem
-}
-
-func (c *capture) offer(a recognizer.Assessment) {
-	if a.Problem == recognizer.Good {
-		select {
-		case c.good <- a.Face.Descriptor:
-		default: // enough already
-		}
-		return
-	}
-	if a.Problem != c.lastTip {
-		c.lastTip = a.Problem
-		select {
-		case c.advice <- a.Problem:
-		default:
-		}
-	}
-}
-
 // captureFaces takes want good frames from the camera within timeout, and
-// reports quality advice on the way through tips (may be nil). Frames are
-// kept a few apart so that the templates are not copies of one pose.
+// reports quality advice on the way through tips (may be nil).
 func (d *daemon) captureFaces(ctx context.Context, want int, timeout time.Duration, tips func(recognizer.Problem)) ([][]float32, error) {
 	if d.rec == nil {
 		return nil, errors.New("face recognition is off at this gate")
 	}
-	c := &capture{want: want, good: make(chan []float32, 64), advice: make(chan recognizer.Problem, 8)}
+	c := recognizer.NewCollector()
 	d.cam.mu.Lock()
 	if d.cam.capture != nil {
 		d.cam.mu.Unlock()
@@ -201,24 +175,9 @@ func (d *daemon) captureFaces(ctx context.Context, want int, timeout time.Durati
 	}()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var out [][]float32
-	skip := 0
-	for len(out) < want {
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("only %d of %d good frames within %s: %w", len(out), want, timeout, ctx.Err())
-		case p := <-c.advice:
-			if tips != nil {
-				tips(p)
-			}
-		case v := <-c.good:
-			if skip > 0 {
-				skip--
-				continue
-			}
-			out = append(out, v)
-			skip = 2
-		}
+	out, err := c.Collect(ctx, want, tips)
+	if err != nil {
+		return nil, fmt.Errorf("%w within %s", err, timeout)
 	}
 	return out, nil
 }

@@ -157,24 +157,12 @@ func runOnce(parent context.Context, o Options) (err error) {
 	defer d.closeStore()
 	d.auditAlarms() // those raised before the store was open
 
-	faceOn := cfg.Face.Enabled && d.degraded == ""
-	if faceOn {
-		// A missing or damaged model turns face off, never card and PIN.
-		if d.rec, err = openRecognizer(cfg); err != nil {
-			d.alarm("models", fmt.Sprintf("face recognition is off: %v (card and PIN work; fix the model files: gated-fetch-models, or the gated-models package)", err))
-			faceOn = false
-		} else {
-			defer d.rec.Close()
-		}
+	faceOn, err := d.openFaces()
+	if d.rec != nil {
+		defer d.rec.Close()
 	}
-	fc := faces.Config{Retention: cfg.Privacy.Retention.Duration, Log: d.log, Apply: d.applyFace,
-		Settings: calibrate.Settings{Calibrate: cfg.Face.Calibrate, Target: cfg.Face.Target, CardAlone: cfg.Access.Card == "card",
-			Fixed: match.Policy{Threshold: float32(cfg.Face.Threshold), MinMargin: float32(cfg.Face.Margin)}}}
-	if faceOn {
-		fc.Model, fc.Dim = d.rec.Model, d.rec.Dim
-	}
-	if d.faces, err = faces.Open(fc, d.db); err != nil {
-		return fmt.Errorf("daemon: %w", err)
+	if err != nil {
+		return err
 	}
 	if err := d.newGate(faceOn); err != nil {
 		return err
@@ -190,6 +178,36 @@ func runOnce(parent context.Context, o Options) (err error) {
 		return err
 	}
 
+	return d.serve(parent, l, srv, faceOn)
+}
+
+// openFaces loads the face model and the face data. A missing or damaged
+// model turns face off, never card and PIN; faces stay off while the store
+// is served from a backup.
+func (d *daemon) openFaces() (faceOn bool, err error) {
+	cfg := d.cfg
+	faceOn = cfg.Face.Enabled && d.degraded == ""
+	if faceOn {
+		if d.rec, err = openRecognizer(cfg); err != nil {
+			d.alarm("models", fmt.Sprintf("face recognition is off: %v (card and PIN work; fix the model files: gated-fetch-models, or the gated-models package)", err))
+			faceOn, d.rec = false, nil
+		}
+	}
+	fc := faces.Config{Retention: cfg.Privacy.Retention.Duration, Log: d.log, Apply: d.applyFace,
+		Settings: calibrate.Settings{Calibrate: cfg.Face.Calibrate, Target: cfg.Face.Target, CardAlone: cfg.Access.Card == "card",
+			Fixed: match.Policy{Threshold: float32(cfg.Face.Threshold), MinMargin: float32(cfg.Face.Margin)}}}
+	if faceOn {
+		fc.Model, fc.Dim = d.rec.Model, d.rec.Dim
+	}
+	if d.faces, err = faces.Open(fc, d.db); err != nil {
+		return faceOn, fmt.Errorf("daemon: %w", err)
+	}
+	return faceOn, nil
+}
+
+// serve runs the gate's goroutines until parent ends or a restore asks for
+// a restart; each has its owner here and stops with the context.
+func (d *daemon) serve(parent context.Context, l net.Listener, srv *http.Server, faceOn bool) error {
 	ctx, restart := context.WithCancelCause(parent)
 	defer restart(nil)
 	d.restart = restart
@@ -214,10 +232,10 @@ func runOnce(parent context.Context, o Options) (err error) {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(sctx)
-		os.Remove(cfg.Control.Socket)
+		os.Remove(d.cfg.Control.Socket)
 		return nil
 	})
-	g.Go(func() error { return notifyLoop(gctx, o.Getenv, d.alive, d.log) })
+	g.Go(func() error { return notifyLoop(gctx, d.opts.Getenv, d.alive, d.log) })
 	if d.kiosk != nil {
 		if err := d.serveKiosk(gctx, g); err != nil {
 			restart(err)
@@ -225,12 +243,12 @@ func runOnce(parent context.Context, o Options) (err error) {
 			return err
 		}
 	}
-	d.log.Info("daemon: gate running", "device", cfg.Device.Name, "face", faceOn, "readers", len(d.readers), "socket", cfg.Control.Socket, "degraded", d.degraded != "")
-	d.audit(store.Event{Kind: store.KindAdmin, Actor: "system", Outcome: "started", Detail: "gated " + o.Version})
-	if o.Ready != nil {
-		o.Ready()
+	d.log.Info("daemon: gate running", "device", d.cfg.Device.Name, "face", faceOn, "readers", len(d.readers), "socket", d.cfg.Control.Socket, "degraded", d.degraded != "")
+	d.audit(store.Event{Kind: store.KindAdmin, Actor: "system", Outcome: "started", Detail: "gated " + d.opts.Version})
+	if d.opts.Ready != nil {
+		d.opts.Ready()
 	}
-	err = g.Wait()
+	err := g.Wait()
 	d.audit(store.Event{Kind: store.KindAdmin, Actor: "system", Outcome: "stopped"})
 	if errors.Is(context.Cause(ctx), errRestart) {
 		return errRestart

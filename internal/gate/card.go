@@ -103,6 +103,7 @@ func (g *Gate) pin(ctx context.Context, ev fallback.Event) (*Decision, error) {
 		return &out, nil
 	}
 	card, reader, ok := g.pairing.PIN(ev)
+	g.presented(reader)
 	if !ok {
 		out := g.decide(Decision{Method: MethodCardPIN, Reader: reader, Outcome: Denied, Reason: "no card shown before the PIN"})
 		return &out, nil

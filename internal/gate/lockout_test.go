@@ -215,3 +215,22 @@ func TestRepeatedCardReadsDecideOnce(t *testing.T) {
 		t.Errorf("the card shown again after 2 s away: %+v, want a new decision", d)
 	}
 }
+
+// A PIN ends a presentation: the same card at once again is a new attempt
+// (a resident who mistyped tries again), and counts as one.
+func TestCardAfterAPINIsANewAttempt(t *testing.T) {
+	fx := setup(t, gate.Config{CardNeedsPIN: true, Lockout: fastLockout})
+	t0 := time.Now()
+	for i := range 3 {
+		c := card("100a")
+		c.Time = t0.Add(time.Duration(i) * 300 * time.Millisecond)
+		if d := decide(t, fx.g, c, pin("0000")); d == nil || d.Reason != "wrong PIN" {
+			t.Fatalf("attempt %d, card again 300 ms after a PIN: %+v, want a wrong PIN", i+1, d)
+		}
+	}
+	c := card("100a")
+	c.Time = t0.Add(time.Second)
+	if d := decide(t, fx.g, c); d == nil || d.Outcome != gate.LockedOut {
+		t.Errorf("after 3 wrong PINs in quick succession: %+v, want locked out", d)
+	}
+}

@@ -22,7 +22,7 @@ type seenCard struct {
 
 // repeated reports whether ev repeats the card last read at the reader,
 // by the times the reader read them (an event without one repeats
-// nothing).
+// nothing). A PIN in between ends the presentation (presented).
 func (g *Gate) repeated(reader string, ev fallback.Event) bool {
 	now := ev.Time
 	if now.IsZero() {
@@ -76,6 +76,14 @@ func (g *Gate) probe(reader string) {
 		g.log.Error("gate: ALARM: " + msg)
 		g.audit(store.Event{Kind: store.KindAdmin, Actor: "gate", Outcome: "alarm", Detail: store.Detail(msg)})
 	}
+}
+
+// presented ends the card presentation at a reader: a PIN was typed for
+// it, so the same card read next is a new attempt.
+func (g *Gate) presented(reader string) {
+	g.mu.Lock()
+	delete(g.lastCard, reader)
+	g.mu.Unlock()
 }
 
 func probeSentence(reader string, n int) string {
