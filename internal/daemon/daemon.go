@@ -37,6 +37,7 @@ import (
 	"github.com/gated-dev/gated/internal/gate"
 	"github.com/gated-dev/gated/internal/kiosk"
 	"github.com/gated-dev/gated/internal/match"
+	"github.com/gated-dev/gated/internal/readers"
 	"github.com/gated-dev/gated/internal/recognizer"
 	"github.com/gated-dev/gated/internal/recognizer/facemodel"
 	"github.com/gated-dev/gated/internal/retention"
@@ -167,8 +168,8 @@ func runOnce(parent context.Context, o Options) (err error) {
 	if err := d.newGate(faceOn); err != nil {
 		return err
 	}
-	if d.readers, err = d.openReaders(); err != nil {
-		return err
+	if d.readers, err = readers.Open(cfg.Readers, d.db, d.log); err != nil {
+		return fmt.Errorf("daemon: %w", err)
 	}
 	if cfg.Kiosk.Enabled && faceOn {
 		d.kiosk = d.newKiosk()
@@ -304,7 +305,7 @@ func (d *daemon) newGate(faceOn bool) error {
 		Cooldown:     cfg.Face.Cooldown.Duration,
 		CardNeedsPIN: a.Card == "card+pin",
 		CardTimeout:  a.PINTimeout.Duration,
-		Bind:         keypadBindings(cfg),
+		Bind:         readers.Bindings(cfg.Readers),
 		Lockout:      gate.LockoutPolicy{Free: a.LockoutFree, Base: a.LockoutBase.Duration, Max: a.LockoutMax.Duration, Forget: a.LockoutForget.Duration},
 		Log:          d.log,
 	}, d.st, d.door, gal)
