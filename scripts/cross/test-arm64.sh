@@ -9,7 +9,7 @@
 # What runs (see docs/arm64.md for the figures of the last run):
 #   internal/store, internal/fallback, internal/fallback/osdp, internal/relay,
 #   internal/match, internal/gate, internal/config, internal/control,
-#   internal/linalg, internal/faces, internal/staffapi, internal/door,
+#   internal/linalg, internal/faces, internal/staffapi, internal/door, internal/readers,
 #   internal/kiosk, internal/notice: every test;
 #   internal/recognizer, with the real dlib models: the tests listed in
 #   $recognizer_tests (dlib runs about 65x slower under qemu; the two that
@@ -38,7 +38,7 @@ cd "$top"
 pkgs=("$@")
 [ ${#pkgs[@]} -gt 0 ] || pkgs=(internal/store internal/fallback internal/fallback/osdp internal/relay
 	internal/match internal/gate internal/config internal/control internal/linalg
-	internal/faces internal/staffapi internal/door internal/kiosk internal/notice internal/recognizer)
+	internal/faces internal/staffapi internal/door internal/readers internal/kiosk internal/notice internal/recognizer)
 recognizer_tests=(TestLoadNamesMissingAndCorruptFiles TestGroupPhotoHasTenFaces TestPhotoWithoutFace TestBadImagesAreErrors
 	TestGreyscalePNGWorks TestClosedRecognizer TestAdviceInBothLanguages FuzzDecodeImage)
 recognizer_run="^($(
