@@ -115,6 +115,7 @@ type daemon struct {
 	heartbeat atomic.Int64 // unix nanoseconds of the health loop's last round
 
 	changed chan struct{} // staff changed residents or credentials: back up soon
+	api     *staffapi.Server
 
 	mu     sync.Mutex
 	alarms map[string]string // kind -> sentence, standing alarms besides the readers'
@@ -237,6 +238,19 @@ func (d *daemon) serve(parent context.Context, l net.Listener, srv *http.Server,
 		return nil
 	})
 	g.Go(func() error { return notifyLoop(gctx, d.opts.Getenv, d.alive, d.log) })
+	g.Go(func() error {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-gctx.Done():
+				d.api.FlushRefusals(true)
+				return nil
+			case <-t.C:
+				d.api.FlushRefusals(false)
+			}
+		}
+	})
 	if d.kiosk != nil {
 		if err := d.serveKiosk(gctx, g); err != nil {
 			restart(err)
@@ -344,8 +358,9 @@ func (d *daemon) serveControl() (net.Listener, *http.Server, error) {
 		}
 		gids[i], _ = strconv.Atoi(g.Gid)
 	}
-	api := staffapi.New(staffapi.Options{Config: d.cfg, Version: d.opts.Version, Started: d.started, Degraded: d.degraded, Calendar: d.cal, Log: d.log},
+	d.api = staffapi.New(staffapi.Options{Config: d.cfg, Version: d.opts.Version, Started: d.started, Degraded: d.degraded, Calendar: d.cal, Log: d.log},
 		d.st, d.faces, d.photos(), d.cameraCapture(), d.gate, device{d})
+	api := d.api
 	l, err := control.Listen(c.Socket, gids[0])
 	if err != nil {
 		return nil, nil, fmt.Errorf("daemon: %w", err)

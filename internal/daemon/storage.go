@@ -45,7 +45,7 @@ func (d *daemon) openStore() error {
 		// never made. An empty new store would let nobody in, and its
 		// backups would push the good ones out.
 		if bs, _ := store.ListBackups(opts.BackupDir); len(bs) > 0 {
-			return d.openDegraded(dbPath, fmt.Errorf("%s is missing, although this gate has backups: it was deleted or lost", dbPath), opts)
+			return d.openDegraded(dbPath, fmt.Errorf("%w: %s, although this gate has backups: it was deleted or lost", errStoreMissing, dbPath), opts)
 		}
 	}
 	db, err := store.Open(dbPath, d.kek, opts)
@@ -56,14 +56,13 @@ func (d *daemon) openStore() error {
 	}
 	switch {
 	case err == nil:
-	case errors.Is(err, store.ErrCorrupt), errors.Is(err, store.ErrNotStore),
-		errors.Is(err, store.ErrWrongKey), errors.Is(err, store.ErrSchemaTooNew):
-		// A wrong key or a newer schema may be damage too (a flipped bit in
-		// the key verifier or the schema number): a backup that opens with
-		// this key decides.
-		return d.openDegraded(dbPath, err, opts)
+	case errors.Is(err, store.ErrLocked):
+		return fmt.Errorf("daemon: %w", err) // another gated has it: not damage
 	default:
-		return fmt.Errorf("daemon: %w", err)
+		// Damage, but also a wrong key or a newer schema (a flipped bit in
+		// the key verifier or the schema number), a failed migration, an
+		// I/O error: a backup that opens with this key decides.
+		return d.openDegraded(dbPath, err, opts)
 	}
 	d.db, d.st = db, auditedStore{DB: db}
 	jpath := filepath.Join(d.dataDir, journalFile)
@@ -77,6 +76,9 @@ func (d *daemon) openStore() error {
 	}
 	return nil
 }
+
+// errStoreMissing: the store file is gone from a gate that has backups.
+var errStoreMissing = errors.New("the store file is missing")
 
 // rotatedKeyFile names the key file of the last rotation, until the
 // configured key file is that key: a restart between `gated keys rotate`
@@ -107,9 +109,10 @@ func (d *daemon) openWithRotatedKey(dbPath string, opts store.Options, wrong err
 func (d *daemon) openDegraded(dbPath string, damage error, opts store.Options) error {
 	d.log.Error("daemon: STORE DAMAGED", "path", dbPath, "err", damage)
 	bk, info, berr := store.OpenNewestBackup(opts.BackupDir, d.key(), opts)
-	if berr != nil && (errors.Is(damage, store.ErrWrongKey) || errors.Is(damage, store.ErrSchemaTooNew)) {
-		// No backup opens with this key either: the key or the program
-		// is what is wrong, not the file.
+	if berr != nil && !errors.Is(damage, store.ErrCorrupt) && !errors.Is(damage, store.ErrNotStore) && !errors.Is(damage, errStoreMissing) {
+		// No backup opens with this key either, and the file is not known
+		// to be damaged: the key, the program or the disk is what is
+		// wrong, and an empty store would hide it.
 		return fmt.Errorf("daemon: %w (and no backup opens with this key: %v)", damage, berr)
 	}
 	if berr != nil {
@@ -160,7 +163,7 @@ func (d *daemon) applyStaged(dbPath string, opts store.Options) {
 	rep, done, err := store.ApplyStaged(dbPath, d.key(), opts)
 	switch {
 	case err != nil:
-		d.log.Error("daemon: staged restore failed; keeping the current store", "err", err)
+		d.alarm("restore", fmt.Sprintf("the staged restore failed and the gate runs on its current store: %v", err))
 	case done:
 		d.log.Info("daemon: store restored from backup", "reapplied_deletions", len(rep.Reapplied), "audit_export", rep.AuditExport, "warnings", rep.Warnings)
 	}
@@ -187,6 +190,9 @@ func (d *daemon) maintain(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			if afterChange != nil {
+				d.backupNow() // a change waited for its backup: take it before stopping
+			}
 			return nil
 		case <-retry.C:
 			d.finishPending()

@@ -65,7 +65,7 @@ func (g *Gate) card(ctx context.Context, ev fallback.Event) (*Decision, error) {
 	case !known:
 		d.Outcome, d.Reason = Denied, why
 		g.lockout.unknownCard(reader)
-		g.probe(reader)
+		g.probe(reader, ev.Card.Key())
 	case why != "":
 		d.Outcome, d.Reason = Denied, why
 	case g.cfg.CardNeedsPIN:

@@ -191,6 +191,18 @@ func TestUnknownCardsNeverStallAReader(t *testing.T) {
 	if as := fx.g.Alarms(); len(as) != 1 || !strings.Contains(as[0], "trying card numbers") {
 		t.Errorf("Alarms after 30 unknown cards in a minute = %q, want the probing alarm", as)
 	}
+	// One unknown card left on a reader that keeps reading it is one card:
+	// no alarm (the red team's false alarm).
+	fy := setup(t, gate.Config{CardNeedsPIN: true})
+	t0 := time.Now()
+	for i := range 40 {
+		c := card("5555")
+		c.Time = t0.Add(time.Duration(i) * 1100 * time.Millisecond)
+		decide(t, fy.g, c)
+	}
+	if as := fy.g.Alarms(); len(as) != 0 {
+		t.Errorf("one unknown card read 40 times raised %q", as)
+	}
 }
 
 // A card held at a reader that repeats it is one presentation.

@@ -36,23 +36,32 @@ func (g *Gate) repeated(reader string, ev fallback.Event) bool {
 	return ok && last.key == key && !now.Before(last.at) && now.Sub(last.at) < repeatWindow
 }
 
-// Someone showing probeLimit unknown cards at one reader within probeWindow
-// is probably trying card numbers: the gate raises an alarm for probeAlarm
-// (answering every card as usual: no one is locked out by it).
+// Someone showing probeLimit different unknown cards at one reader within
+// probeWindow is probably trying card numbers: the gate raises an alarm for
+// probeAlarm (answering every card as usual: no one is locked out by it).
+// One unknown card read over and over (left on a reader) is one card.
 const (
 	probeLimit  = 20
 	probeWindow = time.Minute
 	probeAlarm  = 10 * time.Minute
 )
 
+// maxProbeSeen bounds the unknown cards remembered per reader.
+const maxProbeSeen = 256
+
 type probeState struct {
-	times []time.Time // unknown cards within the window
+	seen  []probeCard // unknown cards within the window, oldest first
 	until time.Time   // the alarm stands until then
+}
+
+type probeCard struct {
+	key string
+	at  time.Time
 }
 
 // probe counts an unknown card at a reader and raises the alarm at the
 // limit.
-func (g *Gate) probe(reader string) {
+func (g *Gate) probe(reader, key string) {
 	now := g.cfg.Now()
 	g.mu.Lock()
 	p := g.probes[reader]
@@ -61,15 +70,27 @@ func (g *Gate) probe(reader string) {
 		g.probes[reader] = p
 	}
 	i := 0
-	for i < len(p.times) && now.Sub(p.times[i]) >= probeWindow {
+	for i < len(p.seen) && now.Sub(p.seen[i].at) >= probeWindow {
 		i++
 	}
-	p.times = append(p.times[i:], now)
-	raise := len(p.times) >= probeLimit && !now.Before(p.until)
+	p.seen = p.seen[i:]
+	distinct := map[string]bool{key: true}
+	for j := len(p.seen) - 1; j >= 0; j-- {
+		if p.seen[j].key == key {
+			p.seen = append(p.seen[:j], p.seen[j+1:]...) // keep its latest sighting only
+			continue
+		}
+		distinct[p.seen[j].key] = true
+	}
+	p.seen = append(p.seen, probeCard{key, now})
+	if len(p.seen) > maxProbeSeen { // enough to know; bounded, whatever the flood
+		p.seen = p.seen[len(p.seen)-maxProbeSeen:]
+	}
+	n := len(distinct)
+	raise := n >= probeLimit && !now.Before(p.until)
 	if raise {
 		p.until = now.Add(probeAlarm)
 	}
-	n := len(p.times)
 	g.mu.Unlock()
 	if raise {
 		msg := probeSentence(reader, n)
@@ -87,7 +108,7 @@ func (g *Gate) presented(reader string) {
 }
 
 func probeSentence(reader string, n int) string {
-	return fmt.Sprintf("%d unknown cards at reader %s within a minute: someone may be trying card numbers", n, reader)
+	return fmt.Sprintf("%d different unknown cards at reader %s within a minute: someone may be trying card numbers", n, reader)
 }
 
 // Alarms lists the gate's standing alarms about people at the readers
@@ -99,7 +120,7 @@ func (g *Gate) Alarms() []string {
 	var out []string
 	for reader, p := range g.probes {
 		if now.Before(p.until) {
-			out = append(out, probeSentence(reader, max(len(p.times), probeLimit)))
+			out = append(out, probeSentence(reader, max(len(p.seen), probeLimit)))
 		}
 	}
 	slices.Sort(out)

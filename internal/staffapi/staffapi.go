@@ -285,6 +285,29 @@ func (s *Server) refuse(r *http.Request, why string) {
 	s.auditRefusal(actor(r), r.Method+" "+r.URL.Path+": "+why)
 }
 
+// FlushRefusals records the counts of refusals that were counted, not
+// recorded one by one, for callers whose period has ended (all of them
+// when final, at shutdown). The daemon calls it every minute.
+func (s *Server) FlushRefusals(final bool) {
+	now := s.opt.Now()
+	s.rmu.Lock()
+	var summaries []store.Event
+	for who, w := range s.refusals {
+		if !final && now.Sub(w.start) < refusalPeriod {
+			continue
+		}
+		if w.suppressed > 0 {
+			summaries = append(summaries, store.Event{Kind: store.KindAdmin, Actor: who, Outcome: "refused",
+				Detail: store.Detail(fmt.Sprintf("%d more refusals of %s from %s were counted, not recorded one by one", w.suppressed, who, w.start.UTC().Format(time.RFC3339)))})
+		}
+		delete(s.refusals, who)
+	}
+	s.rmu.Unlock()
+	for _, ev := range summaries {
+		s.auditEvent(ev)
+	}
+}
+
 // auditRefusal records a refusal: the first refusalBurst of a caller in a
 // refusalPeriod one by one, then a note that more are only counted, and
 // their count when the caller is next refused after the period.

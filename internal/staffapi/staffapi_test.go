@@ -302,4 +302,11 @@ func TestRefusalFloodIsCounted(t *testing.T) {
 	if len(got) != 10 || !strings.Contains(got[9].Detail, "counted, not recorded one by one") {
 		t.Fatalf("500 refusals in a burst wrote %d audit entries; want 10, the last saying the rest are counted", len(got))
 	}
+	// The count is recorded when the daemon flushes (every minute, and at
+	// shutdown), also if the caller never comes back.
+	fx.srv.FlushRefusals(true)
+	got = fx.refusals(t)[before:]
+	if len(got) != 11 || !strings.Contains(got[10].Detail, "490 more refusals") {
+		t.Errorf("after the flush: %d entries, last %q; want the count of the 490 others", len(got), got[len(got)-1].Detail)
+	}
 }
