@@ -95,6 +95,13 @@ func TestOpenDamagedMetaRecords(t *testing.T) {
 		{"schema 2 to 0", func(t *testing.T, path string) {
 			flipInFile(t, path, schema, len("schema")+3, 0x02)
 		}, kek, ErrCorrupt, []string{"key schema: version 0"}},
+		// Red team round 2: one flipped bit turned 2 into 1, and Open ran
+		// the 1 to 2 migration on a store that has its buckets ("create
+		// bucket failures: bucket already exists", outside ErrCorrupt: the
+		// daemon exited although a good backup existed).
+		{"schema 2 to 1", func(t *testing.T, path string) {
+			flipInFile(t, path, schema, len("schema")+3, 0x03)
+		}, kek, ErrCorrupt, []string{"key schema: version 1, but bucket failures of schema 2 is there"}},
 		{"schema 1000", setSchema(maxPlausibleSchema), kek, ErrSchemaTooNew, []string{"schema 1000"}},
 		{"schema 1001", setSchema(maxPlausibleSchema + 1), kek, ErrCorrupt, []string{"version 1001, which no gated wrote"}},
 		{"another key", func(*testing.T, string) {}, other, ErrWrongKey,

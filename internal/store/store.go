@@ -217,7 +217,7 @@ func openDB(path string, kek KEK, opts Options, writable, mayCreate bool) (*DB, 
 	if err == nil && writable && v.version < current {
 		err = db.update(func(tx *bolt.Tx) error {
 			if err := migrate(tx, opts.migrations, v.version, &migrateEnv{kek: kek, now: opts.Now()}); err != nil {
-				return err
+				return migrationError(err)
 			}
 			return appendAudit(tx, db.keys, opts.Now(), Event{Kind: KindAdmin, Actor: "system", Outcome: "ok",
 				Detail: fmt.Sprintf("schema migrated from %d to %d", v.version, current)})
@@ -235,6 +235,21 @@ func openDB(path string, kek KEK, opts Options, writable, mayCreate bool) (*DB, 
 		return nil, err
 	}
 	return db, nil
+}
+
+// migrationError classifies a migration that failed inside its
+// transaction (nothing committed). bbolt refuses a bucket that exists, a
+// bucket or value in the other's place, a missing bucket: then the file
+// holds what its schema number says it cannot, so the file is damaged
+// (ErrCorrupt, and the daemon serves a backup). A full disk or an I/O
+// error shows only at commit, outside this.
+func migrationError(err error) error {
+	for _, e := range []error{berrors.ErrBucketExists, berrors.ErrBucketNotFound, berrors.ErrIncompatibleValue, errDecode} {
+		if errors.Is(err, e) && !errors.Is(err, ErrCorrupt) {
+			return fmt.Errorf("%w: the file's content contradicts its schema number: %w", ErrCorrupt, err)
+		}
+	}
+	return err
 }
 
 // makePrivate enforces the store file's mode: a file that other users may

@@ -199,6 +199,24 @@ func TestMigrations(t *testing.T) {
 		}
 	})
 
+	// A migration that fails on what the file holds (here: a bucket it
+	// creates is there already) is damage, so the daemon serves a backup.
+	t.Run("migration refused by the file's content", func(t *testing.T) {
+		before := readFile(t, path)
+		opts := testOptions(t)
+		opts.migrations = append(defaultMigrations(), func(tx *bolt.Tx, _ *migrateEnv) error {
+			_, err := tx.CreateBucket(bucketAudit)
+			return err
+		})
+		_, err := Open(path, kek, opts)
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "migrate schema 2 to 3") || !strings.Contains(err.Error(), "bucket already exists") {
+			t.Errorf("Open with a migration the file contradicts = %v, want ErrCorrupt naming the migration and the cause", err)
+		}
+		if !bytes.Equal(readFile(t, path), before) {
+			t.Error("failed migration changed the file")
+		}
+	})
+
 	t.Run("migration runs once", func(t *testing.T) {
 		opts := testOptions(t)
 		runs := 0

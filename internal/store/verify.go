@@ -208,8 +208,15 @@ func verifyTx(tx *bolt.Tx, kek KEK, current uint32, opts Options) (uint32, verif
 	keys := deriveDeviceKeys(secret)
 	clear(secret)
 	for _, b := range schemaBuckets {
-		if b.since <= version && !present[string(b.name)] {
+		switch have := present[string(b.name)]; {
+		case b.since <= version && !have:
 			return version, n, fmt.Errorf("%w: bucket %s is missing", ErrCorrupt, b.name)
+		case b.since > version && have:
+			// Migrations commit with the new number: a bucket of a later
+			// schema proves the number was damaged (a bit flipped 2 to 1),
+			// and migrating again would fail on it.
+			return version, n, fmt.Errorf("%w: bucket meta, key schema: version %d, but bucket %s of schema %d is there (the schema record is damaged)",
+				ErrCorrupt, version, b.name, b.since)
 		}
 		delete(present, string(b.name))
 	}
