@@ -135,28 +135,40 @@ func TestKioskHijacksFail(t *testing.T) {
 	if audit := r.gated("audit", "list", "--limit", "1000"); strings.Contains(audit, "deletion") {
 		t.Errorf("the audit log records a deletion:\n%s", audit)
 	}
-	// The red team's victim at the screen's own reader: the attacker starts
-	// an enrollment; the victim swipes and types the PIN for the door, then
-	// again when it does not open; the attacker shows his face. A PIN typed
-	// again is not consent: that takes the number on the screen first.
+	// The red teams' victims at the screen's own reader. The attacker types
+	// 1# with no card: no flow opens, and the next resident's card and PIN
+	// are the gate's as ever (round two: 0#1# before each resident denied
+	// them all).
 	r.keys("0#")
 	time.Sleep(200 * time.Millisecond)
 	other := r.addResident("Second victim", "3003", "2468")
 	r.keys("1#")
 	time.Sleep(200 * time.Millisecond)
+	r.drainOpens()
 	r.swipe("3003", "2468")
-	time.Sleep(time.Second)
+	r.expectOpen("a resident's card and PIN at the screen's reader after someone typed 1#", 3*time.Second)
+	// The attacker slips 1# between the victim's card and PIN: the flow is
+	// the victim's, who reads "enrollment" on the screen and walks away
+	// with their card. The attacker, who knows the number on the screen
+	// and watched the PIN (round two), types both: consent also needs the
+	// card again, which he does not have.
+	r.swipe("3003", "")
+	time.Sleep(300 * time.Millisecond)
+	r.keys("1#")
+	time.Sleep(300 * time.Millisecond)
 	r.keys("2468#")
+	time.Sleep(time.Second)
+	if s := screenState(t, addr); !strings.HasPrefix(s, "notice") {
+		t.Fatalf("after the victim's card, 1# and the PIN the screen shows %q; want the notice", s)
+	}
+	r.keys(screenCode(t, addr) + "2468#")
 	for _, p := range []string{"obama.jpg", "obama2.jpg", "obama3.jpg"} {
 		r.show(p)
 		time.Sleep(300 * time.Millisecond)
 	}
 	time.Sleep(time.Second)
 	if info := r.residentInfo(other); info.Face {
-		t.Fatalf("a PIN typed twice at the screen's reader enrolled the attacker's face (%d templates)", info.Templates)
-	}
-	if s := screenState(t, addr); !strings.HasPrefix(s, "notice") {
-		t.Errorf("after the PIN typed again the screen shows %q; want the notice still waiting for the code", s)
+		t.Fatalf("the number and a watched PIN, without the card, enrolled the attacker's face (%d templates)", info.Templates)
 	}
 	// A card the flow does not wait for, at the screen's own reader, goes to
 	// the gate too.
@@ -193,10 +205,13 @@ func TestLockoutIsPerCardSharedAndPersistent(t *testing.T) {
 	r.swipe("2002", "5678")
 	r.expectOpen("another resident's card and PIN at the same reader", 3*time.Second)
 
-	// The screen asks the gate: the guesser's card is locked there too.
+	// The screen asks the gate: the guesser's card is locked there too
+	// (card, 1#, PIN: an enrollment at the screen).
+	r.swipe("1001", "")
+	time.Sleep(300 * time.Millisecond)
 	r.keys("1#")
-	time.Sleep(200 * time.Millisecond)
-	r.swipe("1001", "1234")
+	time.Sleep(300 * time.Millisecond)
+	r.keys("1234#")
 	time.Sleep(time.Second)
 	if s := screenState(t, addr); !strings.Contains(s, "密码错误次数过多") {
 		t.Errorf("the screen after a locked-out card and its right PIN shows %q, want the lock-out", s)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -109,10 +110,41 @@ func (k *kioskRig) shot(name string) {
 
 // confirm types the number the screen shows, then the PIN, then #: how a
 // resident consents or confirms a destruction.
-func (k *kioskRig) confirm(pin string) {
+// begin opens a flow as a resident does: their card, then 1# (enroll) or
+// 2# (withdraw).
+func (k *kioskRig) begin(card, code string) {
 	k.t.Helper()
+	k.swipe(card, "")
+	time.Sleep(300 * time.Millisecond) // the card reaches the screen before the code
+	k.keys(code + "#")
+}
+
+// confirm consents or confirms a destruction as a resident does: their card
+// again, then the number the screen shows, their PIN and #.
+func (k *kioskRig) confirm(card, pin string) {
+	k.t.Helper()
+	state := k.screenState()
+	k.swipe(card, "")
+	k.expect(state, map[bool]string{true: "卡已确认", false: "Card confirmed"}[k.lang() == "zh"])
 	code := screenCode(k.t, strings.TrimSuffix(strings.TrimPrefix(k.url, "http://"), "/"))
 	k.keys(code + pin + "#")
+}
+
+// screenState and lang read the screen as its page does.
+func (k *kioskRig) screenState() string {
+	s := screenState(k.t, strings.TrimSuffix(strings.TrimPrefix(k.url, "http://"), "/"))
+	return s[:strings.Index(s, ":")]
+}
+
+func (k *kioskRig) lang() string {
+	resp, err := http.Get(k.url + "screen")
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sc struct{ Lang string }
+	json.NewDecoder(resp.Body).Decode(&sc)
+	return sc.Lang
 }
 
 func (k *kioskRig) click(code string) {
@@ -139,19 +171,20 @@ func TestKioskEnrollmentAndOptOut(t *testing.T) {
 	wang := k.addResident("王芳", "3003", "2468")
 	k.expect("idle", "请看摄像头，或刷卡并输入密码", "1# 登记人脸")
 
-	// Enrollment from the keypad alone: 1#, card, PIN, notice, the PIN
-	// again as consent, camera.
+	// Enrollment from the keypad alone: card, 1#, PIN, notice, the card
+	// again and the number shown with the PIN as consent, camera. 1#
+	// without a card first only says how.
 	k.keys("1#")
-	k.expect("enroll-card", "请刷卡")
-	k.swipe("3003", "")
-	k.expect("enroll-pin", "请输入密码")
+	k.expect("enroll-card", "请先刷卡，再按 1#")
+	k.begin("3003", "1")
+	k.expect("enroll-pin", "请输入密码", "不会开门")
 	k.keys("24")
 	k.expect("enroll-pin", "●●")
 	k.keys("68#")
-	k.expect("notice", "人脸识别告知书", "保存期限", "同意：输入", "E2E Property Management")
+	k.expect("notice", "人脸识别告知书", "保存期限", "请再刷一次卡", "E2E Property Management")
 	k.keys("1#") // the old screens' "agree": neither consent nor a PIN guess
 	k.expect("notice")
-	k.confirm("2468")
+	k.confirm("3003", "2468")
 	k.expect("capture", "请")
 	for _, p := range []string{"obama.jpg", "obama2.jpg", "obama3.jpg"} {
 		k.show(p)
@@ -183,10 +216,14 @@ func TestKioskEnrollmentAndOptOut(t *testing.T) {
 	k.keys("9#")
 	k.expect("idle", "Look at the camera, or use your card and PIN.")
 	k.click("2")
-	k.expect("optout-card", "show your card", "does not open the door")
-	k.swipe("3003", "2468")
-	k.expect("optout-confirm", "destroyed at once", "To destroy it: type")
-	k.confirm("2468")
+	k.expect("optout-card", "show your card first, then type 2#", "does not open the door")
+	k.swipe("3003", "")
+	time.Sleep(300 * time.Millisecond)
+	k.click("2")
+	k.expect("optout-pin", "does not open the door")
+	k.keys("2468#")
+	k.expect("optout-confirm", "destroyed at once", "show your card again")
+	k.confirm("3003", "2468")
 	body := k.expect("optout-done", "Receipt: d-", "card and PIN keep working")
 	receipt := body[strings.Index(body, "d-") : strings.Index(body, "d-")+18]
 	if k.hasFace(wang) {
@@ -218,9 +255,8 @@ func TestKioskDeclineAndGuardian(t *testing.T) {
 	k.addResident("赵强", "6006", "9753")
 
 	// Declining stores nothing biometric, and nothing at all.
-	k.keys("1#")
-	k.expect("enroll-card")
-	k.swipe("4004", "1357")
+	k.begin("4004", "1")
+	k.keys("1357#")
 	k.expect("notice")
 	k.keys("0#")
 	k.expect("declined", "未保存任何人脸数据")
@@ -229,17 +265,15 @@ func TestKioskDeclineAndGuardian(t *testing.T) {
 	}
 
 	// A wrong PIN is refused.
-	k.keys("1#")
-	k.expect("enroll-card")
-	k.swipe("4004", "0000")
+	k.begin("4004", "1")
+	k.keys("0000#")
 	k.expect("problem", "卡和密码不符")
 
 	// The minor cannot enroll with someone else's card as guardian...
-	k.keys("1#")
-	k.expect("enroll-card")
-	k.swipe("5005", "8642")
+	k.begin("5005", "1")
+	k.keys("8642#")
 	k.expect("notice")
-	k.confirm("8642")
+	k.confirm("5005", "8642")
 	k.expect("guardian-card", "监护人")
 	k.swipe("6006", "9753")
 	k.expect("problem", "不是已登记的监护人")
@@ -247,11 +281,10 @@ func TestKioskDeclineAndGuardian(t *testing.T) {
 		t.Fatalf("a minor was enrolled without their guardian")
 	}
 	// ...and can with their guardian's.
-	k.keys("1#")
-	k.expect("enroll-card")
-	k.swipe("5005", "8642")
+	k.begin("5005", "1")
+	k.keys("8642#")
 	k.expect("notice")
-	k.confirm("8642")
+	k.confirm("5005", "8642")
 	k.expect("guardian-card")
 	k.swipe("4004", "1357")
 	k.expect("capture")

@@ -101,14 +101,32 @@ func waitState(t *testing.T, k *Kiosk, want State) {
 	}
 }
 
-func TestEnrollmentNeedsTheCodeAndThePIN(t *testing.T) {
+// start opens a flow as a resident does: their card, then 1# (enroll) or
+// 2# (withdraw), then their PIN.
+func start(t *testing.T, k *Kiosk, card, code, pin string) {
+	t.Helper()
+	send(t, k, cardAt(card), false) // the gate's card (it asks for the PIN)
+	send(t, k, pinAt(code), true)
+	send(t, k, pinAt(pin), true)
+}
+
+// confirm is the consent or confirmation: the card again, then the number
+// shown and the PIN.
+func confirm(t *testing.T, k *Kiosk, card, pin string) {
+	t.Helper()
+	send(t, k, cardAt(card), true)
+	send(t, k, pinAt(k.Screen().Code+pin), true)
+}
+
+func TestEnrollmentNeedsTheCardTheCodeAndThePIN(t *testing.T) {
 	be := newBackend()
 	k := New(Config{}, be)
+	// 1# with no card shown: a hint, no flow.
 	send(t, k, pinAt("1"), true)
-	waitState(t, k, EnrollCard)
-	send(t, k, cardAt("1001"), true)
-	waitState(t, k, EnrollPIN)
-	send(t, k, pinAt("5678"), true)
+	if k.Screen().State != EnrollCard || k.flow != nil {
+		t.Fatalf("1# without a card: screen %s, flow %v; want the hint and no flow", k.Screen().State, k.flow)
+	}
+	start(t, k, "1001", "1", "5678")
 	waitState(t, k, ReadNotice)
 	code := k.Screen().Code
 	if len(code) != 3 || !strings.Contains(k.Screen().Keys, code) {
@@ -119,29 +137,40 @@ func TestEnrollmentNeedsTheCodeAndThePIN(t *testing.T) {
 	if s := k.Screen(); s.Code != code || s.Digits != 2 || s.Notice == "" {
 		t.Fatalf("after a key press the notice screen is %+v; want the same code and notice, 2 digits", s)
 	}
-	// "1#", as the old screens asked, and the PIN typed again (the red
-	// team's victim, thinking of the door), are neither consent nor a guess.
-	for _, typed := range []string{"1", "5678", "5678", code} {
+	// Without the card again, not even the number and the right PIN
+	// consent (the red team's attacker, who read the number and watched
+	// the PIN, after the victim walked away with their card).
+	for _, typed := range []string{"1", "5678", code + "5678"} {
 		send(t, k, pinAt(typed), true)
 	}
 	if k.Screen().State != ReadNotice || be.checks != 1 {
-		t.Fatalf("after 1#, the PIN twice and the code alone: screen %s, %d PIN checks; want the notice still, 1 check", k.Screen().State, be.checks)
+		t.Fatalf("without the card again: screen %s, %d PIN checks; want the notice still, 1 check", k.Screen().State, be.checks)
+	}
+	// Someone else's card at the reader ends the flow: the gate's card.
+	send(t, k, cardAt("2002"), false)
+	if k.flow != nil {
+		t.Fatalf("another card at the consent step did not end the flow")
+	}
+	// The card again, then the PIN alone or the code alone: still nothing.
+	start(t, k, "1001", "1", "5678")
+	waitState(t, k, ReadNotice)
+	send(t, k, cardAt("1001"), true)
+	for _, typed := range []string{"5678", k.Screen().Code} {
+		send(t, k, pinAt(typed), true)
+	}
+	if k.Screen().State != ReadNotice || be.checks != 2 {
+		t.Fatalf("the card again and the PIN or the code alone: screen %s, %d checks", k.Screen().State, be.checks)
 	}
 	// The code with someone else's PIN does not consent for the resident.
-	send(t, k, pinAt(code+"1111"), true)
+	send(t, k, pinAt(k.Screen().Code+"1111"), true)
 	waitState(t, k, Problem)
 	if len(be.enrolled) != 0 {
 		t.Fatalf("enrolled without the resident's own PIN: %v", be.enrolled)
 	}
-	// The whole way, with the code and the resident's PIN as consent.
-	send(t, k, pinAt("1"), true)
-	send(t, k, cardAt("1001"), true)
-	send(t, k, pinAt("5678"), true)
+	// The whole way.
+	start(t, k, "1001", "1", "5678")
 	waitState(t, k, ReadNotice)
-	if k.Screen().Code == code {
-		t.Logf("the same code twice in a row (1 in 1000)")
-	}
-	send(t, k, pinAt(k.Screen().Code+"5678"), true)
+	confirm(t, k, "1001", "5678")
 	waitState(t, k, Capture)
 	be.capture <- [][]float32{{1}, {2}, {3}}
 	waitState(t, k, Enrolled)
@@ -150,23 +179,51 @@ func TestEnrollmentNeedsTheCodeAndThePIN(t *testing.T) {
 	}
 }
 
-func TestOptOutNeedsTheCodeAndThePIN(t *testing.T) {
+func TestOptOutNeedsTheCardTheCodeAndThePIN(t *testing.T) {
 	be := newBackend()
 	k := New(Config{}, be)
-	send(t, k, pinAt("2"), true)
-	send(t, k, cardAt("3003"), true)
-	send(t, k, pinAt("2222"), true)
+	start(t, k, "3003", "2", "2222")
 	waitState(t, k, OptOutConfirm)
-	send(t, k, pinAt("1"), true)    // the old confirmation code destroys nothing
-	send(t, k, pinAt("2222"), true) // nor does the PIN alone
+	send(t, k, pinAt("1"), true)                    // the old confirmation code destroys nothing
+	send(t, k, pinAt(k.Screen().Code+"2222"), true) // nor the code and PIN without the card
 	time.Sleep(20 * time.Millisecond)
 	if len(be.optedOut) != 0 || k.Screen().State != OptOutConfirm {
-		t.Fatalf("1# or the PIN alone destroyed face data: %v (screen %s)", be.optedOut, k.Screen().State)
+		t.Fatalf("destroyed without the card again: %v (screen %s)", be.optedOut, k.Screen().State)
 	}
-	send(t, k, pinAt(k.Screen().Code+"2222"), true)
+	confirm(t, k, "3003", "2222")
 	waitState(t, k, OptedOut)
 	if len(be.optedOut) != 1 || be.optedOut[0] != "r-faced" || k.Screen().Receipt == "" {
 		t.Errorf("opted out %v, receipt %q; want r-faced and a receipt", be.optedOut, k.Screen().Receipt)
+	}
+}
+
+// A flow belongs to the card shown just before 1#: typing 1# does not
+// open a flow that swallows the next resident's card and PIN (the red
+// team's denial: 0#1# before each resident). Cards and PINs of others go
+// to the gate.
+func TestFlowsStartWithTheirCard(t *testing.T) {
+	be := newBackend()
+	k := New(Config{}, be)
+	send(t, k, pinAt("1"), true)      // the attacker, with no card
+	send(t, k, cardAt("2002"), false) // the next resident: the gate's
+	send(t, k, pinAt("1111"), false)  // and their PIN: the gate's
+	if k.flow != nil || be.checks != 0 {
+		t.Fatalf("1# before a resident's card opened a flow that took it (checks %d)", be.checks)
+	}
+	// A card too long ago does not start a flow.
+	k.mu.Lock()
+	k.lastAt = time.Now().Add(-time.Minute)
+	k.mu.Unlock()
+	send(t, k, pinAt("1"), true)
+	if k.flow != nil {
+		t.Fatalf("1# a minute after a card opened a flow")
+	}
+	// A PIN answers the card: 1# after it opens nothing.
+	send(t, k, cardAt("2002"), false)
+	send(t, k, pinAt("1111"), false)
+	send(t, k, pinAt("1"), true)
+	if k.flow != nil {
+		t.Fatalf("1# after a card and its PIN opened a flow")
 	}
 }
 
@@ -175,8 +232,8 @@ func TestOptOutNeedsTheCodeAndThePIN(t *testing.T) {
 func TestOtherCardsGoToTheGate(t *testing.T) {
 	be := newBackend()
 	k := New(Config{}, be)
+	send(t, k, cardAt("2002"), false)
 	send(t, k, pinAt("1"), true)
-	send(t, k, cardAt("2002"), true) // the flow's card
 	waitState(t, k, EnrollPIN)
 	send(t, k, cardAt("1001"), false) // someone else's card: the gate's
 	if k.Screen().State == EnrollPIN || k.flow != nil {
@@ -187,31 +244,20 @@ func TestOtherCardsGoToTheGate(t *testing.T) {
 		t.Errorf("the kiosk checked a PIN that was the gate's")
 	}
 	// During the camera step, cards and PINs are the gate's; 0# cancels.
-	send(t, k, pinAt("1"), true)
-	send(t, k, cardAt("1001"), true)
-	send(t, k, pinAt("5678"), true)
+	start(t, k, "1001", "1", "5678")
 	waitState(t, k, ReadNotice)
-	send(t, k, pinAt(k.Screen().Code+"5678"), true)
+	confirm(t, k, "1001", "5678")
 	waitState(t, k, Capture)
 	send(t, k, cardAt("2002"), false)
 	send(t, k, pinAt("1111"), false)
 	send(t, k, pinAt("0"), true)
 	waitState(t, k, Idle)
-	// At a card step, a PIN is not the flow's either.
-	send(t, k, pinAt("2"), true)
-	send(t, k, pinAt("5678"), false)
-	// Idle: only the menu codes.
-	send(t, k, pinAt("0"), true)
-	send(t, k, cardAt("1001"), false)
-	send(t, k, pinAt("5678"), false)
 }
 
 func TestDeclineStoresNothing(t *testing.T) {
 	be := newBackend()
 	k := New(Config{}, be)
-	send(t, k, pinAt("1"), true)
-	send(t, k, cardAt("1001"), true)
-	send(t, k, pinAt("5678"), true)
+	start(t, k, "1001", "1", "5678")
 	waitState(t, k, ReadNotice)
 	send(t, k, pinAt("0"), true)
 	waitState(t, k, Declined)
@@ -223,9 +269,7 @@ func TestDeclineStoresNothing(t *testing.T) {
 func TestWrongPINEndsTheFlow(t *testing.T) {
 	be := newBackend()
 	k := New(Config{}, be)
-	send(t, k, pinAt("2"), true)
-	send(t, k, cardAt("1001"), true)
-	send(t, k, pinAt("0000"), true)
+	start(t, k, "1001", "2", "0000")
 	waitState(t, k, Problem)
 	if s := k.Screen(); s.Body != texts["not-identified"][0] {
 		t.Errorf("wrong PIN screen: %q", s.Body)
@@ -239,12 +283,12 @@ func TestWrongPINEndsTheFlow(t *testing.T) {
 func TestEventDoesNotWaitForSlowSteps(t *testing.T) {
 	be := &slowBackend{backend: newBackend(), release: make(chan struct{})}
 	k := New(Config{}, be)
+	send(t, k, cardAt("1001"), false)
 	send(t, k, pinAt("1"), true)
-	send(t, k, cardAt("1001"), true)
-	start := time.Now()
+	began := time.Now()
 	send(t, k, pinAt("5678"), true)
 	send(t, k, pinAt("5678"), true) // while the first is checked: ignored, not queued
-	if d := time.Since(start); d > time.Second {
+	if d := time.Since(began); d > time.Second {
 		t.Fatalf("Event blocked %v behind the PIN check", d)
 	}
 	close(be.release)
@@ -267,8 +311,8 @@ func (b *slowBackend) Identify(ctx context.Context, c fallback.Card, pin string)
 func TestScreenPressesAreCodesOnly(t *testing.T) {
 	be := newBackend()
 	k := New(Config{}, be)
+	send(t, k, cardAt("3003"), false)
 	send(t, k, pinAt("2"), true)
-	send(t, k, cardAt("3003"), true)
 	k.Press(context.Background(), "2222") // a PIN from the screen: ignored
 	time.Sleep(20 * time.Millisecond)
 	if be.checks != 0 || k.Screen().State != OptOutPIN {

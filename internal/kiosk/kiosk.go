@@ -148,6 +148,9 @@ type Kiosk struct {
 	changed chan struct{}
 	mode    calibrate.Mode
 	ctx     context.Context // Run's: slow steps end with it
+
+	lastCard fallback.Card // the last card shown at the reader while no flow was open
+	lastAt   time.Time     // when; zero once a flow took it or a PIN answered it
 }
 
 // flow is an enrollment or opt-out in progress.
@@ -159,6 +162,7 @@ type flow struct {
 	gcard    fallback.Card
 	guardian *Guardian
 	code     string             // the number shown for consent or destruction, typed before the PIN
+	again    time.Time          // when the card was shown again at the consent or confirm step
 	busy     bool               // a slow step (PIN check, store) is running
 	cancel   context.CancelFunc // of a capture in progress
 }
@@ -337,29 +341,52 @@ func (k *Kiosk) Event(ctx context.Context, ev fallback.Event) bool {
 		return false
 	}
 	if k.flow == nil {
-		if ev.Kind != fallback.KindPIN {
-			return false
-		}
-		switch ev.PIN.Reveal() {
-		case "1":
-			k.flow = &flow{}
-			k.show(EnrollCard, nil, k.cfg.Timeout)
-		case "2":
-			k.flow = &flow{optOut: true}
-			k.show(OptOutCard, nil, k.cfg.Timeout)
-		case "9":
-			lang := "en"
-			if k.screen.Lang == "en" {
-				lang = "zh"
-			}
-			k.screen.Lang = lang
-			k.show(Idle, nil, 0)
-		default:
-			return false // a PIN: the gate's
-		}
-		return true
+		return k.idle(ev)
 	}
 	return k.step(ev)
+}
+
+// cardFirst is how long after a card a menu code may start a flow with it.
+const cardFirst = 20 * time.Second
+
+// idle takes an event while no flow is open; k.mu held. Cards and PINs
+// are the gate's; the kiosk remembers the card, so that 1# or 2# right
+// after it starts a flow for that card (a flow belongs to the card shown
+// just before it: no one can open a flow that swallows the next
+// resident's card). 9# switches the language.
+func (k *Kiosk) idle(ev fallback.Event) bool {
+	now := k.cfg.Now()
+	if ev.Kind == fallback.KindCard {
+		k.lastCard, k.lastAt = ev.Card, now
+		return false
+	}
+	if ev.Kind != fallback.KindPIN {
+		return false
+	}
+	code := ev.PIN.Reveal()
+	switch code {
+	case "1", "2":
+		optOut := code == "2"
+		if k.lastAt.IsZero() || now.Sub(k.lastAt) > cardFirst || now.Before(k.lastAt) {
+			key := map[bool]string{false: "enroll-first", true: "optout-first"}[optOut]
+			k.show(map[bool]State{false: EnrollCard, true: OptOutCard}[optOut], func(s *Screen) { s.Body = k.text(s.Lang, key) }, k.cfg.Show)
+			return true
+		}
+		k.flow = &flow{optOut: optOut, card: k.lastCard}
+		k.lastAt = time.Time{}
+		k.show(map[bool]State{false: EnrollPIN, true: OptOutPIN}[optOut], nil, k.cfg.Timeout)
+	case "9":
+		lang := "en"
+		if k.screen.Lang == "en" {
+			lang = "zh"
+		}
+		k.screen.Lang = lang
+		k.show(Idle, nil, 0)
+	default:
+		k.lastAt = time.Time{} // a PIN answered the card: it is the gate's
+		return false
+	}
+	return true
 }
 
 // Press takes a touch on the screen: the menu codes only (0, 1, 2, 9),
@@ -381,12 +408,19 @@ func (k *Kiosk) stayFor(st State) time.Duration {
 // minPIN is the shortest PIN the store accepts: anything shorter is a code.
 const minPIN = 4
 
-// waitsFor says what a flow's state takes: a card, a PIN, or neither.
-func waitsFor(st State) fallback.EventKind {
+// waitsFor says what a flow's state takes: a card, a PIN, or neither. At
+// the consent and confirm steps the resident's card comes again first,
+// then the number shown and the PIN.
+func (f *flow) waitsFor(st State, now time.Time) fallback.EventKind {
 	switch st {
-	case EnrollCard, OptOutCard, GuardianCard:
+	case GuardianCard:
 		return fallback.KindCard
-	case EnrollPIN, OptOutPIN, GuardianPIN, ReadNotice, OptOutConfirm:
+	case ReadNotice, OptOutConfirm:
+		if f.again.IsZero() || now.Sub(f.again) > cardFirst {
+			return fallback.KindCard
+		}
+		return fallback.KindPIN
+	case EnrollPIN, OptOutPIN, GuardianPIN:
 		return fallback.KindPIN
 	}
 	return 0
@@ -395,87 +429,111 @@ func waitsFor(st State) fallback.EventKind {
 // step advances a flow and reports whether it used the event; k.mu held.
 func (k *Kiosk) step(ev fallback.Event) bool {
 	f, st := k.flow, k.screen.State
-	code := ""
-	if ev.Kind == fallback.KindPIN {
-		code = ev.PIN.Reveal()
-	}
-	want := waitsFor(st)
-	if ev.Kind == fallback.KindCard && want != fallback.KindCard {
-		if want == fallback.KindPIN {
+	confirming := st == ReadNotice || st == OptOutConfirm
+	if ev.Kind == fallback.KindCard {
+		switch {
+		case confirming && ev.Card == f.card:
+			// The resident's own card again: now the number and the PIN.
+			f.again = k.cfg.Now()
+			key := map[State]string{ReadNotice: "notice-keys-card", OptOutConfirm: "optout-keys-card"}[st]
+			cur := k.screen
+			k.show(st, func(s *Screen) {
+				*s = cur
+				s.Keys = k.text(s.Lang, key, f.code)
+			}, k.stayFor(st))
+			return true
+		case st == GuardianCard && !f.busy:
+			f.gcard = ev.Card
+			k.show(GuardianPIN, nil, k.cfg.Timeout)
+			return true
+		case f.waitsFor(st, k.cfg.Now()) != 0:
+			// Someone else is at the reader: their card is the gate's, and
+			// their PIN must not be taken for the resident's.
 			k.log.Info("kiosk: another card at the kiosk's reader; the flow ends and the gate takes the card")
 			k.toIdle()
 		}
+		return false // during the camera step too: the gate's
+	}
+	if ev.Kind != fallback.KindPIN {
 		return false
 	}
-	if code == "0" && st != ReadNotice {
+	code := ev.PIN.Reveal()
+	if code == "0" {
+		if st == ReadNotice {
+			return k.decline()
+		}
 		k.toIdle() // 0# cancels any step
 		return true
 	}
-	if f.busy {
+	want := f.waitsFor(st, k.cfg.Now())
+	switch {
+	case f.busy:
 		return true // a PIN while the last one is checked: ignored
-	}
-	if ev.Kind != want {
+	case confirming && want != fallback.KindPIN:
+		return true // before the card again: neither consent nor the gate's
+	case want != fallback.KindPIN:
 		return false // not for this step (a PIN at a card step, anything during the camera step): the gate's
-	}
-	if want == fallback.KindPIN && len(code) < minPIN && (st != ReadNotice || code != "0") {
+	case len(code) < minPIN:
 		return true // a menu code where a PIN is due (a habit from the old screens): not a PIN, not a guess
 	}
 	switch st {
-	case EnrollCard, OptOutCard, GuardianCard:
-		next := EnrollPIN
-		switch st {
-		case OptOutCard:
-			next, f.card = OptOutPIN, ev.Card
-		case GuardianCard:
-			next, f.gcard = GuardianPIN, ev.Card
-		default:
-			f.card = ev.Card
-		}
-		k.show(next, nil, k.cfg.Timeout)
+	case ReadNotice:
+		return k.consent(f, code)
+	case OptOutConfirm:
+		return k.confirmOptOut(f, code)
 	case EnrollPIN, OptOutPIN, GuardianPIN:
 		card := f.card
 		if st == GuardianPIN {
 			card = f.gcard
 		}
 		k.identify(f, st, card, code, func(who Resident) { k.identified(st, who) })
-	case ReadNotice:
-		if code == "0" {
-			k.log.Info("kiosk: consent refused; nothing stored", "resident", f.resident.ID)
-			k.flow = nil
-			k.show(Declined, nil, k.cfg.Show*2)
-			return true
-		}
-		pin, ok := f.confirmation(code)
-		if !ok {
-			return true // not the number on the screen: not consent (a PIN typed again, thinking of the door)
-		}
-		// Consent is its own act, by the resident who read the screen: the
-		// number shown, then their PIN.
-		k.identify(f, st, f.card, pin, func(who Resident) {
-			if who.ID != f.resident.ID {
-				k.problem(ErrNotIdentified)
-				return
-			}
-			if f.resident.Minor {
-				k.show(GuardianCard, nil, k.cfg.Timeout)
-				return
-			}
-			k.capture()
-		})
-	case OptOutConfirm:
-		pin, ok := f.confirmation(code)
-		if !ok {
-			return true
-		}
-		// Destroying is confirmed by the number shown, then the PIN.
-		k.identify(f, st, f.card, pin, func(who Resident) {
-			if who.ID != f.resident.ID {
-				k.problem(ErrNotIdentified)
-				return
-			}
-			k.optOut(f)
-		})
 	}
+	return true
+}
+
+// decline ends an enrollment whose resident refused; nothing is stored.
+func (k *Kiosk) decline() bool {
+	k.log.Info("kiosk: consent refused; nothing stored", "resident", k.flow.resident.ID)
+	k.flow = nil
+	k.show(Declined, nil, k.cfg.Show*2)
+	return true
+}
+
+// consent takes the number shown and the PIN, after the card again; k.mu
+// held.
+func (k *Kiosk) consent(f *flow, typed string) bool {
+	pin, ok := f.confirmation(typed)
+	if !ok {
+		return true // not the number on the screen: not consent (a PIN typed again, thinking of the door)
+	}
+	k.identify(f, ReadNotice, f.card, pin, func(who Resident) {
+		if who.ID != f.resident.ID {
+			k.problem(ErrNotIdentified)
+			return
+		}
+		if f.resident.Minor {
+			k.show(GuardianCard, nil, k.cfg.Timeout)
+			return
+		}
+		k.capture()
+	})
+	return true
+}
+
+// confirmOptOut takes the number shown and the PIN, after the card again;
+// k.mu held.
+func (k *Kiosk) confirmOptOut(f *flow, typed string) bool {
+	pin, ok := f.confirmation(typed)
+	if !ok {
+		return true
+	}
+	k.identify(f, OptOutConfirm, f.card, pin, func(who Resident) {
+		if who.ID != f.resident.ID {
+			k.problem(ErrNotIdentified)
+			return
+		}
+		k.optOut(f)
+	})
 	return true
 }
 

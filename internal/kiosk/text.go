@@ -26,7 +26,9 @@ var texts = map[string][2]string{
 	"idle":             {"请看摄像头，或刷卡并输入密码。", "Look at the camera, or use your card and PIN."},
 	"idle-verify":      {"请刷卡，然后看摄像头或输入密码。", "Show your card, then look at the camera or enter your PIN."},
 	"idle-off":         {"请刷卡并输入密码。", "Please use your card and PIN."},
-	"idle-keys":        {"1# 登记人脸　2# 撤回同意（删除人脸数据）　9# English", "1# enroll your face   2# withdraw (delete face data)   9# 中文"},
+	"idle-keys":        {"刷卡后按 1# 登记人脸　刷卡后按 2# 撤回同意（删除人脸数据）　9# English", "card, then 1#: enroll your face   card, then 2#: withdraw (delete face data)   9# 中文"},
+	"enroll-first":     {"登记人脸：请先刷卡，再按 1#（这不会开门）。", "To enroll your face: show your card first, then type 1# (this does not open the door)."},
+	"optout-first":     {"撤回同意：请先刷卡，再按 2#（这不会开门）。", "To withdraw: show your card first, then type 2# (this does not open the door)."},
 	"welcome":          {"%s，欢迎回家。", "Welcome home, %s."},
 	"face-unknown":     {"未识别到您的人脸。请刷卡并输入密码。", "Face not recognised. Please use your card and PIN."},
 	"wrong-pin":        {"密码错误。请重新刷卡并输入密码。", "Wrong PIN. Show your card and try again."},
@@ -34,12 +36,13 @@ var texts = map[string][2]string{
 	"locked-out":       {"密码错误次数过多，请稍后再试。", "Too many wrong PINs. Please wait and try again."},
 	"denied":           {"无法开门。", "The door cannot open."},
 	"enter-pin":        {"请输入密码，按 # 确认。", "Enter your PIN and press #."},
+	"enter-pin-flow":   {"请输入密码，按 # 确认（这不会开门）。", "Enter your PIN and press # (this does not open the door)."},
 	"enter-pin-verify": {"请看摄像头，或输入密码按 # 确认。", "Look at the camera, or enter your PIN and press #."},
 	"keys-pin":         {"数字 密码　* 清除　# 确认", "digits: PIN   * clear   # enter"},
-	"enroll-show-card": {"人脸登记（不开门）：请刷卡。", "Face enrollment (this does not open the door): show your card."},
-	"optout-show-card": {"撤回人脸识别（不开门）：请刷卡。", "Withdraw face recognition (this does not open the door): show your card."},
+
 	"keys-cancel":      {"0# 取消", "0# cancel"},
-	"notice-keys":      {"同意：输入 %s 和您的密码，按 #　0# 我不同意（不影响刷卡和密码开门）", "To agree: type %s, then your PIN, then #   0# I do not agree (your card and PIN keep working)"},
+	"notice-keys":      {"同意：请再刷一次卡，然后输入 %s 和您的密码，按 #　0# 我不同意（不影响刷卡和密码开门）", "To agree: show your card again, then type %s, your PIN and #   0# I do not agree (your card and PIN keep working)"},
+	"notice-keys-card": {"卡已确认。同意：输入 %s 和您的密码，按 #　0# 我不同意", "Card confirmed. To agree: type %s, your PIN and #   0# I do not agree"},
 	"guardian-card":    {"未满十四周岁：请父母或监护人刷卡。", "Under 14: a parent or guardian shows their card."},
 	"look":             {"请正对摄像头，保持不动。", "Look straight at the camera and hold still."},
 	"enrolled":         {"%s，您的人脸已登记。以后看摄像头即可开门。", "%s, your face is enrolled. Look at the camera to open the gate."},
@@ -47,7 +50,8 @@ var texts = map[string][2]string{
 	"enrolled-off":     {"%s，您的人脸已登记。本门禁确认人脸识别足够安全后即可使用；在此之前请刷卡并输入密码。", "%s, your face is enrolled. It will open this gate once face recognition is shown to be safe here; until then use your card and PIN."},
 	"declined":         {"未保存任何人脸数据。您可以继续刷卡和密码开门。", "Nothing was stored. Your card and PIN keep working."},
 	"optout-confirm":   {"您的人脸数据将被立即销毁。卡和密码照常使用。", "Your face data will be destroyed at once. Your card and PIN keep working."},
-	"optout-keys":      {"确认销毁：输入 %s 和您的密码，按 #　0# 取消", "To destroy it: type %s, then your PIN, then #   0# cancel"},
+	"optout-keys":      {"确认销毁：请再刷一次卡，然后输入 %s 和您的密码，按 #　0# 取消", "To destroy it: show your card again, then type %s, your PIN and #   0# cancel"},
+	"optout-keys-card": {"卡已确认。确认销毁：输入 %s 和您的密码，按 #　0# 取消", "Card confirmed. To destroy it: type %s, your PIN and #   0# cancel"},
 	"optout-done":      {"回执编号：%s。卡和密码照常使用。", "Receipt: %s. Your card and PIN keep working."},
 	"already":          {"您已登记人脸。如需删除，请在首页按 2#。", "Your face is already enrolled. To delete it, press 2# on the first screen."},
 	"no-face":          {"您没有登记人脸数据，无需撤回。", "You have no face data to withdraw."},
@@ -80,13 +84,13 @@ func (k *Kiosk) render(st State, lang string) Screen {
 	case Idle:
 		s.Body, s.Keys = k.text(lang, modeKey("idle", k.mode)), k.text(lang, "idle-keys")
 	case EnrollCard:
-		s.Body, s.Keys = k.text(lang, "enroll-show-card"), cancel
+		s.Body = k.text(lang, "enroll-first")
 	case OptOutCard:
-		s.Body, s.Keys = k.text(lang, "optout-show-card"), cancel
+		s.Body = k.text(lang, "optout-first")
 	case GuardianCard:
 		s.Body, s.Keys = k.text(lang, "guardian-card"), cancel
 	case EnrollPIN, OptOutPIN, GuardianPIN:
-		s.Body, s.Keys = k.text(lang, "enter-pin"), k.text(lang, "keys-pin")+"   "+cancel
+		s.Body, s.Keys = k.text(lang, "enter-pin-flow"), k.text(lang, "keys-pin")+"   "+cancel
 	case ReadNotice:
 		s.Keys = k.text(lang, "notice-keys", "…")
 	case Capture:
