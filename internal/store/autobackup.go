@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,23 +18,113 @@ import (
 
 // BackupInfo describes one automatic backup.
 type BackupInfo struct {
-	Path  string
-	Taken time.Time // from the file name, UTC, millisecond precision
-	Size  int64
+	Path string
+	// Generation orders backups: each new one gets one more than the
+	// highest in the directory, whatever the clock says. 0 for a backup
+	// named by an earlier version (gated-YYYYMMDDTHHMMSS.sssZ.db).
+	Generation uint64
+	Kind       BackupKind
+	Taken      time.Time // from the file name, UTC, millisecond precision: the clock's word, for people
+	Size       int64
 	// Skipped is set by OpenNewestBackup only: the newer backups it
 	// passed over, each with why ("gated-….db: store: …").
 	Skipped []string
+	// ClockBehind is set by AutoBackup only: when the backup before this
+	// one carries a later time, the clock went back (or was ahead then) by
+	// at least this much. The backup is good; the clock needs setting.
+	ClockBehind time.Duration
 }
 
-const backupTimeLayout = "20060102T150405.000Z"
+// BackupKind says why an automatic backup was taken; each kind is pruned
+// on its own.
+type BackupKind uint8
 
-var backupNameRE = regexp.MustCompile(`^gated-([0-9]{8}T[0-9]{6}\.[0-9]{3}Z)\.db$`)
+const (
+	// BackupScheduled is taken on the daemon's schedule (and after a key
+	// rotation); the newest Options.BackupKeep are kept. Backups named by
+	// an earlier version count as scheduled.
+	BackupScheduled BackupKind = 1
+	// BackupAfterChange is taken shortly after staff change residents or
+	// credentials.
+	BackupAfterChange BackupKind = 2
+)
 
-func backupName(t time.Time) string { return "gated-" + t.UTC().Format(backupTimeLayout) + ".db" }
+// String is the kind's word in backup names: "scheduled" or "change".
+func (k BackupKind) String() string {
+	switch k {
+	case BackupScheduled:
+		return "scheduled"
+	case BackupAfterChange:
+		return "change"
+	}
+	return fmt.Sprintf("BackupKind(%d)", uint8(k))
+}
 
-// ListBackups lists the automatic backups in dir, newest first: only
-// regular files named gated-YYYYMMDDTHHMMSS.sssZ.db. A missing dir has
-// none.
+// Backup names. gated-<generation, 10 digits or more>-<kind>-<UTC
+// time>.db; the generation orders them (a clock that goes back cannot
+// reorder them), the time is for people. Names of the previous version,
+// gated-<UTC time>.db, are still read, as generation 0.
+const (
+	backupTimeLayout = "20060102T150405.000Z"
+	backupTimeRE     = `[0-9]{8}T[0-9]{6}\.[0-9]{3}Z`
+	backupNameExpr   = `gated-([0-9]{10,20})-(scheduled|change)-(` + backupTimeRE + `)\.db`
+	oldBackupExpr    = `gated-(` + backupTimeRE + `)\.db`
+)
+
+var (
+	backupNameRE    = regexp.MustCompile(`^` + backupNameExpr + `$`)
+	oldBackupNameRE = regexp.MustCompile(`^` + oldBackupExpr + `$`)
+)
+
+func backupName(gen uint64, kind BackupKind, t time.Time) string {
+	return fmt.Sprintf("gated-%010d-%s-%s.db", gen, kind, t.UTC().Format(backupTimeLayout))
+}
+
+// parseBackupName reads a backup's generation, kind and time from its
+// name. Only names backupName writes (and the previous version's) are
+// backups: one generation, one name.
+func parseBackupName(name string) (gen uint64, kind BackupKind, taken time.Time, ok bool) {
+	if m := oldBackupNameRE.FindStringSubmatch(name); m != nil {
+		t, err := time.Parse(backupTimeLayout, m[1])
+		if err != nil {
+			return 0, 0, time.Time{}, false
+		}
+		return 0, BackupScheduled, t, true
+	}
+	m := backupNameRE.FindStringSubmatch(name)
+	if m == nil || len(m[1]) > 10 && m[1][0] == '0' {
+		return 0, 0, time.Time{}, false
+	}
+	gen, err := strconv.ParseUint(m[1], 10, 64)
+	if err != nil || gen == 0 {
+		return 0, 0, time.Time{}, false
+	}
+	kind = BackupScheduled
+	if m[2] == "change" {
+		kind = BackupAfterChange
+	}
+	t, err := time.Parse(backupTimeLayout, m[3])
+	if err != nil {
+		return 0, 0, time.Time{}, false
+	}
+	return gen, kind, t, true
+}
+
+// newer orders backups: higher generation first; among those named by
+// the previous version (generation 0), later time first.
+func newer(a, b BackupInfo) bool {
+	if a.Generation != b.Generation {
+		return a.Generation > b.Generation
+	}
+	if !a.Taken.Equal(b.Taken) {
+		return a.Taken.After(b.Taken)
+	}
+	return a.Path > b.Path
+}
+
+// ListBackups lists the automatic backups in dir, newest first: by
+// generation, then (for names of the previous version) by time. Only
+// regular files named as AutoBackup names them. A missing dir has none.
 func ListBackups(dir string) ([]BackupInfo, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -43,32 +135,56 @@ func ListBackups(dir string) ([]BackupInfo, error) {
 	}
 	var out []BackupInfo
 	for _, e := range entries {
-		m := backupNameRE.FindStringSubmatch(e.Name())
-		if m == nil || !e.Type().IsRegular() {
+		if !e.Type().IsRegular() {
 			continue
 		}
-		t, err := time.Parse(backupTimeLayout, m[1])
-		if err != nil {
+		gen, kind, t, ok := parseBackupName(e.Name())
+		if !ok {
 			continue
 		}
 		fi, err := e.Info()
 		if err != nil {
 			continue // removed meanwhile
 		}
-		out = append(out, BackupInfo{Path: filepath.Join(dir, e.Name()), Taken: t, Size: fi.Size()})
+		out = append(out, BackupInfo{Path: filepath.Join(dir, e.Name()), Generation: gen, Kind: kind, Taken: t, Size: fi.Size()})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path > out[j].Path })
+	sort.Slice(out, func(i, j int) bool { return newer(out[i], out[j]) })
 	return out, nil
+}
+
+// BackupDue reports whether a scheduled backup is due: there is none, or
+// the newest (by generation) was taken every or longer ago, or it carries
+// a time after the clock's (the clock went back: one is taken now, so the
+// newest carries a time the clock agrees with, and the schedule goes on
+// from it).
+func (db *DB) BackupDue(every time.Duration) (bool, error) {
+	if db.opts.BackupDir == "" {
+		return false, fmt.Errorf("store: backup due: %w: no backup directory (Options.BackupDir)", ErrInvalid)
+	}
+	list, err := ListBackups(db.opts.BackupDir)
+	if err != nil {
+		return false, err
+	}
+	now := db.opts.Now()
+	for _, b := range list {
+		if b.Kind != BackupScheduled {
+			continue
+		}
+		return b.Taken.After(now) || now.Sub(b.Taken) >= every, nil
+	}
+	return true, nil
 }
 
 // AutoBackup takes an automatic backup into Options.BackupDir: it records
 // an audit entry (so the copy holds the record of its own making), writes
 // a consistent snapshot (the same still-encrypted file `gated backup`
-// writes) to a temporary file there, syncs it, links it into place as
-// gated-YYYYMMDDTHHMMSS.sssZ.db (0600), and verifies it completely with the
-// KEK (what Open verifies, and the whole audit chain). A backup that fails
-// verification is deleted and the error returned. Then only the newest
-// Options.BackupKeep backups are kept. Deletions wait while it runs.
+// writes) to a temporary file there, syncs it, links it into place (0600)
+// under the next generation (see ListBackups), and verifies it completely
+// with the KEK (what Open verifies, and the whole audit chain). A backup
+// that fails verification is deleted and the error returned. Then only the
+// newest Options.BackupKeep backups are kept, never the one just taken.
+// When the previous backup carries a later time, BackupInfo.ClockBehind
+// says by how much. Deletions wait while it runs.
 func (db *DB) AutoBackup() (BackupInfo, error) {
 	if db.opts.BackupDir == "" {
 		return BackupInfo{}, fmt.Errorf("store: automatic backup: %w: no backup directory (Options.BackupDir)", ErrInvalid)
@@ -78,7 +194,7 @@ func (db *DB) AutoBackup() (BackupInfo, error) {
 	}
 	db.compactMu.Lock()
 	defer db.compactMu.Unlock()
-	info, err := db.autoBackup()
+	info, err := db.autoBackup(BackupScheduled)
 	if err != nil {
 		return BackupInfo{}, fmt.Errorf("store: automatic backup: %w", err)
 	}
@@ -86,7 +202,7 @@ func (db *DB) AutoBackup() (BackupInfo, error) {
 }
 
 // autoBackup is AutoBackup; the caller holds compactMu.
-func (db *DB) autoBackup() (BackupInfo, error) {
+func (db *DB) autoBackup(kind BackupKind) (BackupInfo, error) {
 	dir := db.opts.BackupDir
 	if err := ensurePrivateDir(dir, db.log); err != nil {
 		return BackupInfo{}, err
@@ -95,14 +211,30 @@ func (db *DB) autoBackup() (BackupInfo, error) {
 	if err != nil {
 		return BackupInfo{}, err
 	}
-	final := filepath.Join(dir, backupName(now))
-	for i := 0; fileExists(final); i++ {
-		if i > 1000 {
+	list, err := ListBackups(dir)
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	var gen uint64 = 1
+	info := BackupInfo{Kind: kind, Taken: now.Truncate(time.Millisecond)}
+	if len(list) > 0 {
+		if list[0].Generation == math.MaxUint64 {
+			return BackupInfo{}, fmt.Errorf("backup %s has the last generation there is: move it away", list[0].Path)
+		}
+		gen = list[0].Generation + 1
+		if list[0].Taken.After(info.Taken) {
+			info.ClockBehind = list[0].Taken.Sub(info.Taken)
+		}
+	}
+	final := filepath.Join(dir, backupName(gen, kind, now))
+	for i := 0; fileExists(final); i++ { // not a regular file, or made meanwhile
+		if i > 1000 || gen == math.MaxUint64 {
 			return BackupInfo{}, fmt.Errorf("no free backup name near %s", final)
 		}
-		now = now.Add(time.Millisecond)
-		final = filepath.Join(dir, backupName(now))
+		gen++
+		final = filepath.Join(dir, backupName(gen, kind, now))
 	}
+	info.Path, info.Generation = final, gen
 	if _, err := db.AppendAudit(Event{Kind: KindAdmin, Actor: "system", Outcome: "ok", Detail: "automatic backup " + filepath.Base(final)}); err != nil {
 		return BackupInfo{}, err
 	}
@@ -141,20 +273,39 @@ func (db *DB) autoBackup() (BackupInfo, error) {
 		syncDir(dir)
 		return BackupInfo{}, fmt.Errorf("the new backup %s does not verify and was deleted: %w", filepath.Base(final), err)
 	}
-	info := BackupInfo{Path: final, Taken: now.UTC().Truncate(time.Millisecond), Size: fileSize(final)}
-	db.log.Info("automatic backup taken", "path", final, "bytes", info.Size)
+	info.Size = fileSize(final)
+	db.log.Info("automatic backup taken", "path", final, "generation", gen, "kind", kind, "bytes", info.Size)
+	if info.ClockBehind > 0 {
+		db.log.Warn("the clock went back: the previous backup carries a later time; backups are ordered by generation, but set the clock",
+			"previous", list[0].Path, "behind", info.ClockBehind)
+	}
+	return info, db.pruneBackups(info)
+}
 
+// pruneBackups keeps the newest Options.BackupKeep backups, and never
+// just, the one just taken.
+func (db *DB) pruneBackups(just BackupInfo) error {
+	dir := db.opts.BackupDir
 	list, err := ListBackups(dir)
 	if err != nil {
-		return info, err
+		return err
 	}
-	for _, b := range list[min(len(list), db.opts.BackupKeep):] {
-		if err := os.Remove(b.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return info, fmt.Errorf("pruning backups: %w", err)
+	kept, removed := 0, 0
+	for _, b := range list {
+		if b.Path == just.Path || kept < db.opts.BackupKeep {
+			kept++
+			continue
 		}
+		if err := os.Remove(b.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("pruning backups: %w", err)
+		}
+		removed++
 		db.log.Info("old automatic backup removed", "path", b.Path)
 	}
-	return info, syncDir(dir)
+	if removed == 0 {
+		return nil
+	}
+	return syncDir(dir)
 }
 
 func (db *DB) currentKEK() KEK {
@@ -439,7 +590,7 @@ func backupFingerprint(path string, opts Options) (string, error) {
 // new key cannot open (the old key is retired). If the fresh backup fails,
 // the old ones are kept. The caller holds compactMu.
 func (db *DB) retireBackups(newKEK KEK) error {
-	info, err := db.autoBackup()
+	info, err := db.autoBackup(BackupScheduled)
 	if err != nil {
 		return fmt.Errorf("no backup under the new key (backups under the old key kept): %w", err)
 	}

@@ -101,13 +101,13 @@ func TestAutoBackupRotates(t *testing.T) {
 	if len(list) != 3 {
 		t.Fatalf("ListBackups = %d backups, want BackupKeep = 3", len(list))
 	}
-	name := regexp.MustCompile(`^gated-[0-9]{8}T[0-9]{6}\.[0-9]{3}Z\.db$`)
+	name := regexp.MustCompile(`^gated-[0-9]{10}-scheduled-[0-9]{8}T[0-9]{6}\.[0-9]{3}Z\.db$`)
 	for i, b := range list {
 		if want := taken[4-i]; b.Path != want.Path || !b.Taken.Equal(want.Taken) || b.Size != want.Size || b.Size == 0 {
 			t.Errorf("ListBackups[%d] = %+v, want %+v (newest first)", i, b, want)
 		}
 		if !name.MatchString(filepath.Base(b.Path)) {
-			t.Errorf("backup name %s does not follow gated-YYYYMMDDTHHMMSS.sssZ.db", b.Path)
+			t.Errorf("backup name %s does not follow gated-GGGGGGGGGG-scheduled-YYYYMMDDTHHMMSS.sssZ.db", b.Path)
 		}
 		if fi, _ := os.Stat(b.Path); fi.Mode().Perm() != 0o600 {
 			t.Errorf("backup %s mode %v, want 0600", b.Path, fi.Mode().Perm())

@@ -145,6 +145,25 @@ func FuzzParseKEK(f *testing.F) {
 	})
 }
 
+// FuzzParseBackupName checks parseBackupName never panics, and that a
+// name it accepts is the one name of its generation, kind and time.
+func FuzzParseBackupName(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		name := string(b)
+		gen, kind, taken, ok := parseBackupName(name)
+		if !ok {
+			return
+		}
+		want := backupName(gen, kind, taken)
+		if gen == 0 {
+			want = "gated-" + taken.Format(backupTimeLayout) + ".db"
+		}
+		if name != want || taken.Location() != time.UTC {
+			t.Fatalf("parseBackupName(%q) = %d, %v, %v: that is named %q", name, gen, kind, taken, want)
+		}
+	})
+}
+
 func FuzzDecodeFailures(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) { roundTrip(t, b, decodeFailures, encodeFailures) })
 }
@@ -281,6 +300,11 @@ func fuzzSeeds() map[string][][]byte {
 			bytes.Repeat([]byte{1}, 32),
 			[]byte(strings.Repeat("0", 64)),
 			[]byte("我的门禁密码是秘密啊ab"),
+		},
+		"FuzzParseBackupName": {
+			[]byte(backupName(42, BackupScheduled, t0)),
+			[]byte(backupName(1<<64-1, BackupAfterChange, t0.Add(1234*time.Millisecond))),
+			[]byte("gated-20261123T090000.000Z.db"),
 		},
 		"FuzzDecodeFailures": {encodeFailures(Failures{N: 3, Last: t0}), encodeFailures(Failures{})},
 		"FuzzDecodePending": {

@@ -30,6 +30,13 @@ func (c *testClock) Now() time.Time {
 	return c.t
 }
 
+// set moves the clock to t (forwards or back).
+func (c *testClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
 // testPIN are cheap argon2id parameters for tests.
 var testPIN = PINParams{Time: 1, MemoryKiB: 64, Threads: 1}
 

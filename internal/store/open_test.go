@@ -110,6 +110,8 @@ func TestOpenRemovesLeftoverTemps(t *testing.T) {
 		filepath.Join(dir, ".gated.db.restore-7"),
 		filepath.Join(backups, ".gated-backup-99"),
 		filepath.Join(backups, ".gated-20261123T090000.000Z.db.compact-5"),
+		filepath.Join(backups, ".gated-0000000042-scheduled-20261123T090000.000Z.db.compact-5"),
+		filepath.Join(backups, ".gated-0000000043-change-20261123T090000.000Z.db.new-6"),
 	}
 	theirs := []string{
 		filepath.Join(dir, ".gated.db.compact-abc"),
@@ -118,6 +120,8 @@ func TestOpenRemovesLeftoverTemps(t *testing.T) {
 		filepath.Join(dir, "gated.db.compact-1"),
 		filepath.Join(dir, "notes.txt"),
 		filepath.Join(backups, "gated-20261123T090000.000Z.db"),
+		filepath.Join(backups, "gated-0000000042-scheduled-20261123T090000.000Z.db"),
+		filepath.Join(backups, ".gated-0000000042-weekly-20261123T090000.000Z.db.compact-5"),
 		filepath.Join(backups, ".gated-backup-x"),
 	}
 	for _, p := range append(append([]string{}, ours...), theirs...) {

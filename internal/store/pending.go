@@ -208,7 +208,8 @@ func (db *DB) notePendingFailure(ps []PendingDestruction, cause error) {
 // Temporary files. Only names this package makes are ever removed: in the
 // store's directory, "."+base+".compact-", ".new-" or ".restore-" and the
 // digits os.CreateTemp adds; in the backup directory, the same for each
-// backup name, and ".gated-backup-" and digits.
+// backup name (of this version and of the previous one, whose backups a
+// destruction still scrubs), and ".gated-backup-" and digits.
 var tempSuffix = regexp.MustCompile(`^\.(compact|new|restore)-[0-9]+$`)
 
 func isStoreTemp(base, name string) bool {
@@ -216,7 +217,7 @@ func isStoreTemp(base, name string) bool {
 	return ok && tempSuffix.MatchString(rest)
 }
 
-var backupTemp = regexp.MustCompile(`^(\.gated-backup-[0-9]+|\.gated-[0-9]{8}T[0-9]{6}\.[0-9]{3}Z\.db\.(compact|new|restore)-[0-9]+)$`)
+var backupTemp = regexp.MustCompile(`^(\.gated-backup-[0-9]+|\.(` + backupNameExpr + `|` + oldBackupExpr + `)\.(compact|new|restore)-[0-9]+)$`)
 
 // removeTemps removes this store's leftover temporary files (and those of
 // its backup directory). The caller holds the store open for writing, so
