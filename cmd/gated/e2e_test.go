@@ -680,6 +680,26 @@ func TestBackupRestoreAndKeyRotation(t *testing.T) {
 	var before struct{ Store struct{ KEK string } }
 	json.Unmarshal([]byte(r.gated("status", "--json")), &before)
 	r.gated("keygen", "--out", r.dir+"/kek.new")
+	// The new key's file is noted in the data dir before the store is
+	// sealed with it (red team 2, F3): when the note cannot be written the
+	// rotation is refused and nothing changes.
+	block := r.dir + "/data/rotated-key.tmp"
+	if err := os.Mkdir(block, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(block+"/x", nil, 0o600)
+	if out, err := r.gatedErr("", "keys", "rotate", "--new-key", r.dir+"/kek.new"); err == nil || !strings.Contains(out, "key not rotated") {
+		t.Errorf("rotation without a note = %v:\n%s", err, out)
+	}
+	var still struct{ Store struct{ KEK string } }
+	json.Unmarshal([]byte(r.gated("status", "--json")), &still)
+	if still.Store.KEK != before.Store.KEK {
+		t.Errorf("a refused rotation changed the key: %s -> %s", before.Store.KEK, still.Store.KEK)
+	}
+	if _, err := os.Stat(r.dir + "/data/rotated-key"); !os.IsNotExist(err) {
+		t.Errorf("a refused rotation left a note: %v", err)
+	}
+	os.RemoveAll(block)
 	out := r.gated("keys", "rotate", "--new-key", r.dir+"/kek.new")
 	if !strings.Contains(out, before.Store.KEK+" -> kek:") {
 		t.Fatalf("keys rotate: %s (key was %s)", out, before.Store.KEK)
@@ -712,7 +732,23 @@ func TestBackupRestoreAndKeyRotation(t *testing.T) {
 	r.drainOpens()
 	r.swipe("1001", "1234")
 	r.expectOpen("card after a restart with the old key file", 10*time.Second)
+	// And if the store is damaged too, the backups (sealed with the new
+	// key) are opened with the noted key.
 	r.stop()
+	good, err := os.ReadFile(r.dir + "/data/gated.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(r.dir+"/data/gated.db", []byte("damaged beyond repair"), 0o600)
+	r.start()
+	if st := r.gated("status"); !strings.Contains(st, "STORE DAMAGED") || !strings.Contains(st, "move "+r.dir+"/kek.new into place") {
+		t.Errorf("damaged store after a rotation, old key file configured:\n%s", st)
+	}
+	r.drainOpens()
+	r.swipe("1001", "1234")
+	r.expectOpen("card from the new key's backup with the old key file", 10*time.Second)
+	r.stop()
+	os.WriteFile(r.dir+"/data/gated.db", good, 0o600)
 	if err := os.Rename(r.dir+"/kek.new", r.dir+"/kek"); err != nil {
 		t.Fatal(err)
 	}

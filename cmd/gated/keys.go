@@ -64,6 +64,9 @@ func runKeys(e *env, args []string) error {
 			if *cf.json {
 				return writeJSON(e.stdout, r)
 			}
+			if r.Warning != "" {
+				fmt.Fprintf(e.stderr, "warning: %s\n", r.Warning)
+			}
 			fmt.Fprintf(e.stdout, "rotated %s -> %s\nnow move %s over the configured key file (device.key_file) before the daemon restarts\n", r.Old, r.New, abs)
 			return nil
 		},

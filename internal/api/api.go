@@ -306,6 +306,10 @@ type RotateKey struct {
 type Rotated struct {
 	Old string `json:"old"` // fingerprints
 	New string `json:"new"`
+	// Warning, when set, says what did not follow the rotation (the
+	// file's rewrite, the retirement of old backups); the store is sealed
+	// with the new key all the same.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Report is what a data controller must be able to show (gated report).

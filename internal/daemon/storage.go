@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,27 +89,50 @@ const rotatedKeyFile = "rotated-key"
 // openWithRotatedKey opens the store with the key of the last rotation,
 // when the configured key is the one it replaced, and raises the alarm.
 func (d *daemon) openWithRotatedKey(dbPath string, opts store.Options, wrong error) (*store.DB, error) {
-	b, err := os.ReadFile(filepath.Join(d.dataDir, rotatedKeyFile))
-	if err != nil {
+	path, k, err := d.rotatedKey()
+	switch {
+	case path == "":
 		return nil, wrong
-	}
-	path := strings.TrimSpace(string(b))
-	k, err := store.LoadKEKFile(path)
-	if err != nil {
+	case err != nil:
 		return nil, fmt.Errorf("%w (the key of the last rotation, %s, does not load either: %v)", wrong, path, err)
 	}
 	db, err := store.Open(dbPath, k, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%w (nor does the key of the last rotation, %s: %v)", wrong, path, err)
 	}
+	d.usingRotatedKey(path, k)
+	return db, nil
+}
+
+// rotatedKey loads the key of the last rotation; path is "" without one.
+func (d *daemon) rotatedKey() (path string, k store.KEK, err error) {
+	b, err := os.ReadFile(filepath.Join(d.dataDir, rotatedKeyFile))
+	if err != nil {
+		return "", store.KEK{}, nil
+	}
+	path = strings.TrimSpace(string(b))
+	k, err = store.LoadKEKFile(path)
+	return path, k, err
+}
+
+func (d *daemon) usingRotatedKey(path string, k store.KEK) {
 	d.setKEK(k)
 	d.alarm("key", fmt.Sprintf("the store is sealed with the key of the last rotation, %s, but the configured key is still the old one: move %s into place (device.key_file) before the old key is thrown away", path, path))
-	return db, nil
 }
 
 func (d *daemon) openDegraded(dbPath string, damage error, opts store.Options) error {
 	d.log.Error("daemon: STORE DAMAGED", "path", dbPath, "err", damage)
 	bk, info, berr := store.OpenNewestBackup(opts.BackupDir, d.key(), opts)
+	if berr != nil {
+		// A power cut during a rotation, after the backups were sealed
+		// with the new key and before it was moved into place.
+		if path, k, err := d.rotatedKey(); path != "" && err == nil {
+			if b2, i2, err := store.OpenNewestBackup(opts.BackupDir, k, opts); err == nil {
+				bk, info, berr = b2, i2, nil
+				d.usingRotatedKey(path, k)
+			}
+		}
+	}
 	if berr != nil && !errors.Is(damage, store.ErrCorrupt) && !errors.Is(damage, store.ErrNotStore) && !errors.Is(damage, errStoreMissing) {
 		// No backup opens with this key either, and the file is not known
 		// to be damaged: the key, the program or the disk is what is
@@ -288,14 +312,68 @@ func (v device) Backups() ([]api.Backup, error) {
 
 func (v device) LoadKey(path string) (store.KEK, error) { return store.LoadKEKFile(path) }
 
-// KeyRotated follows a rotation: backups and restores now check against the
-// new key, and a restart before the new key file is moved into place
-// still opens the store (openWithRotatedKey).
-func (v device) KeyRotated(path string, k store.KEK) {
-	v.d.setKEK(k)
-	if err := os.WriteFile(filepath.Join(v.d.dataDir, rotatedKeyFile), []byte(path+"\n"), 0o600); err != nil {
-		v.d.log.Error("daemon: cannot note the rotated key's file: a restart before it is moved into place will need it by hand", "err", err)
+// BeginRotation notes the new key's file in the data dir, synced, before
+// the store is sealed with it: a restart at any moment of the rotation,
+// before the new key file is moved into place, still opens the store
+// (openWithRotatedKey). finish uses the new key for backups and restores
+// when the store took it, and puts the earlier note back when it did not.
+func (v device) BeginRotation(path string) (func(bool, store.KEK), error) {
+	note := filepath.Join(v.d.dataDir, rotatedKeyFile)
+	before, err := os.ReadFile(note)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("the note of the last rotation's key cannot be read: %w", err)
 	}
+	had := err == nil
+	if err := writeSynced(note, []byte(path+"\n")); err != nil {
+		return nil, fmt.Errorf("the new key's file cannot be noted in the data dir (a restart during the rotation would not open the store): %w", err)
+	}
+	return func(rotated bool, k store.KEK) {
+		if rotated {
+			v.d.setKEK(k)
+			return
+		}
+		var err error
+		if had {
+			err = writeSynced(note, before)
+		} else {
+			err = os.Remove(note)
+		}
+		if err != nil {
+			v.d.log.Error("daemon: the note of the last rotation's key cannot be put back", "err", err)
+		}
+	}, nil
+}
+
+// writeSynced replaces name with data, mode 0600, through a synced
+// temporary file and a rename: a power cut leaves the old or the new.
+func writeSynced(name string, data []byte) error {
+	tmp := name + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(name)); err == nil {
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (v device) Changed() {

@@ -87,13 +87,27 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	old := s.st.KEKFingerprint()
-	if err := s.faces.RotateKEK(actor(r), k); err != nil {
-		fail(w, err)
+	finish, err := s.dev.BeginRotation(in.NewKeyFile)
+	if err != nil {
+		fail(w, fmt.Errorf("key not rotated: %w", err))
 		return
 	}
-	s.dev.KeyRotated(in.NewKeyFile, k)
+	err = s.faces.RotateKEK(actor(r), k)
+	// The store says what it is sealed with now: an error after the
+	// rotation committed (the rewrite, the old backups) leaves it rotated.
+	rotated := s.st.KEKFingerprint() == k.Fingerprint()
+	finish(rotated, k)
+	if !rotated {
+		fail(w, fmt.Errorf("key not rotated: %w", err))
+		return
+	}
+	out := api.Rotated{Old: old, New: k.Fingerprint()}
+	if err != nil {
+		out.Warning = err.Error()
+		s.log.Error("staffapi: device key rotated, but not all that follows it", "err", err)
+	}
 	s.log.Warn("staffapi: device key rotated: move the new key file into place before the next start", "old", old, "new", k.Fingerprint(), "file", in.NewKeyFile)
-	control.WriteJSON(w, api.Rotated{Old: old, New: k.Fingerprint()})
+	control.WriteJSON(w, out)
 }
 
 // backup streams a backup of the store. An error before the first byte is

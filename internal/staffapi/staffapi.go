@@ -112,10 +112,13 @@ type Device interface {
 	// ("newest": the newest that verifies). The daemon starts again on it.
 	StageRestore(actor string, backup io.Reader) error
 	RestoreBackup(actor, name string) error
-	// LoadKey reads a new device key file for a rotation; KeyRotated says
-	// the store is now sealed with it.
+	// LoadKey reads a new device key file for a rotation. BeginRotation
+	// notes the new key's file before the store is sealed with it, so
+	// that a power cut in between still opens the store; it fails when
+	// the note cannot be written. finish says whether the store is now
+	// sealed with k (the daemon then uses k; otherwise the note goes).
 	LoadKey(path string) (store.KEK, error)
-	KeyRotated(path string, k store.KEK)
+	BeginRotation(path string) (finish func(rotated bool, k store.KEK), err error)
 	// Changed says staff changed residents or credentials: the daemon
 	// takes a backup soon, so that a damaged store is never served from a
 	// backup that still holds a revoked card or an old PIN.

@@ -42,7 +42,9 @@ type device struct {
 }
 
 func (d *device) Changed()                     { d.changes++ }
-func (d *device) KeyRotated(string, store.KEK) {}
+func (d *device) BeginRotation(string) (func(bool, store.KEK), error) {
+	return func(bool, store.KEK) {}, nil
+}
 
 func (d *device) Camera() api.Camera { return api.Camera{Up: true} }
 func (d *device) Readers() []api.Reader {
