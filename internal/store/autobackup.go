@@ -175,26 +175,32 @@ func (db *DB) BackupDue(every time.Duration) (bool, error) {
 	return true, nil
 }
 
-// AutoBackup takes an automatic backup into Options.BackupDir: it records
-// an audit entry (so the copy holds the record of its own making), writes
-// a consistent snapshot (the same still-encrypted file `gated backup`
-// writes) to a temporary file there, syncs it, links it into place (0600)
-// under the next generation (see ListBackups), and verifies it completely
-// with the KEK (what Open verifies, and the whole audit chain). A backup
-// that fails verification is deleted and the error returned. Then only the
-// newest Options.BackupKeep backups are kept, never the one just taken.
-// When the previous backup carries a later time, BackupInfo.ClockBehind
-// says by how much. Deletions wait while it runs.
-func (db *DB) AutoBackup() (BackupInfo, error) {
+// AutoBackup takes an automatic backup of the given kind into
+// Options.BackupDir: it records an audit entry (so the copy holds the
+// record of its own making), writes a consistent snapshot (the same
+// still-encrypted file `gated backup` writes) to a temporary file there,
+// syncs it, links it into place (0600) under the next generation (see
+// ListBackups), and verifies it completely with the KEK (what Open
+// verifies, and the whole audit chain). A backup that fails verification
+// is deleted and the error returned. Then each kind is pruned on its own:
+// the newest Options.BackupKeep scheduled backups are kept and the newest
+// Options.ChangeBackupKeep after-change ones, never the one just taken, so
+// a burst of changes cannot push the scheduled history out. When the
+// previous backup carries a later time, BackupInfo.ClockBehind says by how
+// much. Deletions wait while it runs.
+func (db *DB) AutoBackup(kind BackupKind) (BackupInfo, error) {
 	if db.opts.BackupDir == "" {
 		return BackupInfo{}, fmt.Errorf("store: automatic backup: %w: no backup directory (Options.BackupDir)", ErrInvalid)
+	}
+	if kind != BackupScheduled && kind != BackupAfterChange {
+		return BackupInfo{}, fmt.Errorf("store: automatic backup: %w: kind %v", ErrInvalid, kind)
 	}
 	if db.readOnly {
 		return BackupInfo{}, fmt.Errorf("store: automatic backup: %w", ErrReadOnly)
 	}
 	db.compactMu.Lock()
 	defer db.compactMu.Unlock()
-	info, err := db.autoBackup(BackupScheduled)
+	info, err := db.autoBackup(kind)
 	if err != nil {
 		return BackupInfo{}, fmt.Errorf("store: automatic backup: %w", err)
 	}
@@ -282,7 +288,8 @@ func (db *DB) autoBackup(kind BackupKind) (BackupInfo, error) {
 	return info, db.pruneBackups(info)
 }
 
-// pruneBackups keeps the newest Options.BackupKeep backups, and never
+// pruneBackups keeps, of each kind, the newest Options.BackupKeep
+// scheduled and Options.ChangeBackupKeep after-change backups, and never
 // just, the one just taken.
 func (db *DB) pruneBackups(just BackupInfo) error {
 	dir := db.opts.BackupDir
@@ -290,10 +297,12 @@ func (db *DB) pruneBackups(just BackupInfo) error {
 	if err != nil {
 		return err
 	}
-	kept, removed := 0, 0
+	keep := map[BackupKind]int{BackupScheduled: db.opts.BackupKeep, BackupAfterChange: db.opts.ChangeBackupKeep}
+	kept := map[BackupKind]int{}
+	removed := 0
 	for _, b := range list {
-		if b.Path == just.Path || kept < db.opts.BackupKeep {
-			kept++
+		if b.Path == just.Path || kept[b.Kind] < keep[b.Kind] {
+			kept[b.Kind]++
 			continue
 		}
 		if err := os.Remove(b.Path); err != nil && !errors.Is(err, os.ErrNotExist) {

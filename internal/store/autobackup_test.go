@@ -86,7 +86,7 @@ func TestAutoBackupRotates(t *testing.T) {
 	var taken []BackupInfo
 	for i := range 5 {
 		addEnrolled(t, db, r, "Resident", 1+i%2)
-		info, err := db.AutoBackup()
+		info, err := db.AutoBackup(BackupScheduled)
 		if err != nil {
 			t.Fatalf("AutoBackup %d = %v", i, err)
 		}
@@ -143,11 +143,11 @@ func TestOpenNewestBackupSkipsDamaged(t *testing.T) {
 	db, _, kek := newBackedUpDB(t, 7)
 	dir := db.opts.BackupDir
 	addEnrolled(t, db, newRand(42), "Resident", 2)
-	older, err := db.AutoBackup()
+	older, err := db.AutoBackup(BackupScheduled)
 	if err != nil {
 		t.Fatal(err)
 	}
-	newer, err := db.AutoBackup()
+	newer, err := db.AutoBackup(BackupScheduled)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestAutoBackupRefusesBadSnapshot(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := db.AutoBackup()
+	_, err := db.AutoBackup(BackupScheduled)
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "deleted") {
 		t.Errorf("AutoBackup of a damaged store = %v, want ErrCorrupt and the backup deleted", err)
 	}
@@ -206,7 +206,7 @@ func TestDestroyScrubsBackups(t *testing.T) {
 	}
 	keep, _ := addEnrolled(t, db, r, "Stays", 2)
 	for range 3 {
-		if _, err := db.AutoBackup(); err != nil {
+		if _, err := db.AutoBackup(BackupScheduled); err != nil {
 			t.Fatal(err)
 		}
 		addEnrolled(t, db, r, "Later", 1)
@@ -266,11 +266,11 @@ func TestDestroyScrubsBackups(t *testing.T) {
 		bk.Close()
 	}
 	// A backup taken after the destruction needs no scrub.
-	if _, err := db.AutoBackup(); err != nil {
+	if _, err := db.AutoBackup(BackupScheduled); err != nil {
 		t.Fatal(err)
 	}
 	later, _ := addEnrolled(t, db, r, "Opts Out Too", 1)
-	if _, err := db.AutoBackup(); err != nil {
+	if _, err := db.AutoBackup(BackupScheduled); err != nil {
 		t.Fatal(err)
 	}
 	rec2, err := db.DestroyFaceData("staff:desk", later.ID, "opted out")
@@ -291,11 +291,11 @@ func TestScrubDeletesUnscrubbable(t *testing.T) {
 	db, path, _ := newBackedUpDB(t, 7)
 	dir := db.opts.BackupDir
 	victim, _ := addEnrolled(t, db, newRand(45), "Opts Out", 2)
-	good, err := db.AutoBackup()
+	good, err := db.AutoBackup(BackupScheduled)
 	if err != nil {
 		t.Fatal(err)
 	}
-	damaged, err := db.AutoBackup()
+	damaged, err := db.AutoBackup(BackupScheduled)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +343,7 @@ func TestRotateKEKRetiresBackups(t *testing.T) {
 	dir := db.opts.BackupDir
 	addEnrolled(t, db, newRand(46), "Resident", 1)
 	for range 2 {
-		if _, err := db.AutoBackup(); err != nil {
+		if _, err := db.AutoBackup(BackupScheduled); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,7 +65,7 @@ func TestBackupClockBack(t *testing.T) {
 	var before []BackupInfo
 	for i := range 7 {
 		clock.set(t0.Add(time.Duration(i) * time.Minute))
-		info, err := db.AutoBackup()
+		info, err := db.AutoBackup(BackupScheduled)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +85,7 @@ func TestBackupClockBack(t *testing.T) {
 	if err := db.RevokeCard("staff:alice", res.ID, "4004"); err != nil {
 		t.Fatal(err)
 	}
-	info, err := db.AutoBackup()
+	info, err := db.AutoBackup(BackupScheduled)
 	if err != nil {
 		t.Fatalf("AutoBackup with the clock 30 min back = %v", err)
 	}
@@ -110,7 +111,7 @@ func TestBackupClockBack(t *testing.T) {
 		t.Errorf("BackupDue(24h) right after a backup = %v, %v; want false", due, err)
 	}
 	// The next backup follows one taken by the same clock: nothing to report.
-	next, err := db.AutoBackup()
+	next, err := db.AutoBackup(BackupScheduled)
 	if err != nil || next.ClockBehind != 0 {
 		t.Errorf("AutoBackup after = %+v, %v; want ClockBehind 0", next, err)
 	}
@@ -149,7 +150,7 @@ func TestBackupOldNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Three backups as the old version named them, one a year ahead.
-	seed, err := db.AutoBackup()
+	seed, err := db.AutoBackup(BackupScheduled)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +170,7 @@ func TestBackupOldNames(t *testing.T) {
 	if list[0].Generation != 0 || list[0].Kind != BackupScheduled || !list[0].Taken.Equal(time.Date(2027, 11, 23, 9, 0, 0, 0, time.UTC)) {
 		t.Errorf("old-style backup = %+v, want generation 0, scheduled, its time", list[0])
 	}
-	info, err := db.AutoBackup()
+	info, err := db.AutoBackup(BackupScheduled)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +193,7 @@ func TestBackupOldNames(t *testing.T) {
 		t.Errorf("OpenNewestBackup = %s, want the new-style %s, not the future-named old one", filepath.Base(newest.Path), filepath.Base(info.Path))
 	}
 	for range 2 {
-		if _, err := db.AutoBackup(); err != nil {
+		if _, err := db.AutoBackup(BackupScheduled); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -235,5 +236,76 @@ func TestBackupNames(t *testing.T) {
 		if ok != tt.ok || gen != tt.gen || kind != tt.kind || !taken.Equal(tt.at) {
 			t.Errorf("parseBackupName(%s) = %d, %v, %v, %v; want %d, %v, %v, %v", tt.name, gen, kind, taken, ok, tt.gen, tt.kind, tt.at, tt.ok)
 		}
+	}
+}
+
+// TestBackupRings replays red team round 2: the daemon takes a backup 30 s
+// after staff change residents or credentials, and with one ring of
+// BackupKeep = 7, seven quick changes pushed the whole week of scheduled
+// backups out. Two rings: 7 scheduled and 10 after-change backups leave
+// all 7 scheduled and the 3 newest after-change ones; "newest" is the
+// newest of either kind.
+func TestBackupRings(t *testing.T) {
+	db, clock, kek := newClockedBackupDB(t, 7)
+	dir := db.opts.BackupDir
+	t0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	var daily, changes []BackupInfo
+	for i := range 7 {
+		clock.set(t0.Add(time.Duration(i) * 24 * time.Hour))
+		info, err := db.AutoBackup(BackupScheduled)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Kind != BackupScheduled || !strings.Contains(filepath.Base(info.Path), "-scheduled-") {
+			t.Errorf("scheduled backup = %+v", info)
+		}
+		daily = append(daily, info)
+	}
+	res, err := db.AddResident("staff:w", Resident{Name: "Target", Unit: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		clock.set(t0.Add(7*24*time.Hour + time.Duration(i)*40*time.Second))
+		if _, err := db.UpdateResident("staff:w", Resident{ID: res.ID, Name: "Target", Unit: fmt.Sprint("1-", i), Status: StatusActive}); err != nil {
+			t.Fatal(err)
+		}
+		info, err := db.AutoBackup(BackupAfterChange)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Kind != BackupAfterChange || !strings.Contains(filepath.Base(info.Path), "-change-") {
+			t.Errorf("after-change backup = %+v", info)
+		}
+		changes = append(changes, info)
+	}
+	var want []string
+	for i := 9; i >= 7; i-- {
+		want = append(want, filepath.Base(changes[i].Path))
+	}
+	for i := 6; i >= 0; i-- {
+		want = append(want, filepath.Base(daily[i].Path))
+	}
+	if got := backupNames(t, dir); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("backups after 7 scheduled and 10 after-change:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	bk, newest, err := OpenNewestBackup(dir, kek, testOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bk.Close()
+	if newest.Path != changes[9].Path {
+		t.Errorf("OpenNewestBackup = %s, want the last after-change backup", filepath.Base(newest.Path))
+	}
+	if r, err := bk.Resident(res.ID); err != nil || r.Unit != "1-9" {
+		t.Errorf("newest backup has %+v, %v; want the last change", r, err)
+	}
+	// A scheduled backup is due by the scheduled ring only.
+	clock.set(t0.Add(7*24*time.Hour + time.Hour))
+	if due, err := db.BackupDue(24 * time.Hour); !due || err != nil {
+		t.Errorf("BackupDue(24h) a day after the last scheduled backup, minutes after a change backup = %v, %v; want true", due, err)
+	}
+	if _, err := db.AutoBackup(BackupKind(9)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("AutoBackup(kind 9) = %v, want ErrInvalid", err)
 	}
 }

@@ -216,7 +216,7 @@ func BenchmarkAutoBackupLarge(b *testing.B) {
 	}
 	defer db.Close()
 	for b.Loop() {
-		if _, err := db.AutoBackup(); err != nil {
+		if _, err := db.AutoBackup(BackupScheduled); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -241,7 +241,7 @@ func BenchmarkDestroyWithBackups(b *testing.B) {
 			b.Fatal(err)
 		}
 		for range 2 {
-			if _, err := db.AutoBackup(); err != nil {
+			if _, err := db.AutoBackup(BackupScheduled); err != nil {
 				b.Fatal(err)
 			}
 		}

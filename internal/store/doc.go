@@ -59,7 +59,9 @@
 // # Backups
 //
 // AutoBackup writes a verified, still-encrypted snapshot into
-// Options.BackupDir and keeps the newest Options.BackupKeep; a key
+// Options.BackupDir, named with a generation that orders backups whatever
+// the clock says. Scheduled backups and those taken after a change are
+// pruned apart (Options.BackupKeep, Options.ChangeBackupKeep); a key
 // rotation replaces them with one under the new key.
 //
 // # Audit

@@ -73,7 +73,7 @@ func TestDestroyOnFullDisk(t *testing.T) {
 	for range 70 {
 		addEnrolled(t, db, r, "Neighbour", 3)
 	}
-	if _, err := db.AutoBackup(); err != nil {
+	if _, err := db.AutoBackup(BackupScheduled); err != nil {
 		t.Fatal(err)
 	}
 	secrets := faceSecrets(t, db, victim.ID)
@@ -185,7 +185,7 @@ func TestDestroyKilled(t *testing.T) {
 				addEnrolled(t, db, r, "Neighbour", 2)
 			}
 			for range 2 {
-				if _, err := db.AutoBackup(); err != nil {
+				if _, err := db.AutoBackup(BackupScheduled); err != nil {
 					t.Fatal(err)
 				}
 			}

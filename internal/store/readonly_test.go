@@ -115,7 +115,7 @@ func TestOpenReadOnly(t *testing.T) {
 		"SetFailures":   func() error { return ro.SetFailures("card:1001", Failures{N: 1, Last: time.Now()}) },
 		"ClearFailures": func() error { return ro.ClearFailures("card:1001") },
 		"Failures":      func() error { _, err := ro.Failures("card:1001"); return err },
-		"AutoBackup":    func() error { _, err := ro.AutoBackup(); return err },
+		"AutoBackup":    func() error { _, err := ro.AutoBackup(BackupScheduled); return err },
 		"FinishPending": func() error { _, err := ro.FinishPending(); return err },
 		"ImportJournal": func() error { _, err := ro.ImportJournal(filepath.Join(t.TempDir(), "j")); return err },
 	}

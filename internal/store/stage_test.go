@@ -75,12 +75,12 @@ func TestStageNewestAutoBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	old, err := db.AutoBackup()
+	old, err := db.AutoBackup(BackupScheduled)
 	if err != nil {
 		t.Fatal(err)
 	}
 	db.AddResident("test", Resident{Name: "x", Unit: "1"})
-	newest, err := db.AutoBackup()
+	newest, err := db.AutoBackup(BackupScheduled)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,8 +33,12 @@ type Options struct {
 	// missing) and what a destruction scrubs; empty means no automatic
 	// backups. Keep it inside the daemon's data directory.
 	BackupDir string
-	// BackupKeep is how many automatic backups to keep; zero means 7.
+	// BackupKeep is how many scheduled automatic backups to keep
+	// (BackupScheduled); zero means 7.
 	BackupKeep int
+	// ChangeBackupKeep is how many backups taken after a change to keep
+	// (BackupAfterChange), apart from the scheduled ones; zero means 3.
+	ChangeBackupKeep int
 
 	// noSync skips fsync; only the benchmark builder uses it.
 	noSync bool
@@ -60,6 +64,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.BackupKeep <= 0 {
 		o.BackupKeep = 7
+	}
+	if o.ChangeBackupKeep <= 0 {
+		o.ChangeBackupKeep = 3
 	}
 	if o.migrations == nil {
 		o.migrations = defaultMigrations()
