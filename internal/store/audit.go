@@ -250,63 +250,157 @@ func (db *DB) VerifyAudit() (AuditReport, error) {
 }
 
 func verifyChain(tx *bolt.Tx, keys deviceKeys) AuditReport {
-	var r AuditReport
+	return walkChain(tx, keys, true).report
+}
+
+// AuditBreak is one entry of the audit chain that does not verify.
+type AuditBreak struct {
+	Seq     uint64
+	Problem string // as AuditReport.Problem says it
+}
+
+// AuditDamageError says that entries of the audit chain do not verify (a
+// bad sector, bit rot) while the rest of the store is sound. AutoBackup
+// returns it in BackupInfo.AuditDamage, with the backup taken: the store
+// works, and each backup keeps the damaged entries as they are, checked
+// against the store's own. It wraps ErrAuditBroken.
+//
+// The entries cannot be repaired: the hash chain exists so that a changed
+// or lost entry shows, and re-sealing it over the damage would hide what
+// was lost, so there is no reseal.
+type AuditDamageError struct {
+	First AuditBreak // the first entry that does not verify
+	Count int        // entries that do not verify (at least this many when More)
+	More  bool
+}
+
+func (e *AuditDamageError) Error() string {
+	others := ""
+	switch {
+	case e.More:
+		others = fmt.Sprintf(", and more than %d other entries", e.Count-1)
+	case e.Count > 1:
+		others = fmt.Sprintf(", and %d other entries", e.Count-1)
+	}
+	return fmt.Sprintf("store: the audit log is damaged at entry %d (%s)%s: the gate and its backups work, "+
+		"and keep the damaged entries as they are; they cannot be repaired (re-sealing the chain would hide what was lost). "+
+		"See them with gated audit verify, keep a copy of every entry with gated audit export --out FILE, "+
+		"and if more entries are damaged later, replace the storage: it is failing", e.First.Seq, e.First.Problem, others)
+}
+
+func (e *AuditDamageError) Unwrap() error { return ErrAuditBroken }
+
+// maxAuditBreaks bounds the breaks one walk collects (a few hundred
+// kilobytes); a chain broken in more places is not compared entry by entry.
+const maxAuditBreaks = 10000
+
+// chainWalk is what walkChain found.
+type chainWalk struct {
+	report AuditReport // the first problem, as VerifyAudit reports it
+	// breaks are the entries that do not verify, in order, each once
+	// (at most maxAuditBreaks; more says there were others).
+	breaks []AuditBreak
+	more   bool
+	// head is what is wrong with the sealed head (missing, seal, a tail
+	// cut off or added, the last entry): "" when it agrees with the chain.
+	head string
+}
+
+// walkChain walks the whole audit chain. With first it stops at the first
+// problem (VerifyAudit); else it goes on past broken entries and collects
+// them: after an entry that does not verify, the next one is linked to its
+// stored hash (if it decodes), so one damaged entry is one break, and a
+// damaged hash field two (the entry and the link after it).
+func walkChain(tx *bolt.Tx, keys deviceKeys, first bool) chainWalk {
+	var w chainWalk
+	r := &w.report
 	var prev [32]byte
-	bad := func(seq uint64, format string, args ...any) AuditReport {
-		r.FirstBad = seq
-		r.Problem = fmt.Sprintf(format, args...)
-		return r
+	linked := true // prev is the hash the next entry must link to
+	var last uint64
+	brk := func(seq uint64, format string, args ...any) {
+		p := fmt.Sprintf(format, args...)
+		if r.Problem == "" {
+			r.FirstBad, r.Problem = seq, p
+		}
+		if len(w.breaks) < maxAuditBreaks {
+			w.breaks = append(w.breaks, AuditBreak{Seq: seq, Problem: p})
+		} else {
+			w.more = true
+		}
 	}
 	c := tx.Bucket(bucketAudit).Cursor()
 	want := uint64(1)
 	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if first && r.Problem != "" {
+			return w
+		}
 		if len(k) != 8 {
-			return bad(want, "key of %d bytes in the audit bucket", len(k))
+			brk(want, "key of %d bytes in the audit bucket", len(k))
+			continue
 		}
 		if seq := binary.BigEndian.Uint64(k); seq != want {
-			if seq > want {
-				return bad(want, "entry %d is missing (next present is %d)", want, seq)
+			if seq < want {
+				brk(want, "entry %d is out of order", seq)
+				continue
 			}
-			return bad(want, "entry %d is out of order", seq)
+			brk(want, "entry %d is missing (next present is %d)", want, seq)
+			want, linked = seq, false
+			if first {
+				return w
+			}
 		}
 		a, err := decodeAudit(v)
 		if err != nil {
-			return bad(want, "entry does not decode: %v", err)
+			brk(want, "entry does not decode: %v", err)
+			want, linked = want+1, false
+			continue
 		}
 		r.Entries++
 		switch {
 		case a.Seq != want:
-			return bad(want, "entry is stored under seq %d but says %d", want, a.Seq)
-		case a.PrevHash != prev:
-			return bad(want, "entry does not link to entry %d", want-1)
+			brk(want, "entry is stored under seq %d but says %d", want, a.Seq)
+		case linked && a.PrevHash != prev:
+			brk(want, "entry does not link to entry %d", want-1)
 		case a.computeHash() != a.Hash:
-			return bad(want, "entry was altered (hash mismatch)")
+			brk(want, "entry was altered (hash mismatch)")
+		default:
+			if r.Problem == "" {
+				r.LastGood = want
+			}
 		}
-		prev = a.Hash
-		r.LastGood = want
+		prev, linked, last = a.Hash, true, want
 		want++
+	}
+	if first && r.Problem != "" {
+		return w
+	}
+	head := func(seq uint64, format string, args ...any) {
+		w.head = fmt.Sprintf(format, args...)
+		if r.Problem == "" {
+			r.FirstBad, r.Problem = seq, w.head
+		}
 	}
 	raw := tx.Bucket(bucketMeta).Get(metaAuditHead)
 	if raw == nil {
-		if r.Entries == 0 {
-			return r
+		if r.Entries > 0 || len(w.breaks) > 0 {
+			head(want, "audit head is missing")
 		}
-		return bad(want, "audit head is missing")
+		return w
 	}
 	h, err := decodeAuditHead(raw)
 	switch {
 	case err != nil:
-		return bad(want, "audit head does not decode: %v", err)
+		head(want, "audit head does not decode: %v", err)
 	case h.MAC != h.mac(keys):
-		return bad(1, "audit head seal does not verify: chain rewritten without the key, or a foreign head")
-	case h.Seq > r.LastGood:
-		return bad(want, "entries %d to %d are missing (tail cut off)", want, h.Seq)
-	case h.Seq < r.LastGood:
-		return bad(h.Seq+1, "entries after the sealed head %d were added without the key", h.Seq)
-	case h.Hash != prev:
-		return bad(h.Seq, "last entry differs from the sealed head")
+		head(1, "audit head seal does not verify: chain rewritten without the key, or a foreign head")
+	case h.Seq > last:
+		head(last+1, "entries %d to %d are missing (tail cut off)", last+1, h.Seq)
+	case h.Seq < last:
+		head(h.Seq+1, "entries after the sealed head %d were added without the key", h.Seq)
+	case !linked || h.Hash != prev:
+		head(h.Seq, "last entry differs from the sealed head")
 	}
-	return r
+	return w
 }
 
 // ForEachAudit calls fn for each entry with Seq >= from, in order.
@@ -343,16 +437,45 @@ type auditJSON struct {
 	Hash    string    `json:"hash"`
 }
 
+// damagedAuditJSON is the line ExportAudit writes for an entry that does
+// not decode: its key's seq, why, and its bytes in hex, for people.
+type damagedAuditJSON struct {
+	Seq     uint64 `json:"seq"`
+	Damaged string `json:"damaged"`
+	Raw     string `json:"raw"`
+}
+
 // ExportAudit writes entries with Seq >= from as JSON lines (for `gated
 // audit export`). Hashes are hex; a reader can recompute each hash with
-// the canonical encoding in docs/store.md.
+// the canonical encoding in docs/store.md. An entry that does not decode
+// (a damaged log) does not stop the export: it is written as
+// {"seq":N,"damaged":"why","raw":"hex of its bytes"}, and the entries
+// after it follow.
 func (db *DB) ExportAudit(w io.Writer, from uint64) error {
 	bw := bufio.NewWriter(w)
-	err := db.ForEachAudit(from, func(a AuditEntry) error { return writeAuditJSON(bw, a) })
-	if err != nil {
-		return err
+	err := db.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketAudit).Cursor()
+		for k, v := c.Seek(be64(from)); k != nil; k, v = c.Next() {
+			a, err := decodeAudit(v)
+			if err == nil {
+				err = writeAuditJSON(bw, a)
+			} else {
+				var seq uint64
+				if len(k) == 8 {
+					seq = uint64FromKey(k)
+				}
+				err = json.NewEncoder(bw).Encode(damagedAuditJSON{Seq: seq, Damaged: "does not decode: " + err.Error(), Raw: hex.EncodeToString(v)})
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = bw.Flush()
 	}
-	if err := bw.Flush(); err != nil {
+	if err != nil {
 		return fmt.Errorf("store: export audit: %w", err)
 	}
 	return nil

@@ -33,6 +33,11 @@ type BackupInfo struct {
 	// one carries a later time, the clock went back (or was ahead then) by
 	// at least this much. The backup is good; the clock needs setting.
 	ClockBehind time.Duration
+	// AuditDamage is set by AutoBackup only, when entries of the store's
+	// audit chain do not verify: the backup is good (a faithful copy,
+	// checked against the store's own damage), and the error says where
+	// the log is damaged and what to do. Nil when the chain verifies.
+	AuditDamage *AuditDamageError
 }
 
 // BackupKind says why an automatic backup was taken; each kind is pruned
@@ -274,18 +279,57 @@ func (db *DB) autoBackup(kind BackupKind) (BackupInfo, error) {
 	if err := syncDir(dir); err != nil {
 		return BackupInfo{}, err
 	}
-	if err := deepCheck(final, db.currentKEK(), uint32(len(db.opts.migrations)), db.opts.LockTimeout); err != nil {
+	if db.afterBackupWrite != nil {
+		db.afterBackupWrite(final)
+	}
+	damage, err := deepCheckCopy(final, db.currentKEK(), uint32(len(db.opts.migrations)), db.opts.LockTimeout)
+	if err == nil && len(damage.breaks) > 0 {
+		info.AuditDamage, err = db.sameAuditDamage(damage)
+	}
+	if err != nil {
 		os.Remove(final)
 		syncDir(dir)
 		return BackupInfo{}, fmt.Errorf("the new backup %s does not verify and was deleted: %w", filepath.Base(final), err)
 	}
 	info.Size = fileSize(final)
 	db.log.Info("automatic backup taken", "path", final, "generation", gen, "kind", kind, "bytes", info.Size)
+	if info.AuditDamage != nil {
+		db.log.Warn("the audit log is damaged; the backup keeps the damaged entries as they are", "first", info.AuditDamage.First.Seq,
+			"problem", info.AuditDamage.First.Problem, "entries", info.AuditDamage.Count)
+	}
 	if info.ClockBehind > 0 {
 		db.log.Warn("the clock went back: the previous backup carries a later time; backups are ordered by generation, but set the clock",
 			"previous", list[0].Path, "behind", info.ClockBehind)
 	}
 	return info, db.pruneBackups(info)
+}
+
+// sameAuditDamage accepts a copy whose audit chain has entries that do
+// not verify only if the store's own chain has each of them too (same
+// entry, same problem): then the copy is faithful, and refusing it would
+// stop every backup for good over one rotted entry. Any other break was
+// made on the way to the copy's disk. It returns the store's damage.
+func (db *DB) sameAuditDamage(copied auditDamage) (*AuditDamageError, error) {
+	var live chainWalk
+	if err := db.view(func(tx *bolt.Tx) error {
+		live = walkChain(tx, db.keys, false)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	have := make(map[AuditBreak]bool, len(live.breaks))
+	for _, b := range live.breaks {
+		have[b] = true
+	}
+	for _, b := range copied.breaks {
+		if !have[b] {
+			return nil, fmt.Errorf("%w at entry %d: %s (the store's own entry verifies: the copy was damaged)", ErrAuditBroken, b.Seq, b.Problem)
+		}
+	}
+	if copied.more || live.more {
+		return nil, fmt.Errorf("%w: more than %d entries do not verify, too many to compare with the store's", ErrAuditBroken, maxAuditBreaks)
+	}
+	return &AuditDamageError{First: live.breaks[0], Count: len(live.breaks), More: live.more}, nil
 }
 
 // pruneBackups keeps, of each kind, the newest Options.BackupKeep
@@ -535,7 +579,9 @@ func (db *DB) scrubOne(path string, ps []PendingDestruction, dels map[string]Del
 	if err != nil {
 		return false, err
 	}
-	if err := deepCheck(path, kek, uint32(len(opts.migrations)), opts.LockTimeout); err != nil {
+	// A backup's damaged audit entries (the store's, copied) stay as
+	// they are; the scrub only needs the rest to verify.
+	if _, err := deepCheckCopy(path, kek, uint32(len(opts.migrations)), opts.LockTimeout); err != nil {
 		return false, fmt.Errorf("after scrubbing: %w", err)
 	}
 	db.log.Info("backup scrubbed", "path", path, "receipts", len(todo))

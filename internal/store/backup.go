@@ -76,7 +76,9 @@ type RestoreReport struct {
 // Restore replaces the store at dbPath with the backup at backupPath. It
 // first copies the backup next to dbPath and checks the copy completely
 // (bbolt consistency, gated store, schema, that kek opens it, every data key
-// unwraps, the audit chain verifies); any failure leaves dbPath untouched.
+// unwraps, the audit chain's sealed head verifies); any failure leaves
+// dbPath untouched. Audit entries that do not verify (a store's rotted
+// entry, copied into its backups) are restored as they are, with a warning.
 // If the store at dbPath can still be read, its audit log is saved as JSON
 // lines beside it and deletions it recorded after the backup are applied
 // again to the restored copy. Then the copy is renamed over dbPath.
@@ -109,8 +111,15 @@ func Restore(dbPath, backupPath string, kek KEK, opts Options) (RestoreReport, e
 		return rep, fmt.Errorf("store: restore: copy backup: %w", err)
 	}
 	defer os.Remove(tmpPath) // a no-op once renamed
-	if err := deepCheck(tmpPath, kek, uint32(len(opts.migrations)), opts.LockTimeout); err != nil {
+	damage, err := deepCheckCopy(tmpPath, kek, uint32(len(opts.migrations)), opts.LockTimeout)
+	if err != nil {
 		return rep, fmt.Errorf("store: restore: backup %s refused: %w", backupPath, err)
+	}
+	if e := damage.err(); e != nil {
+		// Restored as it is: the damage stays visible (VerifyAudit), and
+		// a store that serves matters more than entries already lost.
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("the backup's audit log is damaged at entry %d (%s; %d entries in all): restored as it is, gated audit verify shows it",
+			e.First.Seq, e.First.Problem, e.Count))
 	}
 
 	restored, err := Open(tmpPath, kek, opts) // migrates an older backup

@@ -23,7 +23,8 @@ var ErrNoStagedBackup = fmt.Errorf("%w: no such automatic backup", ErrNotFound)
 
 // StageRestore checks a backup read from r completely against kek, as
 // Restore will (bbolt consistency, a gated store, every data key, the audit
-// chain), and stages it for ApplyStaged. A backup that fails is refused
+// chain's sealed head; entries that do not verify are kept, and Restore
+// warns about them), and stages it for ApplyStaged. A backup that fails is refused
 // with why, and nothing is staged.
 func StageRestore(dbPath string, r io.Reader, kek KEK) error {
 	tmp, err := writeTemp(filepath.Dir(dbPath), "."+filepath.Base(dbPath)+".restore-*", r)
@@ -46,7 +47,8 @@ func StageAutoBackup(dbPath, dir, name string, kek KEK) (BackupInfo, error) {
 		if name != "newest" && filepath.Base(b.Path) != name {
 			continue
 		}
-		if err := Check(b.Path, kek); err != nil {
+		opts := Options{}.withDefaults()
+		if _, err := deepCheckCopy(b.Path, kek, uint32(len(opts.migrations)), opts.LockTimeout); err != nil {
 			tried = append(tried, fmt.Sprintf("%s: %v", filepath.Base(b.Path), err))
 			continue
 		}
@@ -67,7 +69,10 @@ func StageAutoBackup(dbPath, dir, name string, kek KEK) (BackupInfo, error) {
 func stage(dbPath, tmp string, kek KEK) error {
 	defer os.Remove(tmp) // a no-op once renamed
 	opts := Options{}.withDefaults()
-	if err := deepCheck(tmp, kek, uint32(len(opts.migrations)), opts.LockTimeout); err != nil {
+	// Entries of the audit chain that do not verify do not stop a restore
+	// (Restore warns about them): a backup keeps a store's damaged entries
+	// as they are.
+	if _, err := deepCheckCopy(tmp, kek, uint32(len(opts.migrations)), opts.LockTimeout); err != nil {
 		return fmt.Errorf("store: the backup is refused: it does not open with this gate's key, or is damaged: %w", err)
 	}
 	if err := os.Rename(tmp, stagedPath(dbPath)); err != nil {

@@ -47,6 +47,9 @@ type Options struct {
 	// verifyAllAudit makes open-time verification walk the whole audit
 	// chain (Check and backups do; the benchmarks measure it for Open).
 	verifyAllAudit bool
+	// auditEntryBreaksOK makes that walk collect entries that do not
+	// verify instead of refusing the file (deepCheckCopy).
+	auditEntryBreaksOK bool
 }
 
 func (o Options) withDefaults() Options {
@@ -96,10 +99,12 @@ type DB struct {
 	// bulk copy and before the catch-up and rename, while other callers may
 	// still write; afterDestroyCommit runs right after a deletion's
 	// transaction commits; scrubAfterCopy is given to each backup being
-	// scrubbed as its afterCopy.
+	// scrubbed as its afterCopy; afterBackupWrite runs when an automatic
+	// backup is in place, before it is verified.
 	afterCopy          func()
 	afterDestroyCommit func()
 	scrubAfterCopy     func()
+	afterBackupWrite   func(path string)
 }
 
 // Open opens the store at path, creating it (mode 0600) if it does not

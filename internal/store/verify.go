@@ -92,6 +92,10 @@ type verified struct {
 type verifyCounts struct {
 	Residents, DataKeys, Templates, Cards, PINs, Consents, Deletions, Failures, Pending, Settings int
 	AuditEntries                                                                                  uint64
+	// AuditBreaks are the entries of the audit chain that do not verify,
+	// when the walk accepts them (Options.auditEntryBreaksOK).
+	AuditBreaks     []AuditBreak
+	AuditBreaksMore bool
 }
 
 // verifyFile checks the store at path completely, read-only, and returns
@@ -245,11 +249,13 @@ func verifyTx(tx *bolt.Tx, kek KEK, current uint32, opts Options) (uint32, verif
 	if version >= 2 {
 		checks = append(checks, verifyFailures, verifyPending)
 	}
-	if opts.verifyAllAudit {
-		checks = append(checks, verifyWholeAudit)
-	}
 	for _, check := range checks {
 		if err := check(tx, kek, keys, &n); err != nil {
+			return version, n, err
+		}
+	}
+	if opts.verifyAllAudit {
+		if err := verifyWholeAudit(tx, keys, opts.auditEntryBreaksOK, &n); err != nil {
 			return version, n, err
 		}
 	}
@@ -317,11 +323,21 @@ func verifyMeta(tx *bolt.Tx, _ KEK, keys deviceKeys, n *verifyCounts) error {
 }
 
 // verifyWholeAudit decodes and links every audit entry (the cost that
-// docs/store.md measures; Open does not do it).
-func verifyWholeAudit(tx *bolt.Tx, _ KEK, keys deviceKeys, _ *verifyCounts) error {
-	if r := verifyChain(tx, keys); !r.OK() {
-		return fmt.Errorf("%w at entry %d: %s", ErrAuditBroken, r.FirstBad, r.Problem)
+// docs/store.md measures; Open does not do it). With entryBreaksOK,
+// entries that do not verify are collected in n, not refused; a problem
+// with the sealed head still is: a store whose head does not verify
+// cannot record anything.
+func verifyWholeAudit(tx *bolt.Tx, keys deviceKeys, entryBreaksOK bool, n *verifyCounts) error {
+	w := walkChain(tx, keys, !entryBreaksOK)
+	switch {
+	case w.report.OK():
+		return nil
+	case !entryBreaksOK:
+		return fmt.Errorf("%w at entry %d: %s", ErrAuditBroken, w.report.FirstBad, w.report.Problem)
+	case w.head != "":
+		return fmt.Errorf("%w: sealed head: %s", ErrAuditBroken, w.head)
 	}
+	n.AuditBreaks, n.AuditBreaksMore = w.breaks, w.more
 	return nil
 }
 
@@ -549,6 +565,31 @@ func verifyPending(tx *bolt.Tx, _ KEK, _ deviceKeys, n *verifyCounts) error {
 func deepCheck(path string, kek KEK, current uint32, timeout time.Duration) error {
 	_, _, err := verifyFile(path, kek, current, Options{LockTimeout: timeout, verifyAllAudit: true}.withDefaults(), false)
 	return err
+}
+
+// auditDamage is what deepCheckCopy found wrong with a copy's audit chain:
+// entries that do not verify, and whether there were more than it lists.
+type auditDamage struct {
+	breaks []AuditBreak
+	more   bool
+}
+
+// err describes the damage, nil when there is none.
+func (d auditDamage) err() *AuditDamageError {
+	if len(d.breaks) == 0 {
+		return nil
+	}
+	return &AuditDamageError{First: d.breaks[0], Count: len(d.breaks), More: d.more}
+}
+
+// deepCheckCopy is deepCheck for a copy of a store (a backup taken, staged
+// or restored, a backup scrubbed): everything is verified as deepCheck
+// does, except that entries of the audit chain that do not verify are
+// returned rather than refused, for the caller to judge. A chain whose
+// sealed head does not verify is still refused.
+func deepCheckCopy(path string, kek KEK, current uint32, timeout time.Duration) (auditDamage, error) {
+	v, _, err := verifyFile(path, kek, current, Options{LockTimeout: timeout, verifyAllAudit: true, auditEntryBreaksOK: true}.withDefaults(), false)
+	return auditDamage{v.counts.AuditBreaks, v.counts.AuditBreaksMore}, err
 }
 
 // sameMeta reports whether the file at path still has the meta page m
