@@ -38,8 +38,16 @@ var (
 
 	// ErrInsecureKeyFile: the key file's mode or owner is wrong.
 	ErrInsecureKeyFile = errors.New("store: key file is not private to this user")
-	// ErrBadKeyFile: the key file or credential cannot be read or parsed.
+	// ErrBadKeyFile: the key file or credential cannot be read or parsed,
+	// or (LoadNewKEKFile) holds a weak key. No key comes with it.
 	ErrBadKeyFile = errors.New("store: bad key file")
+	// ErrWeakKey: the configured key file or credential holds key
+	// material that is evidently not random (typed text, a pattern). The
+	// key is usable and returned with the error (a *WeakKeyError), because
+	// an earlier gated accepted such keys and a store sealed with one must
+	// still open: rotate to a random key. Callers that cannot use a weak
+	// key treat it as any error; LoadNewKEKFile refuses one outright.
+	ErrWeakKey = errors.New("store: the device key is weak")
 
 	// ErrTampered: a sealed record failed authentication: it was altered,
 	// swapped with another record, or copied from another resident.

@@ -111,15 +111,16 @@ func FuzzOpenTemplate(f *testing.F) {
 	})
 }
 
-// FuzzParseKEK checks parseKEK never panics, and that what it accepts is
-// key material: 32 raw bytes that are not UTF-8 text, or 64 hex digits,
-// with at least minKeyDistinct different byte values.
+// FuzzParseKEK checks parseKEK never panics, that what it takes is 32 raw
+// bytes or 64 hex digits, and that what it does not call weak is key
+// material: 32 raw bytes that are not UTF-8 text, or 64 hex digits, with
+// at least minKeyDistinct different byte values.
 func FuzzParseKEK(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		k, err := parseKEK(b)
+		k, weak, err := parseKEK(b)
 		if err != nil {
-			if !errors.Is(err, ErrBadKeyFile) {
-				t.Fatalf("parseKEK(%q) = %v, want ErrBadKeyFile", b, err)
+			if !errors.Is(err, ErrBadKeyFile) || k.Valid() || weak != "" {
+				t.Fatalf("parseKEK(%q) = %v, %q, %v; want no key, ErrBadKeyFile", b, k, weak, err)
 			}
 			return
 		}
@@ -127,20 +128,29 @@ func FuzzParseKEK(f *testing.F) {
 			t.Fatal("parseKEK accepted input but returned an invalid KEK")
 		}
 		key := b
+		text := false
 		if len(b) != KEKSize {
 			key, err = hex.DecodeString(string(bytes.TrimSpace(b)))
 			if err != nil || len(key) != KEKSize {
 				t.Fatalf("parseKEK accepted %q: neither 32 raw bytes nor 64 hex digits", b)
 			}
-		} else if utf8.Valid(b) {
-			t.Fatalf("parseKEK accepted %q, 32 bytes of UTF-8 text", b)
+		} else {
+			text = utf8.Valid(b)
+		}
+		if want, _ := NewKEK(key); want.Fingerprint() != k.Fingerprint() {
+			t.Fatalf("parseKEK(%q) = %v, want the key of those bytes, %v", b, k, want)
 		}
 		distinct := map[byte]bool{}
 		for _, c := range key {
 			distinct[c] = true
 		}
-		if len(distinct) < minKeyDistinct {
-			t.Fatalf("parseKEK accepted %q, a key of %d different byte values", b, len(distinct))
+		switch {
+		case weak == "" && text:
+			t.Fatalf("parseKEK took %q, 32 bytes of UTF-8 text, as not weak", b)
+		case weak == "" && len(distinct) < minKeyDistinct:
+			t.Fatalf("parseKEK took %q, a key of %d different byte values, as not weak", b, len(distinct))
+		case weak != "" && !text && len(distinct) >= minKeyDistinct:
+			t.Fatalf("parseKEK called %q weak (%s), but it is key material", b, weak)
 		}
 	})
 }

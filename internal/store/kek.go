@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -36,8 +37,9 @@ type kekMaterial struct {
 
 // NewKEK makes a KEK from 32 secret bytes. It does not judge the bytes:
 // the caller must give random ones. Key material from files and
-// credentials goes through LoadKEKFile or LoadKEKCredential, which refuse
-// text and patterned keys; use those.
+// credentials goes through LoadKEKFile or LoadKEKCredential, which flag
+// text and patterned keys (ErrWeakKey), or LoadNewKEKFile, which refuses
+// them; use those.
 func NewKEK(key []byte) (KEK, error) {
 	if len(key) != KEKSize {
 		return KEK{}, fmt.Errorf("%w: key is %d bytes, want %d", ErrBadKeyFile, len(key), KEKSize)
@@ -112,36 +114,35 @@ func (k KEK) verifier() []byte {
 	return h.Sum(nil)
 }
 
-// parseKEK accepts a key file's contents: 32 raw bytes, or 64 hex digits
+// parseKEK reads a key file's contents: 32 raw bytes, or 64 hex digits
 // with optional surrounding white space (as written by GenerateKEKFile or
-// `openssl rand -hex 32`). It refuses what is not random key material
-// (checkKeyMaterial), with ErrBadKeyFile and the fix.
-func parseKEK(b []byte) (KEK, error) {
+// `openssl rand -hex 32`). Anything else is ErrBadKeyFile, with no key.
+// Key material that is evidently not random (checkKeyMaterial) is a key
+// all the same, returned with weak saying why: an earlier gated took such
+// keys, and stores sealed with them must still open.
+func parseKEK(b []byte) (k KEK, weak string, err error) {
 	if len(b) == KEKSize {
-		if err := checkKeyMaterial(b, true); err != nil {
-			return KEK{}, err
-		}
-		return NewKEK(b)
+		k, err = NewKEK(b)
+		return k, checkKeyMaterial(b, true), err
 	}
 	t := bytes.TrimSpace(b)
 	if len(t) != 2*KEKSize {
-		return KEK{}, fmt.Errorf("%w: want 32 raw bytes or 64 hex digits, got %d bytes", ErrBadKeyFile, len(b))
+		return KEK{}, "", fmt.Errorf("%w: want 32 raw bytes or 64 hex digits, got %d bytes", ErrBadKeyFile, len(b))
 	}
 	var raw [KEKSize]byte
 	defer clear(raw[:])
 	if _, err := hex.Decode(raw[:], t); err != nil {
-		return KEK{}, fmt.Errorf("%w: not hex: want 32 raw bytes or 64 hex digits", ErrBadKeyFile)
+		return KEK{}, "", fmt.Errorf("%w: not hex: want 32 raw bytes or 64 hex digits", ErrBadKeyFile)
 	}
-	if err := checkKeyMaterial(raw[:], false); err != nil {
-		return KEK{}, err
-	}
-	return NewKEK(raw[:])
+	k, err = NewKEK(raw[:])
+	return k, checkKeyMaterial(raw[:], false), err
 }
 
 // minKeyDistinct is the fewest different byte values a key may have.
 const minKeyDistinct = 16
 
-// checkKeyMaterial refuses 32 key bytes that are evidently not random:
+// checkKeyMaterial says why 32 key bytes are evidently not random, or ""
+// when they may be:
 //
 //   - fewer than minKeyDistinct different byte values (32 NUL bytes,
 //     32 × 0x01, "0" × 64 in hex, a short pattern repeated). 32 random
@@ -156,9 +157,9 @@ const minKeyDistinct = 16
 //     U+10FFFF) with probability 1.0e-8 (exact, by dynamic programming
 //     over the lengths of valid sequences: 128 of 1 byte, 1920 of 2,
 //     61440 of 3, 1048576 of 4), so about one raw key in 100 million that
-//     someone made by hand is refused, with the advice to use gated
-//     keygen, which writes hex and is never refused for this.
-func checkKeyMaterial(key []byte, raw bool) error {
+//     someone made by hand is called weak; gated keygen writes hex, which
+//     never is for this.
+func checkKeyMaterial(key []byte, raw bool) string {
 	var seen [256]bool
 	distinct := 0
 	for _, c := range key {
@@ -170,13 +171,44 @@ func checkKeyMaterial(key []byte, raw bool) error {
 	text := raw && utf8.Valid(key)
 	switch {
 	case text && printable(key):
-		return fmt.Errorf("%w: looks like typed text, not a key: make one with gated keygen (64 hex digits)", ErrBadKeyFile)
+		return "it looks like typed text, not a key"
 	case distinct < minKeyDistinct:
-		return fmt.Errorf("%w: the key has only %d different byte values (a random key has about 30): not random key material: make one with gated keygen (64 hex digits)", ErrBadKeyFile, distinct)
+		return fmt.Sprintf("it has only %d different byte values, a random key about 30: not random key material", distinct)
 	case text:
-		return fmt.Errorf("%w: the 32 bytes are valid UTF-8 text, not random key material: make one with gated keygen (64 hex digits)", ErrBadKeyFile)
+		return "its 32 bytes are valid UTF-8 text, not random key material"
 	}
-	return nil
+	return ""
+}
+
+// WeakKeyError is the error LoadKEKFile and LoadKEKCredential return
+// together with a usable key that is weak. It matches ErrWeakKey (not
+// ErrBadKeyFile), and says how to rotate; it never advises overwriting the
+// key in use, which would lock the store out.
+type WeakKeyError struct {
+	Source string // the key file's path, or `credential "name"`
+	Reason string // why the key is not random key material
+	// NewKeyPath is where the advice puts a new key: kek.new beside the
+	// key file, or /etc/gated/kek.new for a credential.
+	NewKeyPath string
+}
+
+func (e *WeakKeyError) Error() string {
+	return fmt.Sprintf("%s: %v: %s. The store opens with it, but rotate to a random key while the gate runs: "+
+		"gated keygen --out %s && gated keys rotate --new-key %s, then put the new key in place as gated says. "+
+		"Do not replace or regenerate %s before the rotation: the store is sealed with it, and without it the store cannot be opened",
+		e.Source, ErrWeakKey, e.Reason, e.NewKeyPath, e.NewKeyPath, e.Source)
+}
+
+// Is makes errors.Is(err, ErrWeakKey) hold.
+func (e *WeakKeyError) Is(target error) bool { return target == ErrWeakKey }
+
+// newKeyPathBeside names a file for the new key next to the key at path.
+func newKeyPathBeside(path string) string {
+	p := filepath.Join(filepath.Dir(path), "kek.new")
+	if filepath.Clean(path) == p {
+		p = filepath.Join(filepath.Dir(path), "kek.next")
+	}
+	return p
 }
 
 // printable reports whether the valid UTF-8 b is printable text and white
@@ -190,13 +222,34 @@ func printable(b []byte) bool {
 	return true
 }
 
-// LoadKEKFile reads the KEK from a key file. The file must be a regular file
-// (not a symbolic link, FIFO, socket or device: those are refused before
-// they are opened, so no path can make the caller wait) with mode exactly
-// 0600 owned by the effective user; anything else is refused with
-// ErrInsecureKeyFile and an error naming the path and the fix.
+// LoadKEKFile reads the configured KEK from a key file. The file must be a
+// regular file (not a symbolic link, FIFO, socket or device: those are
+// refused before they are opened, so no path can make the caller wait)
+// with mode exactly 0600 owned by the effective user; anything else is
+// refused with ErrInsecureKeyFile and an error naming the path and the
+// fix. A file that is not a key (wrong length, not hex) is ErrBadKeyFile.
+//
+// A key that is evidently not random (typed text, under 16 different byte
+// values) is returned, usable, together with a *WeakKeyError (ErrWeakKey):
+// an earlier gated accepted such keys, and refusing the key a store is
+// sealed with would lock the gate out of its own store. The caller opens
+// the store with it and raises the alarm; the error says how to rotate.
+// For a key about to be put in use (a rotation's new key), use
+// LoadNewKEKFile, which refuses weak keys.
 func LoadKEKFile(path string) (KEK, error) {
 	return loadKEKFile(path, os.Geteuid())
+}
+
+// LoadNewKEKFile reads a key about to be put in use, such as the new key
+// of a rotation: as LoadKEKFile, but a weak key is refused (ErrBadKeyFile,
+// with the fix: make one with gated keygen) and no key returned.
+func LoadNewKEKFile(path string) (KEK, error) {
+	k, err := loadKEKFile(path, os.Geteuid())
+	var weak *WeakKeyError
+	if errors.As(err, &weak) {
+		return KEK{}, fmt.Errorf("%w: %s: %s: make one with gated keygen (64 hex digits)", ErrBadKeyFile, path, weak.Reason)
+	}
+	return k, err
 }
 
 func loadKEKFile(path string, euid int) (KEK, error) {
@@ -220,9 +273,12 @@ func loadKEKFile(path string, euid int) (KEK, error) {
 		return KEK{}, fmt.Errorf("%w: %s: %v", ErrBadKeyFile, path, err)
 	}
 	defer clear(b)
-	k, err := parseKEK(b)
+	k, weak, err := parseKEK(b)
 	if err != nil {
 		return KEK{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if weak != "" {
+		return k, &WeakKeyError{Source: path, Reason: weak, NewKeyPath: newKeyPathBeside(path)}
 	}
 	return k, nil
 }
@@ -294,7 +350,8 @@ func regularKeyFile(path string, fi os.FileInfo) error {
 // LoadCredentialEncrypted= in the unit). systemd keeps that directory private
 // to the service, so its mode is not checked beyond being a regular file
 // (ErrInsecureKeyFile otherwise; opened as LoadKEKFile does, so it cannot
-// block; a symbolic link is followed).
+// block; a symbolic link is followed). A weak key is returned with a
+// *WeakKeyError, as LoadKEKFile does.
 func LoadKEKCredential(name string) (KEK, error) {
 	dir := os.Getenv("CREDENTIALS_DIRECTORY")
 	if dir == "" {
@@ -313,9 +370,12 @@ func LoadKEKCredential(name string) (KEK, error) {
 		return KEK{}, fmt.Errorf("%w: credential %q: %v", ErrBadKeyFile, name, err)
 	}
 	defer clear(b)
-	k, err := parseKEK(b)
+	k, weak, err := parseKEK(b)
 	if err != nil {
 		return KEK{}, fmt.Errorf("credential %q: %w", name, err)
+	}
+	if weak != "" {
+		return k, &WeakKeyError{Source: fmt.Sprintf("credential %q", name), Reason: weak, NewKeyPath: "/etc/gated/kek.new"}
 	}
 	return k, nil
 }

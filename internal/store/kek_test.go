@@ -24,8 +24,8 @@ func testKeyBytes() []byte {
 }
 
 // weakKeys are the key files red-team finding F13 showed were accepted as
-// the device key, and neighbours of them; parseKEK must refuse each with
-// ErrBadKeyFile and the fix.
+// the device key, and neighbours of them; parseKEK must call each weak,
+// and still give the key (an earlier gated sealed stores with them).
 var weakKeys = []struct {
 	name string
 	in   []byte
@@ -74,9 +74,9 @@ func TestParseKEK(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseKEK(tt.in)
-			if (tt.key != nil) != (err == nil) {
-				t.Fatalf("parseKEK(%q) = %v, %v; want ok=%v", tt.in, got, err, tt.key != nil)
+			got, weak, err := parseKEK(tt.in)
+			if (tt.key != nil) != (err == nil) || weak != "" {
+				t.Fatalf("parseKEK(%q) = %v, %q, %v; want ok=%v, not weak", tt.in, got, weak, err, tt.key != nil)
 			}
 			if err != nil && !errors.Is(err, ErrBadKeyFile) {
 				t.Errorf("parseKEK error %v does not wrap ErrBadKeyFile", err)
@@ -91,16 +91,40 @@ func TestParseKEK(t *testing.T) {
 	}
 	for _, tt := range weakKeys {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseKEK(tt.in)
-			if !errors.Is(err, ErrBadKeyFile) || !strings.Contains(err.Error(), tt.says) || !strings.Contains(err.Error(), "make one with gated keygen") {
-				t.Errorf("parseKEK(%q) = %v, %v; want ErrBadKeyFile saying %q and the fix (gated keygen)", tt.in, got, err, tt.says)
+			got, weak, err := parseKEK(tt.in)
+			if err != nil || !got.Valid() || got.Fingerprint() != weakKeyKEK(t, tt.in).Fingerprint() || !strings.Contains(weak, tt.says) {
+				t.Errorf("parseKEK(%q) = %v, %q, %v; want the key, weak: %q", tt.in, got, weak, err, tt.says)
 			}
 		})
 	}
 }
 
+// weakKeyKEK is the KEK an earlier gated made of a weak key file's
+// contents: the 32 raw bytes, or the 32 bytes the hex digits spell.
+func weakKeyKEK(t *testing.T, in []byte) KEK {
+	t.Helper()
+	raw := in
+	if len(in) != KEKSize {
+		var err error
+		if raw, err = hex.DecodeString(strings.TrimSpace(string(in))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k, err := NewKEK(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 // TestLoadKEKFileWeak writes red-team finding F13's key files to disk,
-// 0600 and ours, and checks LoadKEKFile and LoadKEKCredential refuse them.
+// 0600 and ours. Round 2 of the red team: refusing them bricked a gate
+// upgraded from the version that accepted them (its store is sealed with
+// one), and the advice, gated keygen --out <the configured path>, would
+// have locked the store out for good. LoadKEKFile and LoadKEKCredential
+// give the key with ErrWeakKey (not ErrBadKeyFile) and advise a rotation,
+// never a new key in the configured key's place; LoadNewKEKFile, for a
+// rotation's new key, refuses them.
 func TestLoadKEKFileWeak(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("CREDENTIALS_DIRECTORY", dir)
@@ -111,12 +135,90 @@ func TestLoadKEKFileWeak(t *testing.T) {
 		if err := os.Chmod(p, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if k, err := LoadKEKFile(p); !errors.Is(err, ErrBadKeyFile) || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "gated keygen") {
-			t.Errorf("LoadKEKFile(%s: %s) = %v, %v; want ErrBadKeyFile naming the file and gated keygen", p, tt.name, k, err)
+		want := weakKeyKEK(t, tt.in).Fingerprint()
+		newKey := filepath.Join(dir, "kek.new")
+		k, err := LoadKEKFile(p)
+		var weak *WeakKeyError
+		switch {
+		case !errors.Is(err, ErrWeakKey) || errors.Is(err, ErrBadKeyFile) || !errors.As(err, &weak):
+			t.Errorf("LoadKEKFile(%s) = %v, %v; want a *WeakKeyError, ErrWeakKey and not ErrBadKeyFile", tt.name, k, err)
+		case k.Fingerprint() != want:
+			t.Errorf("LoadKEKFile(%s) = %v, want the key %s", tt.name, k, want)
+		case weak.Source != p || !strings.Contains(weak.Reason, tt.says):
+			t.Errorf("LoadKEKFile(%s) error = %+v, want source %s and reason %q", tt.name, weak, p, tt.says)
 		}
-		if k, err := LoadKEKCredential(name); !errors.Is(err, ErrBadKeyFile) || !strings.Contains(err.Error(), "gated keygen") {
-			t.Errorf("LoadKEKCredential(%s: %s) = %v, %v; want ErrBadKeyFile naming gated keygen", name, tt.name, k, err)
+		if err != nil {
+			msg := err.Error()
+			for _, s := range []string{p, tt.says, "gated keygen --out " + newKey + " && gated keys rotate --new-key " + newKey, "Do not replace or regenerate " + p} {
+				if !strings.Contains(msg, s) {
+					t.Errorf("LoadKEKFile(%s) says %q, want %q in it", tt.name, msg, s)
+				}
+			}
+			if strings.Contains(msg, "--out "+p+" ") || strings.Contains(msg, "--out "+p+",") {
+				t.Errorf("LoadKEKFile(%s) says %q: it advises a new key in the configured key's place", tt.name, msg)
+			}
 		}
+		k, err = LoadKEKCredential(name)
+		if !errors.Is(err, ErrWeakKey) || errors.Is(err, ErrBadKeyFile) || k.Fingerprint() != want ||
+			!strings.Contains(err.Error(), `credential "`+name+`"`) || !strings.Contains(err.Error(), "gated keys rotate --new-key /etc/gated/kek.new") {
+			t.Errorf("LoadKEKCredential(%s) = %v, %v; want the key with ErrWeakKey and the rotation", tt.name, k, err)
+		}
+		if k, err := LoadNewKEKFile(p); k.Valid() || !errors.Is(err, ErrBadKeyFile) || errors.Is(err, ErrWeakKey) ||
+			!strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), tt.says) || !strings.Contains(err.Error(), "make one with gated keygen") {
+			t.Errorf("LoadNewKEKFile(%s) = %v, %v; want no key, ErrBadKeyFile naming the file, why and gated keygen", tt.name, k, err)
+		}
+	}
+	good := filepath.Join(dir, "good")
+	k, err := GenerateKEKFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := LoadNewKEKFile(good); err != nil || got.Fingerprint() != k.Fingerprint() {
+		t.Errorf("LoadNewKEKFile(a generated key) = %v, %v; want %v", got, err, k)
+	}
+}
+
+// TestWeakKeyStoreStillOpens replays red team round 2 end to end: a store
+// made by the version before F13 with a typed 32-byte passphrase as its
+// key file opens with the key LoadKEKFile gives (with ErrWeakKey), and the
+// store is rotated to a key LoadNewKEKFile accepts; the weak key is no
+// rotation target.
+func TestWeakKeyStoreStillOpens(t *testing.T) {
+	dir := t.TempDir()
+	keyPath := filepath.Join(dir, "kek")
+	passphrase := []byte("我的门禁密码是秘密啊ab")
+	writeTestFile(t, keyPath, passphrase)
+	old, _ := NewKEK(passphrase) // what the earlier version made of it
+	path := filepath.Join(dir, "gated.db")
+	db, err := Open(path, old, testOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addEnrolled(t, db, newRand(48), "Resident", 2)
+	db.Close()
+
+	k, err := LoadKEKFile(keyPath)
+	if !errors.Is(err, ErrWeakKey) {
+		t.Fatalf("LoadKEKFile(typed passphrase) = %v, want ErrWeakKey", err)
+	}
+	db, err = Open(path, k, testOptions(t))
+	if err != nil {
+		t.Fatalf("Open with the weak key the store is sealed with = %v", err)
+	}
+	defer db.Close()
+	if _, err := LoadNewKEKFile(keyPath); !errors.Is(err, ErrBadKeyFile) {
+		t.Errorf("LoadNewKEKFile(the weak key) = %v, want ErrBadKeyFile", err)
+	}
+	newPath := filepath.Join(dir, "kek.new")
+	if _, err := GenerateKEKFile(newPath); err != nil {
+		t.Fatal(err)
+	}
+	nk, err := LoadNewKEKFile(newPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RotateKEK("staff:admin", nk); err != nil {
+		t.Fatalf("RotateKEK from the weak key = %v", err)
 	}
 }
 

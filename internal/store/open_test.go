@@ -16,13 +16,16 @@ import (
 func TestKeyFileOfTypedText(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gated.key")
 	writeTestFile(t, path, []byte("my gate passphrase is very long!"))
-	_, err := LoadKEKFile(path)
+	_, err := LoadNewKEKFile(path)
 	if !errors.Is(err, ErrBadKeyFile) || !strings.Contains(err.Error(), "gated keygen") {
-		t.Errorf("LoadKEKFile(32 bytes of text) = %v, want ErrBadKeyFile naming gated keygen", err)
+		t.Errorf("LoadNewKEKFile(32 bytes of text) = %v, want ErrBadKeyFile naming gated keygen", err)
+	}
+	if _, err := LoadKEKFile(path); !errors.Is(err, ErrWeakKey) || !strings.Contains(err.Error(), "gated keys rotate") {
+		t.Errorf("LoadKEKFile(32 bytes of text) = %v, want ErrWeakKey naming gated keys rotate", err)
 	}
 	for i := range 10000 {
-		if _, err := parseKEK(randomBytes(KEKSize)); err != nil {
-			t.Fatalf("random raw key %d refused: %v", i, err)
+		if _, weak, err := parseKEK(randomBytes(KEKSize)); err != nil || weak != "" {
+			t.Fatalf("random raw key %d refused: %q, %v", i, weak, err)
 		}
 	}
 }
