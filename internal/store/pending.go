@@ -98,11 +98,14 @@ func readPending(tx *bolt.Tx) ([]PendingDestruction, error) {
 // FinishPending retries every pending destruction: it rewrites the live
 // file, scrubs every automatic backup, removes this store's temporary
 // files, and then removes the pending records, with an audit entry per
-// receipt ("destroyed on disk"). It returns how many it finished. It is
-// idempotent and cheap when nothing is pending: call it at start and on
-// a timer. When a step fails, nothing is lost: the records stay, with the
-// attempt counted, and the error wraps ErrPending. ErrReadOnly on a
-// read-only store.
+// receipt ("destroyed on disk"). It returns how many it finished. It also
+// finishes a key rotation whose work on disk is owed (RotationPending):
+// the rewrite, and the fresh backup under the new key that replaces the
+// backups under the old one. It is idempotent and cheap when nothing is
+// pending: call it at start and on a timer. When a step fails, nothing is
+// lost: the records stay, with the attempt counted, and the error wraps
+// ErrPending (destructions) or ErrRotatedPending (a rotation), or both
+// (errors.Join). ErrReadOnly on a read-only store.
 func (db *DB) FinishPending() (int, error) {
 	if db.readOnly {
 		return 0, fmt.Errorf("store: finish pending destructions: %w", ErrReadOnly)
@@ -113,13 +116,25 @@ func (db *DB) FinishPending() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(ps) == 0 {
-		return 0, nil
+	rotation, err := db.RotationPending()
+	if err != nil {
+		return 0, err
 	}
-	if err := db.finish(ps); err != nil {
-		return 0, fmt.Errorf("store: finish pending destructions (%d): %w: %w", len(ps), ErrPending, err)
+	done, compacted := 0, false
+	var errs []error
+	if len(ps) > 0 {
+		if err := db.finish(ps); err != nil {
+			errs = append(errs, fmt.Errorf("store: finish pending destructions (%d): %w: %w", len(ps), ErrPending, err))
+		} else {
+			done, compacted = len(ps), true
+		}
 	}
-	return len(ps), nil
+	if rotation {
+		if err := db.finishRotation(compacted, true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return done, errors.Join(errs...)
 }
 
 // finish destroys on disk what ps deleted from the store. The caller holds

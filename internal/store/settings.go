@@ -3,16 +3,21 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
 
 // SetSetting stores an opaque value under a name (printable ASCII, no
-// spaces, up to 128 bytes; values up to 64 KiB). The audit entry names the
-// setting but not its value.
+// spaces, up to 128 bytes; values up to 64 KiB). Names starting "store:"
+// are the store's own and refused. The audit entry names the setting but
+// not its value.
 func (db *DB) SetSetting(actor, name string, value []byte) error {
 	if !validSettingKey(name) || len(value) > maxSettingVal {
 		return fmt.Errorf("store: set setting %q: %w: name or value size", name, ErrInvalid)
+	}
+	if strings.HasPrefix(name, storeSettingPrefix) {
+		return fmt.Errorf("store: set setting %q: %w: names starting %q are the store's own", name, ErrInvalid, storeSettingPrefix)
 	}
 	now, err := db.now()
 	if err != nil {

@@ -27,6 +27,9 @@ type Stats struct {
 	// PendingDestructions counts deletions whose destruction on disk has
 	// not finished (PendingDestructions lists them).
 	PendingDestructions int
+	// RotationPending: a key rotation is done, but its work on disk (the
+	// rewrite, the backup under the new key) is owed; FinishPending does it.
+	RotationPending bool
 }
 
 // Stats counts what the store holds.
@@ -65,6 +68,7 @@ func (db *DB) Stats() (Stats, error) {
 		if pb := tx.Bucket(bucketPending); pb != nil {
 			s.PendingDestructions = pb.Stats().KeyN
 		}
+		s.RotationPending = tx.Bucket(bucketSettings).Get([]byte(rotationPendingSetting)) != nil
 		if k, _ := tx.Bucket(bucketAudit).Cursor().Last(); len(k) == 8 {
 			s.AuditEntries = uint64FromKey(k)
 		}

@@ -351,6 +351,9 @@ func verifySettings(tx *bolt.Tx, _ KEK, keys deviceKeys, n *verifyCounts) error 
 		if len(v) > maxSettingVal {
 			return damaged(bucketSettings, k, "value of %d bytes", len(v))
 		}
+		if string(k) == rotationPendingSetting && (len(v) > 64 || !strings.HasPrefix(string(v), "kek:")) {
+			return damaged(bucketSettings, k, "not a key fingerprint")
+		}
 		if name, ok := strings.CutPrefix(string(k), secretPrefix); ok {
 			if len(v) < 1+nonceSize+tagSize || v[0] != 1 {
 				return damaged(bucketSettings, k, "sealed secret record of %d bytes", len(v))
