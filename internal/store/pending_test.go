@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -106,11 +107,14 @@ func TestDestroyOnFullDisk(t *testing.T) {
 	if has, _ := db.HasFaceData(victim.ID); has {
 		t.Error("the resident still has face data in the store")
 	}
-	// Honestly pending: the bytes are still on disk, in the store's free
-	// pages and in the backup.
+	// Honestly pending: the bytes are still on disk, in the backup, and
+	// usually in the store's free pages (not always: the write that
+	// counts the failed attempt may reuse those pages, about one run in
+	// 40).
 	hits := scanFiles(t, dataDir, secrets)
-	if strings.Join(hits, " ") != "backups/"+filepath.Base(mustNewest(t, opts.BackupDir))+" gated.db" {
-		t.Errorf("before completion the secrets are in %v, want the backup and the store (else the scan proves nothing)", hits)
+	if backup := "backups/" + filepath.Base(mustNewest(t, opts.BackupDir)); !slices.Contains(hits, backup) || len(hits) > 2 ||
+		len(hits) == 2 && hits[1] != "gated.db" {
+		t.Errorf("before completion the secrets are in %v, want %s, perhaps gated.db (else the scan proves nothing)", hits, backup)
 	}
 	if s := strayTemps(t, dataDir); len(s) != 0 {
 		t.Errorf("the failed rewrite left %v", s)
