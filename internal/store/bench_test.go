@@ -323,12 +323,14 @@ func sharedAuditStore(b *testing.B) (string, KEK) {
 func BenchmarkOpenAuditLog(b *testing.B) {
 	path, kek := sharedAuditStore(b)
 	for _, bc := range []struct {
-		name  string
-		whole bool
-	}{{"head", false}, {"whole-chain", true}} {
+		name          string
+		whole, breaks bool
+	}{{"head", false, false}, {"whole-chain", true, false}, {"whole-chain-past-breaks", true, true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
-				db, err := open(path, kek, Options{verifyAllAudit: bc.whole}, true)
+				// whole-chain-past-breaks is the walk a backup's check makes
+				// (deepCheckCopy): it collects breaks instead of stopping.
+				db, err := open(path, kek, Options{verifyAllAudit: bc.whole, auditEntryBreaksOK: bc.breaks}, true)
 				if err != nil {
 					b.Fatal(err)
 				}
