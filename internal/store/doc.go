@@ -19,10 +19,13 @@
 // key-encryption key (KEK), which comes from a 0600 key file
 // (LoadKEKFile) or a systemd credential (LoadKEKCredential) and is never
 // stored in the database; a verifier in the file lets Open reject a wrong
-// key (ErrWrongKey) before it changes anything. Card numbers are stored as
-// HMAC-SHA-256 under a device secret (random, wrapped by the KEK); PINs as
-// argon2id of the PIN peppered with that secret, parameters kept per hash.
-// The schema and record formats are in docs/store.md.
+// key (ErrWrongKey) before it changes anything. A configured key that is
+// evidently not random (typed text) is used, with ErrWeakKey, because an
+// earlier gated accepted such keys; LoadNewKEKFile refuses one as the new
+// key of a rotation. Card numbers are stored as HMAC-SHA-256 under a
+// device secret (random, wrapped by the KEK); PINs as argon2id of the PIN
+// peppered with that secret, parameters kept per hash. The schema and
+// record formats are in docs/store.md.
 //
 // # Damage
 //
@@ -62,7 +65,13 @@
 // Options.BackupDir, named with a generation that orders backups whatever
 // the clock says. Scheduled backups and those taken after a change are
 // pruned apart (Options.BackupKeep, Options.ChangeBackupKeep); a key
-// rotation replaces them with one under the new key.
+// rotation replaces them with one under the new key (if that cannot be
+// done at once, ErrRotatedPending: the store records it and FinishPending
+// does it). A backup of a store whose old audit entries rotted keeps them
+// as they are, checked against the store's own (BackupInfo.AuditDamage).
+// A restore is staged while the daemon runs (StageRestore,
+// StageAutoBackup) and applied before the next open (ApplyStaged; one
+// that cannot be applied yet for want of space stays staged).
 //
 // # Audit
 //
