@@ -332,9 +332,9 @@ func (db *DB) sameAuditDamage(copied auditDamage) (*AuditDamageError, error) {
 	return &AuditDamageError{First: live.breaks[0], Count: len(live.breaks), More: live.more}, nil
 }
 
-// pruneBackups keeps, of each kind, the newest Options.BackupKeep
-// scheduled and Options.ChangeBackupKeep after-change backups, and never
-// just, the one just taken.
+// pruneBackups keeps the newest Options.BackupKeep scheduled and
+// Options.ChangeBackupKeep after-change backups, and always just, the one
+// just taken.
 func (db *DB) pruneBackups(just BackupInfo) error {
 	dir := db.opts.BackupDir
 	list, err := ListBackups(dir)
