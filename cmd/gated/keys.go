@@ -167,7 +167,7 @@ func backupList(e *env, args []string) error {
 		return nil
 	}
 	for _, b := range bs {
-		fmt.Fprintf(e.stdout, "%s  %s  %d bytes\n", b.Name, when(b.Taken), b.Size)
+		fmt.Fprintf(e.stdout, "%s  %-9s  %s  %d bytes\n", b.Name, b.Kind, when(b.Taken), b.Size)
 	}
 	return nil
 }

@@ -51,18 +51,22 @@ func runCheck(e *env, args []string) error {
 		return err
 	}
 	var problems []error
-	keyNote := ""
+	keyNote, weakKey := "", ""
 	switch {
 	case cfg.Device.KeyCredential != "" && e.getenv("CREDENTIALS_DIRECTORY") == "":
 		// Outside systemd there is no credential to look at: the unit's
 		// ExecStartPre runs this check again with it.
 		keyNote = fmt.Sprintf("; key: systemd credential %q, checked when the service starts", cfg.Device.KeyCredential)
 	case cfg.Device.KeyCredential != "":
-		if _, err := store.LoadKEKCredential(cfg.Device.KeyCredential); err != nil {
+		if _, err := store.LoadKEKCredential(cfg.Device.KeyCredential); errors.Is(err, store.ErrWeakKey) {
+			weakKey = fmt.Sprintf("device.key_credential: %v", err)
+		} else if err != nil {
 			problems = append(problems, fmt.Errorf("device.key_credential: %w", err))
 		}
 	default:
-		if _, err := store.LoadKEKFile(cfg.Device.KeyFile); err != nil {
+		if _, err := store.LoadKEKFile(cfg.Device.KeyFile); errors.Is(err, store.ErrWeakKey) {
+			weakKey = fmt.Sprintf("device.key_file: %v", err)
+		} else if err != nil {
 			problems = append(problems, fmt.Errorf("device.key_file: %w (make one with: gated keygen --out %s --owner gated)", err, cfg.Device.KeyFile))
 		}
 	}
@@ -70,6 +74,9 @@ func runCheck(e *env, args []string) error {
 	// stop the gate (face is then off, deadlines count Monday to Friday):
 	// they are warnings, so that systemd still starts card and PIN.
 	var warnings []string
+	if weakKey != "" {
+		warnings = append(warnings, weakKey) // the store still opens with it: rotate, do not replace
+	}
 	if cfg.Face.Enabled {
 		if err := models.VerifyFaceModel(cfg.Device.ModelsDir, cfg.Face.Model); err != nil {
 			warnings = append(warnings, fmt.Sprintf("device.models_dir: %v: face recognition will be off until this is fixed (card and PIN work)", err))

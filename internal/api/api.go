@@ -261,6 +261,10 @@ type Backup struct {
 	Name  string    `json:"name"`
 	Taken time.Time `json:"taken"`
 	Size  int64     `json:"size"`
+	// Generation orders the backups (newest first), whatever the clock
+	// said; Kind is "scheduled" or "change" (taken after staff changes).
+	Generation uint64 `json:"generation"`
+	Kind       string `json:"kind"`
 }
 
 // RestoreFrom names an automatic backup to restore ("newest" for the

@@ -74,12 +74,15 @@ type Store struct {
 	// BackupEvery is how often a verified backup is taken into
 	// data_dir/backups (and at start when the newest is older).
 	BackupEvery Duration `toml:"backup_every"`
-	// BackupKeep is how many backups are kept.
+	// BackupKeep is how many scheduled backups are kept.
 	BackupKeep int `toml:"backup_keep"`
 	// BackupAfterChange: this long after staff last changed residents or
 	// credentials, a backup is taken, so that a damaged store is served
 	// from a backup with every revocation in it.
 	BackupAfterChange Duration `toml:"backup_after_change"`
+	// ChangeBackupKeep is how many of those are kept, apart from the
+	// scheduled ones: a burst of changes never pushes the week out.
+	ChangeBackupKeep int `toml:"change_backup_keep"`
 	// RetryEvery is how often a destruction that could not rewrite every
 	// file (a full disk) is tried again.
 	RetryEvery Duration `toml:"retry_every"`
@@ -301,7 +304,7 @@ func Default() *Config {
 		Relay:   Relay{Baud: 9600, Channel: 1, Mode: "fail-secure", Pulse: Duration{3 * time.Second}},
 		Privacy: Privacy{Retention: Duration{365 * 24 * time.Hour}},
 		Kiosk:   Kiosk{Listen: "127.0.0.1:8088", EnrollFrames: 3, Timeout: Duration{60 * time.Second}},
-		Store:   Store{BackupEvery: Duration{24 * time.Hour}, BackupKeep: 7, BackupAfterChange: Duration{30 * time.Second}, RetryEvery: Duration{10 * time.Minute}},
+		Store:   Store{BackupEvery: Duration{24 * time.Hour}, BackupKeep: 7, BackupAfterChange: Duration{30 * time.Second}, ChangeBackupKeep: 3, RetryEvery: Duration{10 * time.Minute}},
 	}
 }
 
@@ -417,6 +420,9 @@ func (c *Config) check() []error {
 	}
 	if c.Store.BackupKeep < 1 || c.Store.BackupKeep > 100 {
 		bad("store.backup_keep", fmt.Sprintf("%d", c.Store.BackupKeep), "keep 1 to 100 backups (7 is typical)")
+	}
+	if c.Store.ChangeBackupKeep < 1 || c.Store.ChangeBackupKeep > 100 {
+		bad("store.change_backup_keep", fmt.Sprintf("%d", c.Store.ChangeBackupKeep), "keep 1 to 100 backups after changes (3 is typical)")
 	}
 	if c.Store.RetryEvery.Duration < 10*time.Second || c.Store.RetryEvery.Duration > 24*time.Hour {
 		bad("store.retry_every", c.Store.RetryEvery.String(), `use 10s to 24h, e.g. "10m"`)

@@ -144,8 +144,12 @@ func runOnce(parent context.Context, o Options) (err error) {
 	if err := os.MkdirAll(d.dataDir, 0o700); err != nil {
 		return fmt.Errorf("daemon: data directory: %w", err)
 	}
-	if d.kek, err = loadKEK(cfg); err != nil {
+	var weak *store.WeakKeyError
+	if d.kek, weak, err = loadKEK(cfg); err != nil {
 		return err
+	}
+	if weak != nil {
+		d.alarm("key-weak", weak.Error())
 	}
 	d.log.Info("daemon: device key loaded", "kek", d.kek.Fingerprint())
 	if d.cal, err = retention.LoadCalendar(cfg.Privacy.Holidays, cfg.Privacy.TimeZone); err != nil {
@@ -274,19 +278,28 @@ func (d *daemon) serve(parent context.Context, l net.Listener, srv *http.Server,
 	return err
 }
 
-func loadKEK(cfg *config.Config) (store.KEK, error) {
+// loadKEK loads the configured key. A weak key (typed text, a pattern)
+// that an earlier version accepted still opens the store: it comes with
+// weak set, the advice to rotate, never to replace it.
+func loadKEK(cfg *config.Config) (k store.KEK, weak *store.WeakKeyError, err error) {
 	if cfg.Device.KeyCredential != "" {
-		k, err := store.LoadKEKCredential(cfg.Device.KeyCredential)
-		if err != nil {
-			return store.KEK{}, fmt.Errorf("daemon: device.key_credential: %w", err)
+		k, err = store.LoadKEKCredential(cfg.Device.KeyCredential)
+		if errors.As(err, &weak) {
+			return k, weak, nil
 		}
-		return k, nil
+		if err != nil {
+			return store.KEK{}, nil, fmt.Errorf("daemon: device.key_credential: %w", err)
+		}
+		return k, nil, nil
 	}
-	k, err := store.LoadKEKFile(cfg.Device.KeyFile)
+	k, err = store.LoadKEKFile(cfg.Device.KeyFile)
+	if errors.As(err, &weak) {
+		return k, weak, nil
+	}
 	if err != nil {
-		return store.KEK{}, fmt.Errorf("daemon: device.key_file: %w (make one with: gated keygen --out %s)", err, cfg.Device.KeyFile)
+		return store.KEK{}, nil, fmt.Errorf("daemon: device.key_file: %w (make one with: gated keygen --out %s)", err, cfg.Device.KeyFile)
 	}
-	return k, nil
+	return k, nil, nil
 }
 
 func openRecognizer(cfg *config.Config) (*facemodel.Source, error) {

@@ -31,7 +31,7 @@ func (s auditedStore) AppendAudit(ev store.Event) (store.AuditEntry, error) {
 }
 
 func (d *daemon) storeOptions() store.Options {
-	return store.Options{Logger: d.log, BackupDir: filepath.Join(d.dataDir, backupDir), BackupKeep: d.cfg.Store.BackupKeep}
+	return store.Options{Logger: d.log, BackupDir: filepath.Join(d.dataDir, backupDir), BackupKeep: d.cfg.Store.BackupKeep, ChangeBackupKeep: d.cfg.Store.ChangeBackupKeep}
 }
 
 // openStore opens the store. A damaged one is not fatal: card and PIN are
@@ -112,6 +112,9 @@ func (d *daemon) rotatedKey() (path string, k store.KEK, err error) {
 	}
 	path = strings.TrimSpace(string(b))
 	k, err = store.LoadKEKFile(path)
+	if errors.Is(err, store.ErrWeakKey) {
+		err = nil // usable: the configured key's alarm says the rest
+	}
 	return path, k, err
 }
 
@@ -184,8 +187,16 @@ func (d *daemon) closeStore() {
 // store is opened. store.Restore checks it again completely; a failure
 // keeps the current store.
 func (d *daemon) applyStaged(dbPath string, opts store.Options) {
-	rep, done, err := store.ApplyStaged(dbPath, d.key(), opts)
+	keys := []store.KEK{d.key()}
+	if path, k, err := d.rotatedKey(); path != "" && err == nil {
+		// Staged after a rotation, before its key was moved into place:
+		// the backup was checked with the rotated key (red team 3, F3).
+		keys = append(keys, k)
+	}
+	rep, done, err := store.ApplyStaged(dbPath, opts, keys...)
 	switch {
+	case errors.Is(err, store.ErrStillStaged):
+		d.alarm("restore", fmt.Sprintf("the staged restore is waiting for space and is tried again at the next start; the gate runs on its current store: %v", err))
 	case err != nil:
 		d.alarm("restore", fmt.Sprintf("the staged restore failed and the gate runs on its current store: %v", err))
 	case done:
@@ -215,7 +226,7 @@ func (d *daemon) maintain(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			if afterChange != nil {
-				d.backupNow() // a change waited for its backup: take it before stopping
+				d.backupNow(store.BackupAfterChange) // a change waited for its backup: take it before stopping
 			}
 			return nil
 		case <-retry.C:
@@ -228,7 +239,7 @@ func (d *daemon) maintain(ctx context.Context) error {
 			afterChange = time.After(c.BackupAfterChange.Duration) // settle: a burst of changes, one backup
 		case <-afterChange:
 			afterChange = nil
-			d.backupNow()
+			d.backupNow(store.BackupAfterChange)
 		}
 	}
 }
@@ -237,6 +248,18 @@ func (d *daemon) finishPending() {
 	done, err := d.db.FinishPending()
 	if done > 0 {
 		d.log.Info("daemon: pending destructions completed", "done", done)
+	}
+	switch rp, rerr := d.db.RotationPending(); {
+	case rerr != nil:
+		d.log.Error("daemon: rotation pending", "err", rerr)
+	case rp:
+		why := ""
+		if err != nil {
+			why = " (" + err.Error() + ")"
+		}
+		d.alarm("rotation", fmt.Sprintf("the device key was rotated, but the file's rewrite or the backup under the new key is not done yet%s: retried every %s; free space in %s", why, d.cfg.Store.RetryEvery.Duration, d.dataDir))
+	default:
+		d.alarm("rotation", "")
 	}
 	ps, perr := d.db.PendingDestructions()
 	if perr != nil {
@@ -260,23 +283,34 @@ func (d *daemon) purge() {
 	}
 }
 
-// backupIfDue takes a backup when the newest is older than the interval.
+// backupIfDue takes a scheduled backup when the newest is older than the
+// interval (or has a time in the future: the clock went back).
 func (d *daemon) backupIfDue() {
-	bs, err := store.ListBackups(filepath.Join(d.dataDir, backupDir))
-	if err == nil && len(bs) > 0 && time.Since(bs[0].Taken) < d.cfg.Store.BackupEvery.Duration {
+	due, err := d.db.BackupDue(d.cfg.Store.BackupEvery.Duration)
+	if err == nil && !due {
 		return
 	}
-	d.backupNow()
+	d.backupNow(store.BackupScheduled)
 }
 
-func (d *daemon) backupNow() {
-	info, err := d.db.AutoBackup()
+func (d *daemon) backupNow(kind store.BackupKind) {
+	info, err := d.db.AutoBackup(kind)
 	if err != nil {
 		d.alarm("backup", "the automatic backup failed: "+err.Error())
 		return
 	}
 	d.alarm("backup", "")
-	d.log.Info("daemon: backup taken", "path", info.Path, "bytes", info.Size)
+	if info.ClockBehind > 0 {
+		d.alarm("clock", fmt.Sprintf("the clock is %s behind the previous backup's time: check the time source (backups are ordered by their number, not their time)", info.ClockBehind.Round(time.Second)))
+	} else {
+		d.alarm("clock", "")
+	}
+	if info.AuditDamage != nil {
+		d.alarm("audit", info.AuditDamage.Error())
+	} else {
+		d.alarm("audit", "")
+	}
+	d.log.Info("daemon: backup taken", "path", info.Path, "kind", kind, "generation", info.Generation, "bytes", info.Size)
 }
 
 // device is what the staff API asks of the daemon.
@@ -305,12 +339,13 @@ func (v device) Backups() ([]api.Backup, error) {
 	}
 	out := make([]api.Backup, len(bs))
 	for i, b := range bs {
-		out[i] = api.Backup{Name: filepath.Base(b.Path), Taken: b.Taken, Size: b.Size}
+		out[i] = api.Backup{Name: filepath.Base(b.Path), Taken: b.Taken, Size: b.Size, Generation: b.Generation, Kind: b.Kind.String()}
 	}
 	return out, nil
 }
 
-func (v device) LoadKey(path string) (store.KEK, error) { return store.LoadKEKFile(path) }
+// LoadKey loads a rotation's new key: a weak one is refused.
+func (v device) LoadKey(path string) (store.KEK, error) { return store.LoadNewKEKFile(path) }
 
 // BeginRotation notes the new key's file in the data dir, synced, before
 // the store is sealed with it: a restart at any moment of the rotation,
@@ -320,10 +355,15 @@ func (v device) LoadKey(path string) (store.KEK, error) { return store.LoadKEKFi
 func (v device) BeginRotation(path string) (func(bool, store.KEK), error) {
 	note := filepath.Join(v.d.dataDir, rotatedKeyFile)
 	before, err := os.ReadFile(note)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	switch {
+	case err == nil:
+		// The store may be sealed with that key, which is not in place
+		// yet: a second rotation would lose the way to it (red team 3, F2).
+		last := strings.TrimSpace(string(before))
+		return nil, fmt.Errorf("the last rotation is not finished: move %s over the configured key file (device.key_file), restart gated, then rotate again", last)
+	case !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("the note of the last rotation's key cannot be read: %w", err)
 	}
-	had := err == nil
 	if err := writeSynced(note, []byte(path+"\n")); err != nil {
 		return nil, fmt.Errorf("the new key's file cannot be noted in the data dir (a restart during the rotation would not open the store): %w", err)
 	}
@@ -332,14 +372,8 @@ func (v device) BeginRotation(path string) (func(bool, store.KEK), error) {
 			v.d.setKEK(k)
 			return
 		}
-		var err error
-		if had {
-			err = writeSynced(note, before)
-		} else {
-			err = os.Remove(note)
-		}
-		if err != nil {
-			v.d.log.Error("daemon: the note of the last rotation's key cannot be put back", "err", err)
+		if err := os.Remove(note); err != nil {
+			v.d.log.Error("daemon: the note of the rotation that did not happen cannot be removed", "err", err)
 		}
 	}, nil
 }

@@ -87,6 +87,10 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	old := s.st.KEKFingerprint()
+	if k.Fingerprint() == old {
+		fail(w, badRequest("%s is the key in use (%s): make a new one with gated keygen", in.NewKeyFile, old))
+		return
+	}
 	finish, err := s.dev.BeginRotation(in.NewKeyFile)
 	if err != nil {
 		fail(w, fmt.Errorf("key not rotated: %w", err))
@@ -95,7 +99,7 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request) {
 	err = s.faces.RotateKEK(actor(r), k)
 	// The store says what it is sealed with now: an error after the
 	// rotation committed (the rewrite, the old backups) leaves it rotated.
-	rotated := s.st.KEKFingerprint() == k.Fingerprint()
+	rotated := s.st.KEKFingerprint() != old
 	finish(rotated, k)
 	if !rotated {
 		fail(w, fmt.Errorf("key not rotated: %w", err))

@@ -41,7 +41,7 @@ type device struct {
 	changes  int
 }
 
-func (d *device) Changed()                     { d.changes++ }
+func (d *device) Changed() { d.changes++ }
 func (d *device) BeginRotation(string) (func(bool, store.KEK), error) {
 	return func(bool, store.KEK) {}, nil
 }

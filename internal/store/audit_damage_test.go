@@ -125,7 +125,7 @@ func TestAutoBackupAuditDamage(t *testing.T) {
 	if _, err := StageAutoBackup(restored, dir, "newest", kek); err != nil {
 		t.Fatalf("StageAutoBackup(newest) = %v", err)
 	}
-	rep, done, err := ApplyStaged(restored, kek, testOptions(t))
+	rep, done, err := ApplyStaged(restored, testOptions(t), kek)
 	if err != nil || !done {
 		t.Fatalf("ApplyStaged = %v, %v", done, err)
 	}

@@ -129,12 +129,25 @@ func stage(dbPath, tmp string, kek KEK) error {
 // pass (a full disk: syscall.ENOSPC or EDQUOT; ErrLocked), it stays
 // staged and the error wraps ErrStillStaged: raise the alarm, and the next
 // ApplyStaged (the next start) tries it again.
-func ApplyStaged(dbPath string, kek KEK, opts Options) (RestoreReport, bool, error) {
+//
+// Each of keys is tried in turn while the backup says it is the wrong key
+// (ErrWrongKey): after a rotation whose new key is not yet configured, the
+// backup is sealed with the new key, and the configured one comes first.
+func ApplyStaged(dbPath string, opts Options, keys ...KEK) (RestoreReport, bool, error) {
 	staged := stagedPath(dbPath)
 	if _, err := os.Stat(staged); errors.Is(err, os.ErrNotExist) {
 		return RestoreReport{}, false, nil
 	}
-	rep, err := Restore(dbPath, staged, kek, opts)
+	if len(keys) == 0 {
+		return RestoreReport{}, false, fmt.Errorf("store: apply staged restore: %w: no key", ErrInvalid)
+	}
+	var rep RestoreReport
+	var err error
+	for _, kek := range keys {
+		if rep, err = Restore(dbPath, staged, kek, opts); !errors.Is(err, ErrWrongKey) {
+			break
+		}
+	}
 	if err != nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, ErrLocked)) {
 		return rep, false, fmt.Errorf("store: apply staged restore: %w: %w", ErrStillStaged, err)
 	}

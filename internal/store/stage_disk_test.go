@@ -81,7 +81,7 @@ func TestStagedRestoreOnFullDisk(t *testing.T) {
 	}
 	db.Close()
 	fillDisk(t, filler, size/2)
-	rep, done, err := ApplyStaged(path, kek, opts)
+	rep, done, err := ApplyStaged(path, opts, kek)
 	if done || !errors.Is(err, ErrStillStaged) || !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "next start") {
 		t.Errorf("ApplyStaged on a full disk = %+v, %v, %v; want not done, ErrStillStaged and ENOSPC, saying it is tried at the next start", rep, done, err)
 	}
@@ -102,7 +102,7 @@ func TestStagedRestoreOnFullDisk(t *testing.T) {
 
 	// The next start, with room: applied.
 	os.Remove(filler)
-	if _, done, err := ApplyStaged(path, kek, opts); !done || err != nil {
+	if _, done, err := ApplyStaged(path, opts, kek); !done || err != nil {
 		t.Fatalf("ApplyStaged with room = %v, %v", done, err)
 	}
 	if _, err := os.Stat(staged); !errors.Is(err, os.ErrNotExist) {

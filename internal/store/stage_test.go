@@ -43,7 +43,17 @@ func TestStageAndApply(t *testing.T) {
 		t.Fatalf("StageRestore of a good backup = %v", err)
 	}
 	db.Close()
-	rep, done, err := ApplyStaged(path, kek, opts)
+	// The configured key first, then the key of a rotation not yet in
+	// place: the staged backup is applied with the one that opens it. A
+	// wrong key alone refuses it (and it is no longer staged).
+	other := mustKEK(t)
+	if _, done, err := ApplyStaged(path, opts, other); done || !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("ApplyStaged with a wrong key only = %v, %v; want ErrWrongKey", done, err)
+	}
+	if err := StageRestore(path, bytes.NewReader(backup.Bytes()), kek); err != nil {
+		t.Fatalf("StageRestore again = %v", err)
+	}
+	rep, done, err := ApplyStaged(path, opts, other, kek)
 	if err != nil || !done {
 		t.Fatalf("ApplyStaged = %+v, %v, %v", rep, done, err)
 	}
@@ -58,7 +68,7 @@ func TestStageAndApply(t *testing.T) {
 	if _, err := db.Resident(later.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("a resident added after the backup survived the restore: %v", err)
 	}
-	if _, done, _ := ApplyStaged(path, kek, opts); done {
+	if _, done, _ := ApplyStaged(path, opts, kek); done {
 		t.Errorf("a staged backup was applied twice")
 	}
 }
