@@ -81,109 +81,185 @@ func freeLoopback(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// TestKioskHijacksFail replays the issue's two hijacks: while a flow is open
-// at the screen's reader ("front"), the victim uses the other reader
-// ("back") as usual; the attacker then answers the flow and shows his own
-// face. Neither the victim's face data is bound to the attacker's face nor
-// destroyed, and the victim's card and PIN open the door in the usual time.
+// TestKioskHijacksFail replays the issue's and the red teams' hijacks. A
+// flow starts only after the door opened for a card at the screen's reader
+// ("front") and is that card holder's; a card and PIN anywhere else, or a
+// PIN typed out of habit at the screen's reader, is the gate's: the door
+// opens in the usual time and nothing is consented or destroyed.
 func TestKioskHijacksFail(t *testing.T) {
 	addr := freeLoopback(t)
 	r := startRigWith(t, map[string]string{"kiosk.enabled": "true", "kiosk.listen": strconv.Quote(addr), "kiosk.reader": `"front"`, "kiosk.timeout": `"20s"`})
 	r.addResident("Attacker", "1001", "1234")
 	victim := r.addResident("Victim", "2002", "5678")
+	begin := func(card, pin, code string) {
+		t.Helper()
+		r.drainOpens()
+		r.swipe(card, pin)
+		r.expectOpen("the card and PIN that open a flow", 3*time.Second)
+		time.Sleep(200 * time.Millisecond)
+		r.keys(code + "#")
+		time.Sleep(300 * time.Millisecond)
+	}
 
-	// Enrollment hijack.
+	// The issue's enrollment hijack: the attacker's flow is open at the
+	// front; the victim uses the back reader and is let in at once; the
+	// attacker types the number and the victim's (watched) PIN and shows
+	// his face. The flow is his own and the PIN, without his card and the
+	// number after it, is the gate's.
 	r.keys("1#")
 	time.Sleep(300 * time.Millisecond)
 	if s := screenState(t, addr); !strings.HasPrefix(s, "enroll-card") {
-		t.Fatalf("after 1# at the front keypad the screen shows %q", s)
+		t.Fatalf("after 1# with no card the screen shows %q", s)
 	}
+	begin("1001", "1234", "1")
+	if s := screenState(t, addr); !strings.HasPrefix(s, "notice") {
+		t.Fatalf("after the attacker's card, PIN and 1# the screen shows %q", s)
+	}
+	r.drainOpens()
 	start := time.Now()
 	r.swipeBack("2002", "5678")
 	r.expectOpen("the victim's card and PIN at the back reader during a flow at the front", 3*time.Second)
 	took := time.Since(start)
 	t.Logf("card and PIN at back during an open flow at front: door open %v after the card (200 ms of it the typing)", took.Round(time.Millisecond))
-	r.keys("1#") // the attacker "consents"
+	r.keys(screenCode(t, addr) + "#")
+	r.keys("5678#")
 	for _, p := range []string{"obama.jpg", "obama2.jpg", "obama3.jpg"} {
-		r.show(p) // and shows his face
+		r.show(p)
 		time.Sleep(300 * time.Millisecond)
 	}
 	time.Sleep(time.Second)
 	if info := r.residentInfo(victim); info.Face || info.Templates != 0 {
 		t.Fatalf("the victim now holds face data (%d templates): the enrollment was hijacked", info.Templates)
 	}
-	r.drainOpens()
 	r.keys("0#")
-	r.show("obama3.jpg")
-	r.expectShut("the attacker's face after the hijack attempt", 3*time.Second)
 
-	// Opt-out hijack: the victim has face data, enrolled at the office.
+	// The opt-out hijack: the victim has face data, enrolled at the office.
+	// The attacker types 2# right after the door opened for the victim, so
+	// the flow is the victim's; the victim has walked through. The number
+	// and the watched PIN without the victim's card destroy nothing, and
+	// neither does the attacker's own card.
 	r.gated("face", "enroll", victim, "--photo", r.photos+"/biden.jpg", "--consent", "paper")
-	r.keys("2#")
-	time.Sleep(300 * time.Millisecond)
-	if s := screenState(t, addr); !strings.HasPrefix(s, "optout-card") {
-		t.Fatalf("after 2# the screen shows %q", s)
+	time.Sleep(2500 * time.Millisecond) // the camera's cooldown
+	begin("2002", "5678", "2")
+	if s := screenState(t, addr); !strings.HasPrefix(s, "optout-confirm") {
+		t.Fatalf("after the victim's card and PIN and 2# the screen shows %q", s)
 	}
-	r.swipeBack("2002", "5678")
-	r.expectOpen("the victim's card and PIN at the back reader during an opt-out flow at the front", 3*time.Second)
-	r.keys("1#")
-	r.keys("1234#") // the attacker's own PIN
+	r.keys(screenCode(t, addr) + "#")
+	r.keys("5678#")
+	r.swipe("1001", "") // his own card ends the flow
+	time.Sleep(200 * time.Millisecond)
+	if s := screenState(t, addr); strings.HasPrefix(s, "optout") {
+		t.Fatalf("the attacker's card did not end the victim's flow: %q", s)
+	}
+	r.keys("123#")
+	r.keys("5678#")
 	time.Sleep(time.Second)
 	if info := r.residentInfo(victim); !info.Face {
-		t.Fatalf("the victim's face data was destroyed by someone else's flow")
+		t.Fatalf("the victim's face data was destroyed by someone else")
 	}
 	if audit := r.gated("audit", "list", "--limit", "1000"); strings.Contains(audit, "deletion") {
 		t.Errorf("the audit log records a deletion:\n%s", audit)
 	}
-	// The red teams' victims at the screen's own reader. The attacker types
-	// 1# with no card: no flow opens, and the next resident's card and PIN
-	// are the gate's as ever (round two: 0#1# before each resident denied
-	// them all).
+
+	// At the screen's own reader: 1# typed before a resident's card, or
+	// between their card and PIN (the red teams' 0#1# and the swallowed
+	// resident), opens no flow, and their card and PIN open the door.
 	r.keys("0#")
-	time.Sleep(200 * time.Millisecond)
 	other := r.addResident("Second victim", "3003", "2468")
 	r.keys("1#")
 	time.Sleep(200 * time.Millisecond)
 	r.drainOpens()
 	r.swipe("3003", "2468")
 	r.expectOpen("a resident's card and PIN at the screen's reader after someone typed 1#", 3*time.Second)
-	// The attacker slips 1# between the victim's card and PIN: the flow is
-	// the victim's, who reads "enrollment" on the screen and walks away
-	// with their card. The attacker, who knows the number on the screen
-	// and watched the PIN (round two), types both: consent also needs the
-	// card again, which he does not have.
+	time.Sleep(2 * time.Second) // the gate's cooldown for a card
+	r.drainOpens()
 	r.swipe("3003", "")
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
 	r.keys("1#")
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
 	r.keys("2468#")
-	time.Sleep(time.Second)
-	if s := screenState(t, addr); !strings.HasPrefix(s, "notice") {
-		t.Fatalf("after the victim's card, 1# and the PIN the screen shows %q; want the notice", s)
+	r.expectOpen("a resident's PIN after someone slipped 1# between their card and PIN", 3*time.Second)
+	if s := screenState(t, addr); strings.HasPrefix(s, "notice") {
+		t.Fatalf("1# between a card and its PIN opened a flow: %q", s)
 	}
-	r.keys(screenCode(t, addr) + "2468#")
+	// A flow for the resident, opened by someone else right after the door
+	// opened for them: the resident comes back and uses the reader as
+	// always. Their card and PIN open the door and consent to nothing.
+	time.Sleep(2 * time.Second)
+	begin("3003", "2468", "1")
+	if s := screenState(t, addr); !strings.HasPrefix(s, "notice") {
+		t.Fatalf("the screen shows %q; want the notice", s)
+	}
+	time.Sleep(2 * time.Second)
+	r.drainOpens()
+	r.swipe("3003", "2468")
+	r.expectOpen("the resident's card and PIN at the notice of a flow someone else opened for them", 3*time.Second)
 	for _, p := range []string{"obama.jpg", "obama2.jpg", "obama3.jpg"} {
 		r.show(p)
 		time.Sleep(300 * time.Millisecond)
 	}
 	time.Sleep(time.Second)
 	if info := r.residentInfo(other); info.Face {
-		t.Fatalf("the number and a watched PIN, without the card, enrolled the attacker's face (%d templates)", info.Templates)
+		t.Fatalf("a resident's habit at the screen's reader enrolled someone's face (%d templates)", info.Templates)
 	}
-	// A card the flow does not wait for, at the screen's own reader, goes to
-	// the gate too.
-	r.keys("0#")
-	r.keys("2#")
-	time.Sleep(200 * time.Millisecond)
-	r.swipe("2002", "") // the flow's card: it waits for the PIN now
-	time.Sleep(200 * time.Millisecond)
-	r.swipe("1001", "") // someone else's card: the gate's, and the flow ends
-	time.Sleep(200 * time.Millisecond)
+	if s := screenState(t, addr); !strings.HasPrefix(s, "notice") {
+		t.Errorf("after the resident's card and PIN the screen shows %q; want the notice still", s)
+	}
+	// Someone else's card ends the flow, and is the gate's.
 	r.drainOpens()
-	r.keys("1234#")
-	r.expectOpen("a card+PIN at the screen's reader while the flow waited for a PIN", 3*time.Second)
-	if s := screenState(t, addr); strings.HasPrefix(s, "optout") {
+	r.swipe("1001", "1234")
+	r.expectOpen("another card and PIN at the notice", 3*time.Second)
+	if s := screenState(t, addr); strings.HasPrefix(s, "notice") {
 		t.Errorf("the flow survived another card at its reader: %q", s)
+	}
+}
+
+// TestKioskCardOnlyGate: where a card alone opens the door, someone who
+// types 1# behind a resident cannot guess their PIN at the screen (the red
+// team's lock-out of a resident by guesses): consent needs the card again.
+func TestKioskCardOnlyGate(t *testing.T) {
+	addr := freeLoopback(t)
+	r := startRigWith(t, map[string]string{"access.card": `"card"`, "access.lockout_free": "3",
+		"kiosk.enabled": "true", "kiosk.listen": strconv.Quote(addr), "kiosk.reader": `"front"`})
+	victim := r.addResident("Victim", "2002", "5678")
+	for i := range 5 {
+		r.drainOpens()
+		r.swipe("2002", "")
+		r.expectOpen(fmt.Sprintf("the victim's card, entry %d", i+1), 3*time.Second)
+		time.Sleep(200 * time.Millisecond)
+		r.keys("1#")
+		time.Sleep(300 * time.Millisecond)
+		if s := screenState(t, addr); !strings.HasPrefix(s, "notice") {
+			t.Fatalf("1# after the victim's card: the screen shows %q", s)
+		}
+		r.keys(screenCode(t, addr) + "#")
+		r.keys(fmt.Sprintf("%04d#", i))
+		time.Sleep(500 * time.Millisecond)
+		r.keys("0#")
+		time.Sleep(2 * time.Second) // the gate's cooldown for a card
+	}
+	audit := r.gated("audit", "list", "--limit", "1000")
+	if strings.Contains(audit, "wrong PIN") || strings.Contains(audit, "locked-out") {
+		t.Errorf("guesses at the screen without the card were checked:\n%s", audit)
+	}
+	r.drainOpens()
+	r.swipe("2002", "")
+	r.expectOpen("the victim's card after the guesses", 3*time.Second)
+	// The victim themselves can still enroll: card again, number, PIN.
+	time.Sleep(200 * time.Millisecond)
+	r.keys("1#")
+	time.Sleep(300 * time.Millisecond)
+	r.swipe("2002", "")
+	time.Sleep(200 * time.Millisecond)
+	r.keys(screenCode(t, addr) + "#")
+	r.keys("5678#")
+	time.Sleep(time.Second)
+	if s := screenState(t, addr); !strings.HasPrefix(s, "capture") {
+		t.Fatalf("the victim's own consent: the screen shows %q; want the camera", s)
+	}
+	r.keys("0#")
+	if info := r.residentInfo(victim); info.Face {
+		t.Errorf("a cancelled enrollment stored face data")
 	}
 }
 
@@ -196,6 +272,7 @@ func TestLockoutIsPerCardSharedAndPersistent(t *testing.T) {
 		"kiosk.enabled": "true", "kiosk.listen": strconv.Quote(addr), "kiosk.reader": `"front"`})
 	r.addResident("Guesser", "1001", "1234")
 	r.addResident("Neighbour", "2002", "5678")
+	r.addResident("Screen", "3003", "2468")
 	for range 3 {
 		r.swipe("1001", "0000")
 		time.Sleep(300 * time.Millisecond)
@@ -205,17 +282,33 @@ func TestLockoutIsPerCardSharedAndPersistent(t *testing.T) {
 	r.swipe("2002", "5678")
 	r.expectOpen("another resident's card and PIN at the same reader", 3*time.Second)
 
-	// The screen asks the gate: the guesser's card is locked there too
-	// (card, 1#, PIN: an enrollment at the screen).
-	r.swipe("1001", "")
-	time.Sleep(300 * time.Millisecond)
+	// The screen asks the gate: a wrong PIN at the screen's consent counts
+	// at the gate. After the door opened (which forgets earlier failures),
+	// one wrong PIN at the screen and two at the gate lock the card: its
+	// right PIN is then refused.
+	time.Sleep(2 * time.Second) // the gate's cooldown for a card
+	r.drainOpens()
+	r.swipe("3003", "2468")
+	r.expectOpen("the card and PIN before the flow", 3*time.Second)
+	time.Sleep(200 * time.Millisecond)
 	r.keys("1#")
 	time.Sleep(300 * time.Millisecond)
-	r.keys("1234#")
+	r.swipe("3003", "")
+	time.Sleep(200 * time.Millisecond)
+	r.keys(screenCode(t, addr) + "#")
+	r.keys("0000#")
 	time.Sleep(time.Second)
-	if s := screenState(t, addr); !strings.Contains(s, "密码错误次数过多") {
-		t.Errorf("the screen after a locked-out card and its right PIN shows %q, want the lock-out", s)
+	if s := screenState(t, addr); !strings.Contains(s, "卡和密码不符") {
+		t.Fatalf("a wrong PIN at the consent: the screen shows %q", s)
 	}
+	for range 2 {
+		time.Sleep(1500 * time.Millisecond)
+		r.swipe("3003", "0000")
+	}
+	time.Sleep(1500 * time.Millisecond)
+	r.drainOpens()
+	r.swipe("3003", "2468")
+	r.expectShut("the right card and PIN after one wrong PIN at the screen and two at the gate", 2*time.Second)
 
 	// A restart forgets nothing.
 	r.stop()
@@ -227,7 +320,7 @@ func TestLockoutIsPerCardSharedAndPersistent(t *testing.T) {
 	r.expectOpen("the neighbour after a restart", 3*time.Second)
 	audit := r.gated("audit", "list", "--limit", "1000")
 	if n := strings.Count(audit, "locked-out"); n < 3 {
-		t.Errorf("%d locked-out entries in the audit log, want at least 3 (gate, screen, after restart):\n%s", n, audit)
+		t.Errorf("%d locked-out entries in the audit log, want at least 3 (gate, screen's card at the gate, after restart):\n%s", n, audit)
 	}
 }
 

@@ -72,6 +72,14 @@ func startKiosk(t *testing.T) *kioskRig {
 // screenshot named after it.
 func (k *kioskRig) expect(state string, texts ...string) string {
 	k.t.Helper()
+	body := k.wait(state, texts...)
+	k.shot(state)
+	return body
+}
+
+// wait is expect without the screenshot.
+func (k *kioskRig) wait(state string, texts ...string) string {
+	k.t.Helper()
 	ctx, cancel := context.WithTimeout(k.ctx, 30*time.Second)
 	defer cancel()
 	_, err := chromedp.Run(ctx, chromedp.WaitVisible(fmt.Sprintf("body[data-state=%q]", state)))
@@ -89,7 +97,6 @@ func (k *kioskRig) expect(state string, texts ...string) string {
 			k.t.Errorf("screen %q lacks %q:\n%s", state, want, body)
 		}
 	}
-	k.shot(state)
 	return body
 }
 
@@ -108,26 +115,29 @@ func (k *kioskRig) shot(name string) {
 	k.nshots++
 }
 
-// confirm types the number the screen shows, then the PIN, then #: how a
-// resident consents or confirms a destruction.
-// begin opens a flow as a resident does: their card, then 1# (enroll) or
-// 2# (withdraw).
-func (k *kioskRig) begin(card, code string) {
+// begin opens a flow as a resident does: their card and PIN open the
+// door as always, then 1# (enroll) or 2# (withdraw).
+func (k *kioskRig) begin(card, pin, code string) {
 	k.t.Helper()
-	k.swipe(card, "")
-	time.Sleep(300 * time.Millisecond) // the card reaches the screen before the code
+	k.drainOpens()
+	k.swipe(card, pin)
+	k.expectOpen("the card and PIN before "+code+"#", 5*time.Second)
+	time.Sleep(200 * time.Millisecond) // the gate's decision reaches the screen
 	k.keys(code + "#")
 }
 
-// confirm consents or confirms a destruction as a resident does: their card
-// again, then the number the screen shows, their PIN and #.
+// confirm is a deciding step as a resident does it: their card again,
+// the number the screen shows and #, then their PIN and #.
 func (k *kioskRig) confirm(card, pin string) {
 	k.t.Helper()
 	state := k.screenState()
+	zh := k.lang() == "zh"
 	k.swipe(card, "")
-	k.expect(state, map[bool]string{true: "卡已确认", false: "Card confirmed"}[k.lang() == "zh"])
 	code := screenCode(k.t, strings.TrimSuffix(strings.TrimPrefix(k.url, "http://"), "/"))
-	k.keys(code + pin + "#")
+	k.wait(state, map[bool]string{true: "请输入 " + code + " 按 #", false: "now type " + code + " and #"}[zh])
+	k.keys(code + "#")
+	k.wait(state, map[bool]string{true: "请输入您的密码", false: "now your PIN"}[zh])
+	k.keys(pin + "#")
 }
 
 // screenState and lang read the screen as its page does.
@@ -171,16 +181,21 @@ func TestKioskEnrollmentAndOptOut(t *testing.T) {
 	wang := k.addResident("王芳", "3003", "2468")
 	k.expect("idle", "请看摄像头，或刷卡并输入密码", "1# 登记人脸")
 
-	// Enrollment from the keypad alone: card, 1#, PIN, notice, the card
-	// again and the number shown with the PIN as consent, camera. 1#
-	// without a card first only says how.
+	// Enrollment from the keypad alone: the card and PIN open the door as
+	// always, then 1#, the notice, and consent as its own step (the card
+	// again, the number shown, the PIN), then the camera. 1# before the
+	// door opened for a card only says how.
 	k.keys("1#")
-	k.expect("enroll-card", "请先刷卡，再按 1#")
-	k.begin("3003", "1")
-	k.expect("enroll-pin", "请输入密码", "不会开门")
+	k.expect("enroll-card", "请先在这里照常刷卡开门")
+	k.drainOpens()
+	k.swipe("3003", "")
+	k.expect("idle", "请输入密码")
 	k.keys("24")
-	k.expect("enroll-pin", "●●")
+	k.expect("idle", "●●")
 	k.keys("68#")
+	k.expectOpen("card and PIN at the screen's reader", 5*time.Second)
+	k.expect("granted", "王芳，欢迎回家", "1# 登记人脸")
+	k.keys("1#")
 	k.expect("notice", "人脸识别告知书", "保存期限", "请再刷一次卡", "E2E Property Management")
 	k.keys("1#") // the old screens' "agree": neither consent nor a PIN guess
 	k.expect("notice")
@@ -216,12 +231,12 @@ func TestKioskEnrollmentAndOptOut(t *testing.T) {
 	k.keys("9#")
 	k.expect("idle", "Look at the camera, or use your card and PIN.")
 	k.click("2")
-	k.expect("optout-card", "show your card first, then type 2#", "does not open the door")
-	k.swipe("3003", "")
-	time.Sleep(300 * time.Millisecond)
+	k.expect("optout-card", "first open the door here with your card as usual, then type 2#")
+	k.drainOpens()
+	k.swipe("3003", "2468")
+	k.expectOpen("card and PIN before withdrawing", 5*time.Second)
+	time.Sleep(200 * time.Millisecond)
 	k.click("2")
-	k.expect("optout-pin", "does not open the door")
-	k.keys("2468#")
 	k.expect("optout-confirm", "destroyed at once", "show your card again")
 	k.confirm("3003", "2468")
 	body := k.expect("optout-done", "Receipt: d-", "card and PIN keep working")
@@ -255,8 +270,7 @@ func TestKioskDeclineAndGuardian(t *testing.T) {
 	k.addResident("赵强", "6006", "9753")
 
 	// Declining stores nothing biometric, and nothing at all.
-	k.begin("4004", "1")
-	k.keys("1357#")
+	k.begin("4004", "1357", "1")
 	k.expect("notice")
 	k.keys("0#")
 	k.expect("declined", "未保存任何人脸数据")
@@ -264,29 +278,35 @@ func TestKioskDeclineAndGuardian(t *testing.T) {
 		t.Fatalf("a declined consent stored something")
 	}
 
-	// A wrong PIN is refused.
-	k.begin("4004", "1")
-	k.keys("0000#")
+	// A wrong PIN at the consent is refused.
+	k.begin("4004", "1357", "1")
+	k.expect("notice")
+	k.confirm("4004", "0000")
 	k.expect("problem", "卡和密码不符")
 
 	// The minor cannot enroll with someone else's card as guardian...
-	k.begin("5005", "1")
-	k.keys("8642#")
+	k.begin("5005", "8642", "1")
 	k.expect("notice")
 	k.confirm("5005", "8642")
 	k.expect("guardian-card", "监护人")
-	k.swipe("6006", "9753")
+	k.confirm("6006", "9753")
 	k.expect("problem", "不是已登记的监护人")
 	if k.hasFace(kid.ID) {
 		t.Fatalf("a minor was enrolled without their guardian")
 	}
-	// ...and can with their guardian's.
-	k.begin("5005", "1")
-	k.keys("8642#")
+	// ...nor with a neighbour who uses the reader as always during the
+	// guardian step (the red team's guardian by habit): their card and PIN
+	// open the door and consent to nothing...
+	k.begin("5005", "8642", "1")
 	k.expect("notice")
 	k.confirm("5005", "8642")
 	k.expect("guardian-card")
-	k.swipe("4004", "1357")
+	k.drainOpens()
+	k.swipe("6006", "9753")
+	k.expectOpen("a neighbour's card and PIN during the guardian step", 5*time.Second)
+	k.expect("guardian-card")
+	// ...and can with their guardian's.
+	k.confirm("4004", "1357")
 	k.expect("capture")
 	for _, p := range []string{"obama.jpg", "obama2.jpg", "obama3.jpg"} {
 		k.show(p)

@@ -29,7 +29,7 @@ type kioskBackend struct{ d *daemon }
 
 func (d *daemon) newKiosk() *kiosk.Kiosk {
 	c := d.cfg.Kiosk
-	return kiosk.New(kiosk.Config{Frames: c.EnrollFrames, Timeout: c.Timeout.Duration, FaceMode: calibrate.Off, Log: d.log}, kioskBackend{d})
+	return kiosk.New(kiosk.Config{Frames: c.EnrollFrames, Timeout: c.Timeout.Duration, FaceMode: calibrate.Off, Reader: c.Reader, Log: d.log}, kioskBackend{d})
 }
 
 func (b kioskBackend) Identify(ctx context.Context, card fallback.Card, pin string) (kiosk.Resident, error) {

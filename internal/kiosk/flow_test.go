@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gated-dev/gated/internal/fallback"
+	"github.com/gated-dev/gated/internal/gate"
 )
 
 // backend stands in for the daemon's (store, gate, camera), which the
@@ -19,6 +20,7 @@ type backend struct {
 	pins      map[string]string   // card key -> PIN
 	checks    int                 // Identify calls
 	enrolled  map[string]int      // resident -> templates
+	guardians map[string]string   // resident -> guardian's resident ID
 	optedOut  []string
 	capture   chan [][]float32
 }
@@ -29,10 +31,14 @@ func newBackend() *backend {
 			"1001": {ID: "r-victim", Name: "Victim"},
 			"2002": {ID: "r-attacker", Name: "Attacker"},
 			"3003": {ID: "r-faced", Name: "Faced", HasFace: true},
+			"4004": {ID: "r-minor", Name: "Minor", Minor: true},
+			"5005": {ID: "r-parent", Name: "Parent"},
+			"6006": {ID: "r-bystander", Name: "Bystander"},
 		},
-		pins:     map[string]string{"1001": "5678", "2002": "1111", "3003": "2222"},
-		enrolled: map[string]int{},
-		capture:  make(chan [][]float32, 1),
+		pins:      map[string]string{"1001": "5678", "2002": "1111", "3003": "2222", "4004": "4444", "5005": "5555", "6006": "9753"},
+		enrolled:  map[string]int{},
+		guardians: map[string]string{},
+		capture:   make(chan [][]float32, 1),
 	}
 }
 
@@ -60,10 +66,13 @@ func (b *backend) Capture(ctx context.Context, frames int, tips func(Advice)) ([
 	}
 }
 
-func (b *backend) Enroll(_ context.Context, id string, _ Notice, _ *Guardian, vecs [][]float32) error {
+func (b *backend) Enroll(_ context.Context, id string, _ Notice, g *Guardian, vecs [][]float32) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.enrolled[id] = len(vecs)
+	if g != nil {
+		b.guardians[id] = g.ResidentID
+	}
 	return nil
 }
 
@@ -76,6 +85,12 @@ func (b *backend) OptOut(_ context.Context, id string) (string, error) {
 
 func cardAt(n string) fallback.Event {
 	return fallback.Event{Reader: "front", Kind: fallback.KindCard, Card: fallback.Card{Number: n}}
+}
+
+func (b *backend) checked() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.checks
 }
 
 func pinAt(p string) fallback.Event {
@@ -101,76 +116,177 @@ func waitState(t *testing.T, k *Kiosk, want State) {
 	}
 }
 
-// start opens a flow as a resident does: their card, then 1# (enroll) or
-// 2# (withdraw), then their PIN.
-func start(t *testing.T, k *Kiosk, card, code, pin string) {
+// clock is a settable time for the kiosk.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func newKiosk(be Backend) (*Kiosk, *clock) {
+	c := &clock{now: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)}
+	return New(Config{Reader: "front", Now: c.Now}, be), c
+}
+
+// enter is a resident using the gate at the kiosk's reader as always:
+// their card and PIN go to the gate, which opens the door.
+func enter(t *testing.T, k *Kiosk, be *backend, card, pin string) {
 	t.Helper()
-	send(t, k, cardAt(card), false) // the gate's card (it asks for the PIN)
+	send(t, k, cardAt(card), false)
+	send(t, k, pinAt(pin), false)
+	k.Decision(gate.Decision{Outcome: gate.Granted, Method: gate.MethodCardPIN, Reader: "front", Resident: be.residents[card].ID, Name: be.residents[card].Name})
+}
+
+// begin is a resident opening a flow: the door opens for their card, then
+// 1# (enroll) or 2# (withdraw).
+func begin(t *testing.T, k *Kiosk, be *backend, card, pin, code string) {
+	t.Helper()
+	enter(t, k, be, card, pin)
 	send(t, k, pinAt(code), true)
+}
+
+// decide is a deciding step: the card again (the gate's too), the number
+// shown and #, then the PIN and # (the kiosk's).
+func decide(t *testing.T, k *Kiosk, card, pin string) {
+	t.Helper()
+	send(t, k, cardAt(card), false)
+	send(t, k, pinAt(k.Screen().Code), true)
 	send(t, k, pinAt(pin), true)
 }
 
-// confirm is the consent or confirmation: the card again, then the number
-// shown and the PIN.
-func confirm(t *testing.T, k *Kiosk, card, pin string) {
-	t.Helper()
-	send(t, k, cardAt(card), true)
-	send(t, k, pinAt(k.Screen().Code+pin), true)
-}
-
-func TestEnrollmentNeedsTheCardTheCodeAndThePIN(t *testing.T) {
+func TestFlowsStartOnlyAfterTheDoorOpened(t *testing.T) {
 	be := newBackend()
-	k := New(Config{}, be)
-	// 1# with no card shown: a hint, no flow.
+	k, clk := newKiosk(be)
+	// 1# with no card: a hint, no flow.
 	send(t, k, pinAt("1"), true)
 	if k.Screen().State != EnrollCard || k.flow != nil {
-		t.Fatalf("1# without a card: screen %s, flow %v; want the hint and no flow", k.Screen().State, k.flow)
+		t.Fatalf("1# without a card: screen %s; want the hint and no flow", k.Screen().State)
 	}
-	start(t, k, "1001", "1", "5678")
+	// A card, then 1# before its PIN (the red team's bystander typing 1#
+	// while a resident is at the keypad): no flow, and the PIN is the
+	// gate's, which opens the door.
+	send(t, k, cardAt("1001"), false)
+	send(t, k, pinAt("1"), true)
+	send(t, k, pinAt("5678"), false)
+	if k.flow != nil || be.checked() != 0 {
+		t.Fatalf("1# between a card and its PIN opened a flow (checks %d)", be.checked())
+	}
+	// The door opened for one card, then another card: the grant was the
+	// first card's, and 1# opens nothing.
+	enter(t, k, be, "1001", "5678")
+	send(t, k, cardAt("2002"), false)
+	send(t, k, pinAt("1"), true)
+	if k.flow != nil {
+		t.Fatalf("1# after another card opened a flow for the first")
+	}
+	// Too late after the door opened.
+	enter(t, k, be, "1001", "5678")
+	clk.add(window + time.Second)
+	send(t, k, pinAt("2"), true)
+	if k.flow != nil {
+		t.Fatalf("2# %v after the door opened started a flow", window+time.Second)
+	}
+	// A door opened at another reader starts nothing here.
+	send(t, k, cardAt("1001"), false)
+	k.Decision(gate.Decision{Outcome: gate.Granted, Method: gate.MethodCardPIN, Reader: "back", Resident: "r-victim"})
+	send(t, k, pinAt("1"), true)
+	if k.flow != nil {
+		t.Fatalf("a grant at another reader started a flow here")
+	}
+	// A face grant is not a card's.
+	send(t, k, cardAt("1001"), false)
+	k.Decision(gate.Decision{Outcome: gate.Granted, Method: gate.MethodFace, Resident: "r-victim"})
+	send(t, k, pinAt("1"), true)
+	if k.flow != nil {
+		t.Fatalf("a face grant started a flow for the last card")
+	}
+	// In time: the notice, with a number, and nothing about the resident.
+	begin(t, k, be, "1001", "5678", "1")
+	waitState(t, k, ReadNotice)
+	s := k.Screen()
+	if len(s.Code) != 3 || !strings.Contains(s.Keys, s.Code) || strings.Contains(s.Keys+s.Body+s.Notice, "Victim") {
+		t.Fatalf("notice screen %+v: want a three-digit number on it and no name", s)
+	}
+	if be.checked() != 0 {
+		t.Errorf("starting a flow checked %d PINs", be.checked())
+	}
+}
+
+func TestEnrollmentNeedsTheCardTheNumberAndThePIN(t *testing.T) {
+	be := newBackend()
+	k, clk := newKiosk(be)
+	begin(t, k, be, "1001", "5678", "1")
 	waitState(t, k, ReadNotice)
 	code := k.Screen().Code
-	if len(code) != 3 || !strings.Contains(k.Screen().Keys, code) {
-		t.Fatalf("the notice shows code %q in %q; want three digits on the screen", code, k.Screen().Keys)
-	}
-	// Typing keeps the code on the screen.
+	// Typing keeps the number on the screen.
 	k.Event(context.Background(), fallback.Event{Reader: "front-keypad", Kind: fallback.KindKey, Digits: 2})
 	if s := k.Screen(); s.Code != code || s.Digits != 2 || s.Notice == "" {
-		t.Fatalf("after a key press the notice screen is %+v; want the same code and notice, 2 digits", s)
+		t.Fatalf("after a key press the notice screen is %+v; want the same number and notice, 2 digits", s)
 	}
-	// Without the card again, not even the number and the right PIN
-	// consent (the red team's attacker, who read the number and watched
-	// the PIN, after the victim walked away with their card).
-	for _, typed := range []string{"1", "5678", code + "5678"} {
-		send(t, k, pinAt(typed), true)
+	// The number and the PIN without the card (the red team's attacker,
+	// who watched the PIN, after the resident walked away): the number is
+	// ignored and the PIN is the gate's.
+	send(t, k, pinAt(code), true)
+	send(t, k, pinAt("5678"), false)
+	send(t, k, pinAt(code+"5678"), false)
+	if k.Screen().State != ReadNotice || be.checked() != 0 {
+		t.Fatalf("without the card: screen %s, %d checks; want the notice still and none", k.Screen().State, be.checked())
 	}
-	if k.Screen().State != ReadNotice || be.checks != 1 {
-		t.Fatalf("without the card again: screen %s, %d PIN checks; want the notice still, 1 check", k.Screen().State, be.checks)
+	// The resident's habit: card and PIN. Both are the gate's (the door
+	// opens), and nothing is consented.
+	send(t, k, cardAt("1001"), false)
+	send(t, k, pinAt("5678"), false)
+	// ... and then the number and the PIN typed by someone else: the card's
+	// part was over when its PIN went to the gate.
+	send(t, k, pinAt(code), true)
+	send(t, k, pinAt("5678"), false)
+	if k.Screen().State != ReadNotice || be.checked() != 0 {
+		t.Fatalf("the resident's habit consented: screen %s, %d checks", k.Screen().State, be.checked())
 	}
-	// Someone else's card at the reader ends the flow: the gate's card.
-	send(t, k, cardAt("2002"), false)
-	if k.flow != nil {
-		t.Fatalf("another card at the consent step did not end the flow")
+	// The card, then a wrong number: nothing; the number too late: nothing.
+	send(t, k, cardAt("1001"), false)
+	send(t, k, pinAt("999"), true)
+	if code != "999" {
+		send(t, k, pinAt("5678"), false)
 	}
-	// The card again, then the PIN alone or the code alone: still nothing.
-	start(t, k, "1001", "1", "5678")
-	waitState(t, k, ReadNotice)
-	send(t, k, cardAt("1001"), true)
-	for _, typed := range []string{"5678", k.Screen().Code} {
-		send(t, k, pinAt(typed), true)
+	send(t, k, cardAt("1001"), false)
+	clk.add(window + time.Second)
+	send(t, k, pinAt(code), true)
+	send(t, k, pinAt("5678"), false)
+	if k.Screen().State != ReadNotice || be.checked() != 0 {
+		t.Fatalf("a wrong or late number: screen %s, %d checks", k.Screen().State, be.checked())
 	}
-	if k.Screen().State != ReadNotice || be.checks != 2 {
-		t.Fatalf("the card again and the PIN or the code alone: screen %s, %d checks", k.Screen().State, be.checks)
-	}
-	// The code with someone else's PIN does not consent for the resident.
-	send(t, k, pinAt(k.Screen().Code+"1111"), true)
+	// The card, the number and someone else's PIN: checked, and refused.
+	decide(t, k, "1001", "1111")
 	waitState(t, k, Problem)
-	if len(be.enrolled) != 0 {
+	if len(be.enrolled) != 0 || k.flow != nil {
 		t.Fatalf("enrolled without the resident's own PIN: %v", be.enrolled)
 	}
-	// The whole way.
-	start(t, k, "1001", "1", "5678")
+	// Another resident's card and PIN at the notice: their card ends the
+	// flow (they are at the reader now), and they are let in by the gate.
+	begin(t, k, be, "1001", "5678", "1")
 	waitState(t, k, ReadNotice)
-	confirm(t, k, "1001", "5678")
+	decide2 := func() { send(t, k, cardAt("2002"), false) }
+	decide2()
+	if k.flow != nil {
+		t.Fatalf("another card at the notice did not end the flow")
+	}
+	send(t, k, pinAt("1111"), false)
+	// The whole way.
+	begin(t, k, be, "1001", "5678", "1")
+	waitState(t, k, ReadNotice)
+	decide(t, k, "1001", "5678")
 	waitState(t, k, Capture)
 	be.capture <- [][]float32{{1}, {2}, {3}}
 	waitState(t, k, Enrolled)
@@ -179,122 +295,182 @@ func TestEnrollmentNeedsTheCardTheCodeAndThePIN(t *testing.T) {
 	}
 }
 
-func TestOptOutNeedsTheCardTheCodeAndThePIN(t *testing.T) {
+// The red team's hijack: the door opens for the victim, the attacker types
+// 1# and owns a flow for the victim's card, and so tries to consent.
+func TestAFlowForSomeoneElseGoesNowhere(t *testing.T) {
 	be := newBackend()
-	k := New(Config{}, be)
-	start(t, k, "3003", "2", "2222")
+	k, _ := newKiosk(be)
+	begin(t, k, be, "1001", "5678", "1") // the victim's card and PIN, the attacker's 1#
+	waitState(t, k, ReadNotice)
+	// The attacker's own card, number and PIN: their card ends the flow.
+	send(t, k, cardAt("2002"), false)
+	send(t, k, pinAt(k.Screen().Code), true)
+	send(t, k, pinAt("1111"), false)
+	if k.flow != nil || be.checked() != 0 || len(be.enrolled) != 0 {
+		t.Fatalf("the attacker's card in the victim's flow: flow %v, %d checks, enrolled %v", k.flow, be.checked(), be.enrolled)
+	}
+	// The same for a withdrawal.
+	begin(t, k, be, "3003", "2222", "2")
 	waitState(t, k, OptOutConfirm)
-	send(t, k, pinAt("1"), true)                    // the old confirmation code destroys nothing
-	send(t, k, pinAt(k.Screen().Code+"2222"), true) // nor the code and PIN without the card
+	send(t, k, pinAt(k.Screen().Code), true)
+	send(t, k, pinAt("2222"), false) // the watched PIN, without the card
+	if len(be.optedOut) != 0 || be.checked() != 0 {
+		t.Fatalf("destroyed without the card: %v (%d checks)", be.optedOut, be.checked())
+	}
+}
+
+func TestOptOutNeedsTheCardTheNumberAndThePIN(t *testing.T) {
+	be := newBackend()
+	k, _ := newKiosk(be)
+	begin(t, k, be, "3003", "2222", "2")
+	waitState(t, k, OptOutConfirm)
+	send(t, k, pinAt("1"), true) // the old confirmation code destroys nothing
 	time.Sleep(20 * time.Millisecond)
 	if len(be.optedOut) != 0 || k.Screen().State != OptOutConfirm {
-		t.Fatalf("destroyed without the card again: %v (screen %s)", be.optedOut, k.Screen().State)
+		t.Fatalf("destroyed without the card, number and PIN: %v (screen %s)", be.optedOut, k.Screen().State)
 	}
-	confirm(t, k, "3003", "2222")
+	decide(t, k, "3003", "2222")
 	waitState(t, k, OptedOut)
 	if len(be.optedOut) != 1 || be.optedOut[0] != "r-faced" || k.Screen().Receipt == "" {
 		t.Errorf("opted out %v, receipt %q; want r-faced and a receipt", be.optedOut, k.Screen().Receipt)
 	}
-}
-
-// A flow belongs to the card shown just before 1#: typing 1# does not
-// open a flow that swallows the next resident's card and PIN (the red
-// team's denial: 0#1# before each resident). Cards and PINs of others go
-// to the gate.
-func TestFlowsStartWithTheirCard(t *testing.T) {
-	be := newBackend()
-	k := New(Config{}, be)
-	send(t, k, pinAt("1"), true)      // the attacker, with no card
-	send(t, k, cardAt("2002"), false) // the next resident: the gate's
-	send(t, k, pinAt("1111"), false)  // and their PIN: the gate's
-	if k.flow != nil || be.checks != 0 {
-		t.Fatalf("1# before a resident's card opened a flow that took it (checks %d)", be.checks)
-	}
-	// A card too long ago does not start a flow.
-	k.mu.Lock()
-	k.lastAt = time.Now().Add(-time.Minute)
-	k.mu.Unlock()
-	send(t, k, pinAt("1"), true)
-	if k.flow != nil {
-		t.Fatalf("1# a minute after a card opened a flow")
-	}
-	// A PIN answers the card: 1# after it opens nothing.
-	send(t, k, cardAt("2002"), false)
-	send(t, k, pinAt("1111"), false)
-	send(t, k, pinAt("1"), true)
-	if k.flow != nil {
-		t.Fatalf("1# after a card and its PIN opened a flow")
+	// A resident with no face data is told so, after their card and PIN.
+	begin(t, k, be, "1001", "5678", "2")
+	waitState(t, k, OptOutConfirm)
+	decide(t, k, "1001", "5678")
+	waitState(t, k, Problem)
+	if b := k.Screen().Body; b != texts["no-face"][0] {
+		t.Errorf("withdrawal with no face data: %q", b)
 	}
 }
 
-// A card the flow is not waiting for goes to the gate, and a flow that
-// waits for a PIN ends: the next PIN at this keypad is that card's.
-func TestOtherCardsGoToTheGate(t *testing.T) {
+// The red team's guardian by habit: a bystander's card and PIN at the
+// guardian step are the gate's, not a guardian's consent.
+func TestGuardianNeedsTheNumberToo(t *testing.T) {
 	be := newBackend()
-	k := New(Config{}, be)
-	send(t, k, cardAt("2002"), false)
-	send(t, k, pinAt("1"), true)
-	waitState(t, k, EnrollPIN)
-	send(t, k, cardAt("1001"), false) // someone else's card: the gate's
-	if k.Screen().State == EnrollPIN || k.flow != nil {
-		t.Fatalf("the flow kept waiting for a PIN after another card: %s", k.Screen().State)
-	}
-	send(t, k, pinAt("5678"), false) // and so is its PIN
-	if be.checks != 0 {
-		t.Errorf("the kiosk checked a PIN that was the gate's")
-	}
-	// During the camera step, cards and PINs are the gate's; 0# cancels.
-	start(t, k, "1001", "1", "5678")
+	k, _ := newKiosk(be)
+	begin(t, k, be, "4004", "4444", "1")
 	waitState(t, k, ReadNotice)
-	confirm(t, k, "1001", "5678")
+	decide(t, k, "4004", "4444")
+	waitState(t, k, GuardianCard)
+	if s := k.Screen(); len(s.Code) != 3 || !strings.Contains(s.Keys, s.Code) {
+		t.Fatalf("guardian screen %+v: want its own number", s)
+	}
+	checks := be.checked()
+	send(t, k, cardAt("6006"), false) // the bystander, as always
+	send(t, k, pinAt("9753"), false)
+	if want := k.text("zh", "guardian-keys", k.Screen().Code); k.Screen().Keys != want {
+		t.Errorf("after the bystander's card and PIN the keys read %q, want the first instruction %q", k.Screen().Keys, want)
+	}
+	send(t, k, cardAt("4004"), false) // the minor's own card is no guardian's
+	send(t, k, pinAt(k.Screen().Code), true)
+	send(t, k, pinAt("4444"), false)
+	if k.Screen().State != GuardianCard || be.checked() != checks {
+		t.Fatalf("a bystander's habit or the minor's card at the guardian step: screen %s, %d checks", k.Screen().State, be.checked()-checks)
+	}
+	decide(t, k, "5005", "5555")
+	waitState(t, k, Capture)
+	be.capture <- [][]float32{{1}, {2}, {3}}
+	waitState(t, k, Enrolled)
+	if be.guardians["r-minor"] != "r-parent" {
+		t.Errorf("guardian recorded %q, want r-parent", be.guardians["r-minor"])
+	}
+	// A registered guardian: only theirs is accepted.
+	be.mu.Lock()
+	r := be.residents["4004"]
+	r.GuardianID = "r-victim"
+	be.residents["4004"] = r
+	delete(be.enrolled, "r-minor")
+	be.mu.Unlock()
+	begin(t, k, be, "4004", "4444", "1")
+	waitState(t, k, ReadNotice)
+	decide(t, k, "4004", "4444")
+	waitState(t, k, GuardianCard)
+	decide(t, k, "5005", "5555")
+	waitState(t, k, Problem)
+	if b := k.Screen().Body; b != texts["not-guardian"][0] {
+		t.Errorf("the wrong guardian: %q", b)
+	}
+}
+
+// Cards and PINs during the camera step are the gate's; 0# cancels.
+func TestTheCameraStepLetsTheGateWork(t *testing.T) {
+	be := newBackend()
+	k, _ := newKiosk(be)
+	begin(t, k, be, "1001", "5678", "1")
+	waitState(t, k, ReadNotice)
+	decide(t, k, "1001", "5678")
 	waitState(t, k, Capture)
 	send(t, k, cardAt("2002"), false)
 	send(t, k, pinAt("1111"), false)
 	send(t, k, pinAt("0"), true)
 	waitState(t, k, Idle)
+	if len(be.enrolled) != 0 {
+		t.Errorf("enrolled after a cancel: %v", be.enrolled)
+	}
 }
 
 func TestDeclineStoresNothing(t *testing.T) {
 	be := newBackend()
-	k := New(Config{}, be)
-	start(t, k, "1001", "1", "5678")
+	k, _ := newKiosk(be)
+	begin(t, k, be, "1001", "5678", "1")
 	waitState(t, k, ReadNotice)
 	send(t, k, pinAt("0"), true)
 	waitState(t, k, Declined)
-	if len(be.enrolled) != 0 || be.checks != 1 {
-		t.Errorf("declined: enrolled %v after %d PIN checks; want nothing after 1", be.enrolled, be.checks)
+	if len(be.enrolled) != 0 || be.checked() != 0 {
+		t.Errorf("declined: enrolled %v after %d PIN checks; want nothing", be.enrolled, be.checked())
 	}
 }
 
-func TestWrongPINEndsTheFlow(t *testing.T) {
+// No event extends a step: the notice ends at its deadline however many
+// keys are pressed, and so does the idle screen's "enter your PIN".
+func TestStepsEndOnTime(t *testing.T) {
 	be := newBackend()
-	k := New(Config{}, be)
-	start(t, k, "1001", "2", "0000")
-	waitState(t, k, Problem)
-	if s := k.Screen(); s.Body != texts["not-identified"][0] {
-		t.Errorf("wrong PIN screen: %q", s.Body)
+	k, clk := newKiosk(be)
+	begin(t, k, be, "1001", "5678", "1")
+	waitState(t, k, ReadNotice)
+	k.mu.Lock()
+	until := k.until
+	k.mu.Unlock()
+	clk.add(time.Minute)
+	send(t, k, cardAt("1001"), false)
+	k.Event(context.Background(), fallback.Event{Kind: fallback.KindKey, Digits: 1})
+	k.mu.Lock()
+	after := k.until
+	k.mu.Unlock()
+	if !after.Equal(until) {
+		t.Errorf("events moved the notice's deadline from %v to %v", until, after)
 	}
-	if k.flow != nil {
-		t.Errorf("the flow survived a wrong PIN")
+	k.mu.Lock()
+	k.toIdle()
+	k.mu.Unlock()
+	k.Decision(gate.Decision{Outcome: gate.NeedPIN, Method: gate.MethodCardPIN, Reader: "front"})
+	k.Event(context.Background(), fallback.Event{Kind: fallback.KindKey, Digits: 1})
+	k.mu.Lock()
+	until = k.until
+	k.mu.Unlock()
+	if until.IsZero() {
+		t.Errorf("a key press made the PIN prompt stay for ever")
 	}
 }
 
-// The kiosk never blocks its caller on a slow PIN check.
+// The kiosk never blocks its caller on a slow PIN check, and a PIN typed
+// while one is checked is the gate's.
 func TestEventDoesNotWaitForSlowSteps(t *testing.T) {
 	be := &slowBackend{backend: newBackend(), release: make(chan struct{})}
-	k := New(Config{}, be)
-	send(t, k, cardAt("1001"), false)
-	send(t, k, pinAt("1"), true)
+	k, _ := newKiosk(be)
+	begin(t, k, be.backend, "1001", "5678", "1")
+	waitState(t, k, ReadNotice)
 	began := time.Now()
-	send(t, k, pinAt("5678"), true)
-	send(t, k, pinAt("5678"), true) // while the first is checked: ignored, not queued
+	decide(t, k, "1001", "5678")
+	send(t, k, pinAt("5678"), false) // while the first is checked: the gate's
 	if d := time.Since(began); d > time.Second {
 		t.Fatalf("Event blocked %v behind the PIN check", d)
 	}
 	close(be.release)
-	waitState(t, k, ReadNotice)
-	if be.checks != 1 {
-		t.Errorf("%d PIN checks, want 1", be.checks)
+	waitState(t, k, Capture)
+	if be.checked() != 1 {
+		t.Errorf("%d PIN checks, want 1", be.checked())
 	}
 }
 
@@ -310,13 +486,16 @@ func (b *slowBackend) Identify(ctx context.Context, c fallback.Card, pin string)
 
 func TestScreenPressesAreCodesOnly(t *testing.T) {
 	be := newBackend()
-	k := New(Config{}, be)
+	k, _ := newKiosk(be)
+	enter(t, k, be, "3003", "2222")
+	k.Press(context.Background(), "2")
+	waitState(t, k, OptOutConfirm)
 	send(t, k, cardAt("3003"), false)
-	send(t, k, pinAt("2"), true)
-	k.Press(context.Background(), "2222") // a PIN from the screen: ignored
+	k.Press(context.Background(), k.Screen().Code) // the number: not a screen code
+	k.Press(context.Background(), "2222")          // a PIN from the screen: ignored
 	time.Sleep(20 * time.Millisecond)
-	if be.checks != 0 || k.Screen().State != OptOutPIN {
-		t.Errorf("a PIN pressed on the screen was checked (%d) or moved the flow (%s)", be.checks, k.Screen().State)
+	if be.checked() != 0 || k.Screen().State != OptOutConfirm {
+		t.Errorf("a PIN pressed on the screen was checked (%d) or moved the flow (%s)", be.checked(), k.Screen().State)
 	}
 	k.Press(context.Background(), "0")
 	waitState(t, k, Idle)

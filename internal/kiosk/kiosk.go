@@ -6,13 +6,14 @@
 // end with #): the screen only shows.
 //
 // It is bound to one reader (and that reader's keypad): the daemon gives it
-// only that reader's events, and it takes only those that belong to a flow
-// (the menu codes when idle; in a flow, the card or PIN the step waits
-// for). Everything else goes on to the gate. Who a flow is for is who showed
-// card and PIN at its reader during that flow; consent and the destruction
-// of face data are each confirmed with the same person's PIN again. Slow
-// steps (the PIN check, the camera, the store) run beside the caller, never
-// on the loop that carries reader events.
+// only that reader's events. Cards and PINs there are the gate's, as at any
+// reader: a flow starts only when the door has just opened for a card
+// there and 1# or 2# follows, and it is for that card's holder. Consent,
+// a guardian's consent and the destruction of face data each take a card
+// again, the number the screen shows, then the PIN; a PIN without the
+// number right before it is the gate's. Slow steps (the PIN check, the
+// camera, the store) run beside the caller, never on the loop that carries
+// reader events.
 //
 // It owns the flows and the screen's state, in Chinese and English. It
 // never sees an image or a descriptor (the Backend captures and stores),
@@ -91,17 +92,14 @@ const (
 	Idle          State = "idle"
 	Granted       State = "granted"
 	Denied        State = "denied"
-	EnrollCard    State = "enroll-card"    // show your card
-	EnrollPIN     State = "enroll-pin"     // enter your PIN
-	ReadNotice    State = "notice"         // read and consent (code + PIN #) or refuse (0#)
-	GuardianCard  State = "guardian-card"  // a guardian shows their card
-	GuardianPIN   State = "guardian-pin"   // and enters their PIN
+	EnrollCard    State = "enroll-card"    // how to start an enrollment
+	ReadNotice    State = "notice"         // read and consent (card, number #, PIN #) or refuse (0#)
+	GuardianCard  State = "guardian-card"  // a guardian consents (card, number #, PIN #)
 	Capture       State = "capture"        // look at the camera
 	Enrolled      State = "enrolled"       // done
 	Declined      State = "declined"       // refused: nothing stored
-	OptOutCard    State = "optout-card"    // show your card
-	OptOutPIN     State = "optout-pin"     // enter your PIN
-	OptOutConfirm State = "optout-confirm" // code + PIN # destroys, 0# cancels
+	OptOutCard    State = "optout-card"    // how to start a withdrawal
+	OptOutConfirm State = "optout-confirm" // card, number #, PIN # destroys; 0# cancels
 	OptedOut      State = "optout-done"    // receipt shown
 	Problem       State = "problem"        // something went wrong; back to idle
 )
@@ -130,8 +128,11 @@ type Config struct {
 	// it): what the idle screen asks of people depends on it.
 	FaceMode calibrate.Mode
 	Show     time.Duration // a result stays on screen (default 5 s)
-	Log      *slog.Logger
-	Now      func() time.Time
+	// Reader is the kiosk's reader: the gate's decisions at other readers
+	// are not shown, and only a door opened for a card here starts a flow.
+	Reader string
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 // Kiosk runs the resident screen.
@@ -150,21 +151,31 @@ type Kiosk struct {
 	ctx     context.Context // Run's: slow steps end with it
 
 	lastCard fallback.Card // the last card shown at the reader while no flow was open
-	lastAt   time.Time     // when; zero once a flow took it or a PIN answered it
+	lastAt   time.Time     // when
+	granted  grant         // the gate opened the door for lastCard
+}
+
+// grant is the gate opening the door for a card at the kiosk's reader.
+type grant struct {
+	card     fallback.Card
+	resident string
+	at       time.Time
 }
 
 // flow is an enrollment or opt-out in progress.
 type flow struct {
-	optOut   bool
-	card     fallback.Card
-	resident Resident
-	notice   Notice
-	gcard    fallback.Card
-	guardian *Guardian
-	code     string             // the number shown for consent or destruction, typed before the PIN
-	again    time.Time          // when the card was shown again at the consent or confirm step
-	busy     bool               // a slow step (PIN check, store) is running
-	cancel   context.CancelFunc // of a capture in progress
+	optOut     bool
+	card       fallback.Card // the card the door opened for before the flow began
+	residentID string        // its holder, as the gate said
+	resident   Resident      // once their card and PIN confirmed it
+	notice     Notice
+	guardian   *Guardian
+	code       string        // the number shown at the deciding step
+	shown      fallback.Card // the card shown at the deciding step
+	stage      int           // how far the deciding step is (stageCard, stageNumber)
+	stageAt    time.Time     // when it got there
+	busy       bool          // a slow step (PIN check, store) is running
+	cancel     context.CancelFunc
 }
 
 // New returns a kiosk showing the idle screen in Chinese.
@@ -298,16 +309,30 @@ func (k *Kiosk) toIdle() {
 }
 
 // Decision shows an access decision of the gate on the idle screen. While a
-// resident is in an enrollment or opt-out, decisions are not shown.
+// resident is in an enrollment or opt-out, decisions are not shown. A door
+// opened for the last card shown at the kiosk's reader lets 1# or 2# start
+// a flow for that card's holder (idle).
 func (k *Kiosk) Decision(d gate.Decision) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.flow != nil {
+	if k.flow != nil || (d.Reader != "" && k.cfg.Reader != "" && d.Reader != k.cfg.Reader) {
 		return
 	}
 	switch d.Outcome {
 	case gate.Granted:
-		k.show(Granted, func(s *Screen) { s.Body = k.text(s.Lang, "welcome", d.Name) }, k.cfg.Show)
+		byCard := d.Method == gate.MethodCard || d.Method == gate.MethodCardPIN || d.Method == gate.MethodCardFace
+		now := k.cfg.Now()
+		if byCard && d.Resident != "" && !k.lastAt.IsZero() && now.Sub(k.lastAt) <= window+k.cfg.Timeout {
+			// The card was shown before its grant (the PIN may take up to
+			// the gate's PIN timeout); a later card would have reset lastAt.
+			k.granted = grant{card: k.lastCard, resident: d.Resident, at: now}
+		}
+		k.show(Granted, func(s *Screen) {
+			s.Body = k.text(s.Lang, "welcome", d.Name)
+			if byCard {
+				s.Keys = k.text(s.Lang, "granted-keys")
+			}
+		}, k.cfg.Show)
 	case gate.Denied, gate.LockedOut:
 		k.show(Denied, func(s *Screen) { s.Body = k.reason(s.Lang, d) }, k.cfg.Show)
 	case gate.NeedPIN:
@@ -321,24 +346,21 @@ func (k *Kiosk) Decision(d gate.Decision) {
 
 // Event takes an event of the kiosk's own reader or keypad (the daemon
 // gives it no other) and reports whether the kiosk used it; if not, the
-// gate must have it. It never blocks on slow work. When idle it takes only
-// the menu codes 1#, 2# and 9# (PINs have 4 digits or more). In a flow it
-// takes what the step waits for: a card at a card step; a PIN at a PIN,
-// consent or confirm step; 0# to cancel. A card the flow is not waiting for
-// goes to the gate, and ends a flow that waits for a PIN (someone else is
-// at the reader: their PIN must not be mistaken for the resident's).
+// gate must have it. It never blocks on slow work. Cards always go to the
+// gate too (false), and so does every PIN but the one that completes a
+// deciding step (step); codes shorter than a PIN (1#, 2#, 9#, 0#, the
+// number shown) are the kiosk's.
 func (k *Kiosk) Event(ctx context.Context, ev fallback.Event) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if ev.Kind == fallback.KindKey {
 		if k.flow != nil || k.awaitingPIN() {
-			cur := k.screen
-			k.show(cur.State, func(s *Screen) {
-				*s = cur // the same screen, with the digits typed so far
-				s.Digits = ev.Digits
-			}, k.stayFor(cur.State))
+			k.update(func(s *Screen) { s.Digits = ev.Digits }) // the digits typed so far
 		}
 		return false
+	}
+	if ev.Kind == fallback.KindPIN && k.screen.Digits != 0 {
+		k.update(func(s *Screen) { s.Digits = 0 }) // the entry is done
 	}
 	if k.flow == nil {
 		return k.idle(ev)
@@ -346,35 +368,37 @@ func (k *Kiosk) Event(ctx context.Context, ev fallback.Event) bool {
 	return k.step(ev)
 }
 
-// cardFirst is how long after a card a menu code may start a flow with it.
-const cardFirst = 20 * time.Second
+// window is how long after the door opened for a card a menu code may
+// start a flow for it, and how long each later part of a confirmation
+// (the card again, the number, the PIN) waits for the next.
+const window = 20 * time.Second
 
 // idle takes an event while no flow is open; k.mu held. Cards and PINs
-// are the gate's; the kiosk remembers the card, so that 1# or 2# right
-// after it starts a flow for that card (a flow belongs to the card shown
-// just before it: no one can open a flow that swallows the next
-// resident's card). 9# switches the language.
+// are always the gate's: a resident's card and PIN are never swallowed.
+// The kiosk remembers the last card shown, and the gate's decision tells
+// it when the door opened for that card (Decision); 1# or 2# within
+// window of that starts a flow for it. 9# switches the language.
 func (k *Kiosk) idle(ev fallback.Event) bool {
 	now := k.cfg.Now()
 	if ev.Kind == fallback.KindCard {
 		k.lastCard, k.lastAt = ev.Card, now
+		k.granted = grant{} // a grant before this card was someone else's
 		return false
 	}
 	if ev.Kind != fallback.KindPIN {
 		return false
 	}
-	code := ev.PIN.Reveal()
-	switch code {
+	switch code := ev.PIN.Reveal(); code {
 	case "1", "2":
 		optOut := code == "2"
-		if k.lastAt.IsZero() || now.Sub(k.lastAt) > cardFirst || now.Before(k.lastAt) {
+		g := k.granted
+		if g.at.IsZero() || now.Sub(g.at) > window || now.Before(g.at) {
 			key := map[bool]string{false: "enroll-first", true: "optout-first"}[optOut]
 			k.show(map[bool]State{false: EnrollCard, true: OptOutCard}[optOut], func(s *Screen) { s.Body = k.text(s.Lang, key) }, k.cfg.Show)
 			return true
 		}
-		k.flow = &flow{optOut: optOut, card: k.lastCard}
-		k.lastAt = time.Time{}
-		k.show(map[bool]State{false: EnrollPIN, true: OptOutPIN}[optOut], nil, k.cfg.Timeout)
+		k.granted = grant{}
+		k.start(&flow{optOut: optOut, card: g.card, residentID: g.resident})
 	case "9":
 		lang := "en"
 		if k.screen.Lang == "en" {
@@ -383,10 +407,36 @@ func (k *Kiosk) idle(ev fallback.Event) bool {
 		k.screen.Lang = lang
 		k.show(Idle, nil, 0)
 	default:
-		k.lastAt = time.Time{} // a PIN answered the card: it is the gate's
-		return false
+		// Other codes are nobody's: never a PIN (PINs have minPIN digits
+		// or more), so the gate does not count them as a wrong one.
+		return len(code) < minPIN
 	}
 	return true
+}
+
+// start opens a flow at its deciding step; k.mu held. Nothing about the
+// resident is shown before their card and PIN confirm it: whoever typed
+// the code learns nothing.
+func (k *Kiosk) start(f *flow) {
+	f.code = newCode()
+	k.flow = f
+	if f.optOut {
+		k.show(OptOutConfirm, func(s *Screen) {
+			s.Code = f.code
+			s.Keys = k.text(s.Lang, "optout-keys", f.code)
+		}, k.cfg.Timeout)
+		return
+	}
+	n, err := k.be.Notice(k.screen.Lang)
+	if err != nil {
+		k.problem(err)
+		return
+	}
+	f.notice = n
+	k.show(ReadNotice, func(s *Screen) {
+		s.Notice, s.Code = n.Text, f.code
+		s.Keys = k.text(s.Lang, "notice-keys", f.code)
+	}, k.cfg.Timeout*3)
 }
 
 // Press takes a touch on the screen: the menu codes only (0, 1, 2, 9),
@@ -398,61 +448,49 @@ func (k *Kiosk) Press(ctx context.Context, code string) {
 	k.Event(ctx, fallback.Event{Reader: "screen", Kind: fallback.KindPIN, PIN: fallback.NewSecret(code), Time: k.cfg.Now()})
 }
 
-func (k *Kiosk) stayFor(st State) time.Duration {
-	if st == Idle {
-		return 0
-	}
-	return k.cfg.Timeout
-}
-
 // minPIN is the shortest PIN the store accepts: anything shorter is a code.
 const minPIN = 4
 
-// waitsFor says what a flow's state takes: a card, a PIN, or neither. At
-// the consent and confirm steps the resident's card comes again first,
-// then the number shown and the PIN.
-func (f *flow) waitsFor(st State, now time.Time) fallback.EventKind {
-	switch st {
-	case GuardianCard:
-		return fallback.KindCard
-	case ReadNotice, OptOutConfirm:
-		if f.again.IsZero() || now.Sub(f.again) > cardFirst {
-			return fallback.KindCard
-		}
-		return fallback.KindPIN
-	case EnrollPIN, OptOutPIN, GuardianPIN:
-		return fallback.KindPIN
-	}
-	return 0
+// update shows the current screen again with a change, keeping its
+// deadline: no event extends a step; k.mu held.
+func (k *Kiosk) update(change func(*Screen)) {
+	cur, until := k.screen, k.until
+	k.show(cur.State, func(s *Screen) {
+		*s = cur
+		change(s)
+	}, 0)
+	k.until = until
 }
 
 // step advances a flow and reports whether it used the event; k.mu held.
+//
+// The deciding steps (consent, the confirmation of a destruction, a
+// guardian's consent) take a card, then the number shown and #, then
+// the PIN and #, each within window of the one before. A card is also
+// the gate's, as always; a PIN is the kiosk's only when the number came
+// right before it, and the number (three digits) is never a PIN. So a
+// resident who shows their card and types their PIN, out of habit, is let
+// in and consents to nothing, whatever the screen shows.
 func (k *Kiosk) step(ev fallback.Event) bool {
 	f, st := k.flow, k.screen.State
-	confirming := st == ReadNotice || st == OptOutConfirm
+	deciding := st == ReadNotice || st == OptOutConfirm || st == GuardianCard
+	now := k.cfg.Now()
 	if ev.Kind == fallback.KindCard {
+		if !deciding || f.busy {
+			return false // during the camera step or a check: the gate's
+		}
 		switch {
-		case confirming && ev.Card == f.card:
-			// The resident's own card again: now the number and the PIN.
-			f.again = k.cfg.Now()
-			key := map[State]string{ReadNotice: "notice-keys-card", OptOutConfirm: "optout-keys-card"}[st]
-			cur := k.screen
-			k.show(st, func(s *Screen) {
-				*s = cur
-				s.Keys = k.text(s.Lang, key, f.code)
-			}, k.stayFor(st))
-			return true
-		case st == GuardianCard && !f.busy:
-			f.gcard = ev.Card
-			k.show(GuardianPIN, nil, k.cfg.Timeout)
-			return true
-		case f.waitsFor(st, k.cfg.Now()) != 0:
-			// Someone else is at the reader: their card is the gate's, and
-			// their PIN must not be taken for the resident's.
+		case st == GuardianCard && ev.Card == f.card:
+			// The minor's own card cannot be their guardian's.
+		case st == GuardianCard || ev.Card == f.card:
+			f.shown, f.stage, f.stageAt = ev.Card, stageCard, now
+			k.update(func(s *Screen) { s.Keys = k.text(s.Lang, keysFor(st, stageCard), f.code) })
+		default:
+			// Someone else at the reader: the flow ends.
 			k.log.Info("kiosk: another card at the kiosk's reader; the flow ends and the gate takes the card")
 			k.toIdle()
 		}
-		return false // during the camera step too: the gate's
+		return false
 	}
 	if ev.Kind != fallback.KindPIN {
 		return false
@@ -465,30 +503,62 @@ func (k *Kiosk) step(ev fallback.Event) bool {
 		k.toIdle() // 0# cancels any step
 		return true
 	}
-	want := f.waitsFor(st, k.cfg.Now())
+	if !deciding {
+		return false // during the camera step: the gate's
+	}
+	fresh := f.stage != stageNone && !now.Before(f.stageAt) && now.Sub(f.stageAt) <= window
 	switch {
 	case f.busy:
-		return true // a PIN while the last one is checked: ignored
-	case confirming && want != fallback.KindPIN:
-		return true // before the card again: neither consent nor the gate's
-	case want != fallback.KindPIN:
-		return false // not for this step (a PIN at a card step, anything during the camera step): the gate's
+		return len(code) < minPIN // a check is running: codes are ignored, PINs are the gate's
 	case len(code) < minPIN:
-		return true // a menu code where a PIN is due (a habit from the old screens): not a PIN, not a guess
-	}
-	switch st {
-	case ReadNotice:
-		return k.consent(f, code)
-	case OptOutConfirm:
-		return k.confirmOptOut(f, code)
-	case EnrollPIN, OptOutPIN, GuardianPIN:
-		card := f.card
-		if st == GuardianPIN {
-			card = f.gcard
+		// A code is never a PIN, so never the gate's; the number shown,
+		// right after the card, is the second part.
+		if fresh && f.stage == stageCard && code == f.code {
+			f.stage, f.stageAt = stageNumber, now
+			k.update(func(s *Screen) { s.Keys = k.text(s.Lang, keysFor(st, stageNumber)) })
 		}
-		k.identify(f, st, card, code, func(who Resident) { k.identified(st, who) })
+		return true
+	case !fresh || f.stage != stageNumber:
+		// A PIN without the number right before it: the gate's, for the
+		// card it follows, and that card's part here is over.
+		if f.stage != stageNone {
+			f.stage = stageNone
+			k.update(func(s *Screen) { s.Keys = k.text(s.Lang, keysFor(st, stageNone), f.code) })
+		}
+		return false
 	}
+	f.stage = stageNone
+	card := f.shown
+	k.identify(f, st, card, code, func(who Resident) {
+		switch st {
+		case ReadNotice:
+			k.consented(f, who)
+		case OptOutConfirm:
+			k.confirmed(f, who)
+		case GuardianCard:
+			k.guardianConsented(f, who)
+		}
+	})
 	return true
+}
+
+// stages of a deciding step.
+const (
+	stageNone   = iota
+	stageCard   // the card was shown
+	stageNumber // and then the number typed
+)
+
+// keysFor names the keypad line of a deciding step at a stage.
+func keysFor(st State, stage int) string {
+	key := map[State]string{ReadNotice: "notice-keys", OptOutConfirm: "optout-keys", GuardianCard: "guardian-keys"}[st]
+	switch stage {
+	case stageCard:
+		return key + "-card"
+	case stageNumber:
+		return key + "-number"
+	}
+	return key
 }
 
 // decline ends an enrollment whose resident refused; nothing is stored.
@@ -499,50 +569,53 @@ func (k *Kiosk) decline() bool {
 	return true
 }
 
-// consent takes the number shown and the PIN, after the card again; k.mu
-// held.
-func (k *Kiosk) consent(f *flow, typed string) bool {
-	pin, ok := f.confirmation(typed)
-	if !ok {
-		return true // not the number on the screen: not consent (a PIN typed again, thinking of the door)
-	}
-	k.identify(f, ReadNotice, f.card, pin, func(who Resident) {
-		if who.ID != f.resident.ID {
-			k.problem(ErrNotIdentified)
-			return
-		}
-		if f.resident.Minor {
-			k.show(GuardianCard, nil, k.cfg.Timeout)
-			return
-		}
+// consented continues an enrollment after the resident's card and PIN at
+// the notice; k.mu held. The card and PIN must be those of the resident
+// the door opened for when the flow began.
+func (k *Kiosk) consented(f *flow, who Resident) {
+	switch {
+	case who.ID != f.residentID:
+		k.problem(ErrNotIdentified)
+	case who.HasFace:
+		k.flow = nil
+		k.show(Problem, func(s *Screen) { s.Body = k.text(s.Lang, "already") }, 2*k.cfg.Show)
+	case who.Minor:
+		f.resident, f.code = who, newCode()
+		k.show(GuardianCard, func(s *Screen) {
+			s.Code = f.code
+			s.Keys = k.text(s.Lang, "guardian-keys", f.code)
+		}, k.cfg.Timeout)
+	default:
+		f.resident = who
 		k.capture()
-	})
-	return true
-}
-
-// confirmOptOut takes the number shown and the PIN, after the card again;
-// k.mu held.
-func (k *Kiosk) confirmOptOut(f *flow, typed string) bool {
-	pin, ok := f.confirmation(typed)
-	if !ok {
-		return true
 	}
-	k.identify(f, OptOutConfirm, f.card, pin, func(who Resident) {
-		if who.ID != f.resident.ID {
-			k.problem(ErrNotIdentified)
-			return
-		}
-		k.optOut(f)
-	})
-	return true
 }
 
-// confirmation splits what was typed at a consent or confirmation step
-// into the number shown and the PIN; ok is false when it does not start
-// with the number, or no PIN follows it.
-func (f *flow) confirmation(typed string) (pin string, ok bool) {
-	pin, ok = strings.CutPrefix(typed, f.code)
-	return pin, ok && f.code != "" && len(pin) >= minPIN
+// confirmed destroys the resident's face data after their card and PIN at
+// the confirmation; k.mu held.
+func (k *Kiosk) confirmed(f *flow, who Resident) {
+	switch {
+	case who.ID != f.residentID:
+		k.problem(ErrNotIdentified)
+	case !who.HasFace:
+		k.flow = nil
+		k.show(Problem, func(s *Screen) { s.Body = k.text(s.Lang, "no-face") }, 2*k.cfg.Show)
+	default:
+		f.resident = who
+		k.optOut(f)
+	}
+}
+
+// guardianConsented continues a minor's enrollment after a guardian's card
+// and PIN; k.mu held.
+func (k *Kiosk) guardianConsented(f *flow, who Resident) {
+	if who.ID == f.resident.ID || who.Minor || (f.resident.GuardianID != "" && who.ID != f.resident.GuardianID) {
+		k.flow = nil
+		k.show(Problem, func(s *Screen) { s.Body = k.text(s.Lang, "not-guardian") }, 2*k.cfg.Show)
+		return
+	}
+	f.guardian = &Guardian{Name: who.Name, Relation: "guardian (card and PIN at the gate)", ResidentID: who.ID}
+	k.capture()
 }
 
 // newCode returns a number of three digits for a confirmation, new for
@@ -596,50 +669,6 @@ func (k *Kiosk) optOut(f *flow) {
 			s.Body = k.text(s.Lang, "optout-done", receipt)
 		}, 4*k.cfg.Show)
 	}()
-}
-
-// identified continues after a card and PIN proved who is there; k.mu held.
-func (k *Kiosk) identified(st State, who Resident) {
-	f := k.flow
-	switch st {
-	case EnrollPIN:
-		f.resident = who
-		if who.HasFace {
-			k.flow = nil
-			k.show(Problem, func(s *Screen) { s.Body = k.text(s.Lang, "already") }, 2*k.cfg.Show)
-			return
-		}
-		n, err := k.be.Notice(k.screen.Lang)
-		if err != nil {
-			k.problem(err)
-			return
-		}
-		f.notice, f.code = n, newCode()
-		k.show(ReadNotice, func(s *Screen) {
-			s.Notice, s.Code = n.Text, f.code
-			s.Keys = k.text(s.Lang, "notice-keys", f.code)
-		}, k.cfg.Timeout*3)
-	case GuardianPIN:
-		if who.ID == f.resident.ID || who.Minor || (f.resident.GuardianID != "" && who.ID != f.resident.GuardianID) {
-			k.flow = nil
-			k.show(Problem, func(s *Screen) { s.Body = k.text(s.Lang, "not-guardian") }, 2*k.cfg.Show)
-			return
-		}
-		f.guardian = &Guardian{Name: who.Name, Relation: "guardian (card and PIN at the gate)", ResidentID: who.ID}
-		k.capture()
-	case OptOutPIN:
-		f.resident = who
-		if !who.HasFace {
-			k.flow = nil
-			k.show(Problem, func(s *Screen) { s.Body = k.text(s.Lang, "no-face") }, 2*k.cfg.Show)
-			return
-		}
-		f.code = newCode()
-		k.show(OptOutConfirm, func(s *Screen) {
-			s.Code = f.code
-			s.Keys = k.text(s.Lang, "optout-keys", f.code)
-		}, k.cfg.Timeout)
-	}
 }
 
 // capture starts the camera step in the background; k.mu held.

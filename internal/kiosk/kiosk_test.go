@@ -13,8 +13,8 @@ import (
 )
 
 func TestEveryScreenHasBothLanguages(t *testing.T) {
-	for _, st := range []State{Idle, Granted, Denied, EnrollCard, EnrollPIN, ReadNotice, GuardianCard, GuardianPIN,
-		Capture, Enrolled, Declined, OptOutCard, OptOutPIN, OptOutConfirm, OptedOut, Problem} {
+	for _, st := range []State{Idle, Granted, Denied, EnrollCard, ReadNotice, GuardianCard,
+		Capture, Enrolled, Declined, OptOutCard, OptOutConfirm, OptedOut, Problem} {
 		tx, ok := texts["t-"+string(st)]
 		if !ok || tx[0] == "" || tx[1] == "" || tx[0] == tx[1] {
 			t.Errorf("screen %s: title %q", st, tx)

@@ -21,6 +21,7 @@ function show(s) {
   document.getElementById("body").textContent = s.body || "";
   document.getElementById("notice").textContent = s.notice || "";
   document.getElementById("keys").textContent = s.keys || "";
+  document.getElementById("code").textContent = s.code || "";
   document.getElementById("digits").textContent = "●".repeat(s.digits || 0);
   document.getElementById("receipt").textContent = s.receipt || "";
   const nav = document.getElementById("buttons");
