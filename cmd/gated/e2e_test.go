@@ -193,22 +193,6 @@ func (r *gateRig) start() {
 	}
 }
 
-// waitUp waits until the daemon (after a restart of its own) answers.
-func (r *gateRig) waitUp() {
-	r.t.Helper()
-	time.Sleep(500 * time.Millisecond)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := r.gatedErr("", "status"); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("the daemon did not answer 30 s after restarting:\n%s", r.log.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // stop stops the daemon with SIGINT (SIGKILL after 10 s).
 func (r *gateRig) stop() {
 	if r.cmd == nil || r.cmd.Process == nil {
