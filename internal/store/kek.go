@@ -174,10 +174,40 @@ func checkKeyMaterial(key []byte, raw bool) string {
 		return "it looks like typed text, not a key"
 	case distinct < minKeyDistinct:
 		return fmt.Sprintf("it has only %d different byte values, a random key about 30: not random key material", distinct)
+	case period(key) > 0:
+		return fmt.Sprintf("it repeats a pattern of %d bytes: not random key material", period(key))
+	case equalSteps(key):
+		return "it counts up or down in equal steps: not random key material"
 	case text:
 		return "its 32 bytes are valid UTF-8 text, not random key material"
 	}
 	return ""
+}
+
+// period returns the length of a pattern of at most half the key that the
+// whole key repeats, or 0. A random key repeats one with a chance of 2^-128.
+func period(key []byte) int {
+	for p := 1; p <= len(key)/2; p++ {
+		if bytes.Equal(key[p:], key[:len(key)-p]) {
+			return p
+		}
+	}
+	return 0
+}
+
+// equalSteps reports whether every byte differs from the one before by
+// the same amount (00 01 02 ..., or 20 1e 1c ...).
+func equalSteps(key []byte) bool {
+	if len(key) < 3 {
+		return false
+	}
+	step := key[1] - key[0]
+	for i := 2; i < len(key); i++ {
+		if key[i]-key[i-1] != step {
+			return false
+		}
+	}
+	return true
 }
 
 // WeakKeyError is the error LoadKEKFile and LoadKEKCredential return

@@ -43,17 +43,35 @@ var weakKeys = []struct {
 	{"31 typed characters and a newline", []byte("correct horse battery staple ok\n"), "looks like typed text, not a key"},
 	{"32 hex digits (a 16-byte key in hex)", []byte(hex.EncodeToString(testKeyBytes())[:32]), "looks like typed text, not a key"},
 	{"valid UTF-8 with 17 byte values", []byte("ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏ"), "looks like typed text, not a key"},
-	{"control characters, 16 byte values", bytes.Repeat([]byte("\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12\x13"), 2), "valid UTF-8 text, not random key material"},
+	{"control characters, 16 byte values", []byte("\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12\x13\x13\x12\x11\x10\x0f\x0e\x0c\x0b\x08\x07\x06\x05\x04\x03\x02\x01"), "valid UTF-8 text, not random key material"},
+	{"hex of 00..0f twice (red team 3)", []byte(strings.Repeat("000102030405060708090a0b0c0d0e0f", 2) + "\n"), "repeats a pattern of 16 bytes"},
+	{"raw 0x80..0x9f, counting up", func() []byte {
+		b := make([]byte, 32)
+		for i := range b {
+			b[i] = byte(0x80 + i)
+		}
+		return b
+	}(), "counts up or down in equal steps"},
+	{"raw, counting down by 3", func() []byte {
+		b := make([]byte, 32)
+		for i := range b {
+			b[i] = byte(0xfe - 3*i)
+		}
+		return b
+	}(), "counts up or down in equal steps"},
 }
 
 func TestParseKEK(t *testing.T) {
 	raw := testKeyBytes()
 	hx := hex.EncodeToString(raw)
-	// 16 byte values, each twice, none valid as UTF-8 (0xf0-0xff): the
-	// fewest that pass.
+	// 16 byte values, each twice, none valid as UTF-8 (0xf0-0xff), in no
+	// repeating pattern: the fewest that pass.
 	var sixteen []byte
-	for i := range 32 {
-		sixteen = append(sixteen, byte(0xf0+i%16))
+	for i := range 16 {
+		sixteen = append(sixteen, byte(0xf0+i))
+	}
+	for i := range 16 {
+		sixteen = append(sixteen, byte(0xff-i))
 	}
 	tests := []struct {
 		name string
