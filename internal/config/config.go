@@ -155,6 +155,23 @@ type Reader struct {
 	Secure  string `toml:"secure"` // paired (default), install, insecure
 }
 
+// MaxPIN is the longest PIN every keypad of the gate takes (max_digits,
+// 12 when unset): a longer one could never be typed.
+func (c *Config) MaxPIN() int {
+	longest := 32
+	for _, r := range c.Readers {
+		if r.Type != "keypad" && r.Type != "osdp" {
+			continue
+		}
+		n := r.MaxDigits
+		if n == 0 {
+			n = 12
+		}
+		longest = min(longest, n)
+	}
+	return longest
+}
+
 // Relay is the door lock output.
 type Relay struct {
 	Type      string   `toml:"type"` // lcus, bytes, gpio
@@ -498,6 +515,9 @@ func (c *Config) checkReaders() []error {
 		}
 		if r.Baud < 0 || r.Baud > 921600 {
 			bad(at+".baud", fmt.Sprintf("%d", r.Baud), "use the reader's baud rate, e.g. 9600")
+		}
+		if r.MaxDigits != 0 && (r.MaxDigits < 4 || r.MaxDigits > 32) {
+			bad(at+".max_digits", fmt.Sprintf("%d", r.MaxDigits), "PINs have 4 to 32 digits: use 4 to 32 (12 when unset)")
 		}
 		switch r.Type {
 		case "ascii", "wiegand":

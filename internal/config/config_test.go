@@ -94,6 +94,7 @@ for = "nobody"
 		{"kiosk without face", minimal + "[kiosk]\nenabled = true\n", []string{"kiosk.enabled: the kiosk enrolls faces but face is off"}},
 		{"relative holidays", minimal + "[privacy]\nholidays = \"holidays.txt\"\n", []string{"privacy.holidays"}},
 		{"bad time zone", minimal + "[privacy]\ntime_zone = \"Mars/Olympus\"\n", []string{"privacy.time_zone"}},
+		{"keypad too short for a PIN", minimal + "[[reader]]\nname = \"kp\"\ntype = \"keypad\"\ndevice = \"/dev/ttyUSB3\"\nfor = \"front\"\nmax_digits = 3\n", []string{"reader[1].max_digits: 3", "use 4 to 32"}},
 		{"duplicate reader", minimal + "[[reader]]\nname = \"front\"\ntype = \"wiegand\"\ndevice = \"/dev/ttyUSB3\"\n", []string{`reader[1].name: "front" is used twice`}},
 	}
 	for _, tt := range tests {

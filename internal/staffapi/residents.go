@@ -174,6 +174,10 @@ func (s *Server) setPIN(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, maxJSON, &in) {
 		return
 	}
+	if n := s.cfg.MaxPIN(); len(in.PIN) > n {
+		fail(w, badRequest("a PIN of %d digits cannot be typed on this gate's keypads (max_digits %d): choose 4 to %d digits", len(in.PIN), n, n))
+		return
+	}
 	if err := s.st.SetPIN(actor(r), r.PathValue("id"), in.PIN); err != nil {
 		fail(w, err)
 		return

@@ -78,6 +78,12 @@ type fixture struct {
 
 func setup(t *testing.T, degraded string) *fixture {
 	t.Helper()
+	return setupWith(t, degraded, nil)
+}
+
+// setupWith is setup with a change to the configuration.
+func setupWith(t *testing.T, degraded string, change func(*config.Config)) *fixture {
+	t.Helper()
 	kek, _ := store.GenerateKEK()
 	db, err := store.Open(filepath.Join(t.TempDir(), "gated.db"), kek, store.Options{PIN: store.PINParams{Time: 1, MemoryKiB: 64, Threads: 1}})
 	if err != nil {
@@ -95,6 +101,9 @@ func setup(t *testing.T, degraded string) *fixture {
 	cfg := config.Default()
 	cfg.Face.Enabled = true
 	cfg.Privacy = config.Privacy{Controller: "Acme", Contact: "office", NoticeVersion: "1", Retention: config.Duration{Duration: 365 * 24 * time.Hour}}
+	if change != nil {
+		change(cfg)
+	}
 	dev := &device{}
 	srv := staffapi.New(staffapi.Options{Config: cfg, Degraded: degraded}, db, fs, photos{}, nil, g, dev)
 	return &fixture{db: db, fs: fs, dev: dev, h: srv.Handler(), srv: srv}
@@ -310,5 +319,20 @@ func TestRefusalFloodIsCounted(t *testing.T) {
 	got = fx.refusals(t)[before:]
 	if len(got) != 11 || !strings.Contains(got[10].Detail, "490 more refusals") {
 		t.Errorf("after the flush: %d entries, last %q; want the count of the 490 others", len(got), got[len(got)-1].Detail)
+	}
+}
+
+// A PIN longer than a keypad of the gate takes could never be typed: it is
+// refused when set (red team 3: F7).
+func TestPINsFitTheKeypads(t *testing.T) {
+	fx := setupWith(t, "", func(c *config.Config) {
+		c.Readers = append(c.Readers, config.Reader{Name: "front-keypad", Type: "keypad", For: "front", MaxDigits: 8})
+	})
+	id := fx.resident(t)
+	if w := fx.do(t, control.RoleWrite, "PUT", "/v0/residents/"+id+"/pin", api.PIN{PIN: "123456789"}); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "max_digits 8") {
+		t.Errorf("a 9-digit PIN with an 8-digit keypad = %d %s", w.Code, w.Body)
+	}
+	if w := fx.do(t, control.RoleWrite, "PUT", "/v0/residents/"+id+"/pin", api.PIN{PIN: "12345678"}); w.Code != http.StatusOK {
+		t.Errorf("an 8-digit PIN with an 8-digit keypad = %d %s", w.Code, w.Body)
 	}
 }
