@@ -748,14 +748,25 @@ func TestLostStoreOrDamagedMeta(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// flipAfter flips a byte of the value stored right after a meta key.
+	// flipAfter flips a byte of the value stored right after a meta key,
+	// in every copy of it: bbolt copies a page on write, so the file also
+	// holds stale copies on free pages, and the first one found need not
+	// be the live one.
 	flipAfter := func(key string, at int) []byte {
-		i := bytes.Index(good, []byte(key))
-		if i < 0 {
+		c := bytes.Clone(good)
+		n := 0
+		for off := 0; ; {
+			i := bytes.Index(good[off:], []byte(key))
+			if i < 0 {
+				break
+			}
+			c[off+i+len(key)+at] ^= 0x01
+			off += i + len(key)
+			n++
+		}
+		if n == 0 {
 			t.Fatalf("no %q in the store file", key)
 		}
-		c := bytes.Clone(good)
-		c[i+len(key)+at] ^= 0x01
 		return c
 	}
 	for _, tt := range []struct {
