@@ -106,8 +106,11 @@ type Face struct {
 	Margin    float64  `toml:"margin"`
 	Frames    int      `toml:"frames"`
 	Cooldown  Duration `toml:"cooldown"`
-	Detector  string   `toml:"detector"`
-	MaxSide   int      `toml:"max_side"`
+	// Detector finds faces: "yunet" (OpenCV Zoo's YuNet network, the
+	// default where its model is installed), "hog" or "cnn" (dlib's), or
+	// "auto" (yunet where installed, else hog).
+	Detector string `toml:"detector"`
+	MaxSide  int    `toml:"max_side"`
 }
 
 // Camera is the V4L2 camera, or a folder/video standing in for it.
@@ -120,6 +123,9 @@ type Camera struct {
 	Follow bool    `toml:"follow"`
 	Loop   bool    `toml:"loop"`
 	Repeat int     `toml:"repeat"`
+	// Replay shows, at start, the photos already in a camera.files folder;
+	// by default only photos that arrive after start are shown.
+	Replay bool `toml:"replay"`
 }
 
 // Access sets how cards and PINs open the door.
@@ -310,7 +316,7 @@ func Default() *Config {
 		Face: Face{
 			Model: models.Dlib, Calibrate: true, Target: 1e-4,
 			Threshold: 0.40, Margin: 0.05, Frames: 3,
-			Cooldown: Duration{5 * time.Second}, Detector: "hog", MaxSide: 1280,
+			Cooldown: Duration{5 * time.Second}, Detector: "auto", MaxSide: 1280,
 		},
 		Camera: Camera{Width: 640, Height: 480, FPS: 10, Repeat: 1},
 		Access: Access{
@@ -393,8 +399,8 @@ func (c *Config) check() []error {
 		if f.Frames < 1 || f.Frames > 30 {
 			bad("face.frames", fmt.Sprintf("%d", f.Frames), "use 1-30 consecutive frames (3 is typical)")
 		}
-		if f.Detector != "hog" && f.Detector != "cnn" {
-			bad("face.detector", fmt.Sprintf("%q", f.Detector), `use "hog" (fast) or "cnn" (finds smaller faces, slower)`)
+		if !slices.Contains([]string{"auto", "yunet", "hog", "cnn"}, f.Detector) {
+			bad("face.detector", fmt.Sprintf("%q", f.Detector), `use "auto" (yunet where its model is installed, else hog), "yunet" (finds small and turned faces, fast), "hog" (dlib's, fast, misses faces under about 80 px) or "cnn" (dlib's, slow)`)
 		}
 		if f.MaxSide < 160 || f.MaxSide > 4096 {
 			bad("face.max_side", fmt.Sprintf("%d", f.MaxSide), "use 160-4096 pixels")
