@@ -1,6 +1,10 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"strings"
+
 	"github.com/gated-dev/gated/internal/calibrate"
 	"github.com/gated-dev/gated/internal/eval"
 )
@@ -8,7 +12,11 @@ import (
 // calibration is what calibrate chose from one model's 1:N gallery, and
 // what the held-out people did under it.
 type calibration struct {
-	Model     string
+	Model  string
+	Target float64
+	// TooSmall says why the gallery was too small to calibrate; "" when
+	// it was not, and Decision and the counts below are set.
+	TooSmall  string
 	Decision  calibrate.Decision
 	Residents int
 	// Identify: the Identify option's policy on the held-out probes.
@@ -20,9 +28,15 @@ type calibration struct {
 	VerifyAttempts, VerifyStrangersIn    int
 }
 
+// minResidents is the smallest gallery calibrate fits (its default),
+// named here so that the report can say it.
+const minResidents = 10
+
 // calibrateModel fits calibrate on the split's gallery alone (mapped by an
 // adapter fitted on that gallery, as the device would), chooses, and
-// presents the probes the gallery never saw.
+// presents the probes the gallery never saw. A gallery too small to
+// calibrate is no error: the calibration says so in TooSmall, and the rest
+// of the report goes on.
 func calibrateModel(m eval.Model, sp eval.Split, target float64) (calibration, error) {
 	s := m.Set
 	if m.Adapt != nil {
@@ -50,11 +64,15 @@ func calibrateModel(m eval.Model, sp eval.Split, target float64) (calibration, e
 	if err != nil {
 		return calibration{}, err
 	}
-	est, err := calibrate.Fit(galleryTemplates(s, sp), calibrate.Config{Target: target})
+	tm := galleryTemplates(s, sp)
+	est, err := calibrate.Fit(tm, calibrate.Config{Target: target, MinResidents: minResidents})
+	if errors.Is(err, calibrate.ErrTooFew) {
+		return calibration{Model: m.Name, Target: target, Residents: len(tm), TooSmall: tooSmall(tm, err)}, nil
+	}
 	if err != nil {
 		return calibration{}, err
 	}
-	c := calibration{Model: m.Name, Decision: est.Choose(), Residents: est.Residents}
+	c := calibration{Model: m.Name, Target: target, Decision: est.Choose(), Residents: est.Residents}
 	ip, tv := c.Decision.Identify.Policy, c.Decision.Verify.Policy.Threshold
 	residents := g.Residents()
 	for _, p := range probes {
@@ -102,4 +120,23 @@ func galleryTemplates(s *eval.Set, sp eval.Split) calibrate.Templates {
 		}
 	}
 	return tm
+}
+
+// tooSmall says why calibrate found a gallery too small (err wraps
+// calibrate.ErrTooFew) in the terms of the gallery: how many residents it
+// has and how many calibrate needs.
+func tooSmall(tm calibrate.Templates, err error) string {
+	multi := 0
+	for _, vs := range tm {
+		if len(vs) >= 2 {
+			multi++
+		}
+	}
+	switch {
+	case len(tm) < minResidents:
+		return fmt.Sprintf("too small to calibrate: %d residents, need %d", len(tm), minResidents)
+	case multi < 3:
+		return fmt.Sprintf("too small to calibrate: %d residents with two or more templates, need 3", multi)
+	}
+	return "too small to calibrate: " + strings.TrimPrefix(err.Error(), calibrate.ErrTooFew.Error()+": ")
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -60,12 +61,14 @@ func runEval(e *env, args []string) error {
 	customPath := fs.String("dlib-custom", "", "path of the user-supplied dlib network (default: MODELS/"+models.DlibCustomFile+")")
 	modelDir := fs.String("models", models.DefaultDir(e.getenv), "model directory (for --photos)")
 	jobs := fs.Int("jobs", runtime.NumCPU(), "photos processed at once (for --photos)")
-	thresholds := fs.String("thresholds", "0.30,0.35,0.40,0.45,0.50,0.55,0.60,0.65,0.70", "1:1 error rates at these distance thresholds")
+	thresholds := fs.String("thresholds", "", "1:1 error rates at these distance thresholds, [MODEL=]VALUE,...: a bare value only with one model, as distances are on each model's own scale\n"+
+		"(default: 0.30 to 0.70 by 0.05 for dlib alone; with --compare or --calibrate, round thresholds across each model's own distances, from its FMR-0.1% point to where its FNMR falls to 1%)")
 	targets := fs.String("target-fmr", "0.01,0.001", "thresholds that keep the false match rate at these values")
 	every := fs.Int("enroll-every", 2, "1:N split: enroll every n-th person (in name order); the others are strangers")
 	templates := fs.Int("templates", 3, "1:N split: templates enrolled per person; their other photos are probes")
-	policyT := fs.String("threshold", "", "1:N thresholds (default: the thresholds at each --target-fmr)")
-	policyM := fs.String("margin", "0,0.02,0.05", "1:N minimum margins to the runner-up resident")
+	policyT := fs.String("threshold", "", "1:N thresholds, [MODEL=]VALUE,...: a bare value only with one model (default: each model's thresholds at each --target-fmr)")
+	policyM := fs.String("margin", "", "1:N minimum margins to the runner-up resident, [MODEL=]VALUE[%],...: N% is N% of the threshold; a bare distance only with one model\n"+
+		"(default: 0,0.02,0.05 for dlib alone; with --compare or --calibrate, 0%,5%,10%)")
 	calib := fs.Bool("calibrate", false, "also let calibrate choose a policy from each model's 1:N gallery alone, and check it on the held-out strangers")
 	target := fs.Float64("target", 1e-4, "--calibrate: the stranger-accept target per attempt")
 	dedup := fs.Float64("drop-duplicates", 0, "drop descriptors within this distance of someone else's (one photo filed under two people); 0 keeps all")
@@ -93,9 +96,6 @@ func runEval(e *env, args []string) error {
 		return usageError{"--compare dlib-custom needs --dlib-custom-sha256"}
 	}
 	var cfg eval.Config
-	if cfg.Thresholds, err = floats32(*thresholds); err != nil {
-		return usageError{"--thresholds: " + err.Error()}
-	}
 	if cfg.TargetFMR, err = floats64(*targets); err != nil {
 		return usageError{"--target-fmr: " + err.Error()}
 	}
@@ -103,20 +103,9 @@ func runEval(e *env, args []string) error {
 		return usageError{"--target: want a value in (0, 1)"}
 	}
 	cfg.Split = eval.Split{Every: *every, Templates: *templates}
-	margins, err := floats32(*policyM)
+	plans, err := parsePlans(fms, *thresholds, *policyT, *policyM)
 	if err != nil {
-		return usageError{"--margin: " + err.Error()}
-	}
-	if *policyT != "" {
-		ts, err := floats32(*policyT)
-		if err != nil {
-			return usageError{"--threshold: " + err.Error()}
-		}
-		for _, t := range ts {
-			for _, m := range margins {
-				cfg.Policies = append(cfg.Policies, match.Policy{Threshold: t, MinMargin: m})
-			}
-		}
+		return err
 	}
 
 	sets := map[string]*eval.Set{}
@@ -153,39 +142,53 @@ func runEval(e *env, args []string) error {
 			for k, s := range sets {
 				sets[k] = s.Without(drop)
 			}
-			skipped = append(skipped, fmt.Sprintf("%d descriptors within %.2f of another person's (duplicate photos)", n, *dedup))
+			skipped = append(skipped, fmt.Sprintf("%d descriptors within %.3f of another person's (duplicate photos)", n, *dedup))
 		}
 	}
 
 	if len(names) == 1 && names[0] == models.Dlib && !*calib {
-		set := sets[models.Dlib]
-		if *policyT == "" {
+		set, pl := sets[models.Dlib], plans[0]
+		cfg.Thresholds = pl.curve
+		margins := pl.margins
+		if margins == nil {
+			margins = dlibMargins()
+		}
+		ts := pl.thresholds
+		if ts == nil {
 			// Policies at each target's threshold, with each margin.
 			pairs := eval.AllPairs(set)
 			for _, t := range cfg.TargetFMR {
-				for _, m := range margins {
-					cfg.Policies = append(cfg.Policies, match.Policy{Threshold: pairs.AtFMR(t).Threshold, MinMargin: m})
-				}
+				ts = append(ts, pairs.AtFMR(t).Threshold)
+			}
+		}
+		for _, t := range ts {
+			for _, m := range margins {
+				cfg.Policies = append(cfg.Policies, match.Policy{Threshold: t, MinMargin: m.At(t)})
 			}
 		}
 		rep, err := eval.Evaluate(set, cfg)
 		if err != nil {
 			return err
 		}
+		note := pl.note(dlibMargins())
 		if *asJSON {
-			return writeEvalJSON(e.stdout, src, rep, skipped)
+			return writeEvalJSON(e.stdout, src, rep, note, skipped)
 		}
-		writeEvalText(e.stdout, src, rep, skipped)
+		writeEvalText(e.stdout, src, rep, note, skipped)
 		return nil
 	}
 
 	var ms []eval.Model
-	for _, fm := range fms {
+	var notes []string
+	for i, fm := range fms {
 		m, err := evalModel(fm, sets)
 		if err != nil {
 			return err
 		}
+		pl := plans[i]
+		m.Curve, m.Thresholds, m.Margins = pl.curve, pl.thresholds, pl.margins
 		ms = append(ms, m)
+		notes = append(notes, pl.note(eval.DefaultMargins()))
 	}
 	cmp, err := eval.Compare(ms, cfg)
 	if err != nil {
@@ -202,10 +205,144 @@ func runEval(e *env, args []string) error {
 		}
 	}
 	if *asJSON {
-		return writeCompareJSON(e.stdout, src, cmp, cal, skipped)
+		return writeCompareJSON(e.stdout, src, cmp, notes, cal, skipped)
 	}
-	writeCompareText(e.stdout, src, cmp, cal, skipped)
+	writeCompareText(e.stdout, src, cmp, notes, cal, skipped)
 	return nil
+}
+
+// dlibMargins are the 1:N margins of dlib measured alone (Evaluate), in
+// dlib's distances.
+func dlibMargins() []eval.Margin { return []eval.Margin{{Value: 0}, {Value: 0.02}, {Value: 0.05}} }
+
+// plan is what the command line asks one model to be measured at; nil
+// fields are the defaults.
+type plan struct {
+	curve      []float32     // --thresholds
+	thresholds []float32     // --threshold
+	margins    []eval.Margin // --margin
+}
+
+// note says which 1:N thresholds and margins a model was measured at, and
+// where they came from, for the report.
+func (p plan) note(defaultMargins []eval.Margin) string {
+	var b strings.Builder
+	if p.thresholds == nil {
+		b.WriteString("thresholds at each target FMR (default)")
+	} else {
+		var ts []string
+		for _, t := range p.thresholds {
+			ts = append(ts, strconv.FormatFloat(float64(t), 'f', 3, 32))
+		}
+		fmt.Fprintf(&b, "thresholds %s (--threshold)", strings.Join(ts, ", "))
+	}
+	ms, from := p.margins, "--margin"
+	if ms == nil {
+		ms, from = defaultMargins, "default"
+	}
+	var parts []string
+	share := false
+	for _, m := range ms {
+		parts = append(parts, m.String())
+		share = share || m.Share
+	}
+	if share {
+		from += "; a % is of each threshold"
+	}
+	fmt.Fprintf(&b, ", margins %s (%s)", strings.Join(parts, ", "), from)
+	return b.String()
+}
+
+// parsePlans reads --thresholds, --threshold and --margin for each model
+// of --compare, in its order. Each is a comma-separated list of
+// [MODEL=]VALUE items: a value with a model's name (as --compare takes
+// it) is that model's; a bare value is every model's. Distances are on
+// each model's own scale (dlib's genuine pairs lie under about 0.6,
+// featurenet's near 1), so a bare distance is refused when more than one
+// model is measured; a margin given as a share of the threshold ("5%")
+// means the same for every model and may be bare.
+func parsePlans(fms []models.FaceModel, curve, thresholds, margins string) ([]plan, error) {
+	plans := make([]plan, len(fms))
+	for _, f := range []struct {
+		flag, list string
+		margin     bool
+	}{{"--thresholds", curve, false}, {"--threshold", thresholds, false}, {"--margin", margins, true}} {
+		if f.list == "" {
+			continue
+		}
+		for _, item := range strings.Split(f.list, ",") {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				continue
+			}
+			who, val, named := strings.Cut(item, "=")
+			if !named {
+				who, val = "", item
+			}
+			var m eval.Margin
+			pct, isShare := strings.CutSuffix(val, "%")
+			if isShare && !f.margin {
+				return nil, usageError{fmt.Sprintf("%s: %q: a threshold is a distance, not a share", f.flag, item)}
+			}
+			x, err := strconv.ParseFloat(strings.TrimSpace(pct), 64)
+			if err != nil || !(x >= 0) || math.IsInf(x, 0) {
+				return nil, usageError{fmt.Sprintf("%s: %q is not a non-negative number", f.flag, item)}
+			}
+			if isShare {
+				m = eval.Margin{Value: float32(x / 100), Share: true}
+			} else {
+				m = eval.Margin{Value: float32(x)}
+			}
+			var to []int // indexes into fms
+			if named {
+				i := slices.IndexFunc(fms, func(fm models.FaceModel) bool { w := strings.TrimSpace(who); return w == fm.Short || w == fm.Name })
+				if i < 0 {
+					return nil, usageError{fmt.Sprintf("%s: %q names no model that --compare measures (%s)", f.flag, item, strings.Join(shorts(fms), ", "))}
+				}
+				to = []int{i}
+			} else {
+				if len(fms) > 1 && !m.Share && !(f.margin && m.Value == 0) { // no margin is none on any scale
+					return nil, usageError{scaleMsg(f.flag, item, fms, f.margin)}
+				}
+				for i := range fms {
+					to = append(to, i)
+				}
+			}
+			for _, i := range to {
+				switch f.flag {
+				case "--thresholds":
+					plans[i].curve = append(plans[i].curve, m.Value)
+				case "--threshold":
+					plans[i].thresholds = append(plans[i].thresholds, m.Value)
+				default:
+					plans[i].margins = append(plans[i].margins, m)
+				}
+			}
+		}
+	}
+	for i := range plans { // the curve reads in order
+		slices.Sort(plans[i].curve)
+		plans[i].curve = slices.Compact(plans[i].curve)
+	}
+	return plans, nil
+}
+
+// scaleMsg says why a bare distance cannot go to several models at once.
+func scaleMsg(flag, item string, fms []models.FaceModel, margin bool) string {
+	msg := fmt.Sprintf("%s %s: a distance means something else for each model (%s measure distances on their own scales), so it cannot apply to all of them; give it per model, as in %s %s=%s",
+		flag, item, strings.Join(shorts(fms), ", "), flag, fms[0].Short, item)
+	if margin {
+		msg += ", or as a share of the threshold, as in --margin 5%"
+	}
+	return msg
+}
+
+func shorts(fms []models.FaceModel) []string {
+	var out []string
+	for _, m := range fms {
+		out = append(out, m.Short)
+	}
+	return out
 }
 
 // parseModels looks up each name of a --compare list (a registry model's
@@ -261,15 +398,6 @@ func whitenAdapter(fit *eval.Set) (eval.Mapper, error) {
 		return nil, err
 	}
 	return t.Apply, nil
-}
-
-func floats32(s string) ([]float32, error) {
-	f, err := floats64(s)
-	out := make([]float32, len(f))
-	for i, x := range f {
-		out[i] = float32(x)
-	}
-	return out, err
 }
 
 func floats64(s string) ([]float64, error) {

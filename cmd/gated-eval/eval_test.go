@@ -110,7 +110,7 @@ func TestEvalCompareOnIdols(t *testing.T) {
 	for _, want := range []string{
 		"1250 photos of 134 people",
 		"each described by dlib-resnet-v1, dlib-resnet-v1+whiten",
-		"36 descriptors within 0.10 of another person's",
+		"36 descriptors within 0.100 of another person's",
 		"dlib-resnet-v1: face not used",
 	} {
 		if !strings.Contains(out, want) {

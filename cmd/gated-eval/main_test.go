@@ -152,6 +152,26 @@ func TestEvalOnPhotos(t *testing.T) {
 	if !strings.Contains(out, "8 photos of 3 people") {
 		t.Errorf("gated-eval --compare output lacks %q:\n%s", "8 photos of 3 people", out)
 	}
+
+	// --compare featurenet alone takes --threshold and --margin in its own
+	// distances, and says so (issue 13, 5.1).
+	code, out, errs = gatedEval(t, "--photos", dir, "--models", mdir, "--templates", "1", "--jobs", "1", "--compare", "featurenet",
+		"--threshold", "1.05", "--margin", "0.03")
+	if code != 0 {
+		t.Fatalf("gated-eval --compare featurenet --threshold 1.05 = %d, %s", code, errs)
+	}
+	if !strings.Contains(out, models.FeatureNet+": thresholds 1.050 (--threshold), margins 0.030 (--margin)") {
+		t.Errorf("gated-eval --compare featurenet does not say it used --threshold 1.05 and --margin 0.03:\n%s", out)
+	}
+	var policies [][]string // threshold and margin of each 1:N row
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) == 7 && f[0] == models.FeatureNet {
+			policies = append(policies, f[1:3])
+		}
+	}
+	if len(policies) != 1 || policies[0][0] != "1.050" || policies[0][1] != "0.030" {
+		t.Errorf("gated-eval --compare featurenet: 1:N rows at %v, want only 1.050 with margin 0.030:\n%s", policies, out)
+	}
 }
 
 func lineWith(text, sub string) string {

@@ -13,7 +13,7 @@ import (
 
 func pct(x float64) string { return strconv.FormatFloat(100*x, 'f', 2, 64) + "%" }
 
-func writeEvalText(w io.Writer, src string, r *eval.Report, skipped []string) {
+func writeEvalText(w io.Writer, src string, r *eval.Report, policy string, skipped []string) {
 	fmt.Fprintf(w, "gated-eval: %d descriptors of %d people from %s\n", r.Descriptors, r.People, src)
 	writeSkipped(w, skipped)
 	fmt.Fprintf(w, "\n1:1 verification: %d same-person pairs, %d different-person pairs\n", r.GenuinePairs, r.Impostors)
@@ -37,6 +37,7 @@ func writeEvalText(w io.Writer, src string, r *eval.Report, skipped []string) {
 	fmt.Fprintf(w, "\n1:N identification: every %d. person enrolled with %d templates (%d residents, %d templates);\n",
 		r.Split.Every, r.Split.Templates, id0.Residents, id0.GalleryTemplates)
 	fmt.Fprintf(w, "probes: %d photos of residents, %d of strangers\n", id0.ResidentProbes, id0.StrangerProbes)
+	fmt.Fprintf(w, "policies: %s\n", policy)
 	writeIdent(w, r.Identification, false, "")
 }
 
@@ -65,7 +66,7 @@ func writeIdent(w io.Writer, ids []eval.PolicyResult, withModel bool, model stri
 	tw.Flush()
 }
 
-func writeEvalJSON(w io.Writer, src string, r *eval.Report, skipped []string) error {
+func writeEvalJSON(w io.Writer, src string, r *eval.Report, policy string, skipped []string) error {
 	out := struct {
 		Source        string         `json:"source"`
 		People        int            `json:"people"`
@@ -76,8 +77,9 @@ func writeEvalJSON(w io.Writer, src string, r *eval.Report, skipped []string) er
 		Curve         []jsonPoint    `json:"curve"`
 		AtTarget      []jsonTarget   `json:"at_target_fmr"`
 		Split         jsonSplit      `json:"split"`
+		Policy        string         `json:"policy"`
 		Ident         []jsonIdentity `json:"identification"`
-	}{Source: src, People: r.People, Descriptors: r.Descriptors, Skipped: skipped, GenuinePairs: r.GenuinePairs, ImpostorPairs: r.Impostors}
+	}{Source: src, People: r.People, Descriptors: r.Descriptors, Skipped: skipped, GenuinePairs: r.GenuinePairs, ImpostorPairs: r.Impostors, Policy: policy}
 	out.Curve, out.AtTarget = jsonCurve(r.Curve, r.AtTarget)
 	out.Split.Every, out.Split.Templates = r.Split.Every, r.Split.Templates
 	out.Ident, out.Split.Residents = jsonIdent(r.Identification)
@@ -136,7 +138,7 @@ func jsonIdent(ids []eval.PolicyResult) ([]jsonIdentity, int) {
 	return out, residents
 }
 
-func writeCompareText(w io.Writer, src string, c *eval.Comparison, cal []calibration, skipped []string) {
+func writeCompareText(w io.Writer, src string, c *eval.Comparison, policies []string, cal []calibration, skipped []string) {
 	var names []string
 	for _, m := range c.Models {
 		names = append(names, m.Name)
@@ -161,26 +163,24 @@ func writeCompareText(w io.Writer, src string, c *eval.Comparison, cal []calibra
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "\nFMR / FNMR at fixed distance thresholds:")
+	// Each model on its own scale: dlib's range would say nothing about a
+	// unit-length model, whose pairs lie near 1.
+	fmt.Fprintln(w, "\nFMR / FNMR at fixed distance thresholds, each model on its own scale (--thresholds MODEL=... where given, else round thresholds from its FMR-0.1% point to where its FNMR falls to 1%):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(tw, "model\t")
-	for _, p := range m0.Curve {
-		fmt.Fprintf(tw, "%.2f\t", p.Threshold)
-	}
-	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "model\tthreshold\tFMR\tFNMR\t")
 	for _, m := range c.Models {
-		fmt.Fprintf(tw, "%s\t", m.Name)
 		for _, p := range m.Curve {
-			fmt.Fprintf(tw, "%s / %s\t", pct(p.FMR), pct(p.FNMR))
+			fmt.Fprintf(tw, "%s\t%.3f\t%s\t%s\t\n", m.Name, p.Threshold, pct(p.FMR), pct(p.FNMR))
 		}
-		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 	if len(m0.Identification) > 0 {
 		id0 := m0.Identification[0]
 		fmt.Fprintf(w, "\n1:N identification: every %d. person enrolled with %d templates (%d residents, %d templates); probes: %d photos of residents, %d of strangers\n",
 			c.Split.Every, c.Split.Templates, id0.Residents, id0.GalleryTemplates, id0.ResidentProbes, id0.StrangerProbes)
-		fmt.Fprintln(w, "(threshold at each FMR above; margins 0, 5% and 10% of it)")
+		for i, m := range c.Models {
+			fmt.Fprintf(w, "  %s: %s\n", m.Name, policies[i])
+		}
 		for _, m := range c.Models {
 			writeIdent(w, m.Identification, true, m.Name)
 		}
@@ -188,35 +188,49 @@ func writeCompareText(w io.Writer, src string, c *eval.Comparison, cal []calibra
 	if len(cal) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\ncalibration: policy chosen from the enrolled gallery alone (target %.2g strangers accepted per attempt), checked on the people it never saw\n", cal[0].Decision.Target)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "model\tmode\t1:N threshold\tmargin\tbound\tresidents in\tstrangers in\t1:1 threshold\tbound\tresidents in\tstrangers in (card)\t")
+	fmt.Fprintf(w, "\ncalibration: policy chosen from the enrolled gallery alone (target %.2g strangers accepted per attempt), checked on the people it never saw\n", cal[0].Target)
+	var fitted []calibration
 	for _, k := range cal {
-		d := k.Decision
-		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.3f\t%.2g\t%s\t%d/%d\t%.3f\t%.2g\t%s\t%d/%d\t\n", k.Model, d.Mode,
-			d.Identify.Policy.Threshold, d.Identify.Policy.MinMargin, d.Identify.Stranger,
-			pct(float64(k.IdentCorrect)/float64(max(1, k.IdentResidentProbes))), k.StrangersIn, k.StrangerProbes,
-			d.Verify.Policy.Threshold, d.Verify.Stranger,
-			pct(float64(k.VerifyAccepted)/float64(max(1, k.VerifyResidentProbes))), k.VerifyStrangersIn, k.VerifyAttempts)
+		if k.TooSmall == "" {
+			fitted = append(fitted, k)
+		}
 	}
-	tw.Flush()
+	if len(fitted) > 0 {
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "model\tmode\t1:N threshold\tmargin\tbound\tresidents in\tstrangers in\t1:1 threshold\tbound\tresidents in\tstrangers in (card)\t")
+		for _, k := range fitted {
+			d := k.Decision
+			fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.3f\t%.2g\t%s\t%d/%d\t%.3f\t%.2g\t%s\t%d/%d\t\n", k.Model, d.Mode,
+				d.Identify.Policy.Threshold, d.Identify.Policy.MinMargin, d.Identify.Stranger,
+				pct(float64(k.IdentCorrect)/float64(max(1, k.IdentResidentProbes))), k.StrangersIn, k.StrangerProbes,
+				d.Verify.Policy.Threshold, d.Verify.Stranger,
+				pct(float64(k.VerifyAccepted)/float64(max(1, k.VerifyResidentProbes))), k.VerifyStrangersIn, k.VerifyAttempts)
+		}
+		tw.Flush()
+	}
 	for _, k := range cal {
+		if k.TooSmall != "" {
+			fmt.Fprintf(w, "  %s: %s\n", k.Model, k.TooSmall)
+			continue
+		}
 		fmt.Fprintf(w, "  %s: %s\n", k.Model, k.Decision.Reason)
 	}
 }
 
-func writeCompareJSON(w io.Writer, src string, c *eval.Comparison, cal []calibration, skipped []string) error {
+func writeCompareJSON(w io.Writer, src string, c *eval.Comparison, policies []string, cal []calibration, skipped []string) error {
 	type model struct {
 		Name          string         `json:"name"`
 		GenuinePairs  int            `json:"genuine_pairs"`
 		ImpostorPairs int            `json:"impostor_pairs"`
 		Curve         []jsonPoint    `json:"curve"`
 		DET           []jsonTarget   `json:"det"`
+		Policy        string         `json:"policy"`
 		Ident         []jsonIdentity `json:"identification"`
 	}
 	type cali struct {
 		Model                string  `json:"model"`
-		Mode                 string  `json:"mode"`
+		TooSmall             string  `json:"too_small,omitempty"`
+		Mode                 string  `json:"mode,omitempty"`
 		Target               float64 `json:"target"`
 		Residents            int     `json:"residents"`
 		IdentThreshold       float32 `json:"identify_threshold"`
@@ -247,13 +261,17 @@ func writeCompareJSON(w io.Writer, src string, c *eval.Comparison, cal []calibra
 		Calibration []cali  `json:"calibration,omitempty"`
 	}{Source: src, People: c.People, Descriptors: c.Descriptors, Skipped: skipped}
 	out.Split.Every, out.Split.Templates = c.Split.Every, c.Split.Templates
-	for _, m := range c.Models {
-		jm := model{Name: m.Name, GenuinePairs: m.GenuinePairs, ImpostorPairs: m.Impostors}
+	for i, m := range c.Models {
+		jm := model{Name: m.Name, GenuinePairs: m.GenuinePairs, ImpostorPairs: m.Impostors, Policy: policies[i]}
 		jm.Curve, jm.DET = jsonCurve(m.Curve, m.DET)
 		jm.Ident, _ = jsonIdent(m.Identification)
 		out.Models = append(out.Models, jm)
 	}
 	for _, k := range cal {
+		if k.TooSmall != "" {
+			out.Calibration = append(out.Calibration, cali{Model: k.Model, TooSmall: k.TooSmall, Target: k.Target, Residents: k.Residents})
+			continue
+		}
 		d := k.Decision
 		out.Calibration = append(out.Calibration, cali{
 			Model: k.Model, Mode: d.Mode.String(), Target: d.Target, Residents: k.Residents,

@@ -3,6 +3,7 @@ package eval
 import (
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/gated-dev/gated/internal/match"
 )
@@ -17,10 +18,53 @@ type Adapter func(fit *Set) (Mapper, error)
 // Model is one descriptor model's view of a set of photos: Set holds its
 // descriptors of the same photos, in the same order and with the same labels,
 // as every other Model compared with it.
+//
+// Distances are on each model's own scale (dlib's genuine pairs lie under
+// about 0.6, a unit-length model's near 1), so the thresholds and margins
+// Compare uses are the model's own, never one list for every model.
 type Model struct {
 	Name  string
 	Set   *Set
 	Adapt Adapter // nil: descriptors are compared as they are
+	// Curve: the 1:1 error rates at these thresholds. Empty: at round
+	// thresholds spanning this model's own distances (Pairs.Span).
+	Curve []float32
+	// Thresholds of the 1:N figures. Empty: the thresholds at each
+	// Config.TargetFMR (this model's own).
+	Thresholds []float32
+	// Margins of the 1:N figures, each with every threshold. Empty: 0, 5%
+	// and 10% of the threshold (DefaultMargins).
+	Margins []Margin
+}
+
+// Margin is a policy's minimum margin to the runner-up resident: Value, or
+// with Share, Value times the threshold it goes with (Value 0.05: 5% of
+// it), which means the same for models whose distances have other scales.
+type Margin struct {
+	Value float32
+	Share bool
+}
+
+// At is the margin that goes with threshold t.
+func (m Margin) At(t float32) float32 {
+	if m.Share {
+		return m.Value * t
+	}
+	return m.Value
+}
+
+// String is the margin as gated-eval's --margin takes it: "0.020", "5%".
+func (m Margin) String() string {
+	if m.Share {
+		return strconv.FormatFloat(float64(100*m.Value), 'g', 4, 32) + "%"
+	}
+	return strconv.FormatFloat(float64(m.Value), 'f', 3, 32)
+}
+
+// DefaultMargins are Compare's margins when a Model gives none: 0, 5% and
+// 10% of the threshold (for dlib at 0.45: 0, 0.0225, 0.045).
+func DefaultMargins() []Margin {
+	return []Margin{{0, true}, {0.05, true}, {0.1, true}}
 }
 
 // ModelResult is one model's figures in a comparison.
@@ -49,8 +93,9 @@ type Comparison struct {
 // enrollment templates only, so no pair is scored by a map fitted on its own
 // people. 1:N figures enroll the first half as Evaluate does; an adapted
 // model is fitted on the gallery's templates alone (as the device would fit
-// it on its residents) and everything is mapped by that fit. Margins are 0,
-// 5% and 10% of each threshold.
+// it on its residents) and everything is mapped by that fit. Thresholds and
+// margins are each Model's own (Config.Thresholds and Config.Policies are
+// Evaluate's, not used here).
 func Compare(models []Model, c Config) (*Comparison, error) {
 	c = c.withDefaults()
 	if len(models) == 0 {
@@ -129,7 +174,11 @@ func compareOne(m Model, c Config) (*ModelResult, error) {
 	pairs := Pairs{Genuine: append(pa.Genuine, pb.Genuine...), Impostor: append(pa.Impostor, pb.Impostor...)}
 	slices.Sort(pairs.Genuine)
 	slices.Sort(pairs.Impostor)
-	r := &ModelResult{Name: m.Name, GenuinePairs: len(pairs.Genuine), Impostors: len(pairs.Impostor), Curve: pairs.Curve(c.Thresholds)}
+	curve := m.Curve
+	if len(curve) == 0 {
+		curve = pairs.Span()
+	}
+	r := &ModelResult{Name: m.Name, GenuinePairs: len(pairs.Genuine), Impostors: len(pairs.Impostor), Curve: pairs.Curve(curve)}
 	for _, t := range c.TargetFMR {
 		r.DET = append(r.DET, TargetPoint{Target: t, Point: pairs.AtFMR(t)})
 	}
@@ -137,12 +186,19 @@ func compareOne(m Model, c Config) (*ModelResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, tp := range r.DET {
-		for _, frac := range []float32{0, 0.05, 0.1} {
-			// Margins as shares of the threshold, so that models whose
-			// distances have other scales are treated alike (for dlib at
-			// 0.45: 0, 0.0225, 0.045).
-			p := match.Policy{Threshold: tp.Threshold, MinMargin: frac * tp.Threshold}
+	thresholds := m.Thresholds
+	if len(thresholds) == 0 {
+		for _, tp := range r.DET {
+			thresholds = append(thresholds, tp.Threshold)
+		}
+	}
+	margins := m.Margins
+	if len(margins) == 0 {
+		margins = DefaultMargins()
+	}
+	for _, t := range thresholds {
+		for _, mg := range margins {
+			p := match.Policy{Threshold: t, MinMargin: mg.At(t)}
 			id, err := Identify(g, probes, p)
 			if err != nil {
 				return nil, err

@@ -9,11 +9,14 @@ import (
 
 // Config says what Evaluate measures.
 type Config struct {
-	Thresholds []float32 // 1:1 error rates at each (default 0.30, 0.35, ... 0.70)
+	// Thresholds: Evaluate's 1:1 error rates at each (default 0.30, 0.35,
+	// ... 0.70, dlib's scale). Compare takes each Model's own instead.
+	Thresholds []float32
 	TargetFMR  []float64 // thresholds for these FMRs (default 1%, 0.1%)
 	Split      Split     // 1:N gallery/probe split (default every 2nd person, 3 templates)
-	// Policies for the 1:N figures. Empty: the thresholds at each TargetFMR,
-	// each with margins 0, 0.02 and 0.05.
+	// Policies for Evaluate's 1:N figures. Empty: the thresholds at each
+	// TargetFMR, each with margins 0, 0.02 and 0.05. Compare takes each
+	// Model's own instead.
 	Policies []match.Policy
 }
 

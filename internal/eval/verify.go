@@ -80,3 +80,48 @@ func (p Pairs) Curve(thresholds []float32) []Point {
 	}
 	return out
 }
+
+// What Span covers, and in how many thresholds at most.
+const (
+	spanFMR    = 0.001
+	spanFNMR   = 0.01
+	spanPoints = 10
+)
+
+// Span returns round thresholds across the distances where these pairs'
+// error rates change, so that each model's curve is read on its own scale
+// (dlib's pairs change between about 0.3 and 0.65, a unit-length model's
+// near 1): from the threshold at FMR 0.1%, rounded down, to the one where
+// FNMR falls to about 1%, rounded up; at most 10 of them, a step of 1, 2,
+// 2.5 or 5 times a power of ten apart. Nil without genuine or impostor
+// pairs.
+func (p Pairs) Span() []float32 {
+	if len(p.Genuine) == 0 || len(p.Impostor) == 0 {
+		return nil
+	}
+	lo := float64(p.AtFMR(spanFMR).Threshold)
+	k := int(math.Ceil((1-spanFNMR)*float64(len(p.Genuine)))) - 1
+	hi := float64(p.Genuine[max(0, min(k, len(p.Genuine)-1))])
+	if lo > hi { // the genuine pairs end before the impostors begin
+		lo, hi = hi, lo
+	}
+	if math.IsInf(lo, 0) || math.IsInf(hi, 0) || math.IsNaN(lo) || math.IsNaN(hi) {
+		return nil
+	}
+	for exp := -3; exp <= 6; exp++ {
+		for _, m := range []float64{1, 2, 2.5, 5} {
+			step := m * math.Pow10(exp)
+			// The tolerance absorbs float32 distances a hair off a round value.
+			a, b := math.Floor(lo/step+1e-5), math.Ceil(hi/step-1e-5)
+			if b-a+1 > spanPoints {
+				continue
+			}
+			out := make([]float32, 0, int(b-a+1))
+			for i := a; i <= b; i++ {
+				out = append(out, float32(i*step))
+			}
+			return out
+		}
+	}
+	return []float32{float32(lo), float32(hi)}
+}
