@@ -128,6 +128,10 @@ func runDemo(e *env, args []string) error {
 		return errors.New("the daemon did not start within a minute")
 	}
 	c := api.NewClient(cfg.Control.Socket)
+	// The camera folder shows only the photos written after it is open.
+	if err := waitCamera(ctx, c, 30*time.Second); err != nil {
+		return fmt.Errorf("%w (log: %s)", err, filepath.Join(dir, "gated.log"))
+	}
 
 	// Print decisions as they happen.
 	wg.Add(1)
@@ -266,6 +270,28 @@ func runDemo(e *env, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// waitCamera waits until the daemon's camera is open.
+func waitCamera(ctx context.Context, c *api.Client, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		st, err := c.Status(ctx)
+		if err == nil && st.Camera.Up {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = errors.New(st.Camera.LastErr)
+			}
+			return fmt.Errorf("the camera did not open within %s: %v", within, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // ptyPair starts socat with a pseudo-terminal pair at path (the device end,

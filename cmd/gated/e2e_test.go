@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -173,12 +174,26 @@ func (r *gateRig) start() {
 	exited := make(chan struct{})
 	r.exited = exited
 	go func(c *exec.Cmd) { c.Wait(); close(exited) }(r.cmd)
+	// Up: the socket answers and, with face on, the camera is open (a
+	// followed folder shows only the photos written after that).
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, err := os.Stat(r.socket); err == nil {
-			if out, err := exec.Command(r.bin, "status", "--socket", r.socket).CombinedOutput(); err == nil {
-				_ = out
-				break
+			if out, err := exec.Command(r.bin, "status", "--json", "--socket", r.socket).Output(); err == nil {
+				var st struct {
+					Degraded string
+					Alarms   []string
+					Face     struct{ Enabled bool }
+					Camera   struct{ Up bool }
+				}
+				if json.Unmarshal(out, &st) == nil {
+					faceOff := !st.Face.Enabled || st.Degraded != "" || slices.ContainsFunc(st.Alarms, func(a string) bool {
+						return strings.HasPrefix(a, "face recognition is off")
+					})
+					if faceOff || st.Camera.Up {
+						break
+					}
+				}
 			}
 		}
 		select {
@@ -251,11 +266,17 @@ func (r *gateRig) addResident(name, card, pin string) string {
 // show puts a photo in front of the camera.
 func (r *gateRig) show(photo string) {
 	r.t.Helper()
+	r.showAs(photo, fmt.Sprintf("%d-%s", time.Now().UnixNano(), photo))
+}
+
+// showAs writes a photo into the camera folder under name (over a photo of
+// that name already there).
+func (r *gateRig) showAs(photo, name string) {
+	r.t.Helper()
 	b, err := os.ReadFile(filepath.Join(r.photos, photo))
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	name := fmt.Sprintf("%d-%s", time.Now().UnixNano(), photo)
 	tmp := filepath.Join(r.camera, "."+name)
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		r.t.Fatal(err)

@@ -41,7 +41,7 @@ type source interface {
 func (d *daemon) openCamera() (source, error) {
 	c := d.cfg.Camera
 	if c.Files != "" {
-		return camera.OpenFiles(c.Files, camera.FileOptions{FPS: c.FPS, Repeat: c.Repeat, Loop: c.Loop, Follow: c.Follow})
+		return camera.OpenFiles(c.Files, camera.FileOptions{FPS: c.FPS, Repeat: c.Repeat, Loop: c.Loop, Follow: c.Follow, Replay: c.Replay})
 	}
 	return camera.OpenDevice(c.Device, camera.DeviceOptions{Width: c.Width, Height: c.Height, FPS: c.FPS})
 }

@@ -105,7 +105,7 @@ func TestFolderInNameOrderWithRepeatAndBadPhotos(t *testing.T) {
 
 func TestFolderFollowSeesNewPhotos(t *testing.T) {
 	dir := photoDir(t, map[string]string{"a.jpg": "tzuyu.jpg"})
-	f, err := camera.OpenFiles(dir, camera.FileOptions{Follow: true, Poll: 10 * time.Millisecond})
+	f, err := camera.OpenFiles(dir, camera.FileOptions{Follow: true, Replay: true, Poll: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,5 +229,130 @@ func TestFPSPacing(t *testing.T) {
 	// Six frames at 25 fps span at least five frame intervals (200 ms).
 	if el := time.Since(start); el < 200*time.Millisecond {
 		t.Errorf("6 frames at 25 fps took %v, want at least 200ms", el)
+	}
+}
+
+// put writes a real photo into dir under name, as the tests and the demo
+// do: under a hidden name, then renamed (never read half-written).
+func put(t *testing.T, dir, name, photo string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.SharedData(t, "faces/images"), photo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, "."+name)
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expectFrame reads the next frame and checks which photo it is (by name
+// and size); expectNothing checks that no frame comes for a while.
+func expectFrame(t *testing.T, f *camera.Files, name string, w, h int) {
+	t.Helper()
+	fr, err := read(t, f)
+	if err != nil {
+		t.Fatalf("read = %v, want %s", err, name)
+	}
+	defer fr.Mat.Close()
+	if fr.Name != name || fr.Mat.Cols() != w || fr.Mat.Rows() != h {
+		t.Fatalf("read = %s %dx%d, want %s %dx%d", fr.Name, fr.Mat.Cols(), fr.Mat.Rows(), name, w, h)
+	}
+}
+
+func expectNothing(t *testing.T, f *camera.Files, what string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	fr, err := f.Read(ctx)
+	if err == nil {
+		fr.Mat.Close()
+		t.Fatalf("%s: read %s, want nothing", what, fr.Name)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("%s: read = %v, want DeadlineExceeded", what, err)
+	}
+}
+
+// TestFolderFollowShowsOnlyWhatArrives: a followed folder is a camera
+// switched on: the photos already there (a restarted daemon's old ones) are
+// not shown; a new photo is; a photo written again under a name already
+// shown, with new content, the same content, or only a new modification
+// time, is shown again.
+func TestFolderFollowShowsOnlyWhatArrives(t *testing.T) {
+	// tzuyu.jpg is 540x810, bona2.jpg 682x1024.
+	dir := photoDir(t, map[string]string{"old1.jpg": "tzuyu.jpg", "old2.jpg": "bona2.jpg"})
+	f, err := camera.OpenFiles(dir, camera.FileOptions{Follow: true, Poll: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	expectNothing(t, f, "photos in the folder before it was opened")
+
+	put(t, dir, "new.jpg", "tzuyu.jpg")
+	expectFrame(t, f, "new.jpg", 540, 810)
+	expectNothing(t, f, "after the new photo")
+
+	steps := []struct {
+		what  string
+		write func()
+		name  string
+		w, h  int
+	}{
+		{"new.jpg written again with another photo", func() { put(t, dir, "new.jpg", "bona2.jpg") }, "new.jpg", 682, 1024},
+		{"new.jpg written again with the same photo", func() { put(t, dir, "new.jpg", "bona2.jpg") }, "new.jpg", 682, 1024},
+		{"an old photo written again", func() { put(t, dir, "old2.jpg", "bona2.jpg") }, "old2.jpg", 682, 1024},
+		{"an old photo touched", func() {
+			later := time.Now().Add(time.Minute)
+			if err := os.Chtimes(filepath.Join(dir, "old1.jpg"), later, later); err != nil {
+				t.Fatal(err)
+			}
+		}, "old1.jpg", 540, 810},
+	}
+	for _, s := range steps {
+		s.write()
+		expectFrame(t, f, s.name, s.w, s.h)
+		expectNothing(t, f, "after "+s.what)
+	}
+
+	// Taken away and written again: a new photo.
+	os.Remove(filepath.Join(dir, "new.jpg"))
+	expectNothing(t, f, "a photo taken away")
+	put(t, dir, "new.jpg", "tzuyu.jpg")
+	expectFrame(t, f, "new.jpg", 540, 810)
+}
+
+// TestFolderReplay: with Replay, the photos already in a followed folder
+// are shown first, in name order, then the new ones.
+func TestFolderReplay(t *testing.T) {
+	dir := photoDir(t, map[string]string{"2.jpg": "bona2.jpg", "1.jpg": "tzuyu.jpg"})
+	f, err := camera.OpenFiles(dir, camera.FileOptions{Follow: true, Replay: true, Poll: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	expectFrame(t, f, "1.jpg", 540, 810)
+	expectFrame(t, f, "2.jpg", 682, 1024)
+	expectNothing(t, f, "after the photos of the folder")
+	put(t, dir, "3.jpg", "tzuyu.jpg")
+	expectFrame(t, f, "3.jpg", 540, 810)
+}
+
+// TestFolderLoopAndFollow: a followed folder that loops starts over with
+// the photos that arrived since it was opened, never the older ones.
+func TestFolderLoopAndFollow(t *testing.T) {
+	dir := photoDir(t, map[string]string{"old.jpg": "bona2.jpg"})
+	f, err := camera.OpenFiles(dir, camera.FileOptions{Follow: true, Loop: true, Poll: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	expectNothing(t, f, "only an old photo")
+	put(t, dir, "new.jpg", "tzuyu.jpg")
+	for range 3 {
+		expectFrame(t, f, "new.jpg", 540, 810)
 	}
 }

@@ -2,12 +2,15 @@ package camera
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -27,8 +30,17 @@ type FileOptions struct {
 	// Follow, for a folder, waits at the end for new photos to appear
 	// (checking every Poll, default 100 ms) instead of ending: tests and the
 	// demo "show" a face to the gate by copying a photo into the folder.
+	// A followed folder is a live camera: it shows only the photos that
+	// arrive after it is opened, as a camera sees only who comes after it
+	// is switched on, unless Replay; a photo written again under a name
+	// already shown (new content, or only a new modification time) has
+	// arrived again and is shown again. A folder not followed is a
+	// recorded scene: all its photos are shown.
 	Follow bool
 	Poll   time.Duration
+	// Replay, for a followed folder, also shows the photos already in it
+	// when it is opened, in name order, before the new ones.
+	Replay bool
 	// Now is the clock for Frame.Time (default time.Now).
 	Now func() time.Time
 }
@@ -39,7 +51,8 @@ type Files struct {
 	opts  FileOptions
 	dir   string
 	video *gocv.VideoCapture
-	seen  map[string]bool
+	old   map[string]stamp // photos in a followed folder at open, not shown (Replay off)
+	seen  map[string]stamp // photos shown (queued), as they were then
 	queue []string
 	cur   gocv.Mat // the photo being repeated
 	name  string
@@ -68,10 +81,15 @@ func OpenFiles(path string, opts FileOptions) (*Files, error) {
 	if err != nil {
 		return nil, fmt.Errorf("camera: file source: %w", err)
 	}
-	f := &Files{opts: opts, seen: map[string]bool{}, cur: gocv.NewMat()}
+	f := &Files{opts: opts, old: map[string]stamp{}, seen: map[string]stamp{}, cur: gocv.NewMat()}
 	switch {
 	case st.IsDir():
 		f.dir = path
+		if opts.Follow && !opts.Replay {
+			if f.old, err = f.photos(); err != nil {
+				return nil, err
+			}
+		}
 	case st.Mode().IsRegular():
 		abs, err := filepath.Abs(path)
 		if err != nil {
@@ -151,36 +169,44 @@ func (f *Files) readPhoto(ctx context.Context) (gocv.Mat, error) {
 		f.left--
 		return f.cur.Clone(), nil
 	}
-	for len(f.queue) == 0 {
-		if err := f.scan(); err != nil {
-			return gocv.Mat{}, err
-		}
-		if len(f.queue) > 0 {
-			break
-		}
-		switch {
-		case f.opts.Loop && len(f.seen) > 0:
-			clear(f.seen)
-		case f.opts.Follow:
-			t := time.NewTimer(f.opts.Poll)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return gocv.Mat{}, ctx.Err()
-			case <-t.C:
+	var name string
+	var data []byte
+	for {
+		for len(f.queue) == 0 {
+			if err := f.scan(); err != nil {
+				return gocv.Mat{}, err
 			}
-		default:
-			return gocv.Mat{}, io.EOF
+			if len(f.queue) > 0 {
+				break
+			}
+			switch {
+			case f.opts.Loop && len(f.seen) > 0:
+				clear(f.seen)
+			case f.opts.Follow:
+				t := time.NewTimer(f.opts.Poll)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return gocv.Mat{}, ctx.Err()
+				case <-t.C:
+				}
+			default:
+				return gocv.Mat{}, io.EOF
+			}
 		}
+		name = f.queue[0]
+		f.queue = f.queue[1:]
+		var err error
+		data, err = os.ReadFile(filepath.Join(f.dir, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // taken away since the scan: not there to be seen
+		}
+		if err != nil {
+			return gocv.Mat{}, fmt.Errorf("camera: %s: %w", name, err)
+		}
+		break
 	}
-	name := f.queue[0]
-	f.queue = f.queue[1:]
-	f.seen[name] = true
 	f.name = name
-	data, err := os.ReadFile(filepath.Join(f.dir, name))
-	if err != nil {
-		return gocv.Mat{}, fmt.Errorf("camera: %s: %w", name, err)
-	}
 	m, err := recognizer.DecodeImage(data)
 	if err != nil {
 		return gocv.Mat{}, fmt.Errorf("camera: %s: %w", name, err)
@@ -191,23 +217,76 @@ func (f *Files) readPhoto(ctx context.Context) (gocv.Mat, error) {
 	return m.Clone(), nil
 }
 
-// scan queues the photos of the folder not delivered yet, in name order.
-func (f *Files) scan() error {
+// stamp tells one version of a file from another: a photo written again
+// under the same name (in place, or renamed over it) changes at least one.
+type stamp struct {
+	mtime, size int64
+	ino         uint64
+}
+
+func stampOf(fi fs.FileInfo) stamp {
+	s := stamp{mtime: fi.ModTime().UnixNano(), size: fi.Size()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		s.ino = st.Ino
+	}
+	return s
+}
+
+// photos lists the folder's photos as they are now. Hidden files (a photo
+// being written under a hidden name, to be renamed when complete) and
+// other files are not photos.
+func (f *Files) photos() (map[string]stamp, error) {
 	ents, err := os.ReadDir(f.dir)
 	if err != nil {
-		return fmt.Errorf("camera: read %s: %w", f.dir, err)
+		return nil, fmt.Errorf("camera: read %s: %w", f.dir, err)
 	}
+	out := make(map[string]stamp, len(ents))
 	for _, e := range ents {
 		n := e.Name()
-		if !e.Type().IsRegular() || f.seen[n] || strings.HasPrefix(n, ".") {
+		if !e.Type().IsRegular() || strings.HasPrefix(n, ".") {
 			continue
 		}
 		if !slices.Contains(photoExt, strings.ToLower(filepath.Ext(n))) {
 			continue
 		}
+		fi, err := e.Info()
+		if err != nil {
+			continue // gone since the listing
+		}
+		out[n] = stampOf(fi)
+	}
+	return out, nil
+}
+
+// scan queues, in name order, the photos not shown yet or written again
+// since, but not those still as they were when a followed folder was
+// opened (without Replay). It forgets photos gone from the folder.
+func (f *Files) scan() error {
+	now, err := f.photos()
+	if err != nil {
+		return err
+	}
+	for n, st := range now {
+		if old, ok := f.old[n]; ok {
+			if old == st {
+				continue // there before the camera was switched on
+			}
+			delete(f.old, n)
+		}
+		if shown, ok := f.seen[n]; ok && shown == st {
+			continue
+		}
+		f.seen[n] = st
 		f.queue = append(f.queue, n)
 	}
 	slices.Sort(f.queue)
+	for _, m := range []map[string]stamp{f.old, f.seen} {
+		for n := range m {
+			if _, ok := now[n]; !ok {
+				delete(m, n)
+			}
+		}
+	}
 	return nil
 }
 
