@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -77,7 +78,7 @@ func counts(m map[string]int) string {
 		return "none"
 	}
 	var parts []string
-	for _, k := range []string{"face", "card", "card+pin"} {
+	for _, k := range []string{"face", "card", "card+pin", "card+face"} {
 		if m[k] > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 		}
@@ -116,9 +117,10 @@ func runWatch(e *env, args []string) error {
 	if _, err := positional(fs, args); err != nil {
 		return err
 	}
+	enc := json.NewEncoder(e.stdout) // a stream: one decision a line, every field always there
 	err := cf.client().Decisions(e.ctx, func(d api.Decision) error {
 		if *cf.json {
-			return writeJSON(e.stdout, d)
+			return enc.Encode(d)
 		}
 		_, err := fmt.Fprintln(e.stdout, decisionLine(d))
 		return err

@@ -102,19 +102,24 @@ type Decisions struct {
 	Denied  map[string]int `json:"denied"`
 }
 
-// Decision is one access decision.
+// Decision is one access decision (`gated watch --json` prints one a
+// line). Every field is always present, empty when it does not apply.
 type Decision struct {
 	Time     time.Time `json:"time"`
-	Method   string    `json:"method"`
-	Outcome  string    `json:"outcome"`
-	Resident string    `json:"resident,omitempty"`
-	Name     string    `json:"name,omitempty"`
-	Reader   string    `json:"reader,omitempty"`
-	Reason   string    `json:"reason,omitempty"`
-	Distance float32   `json:"distance,omitempty"`
-	// Margin to the runner-up resident; nil when there is none (a gallery
-	// of one resident).
-	Margin *float32 `json:"margin,omitempty"`
+	Method   string    `json:"method"`   // face, card, card+pin, card+face
+	Outcome  string    `json:"outcome"`  // granted, denied, need-pin, locked-out
+	Resident string    `json:"resident"` // resident ID, when known ("" for an unknown face or card)
+	Name     string    `json:"name"`     // the resident's display name, when known
+	Reader   string    `json:"reader"`   // the card reader or keypad, for card decisions
+	Reason   string    `json:"reason"`   // why not, and what to do instead
+	// Distance of the face to the resident's templates (an unknown face:
+	// to the nearest resident's); 0 when no face was compared, and 0.000
+	// can be a real distance (the enrolled photo itself).
+	Distance float32 `json:"distance"`
+	// Margin to the runner-up resident, for a face matched to a resident;
+	// null otherwise, and when there is no runner-up (a gallery of one
+	// resident).
+	Margin *float32 `json:"margin"`
 }
 
 // StoreSummary is a short account of what the store holds.

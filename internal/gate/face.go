@@ -23,32 +23,36 @@ type Observation struct {
 	Face []float32
 }
 
+// What the gate tells a face it does not let in. Each is said once per
+// visit (or per card, in Verify mode), after Frames consecutive frames, so
+// that a person standing at the camera gets one word and one audit entry,
+// not one a frame.
+const (
+	// ReasonFaceUnknown: Identify mode, a face that is nobody's.
+	ReasonFaceUnknown = "face not recognised: please use your card or PIN"
+	// ReasonFaceNotConfirmed: Verify mode, a face that is not the holder
+	// of the card just shown; the card still waits for its PIN.
+	ReasonFaceNotConfirmed = "face not confirmed: enter your PIN"
+	// ReasonFaceOff: faces are not used now (calibration chose Off).
+	ReasonFaceOff = "face recognition is not in use at this gate: use your card or PIN"
+)
+
 // Face takes one frame's observation. It returns a decision when one was
-// made (the door opened, or an unknown face was told to use card or PIN),
-// else nil.
+// made (the door opened, or a face was told why not and what to do), else
+// nil.
 func (g *Gate) Face(ctx context.Context, ob Observation) (*Decision, error) {
 	g.mu.Lock()
 	mode, policy := g.mode, g.policy
 	g.mu.Unlock()
 	switch mode {
 	case calibrate.Off:
-		return nil, nil
+		return g.faceOff(ob), nil
 	case calibrate.Verify:
 		return g.verify(ctx, ob, policy)
 	}
-	g.mu.Lock()
-	// A frame without a face, or a gap in the frames (a camera that saw
-	// nothing new), ends a visit: the next face starts afresh.
-	gap := !g.lastFrame.IsZero() && ob.Time.Sub(g.lastFrame) > visitGap
-	g.lastFrame = ob.Time
-	if ob.Face == nil || gap {
-		g.streak, g.unknown, g.told = streak{}, 0, false
-	}
-	if ob.Face == nil {
-		g.mu.Unlock()
+	if !g.visit(ob) {
 		return nil, nil
 	}
-	g.mu.Unlock()
 
 	r, err := g.gallery.Lookup(ob.Face)
 	if err != nil {
@@ -58,16 +62,19 @@ func (g *Gate) Face(ctx context.Context, ob Observation) (*Decision, error) {
 	g.mu.Lock()
 	if !policy.Accept(r) {
 		g.streak = streak{}
-		g.unknown++
-		tell := g.unknown >= g.cfg.Frames && !g.told
-		if tell {
-			g.told = true
-		}
+		tell := g.tellUnknown()
 		g.mu.Unlock()
 		if !tell {
 			return nil, nil
 		}
-		d := g.decide(Decision{Method: MethodFace, Outcome: Denied, Reason: "face not recognised: please use your card or PIN"})
+		// The distance to the nearest resident, for staff tuning the
+		// threshold; who that resident is stays unsaid. (An empty gallery
+		// has no nearest resident, and no distance.)
+		d := Decision{Method: MethodFace, Outcome: Denied, Reason: ReasonFaceUnknown}
+		if r.Resident != "" {
+			d.Distance, d.Margin, d.measured = r.Distance, r.Margin(), true
+		}
+		d = g.decide(d)
 		return &d, nil
 	}
 	g.unknown, g.told = 0, false
@@ -95,7 +102,7 @@ func (g *Gate) Face(ctx context.Context, ob Observation) (*Decision, error) {
 	}
 	g.mu.Unlock()
 
-	d := Decision{Method: MethodFace, Resident: r.Resident, Distance: r.Distance, Margin: r.Margin()}
+	d := Decision{Method: MethodFace, Resident: r.Resident, Distance: r.Distance, Margin: r.Margin(), measured: true}
 	res, err := g.st.Resident(r.Resident)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -112,9 +119,53 @@ func (g *Gate) Face(ctx context.Context, ob Observation) (*Decision, error) {
 	return &out, nil
 }
 
+// visit follows a visit to the camera: a frame without a face, or a gap in
+// the frames (a camera that saw nothing new), ends one, and the next face
+// starts afresh. It reports whether the frame has a face.
+func (g *Gate) visit(ob Observation) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	gap := !g.lastFrame.IsZero() && ob.Time.Sub(g.lastFrame) > visitGap
+	g.lastFrame = ob.Time
+	if ob.Face == nil || gap {
+		g.streak, g.unknown, g.told = streak{}, 0, false
+	}
+	return ob.Face != nil
+}
+
+// tellUnknown counts a frame whose face opens nothing and reports whether
+// to say so now: once a visit, after Frames such frames in a row. g.mu
+// held.
+func (g *Gate) tellUnknown() bool {
+	g.unknown++
+	if g.unknown < g.cfg.Frames || g.told {
+		return false
+	}
+	g.told = true
+	return true
+}
+
+// faceOff handles a frame while faces are not used: a face is told, once a
+// visit, to use card or PIN. Nothing is compared.
+func (g *Gate) faceOff(ob Observation) *Decision {
+	if !g.cfg.Face || !g.visit(ob) {
+		return nil
+	}
+	g.mu.Lock()
+	tell := g.tellUnknown()
+	g.mu.Unlock()
+	if !tell {
+		return nil
+	}
+	d := g.decide(Decision{Method: MethodFace, Outcome: Denied, Reason: ReasonFaceOff})
+	return &d
+}
+
 // verify handles a frame in Verify mode: it opens the door only when the
 // face matches the holder of the card just shown, in enough consecutive
-// frames; a face alone does nothing.
+// frames. A face that does not match in as many frames is told, once for
+// the card, that the PIN is needed; the card still waits for it (and for
+// the holder's face). A face while no card waits does nothing.
 func (g *Gate) verify(ctx context.Context, ob Observation, p match.Policy) (*Decision, error) {
 	g.mu.Lock()
 	pc := g.pending
@@ -123,7 +174,7 @@ func (g *Gate) verify(ctx context.Context, ob Observation, p match.Policy) (*Dec
 	}
 	if pc == nil || ob.Face == nil {
 		if pc != nil {
-			pc.n = 0
+			pc.n, pc.miss = 0, 0
 		}
 		g.mu.Unlock()
 		return nil, nil
@@ -141,9 +192,22 @@ func (g *Gate) verify(ctx context.Context, ob Observation, p match.Policy) (*Dec
 	}
 	if !ok || dist >= p.Threshold {
 		pc.n = 0
+		pc.miss++
+		tell := pc.miss >= g.cfg.Frames && !pc.told
+		if tell {
+			pc.told = true
+		}
 		g.mu.Unlock()
-		return nil, nil
+		if !tell {
+			return nil, nil
+		}
+		// ok is false when the holder has no face data: nothing was
+		// compared.
+		d := g.decide(Decision{Method: MethodCardFace, Outcome: Denied, Resident: resident, Name: pc.name, Reader: pc.reader,
+			Reason: ReasonFaceNotConfirmed, Distance: dist, measured: ok})
+		return &d, nil
 	}
+	pc.miss = 0
 	pc.n++
 	if pc.n < g.cfg.Frames {
 		g.mu.Unlock()
@@ -151,6 +215,6 @@ func (g *Gate) verify(ctx context.Context, ob Observation, p match.Policy) (*Dec
 	}
 	g.pending = nil
 	g.mu.Unlock()
-	d := g.decide(Decision{Method: MethodCardFace, Outcome: Granted, Resident: resident, Name: pc.name, Reader: pc.reader, Distance: dist})
+	d := g.decide(Decision{Method: MethodCardFace, Outcome: Granted, Resident: resident, Name: pc.name, Reader: pc.reader, Distance: dist, measured: true})
 	return &d, nil
 }

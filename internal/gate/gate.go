@@ -3,12 +3,15 @@
 // the door, and records every decision in the audit log.
 //
 // It owns the decision rules: a face opens the door only when the same
-// resident is accepted in several consecutive frames; an unknown face never
-// opens it and is told to use card or PIN; card and PIN work the same for
-// every resident, enrolled in face recognition or not; a disabled resident
-// is never let in. It never sees an image, never stores a descriptor, and
-// never talks to a device: the daemon feeds it observations and events and
-// gives it a door.
+// resident is accepted in several consecutive frames; a face that does not
+// open it is told why and what to do instead (an unknown face, a face that
+// is not the holder of the card shown, any face while faces are not used),
+// once a visit and not once a frame (in Verify mode a face before any card
+// decides nothing: the screen asks for the card first); card and PIN work
+// the same for every resident, enrolled in face recognition or not; a
+// disabled resident is never let in. It never sees an image, never stores a
+// descriptor, and never talks to a device: the daemon feeds it
+// observations and events and gives it a door.
 package gate
 
 import (
@@ -108,9 +111,13 @@ type Decision struct {
 	Name     string // resident's display name, when known
 	Reader   string // the reader, for card and PIN
 	Reason   string // why, for denials; what to do next
-	// Face decisions: distance to the resident and margin to the runner-up.
+	// Face decisions: distance to the resident (for an unknown face, to the
+	// nearest one) and margin to the runner-up; 0 when no face was
+	// compared.
 	Distance, Margin float32
 	Wait             time.Duration // LockedOut: until the next attempt
+
+	measured bool // a face was compared: the audit records Distance
 }
 
 // Gate makes decisions. Create it with New, run it with Run.
@@ -148,7 +155,9 @@ type pendingCard struct {
 	resident, name, reader string
 	card                   fallback.Card
 	until                  time.Time
-	n                      int // consecutive frames matching
+	n                      int  // consecutive frames matching
+	miss                   int  // consecutive frames not matching
+	told                   bool // the face was told the PIN is needed
 }
 
 // SetFace changes how faces are used, and the policy (the daemon calls it
@@ -173,8 +182,9 @@ func (g *Gate) SetFace(mode calibrate.Mode, p match.Policy) error {
 }
 
 // WantsFace reports whether a camera frame could lead to a decision now:
-// always when identifying, in verify mode only while a card waits for its
-// holder's face, never when faces are off. The camera loop skips the
+// always when identifying, and when faces are off at a gate that has face
+// recognition (a face is told to use card or PIN); in verify mode only
+// while a card waits for its holder's face. The camera loop skips the
 // recognizer (tens of milliseconds a frame) when it would be thrown away.
 func (g *Gate) WantsFace() bool {
 	g.mu.Lock()
@@ -185,7 +195,7 @@ func (g *Gate) WantsFace() bool {
 	case calibrate.Verify:
 		return g.pending != nil && !g.cfg.Now().After(g.pending.until)
 	}
-	return false
+	return g.cfg.Face
 }
 
 // FaceMode returns how faces are used now, and the policy.
@@ -300,8 +310,13 @@ func (g *Gate) decide(d Decision) Decision {
 	if d.Reader != "" {
 		detail += " reader=" + d.Reader
 	}
-	if d.Method == MethodFace {
+	// A face's distance, never the face: no image or descriptor reaches
+	// the audit log.
+	switch {
+	case d.measured && d.Method == MethodFace:
 		detail += fmt.Sprintf(" distance=%.3f margin=%.3f", d.Distance, d.Margin)
+	case d.measured:
+		detail += fmt.Sprintf(" distance=%.3f", d.Distance)
 	}
 	if d.Reason != "" {
 		detail += " reason=" + d.Reason

@@ -3,6 +3,7 @@ package gate_test
 import (
 	"context"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -391,6 +392,80 @@ func TestFaceOffIgnoresFaces(t *testing.T) {
 			t.Fatalf("face decision with face off: %+v", d)
 		}
 	}
+	if fx.g.WantsFace() {
+		t.Errorf("a gate without face recognition: WantsFace() = true")
+	}
+}
+
+// TestEveryFaceGetsAWord: in each face mode, a face that does not open the
+// door is told why and what to do, once a visit (or once for a card), and
+// the audit entry holds a distance at most: never a descriptor.
+func TestEveryFaceGetsAWord(t *testing.T) {
+	tests := []struct {
+		name   string
+		mode   calibrate.Mode
+		card   string // shown first
+		face   string // "a", "b" or "" (the stranger)
+		method gate.Method
+		reason string
+		detail string // the audit detail, but for the distance's digits
+	}{
+		{"identify, a stranger", calibrate.Identify, "", "", gate.MethodFace, gate.ReasonFaceUnknown,
+			"method=face distance=D margin=D reason=" + gate.ReasonFaceUnknown},
+		{"verify, another resident's face", calibrate.Verify, "100a", "b", gate.MethodCardFace, gate.ReasonFaceNotConfirmed,
+			"method=card+face reader=front distance=D reason=" + gate.ReasonFaceNotConfirmed},
+		{"verify, a card of someone without face data", calibrate.Verify, "100c", "a", gate.MethodCardFace, gate.ReasonFaceNotConfirmed,
+			"method=card+face reader=front reason=" + gate.ReasonFaceNotConfirmed},
+		{"off, a resident's face", calibrate.Off, "", "a", gate.MethodFace, gate.ReasonFaceOff,
+			"method=face reason=" + gate.ReasonFaceOff},
+	}
+	digits := regexp.MustCompile(`[0-9]+\.[0-9]{3}|\+Inf`)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := setup(t, gate.Config{Face: true, Mode: tt.mode, Frames: 3, CardNeedsPIN: true})
+			face := fx.strange
+			if tt.face != "" {
+				face = fx.people[fx.ids[tt.face]]
+			}
+			ctx := context.Background()
+			visit := func() []*gate.Decision {
+				if tt.card != "" {
+					if _, err := fx.g.Reader(ctx, card(tt.card)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				var got []*gate.Decision
+				for i := 0; i < 10; i++ {
+					if d := fx.frame(t, face); d != nil {
+						got = append(got, d)
+					}
+				}
+				return got
+			}
+			got := visit()
+			if len(got) != 1 || got[0].Outcome != gate.Denied || got[0].Method != tt.method || got[0].Reason != tt.reason {
+				t.Fatalf("decisions over a visit of 10 frames = %v, want one %s denial: %s", got, tt.method, tt.reason)
+			}
+			// Gone for longer than a visit, and back (with the card again):
+			// told again.
+			fx.clock.advance(30 * time.Second)
+			if got := visit(); len(got) != 1 {
+				t.Errorf("back after 30 s: %d decisions, want 1", len(got))
+			}
+			if n := fx.door.opened(); n != 0 {
+				t.Errorf("door opened %d times", n)
+			}
+			es := accessEntries(fx.audit(t))
+			if len(es) != 2 {
+				t.Fatalf("access audit entries = %d, want 2: %+v", len(es), es)
+			}
+			for _, e := range es {
+				if e.Outcome != "denied" || digits.ReplaceAllString(e.Detail, "D") != tt.detail {
+					t.Errorf("audit entry %s %q, want denied %q", e.Outcome, e.Detail, tt.detail)
+				}
+			}
+		})
+	}
 }
 
 func TestSubscribersSeeDecisions(t *testing.T) {
@@ -432,10 +507,20 @@ func TestVerifyModeFaceConfirmsTheCard(t *testing.T) {
 	if !fx.g.WantsFace() {
 		t.Errorf("verify mode with a card waiting: WantsFace() = false")
 	}
+	// b's face: not confirmed, said once for the card (after Frames
+	// frames), not once a frame; the card still waits.
+	var told []*gate.Decision
 	for i := 0; i < 4; i++ {
 		if d := fx.frame(t, fx.people[b]); d != nil {
-			t.Fatalf("another resident's face confirmed a's card: %+v", d)
+			told = append(told, d)
 		}
+	}
+	if len(told) != 1 || told[0].Outcome != gate.Denied || told[0].Method != gate.MethodCardFace || told[0].Reason != gate.ReasonFaceNotConfirmed ||
+		told[0].Resident != a || told[0].Reader != "front" || told[0].Distance < testPolicy.Threshold {
+		t.Fatalf("another resident's face after a's card: %+v, want one card+face denial naming the card's holder", told)
+	}
+	if !fx.g.WantsFace() {
+		t.Errorf("verify mode, the face not confirmed: the card no longer waits for its holder's face")
 	}
 	fx.frame(t, fx.people[a])
 	d = fx.frame(t, fx.people[a])
@@ -471,13 +556,20 @@ func TestSetFaceOff(t *testing.T) {
 	if err := fx.g.SetFace(calibrate.Off, match.Policy{}); err != nil {
 		t.Fatal(err)
 	}
+	// Faces open nothing; the first one is told so, the others of the
+	// visit are not.
 	for i := 0; i < 3; i++ {
-		if d := fx.frame(t, fx.people[fx.ids["a"]]); d != nil {
-			t.Fatalf("face mode off decided %+v", d)
+		d := fx.frame(t, fx.people[fx.ids["a"]])
+		if i == 0 && (d == nil || d.Outcome != gate.Denied || d.Reason != gate.ReasonFaceOff || d.Resident != "") {
+			t.Fatalf("face mode off, first face: %+v, want denied: not in use", d)
+		}
+		if i > 0 && d != nil {
+			t.Fatalf("face mode off, frame %d decided %+v", i, d)
 		}
 	}
-	if m, _ := fx.g.FaceMode(); m != calibrate.Off || fx.g.WantsFace() {
-		t.Errorf("FaceMode() = %v, WantsFace() = %v", m, fx.g.WantsFace())
+	// The camera still looks: a face gets a word.
+	if m, _ := fx.g.FaceMode(); m != calibrate.Off || !fx.g.WantsFace() {
+		t.Errorf("FaceMode() = %v, WantsFace() = %v, want off, true", m, fx.g.WantsFace())
 	}
 	if err := fx.g.SetFace(calibrate.Identify, match.Policy{}); err == nil {
 		t.Errorf("SetFace(identify, zero policy) = nil error")
@@ -514,5 +606,24 @@ func TestRecalibrationKeepsAFaceInProgress(t *testing.T) {
 	}
 	if d := fx.frame(t, b); d != nil {
 		t.Fatalf("third frame after the policy changed: %+v, want the count started again", d)
+	}
+}
+
+// TestUnknownFaceAtAnEmptyGallery: with nobody enrolled there is no nearest
+// resident: the denial carries no distance (an infinite one broke the
+// decision stream's JSON).
+func TestUnknownFaceAtAnEmptyGallery(t *testing.T) {
+	fx := setup(t, gate.Config{})
+	g, err := gate.New(gate.Config{Face: true, Mode: calibrate.Identify, Frames: 1, Policy: testPolicy, Now: fx.clock.now}, fx.st, fx.door, match.New(128))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := g.Face(context.Background(), gate.Observation{Time: fx.clock.now(), Face: fx.strange})
+	if err != nil || d == nil || d.Outcome != gate.Denied || d.Distance != 0 || d.Margin != 0 {
+		t.Fatalf("a face at an empty gallery: %+v, %v; want denied, no distance", d, err)
+	}
+	es := accessEntries(fx.audit(t))
+	if len(es) != 1 || es[0].Detail != "method=face reason="+gate.ReasonFaceUnknown {
+		t.Errorf("audit = %+v, want one denial without a distance", es)
 	}
 }

@@ -252,8 +252,8 @@ func modeKey(key string, m calibrate.Mode) string {
 // awaitingPIN reports whether the idle screen asks for a PIN after a card;
 // k.mu held.
 func (k *Kiosk) awaitingPIN() bool {
-	b := k.screen.Body
-	return b == k.text(k.screen.Lang, "enter-pin") || b == k.text(k.screen.Lang, "enter-pin-verify")
+	b, l := k.screen.Body, k.screen.Lang
+	return b == k.text(l, "enter-pin") || b == k.text(l, "enter-pin-verify") || b == k.text(l, "face-unconfirmed")
 }
 
 // Screen returns the current screen.
@@ -334,6 +334,12 @@ func (k *Kiosk) Decision(d gate.Decision) {
 			}
 		}, k.cfg.Show)
 	case gate.Denied, gate.LockedOut:
+		if d.Reason == gate.ReasonFaceNotConfirmed {
+			// The card still waits for its PIN: the screen asks for it
+			// as long as after the card.
+			k.show(Denied, func(s *Screen) { s.Body = k.text(s.Lang, "face-unconfirmed"); s.Keys = k.text(s.Lang, "keys-pin") }, k.cfg.Timeout)
+			return
+		}
 		k.show(Denied, func(s *Screen) { s.Body = k.reason(s.Lang, d) }, k.cfg.Show)
 	case gate.NeedPIN:
 		key := "enter-pin"
@@ -728,6 +734,8 @@ func (k *Kiosk) reason(lang string, d gate.Decision) string {
 	switch {
 	case d.Outcome == gate.LockedOut:
 		return k.text(lang, "locked-out")
+	case d.Reason == gate.ReasonFaceOff:
+		return k.text(lang, "face-off")
 	case d.Method == gate.MethodFace:
 		return k.text(lang, "face-unknown")
 	case d.Reason == "wrong PIN":

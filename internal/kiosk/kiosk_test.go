@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gated-dev/gated/internal/calibrate"
 	"github.com/gated-dev/gated/internal/fallback"
@@ -100,5 +101,55 @@ func TestIdleScreenFollowsTheFaceMode(t *testing.T) {
 	k.mu.Unlock()
 	if b := k.Screen().Body; b != texts["idle"][0] {
 		t.Errorf("face identify, idle screen: %q", b)
+	}
+}
+
+// TestEveryFaceGetsAWord: a face that does not confirm the card shown asks
+// for the PIN (and shows the digits typed, for as long as after the card);
+// a face while faces are not used says so; an unknown face is told to use
+// card and PIN.
+func TestEveryFaceGetsAWord(t *testing.T) {
+	k := New(Config{FaceMode: calibrate.Verify, Show: time.Second, Timeout: time.Minute}, nil)
+	tests := []struct {
+		name     string
+		d        gate.Decision
+		body     string
+		pinShown bool
+	}{
+		{"verify, another face", gate.Decision{Method: gate.MethodCardFace, Outcome: gate.Denied, Resident: "r-1", Reason: gate.ReasonFaceNotConfirmed}, texts["face-unconfirmed"][0], true},
+		{"off", gate.Decision{Method: gate.MethodFace, Outcome: gate.Denied, Reason: gate.ReasonFaceOff}, texts["face-off"][0], false},
+		{"identify, unknown", gate.Decision{Method: gate.MethodFace, Outcome: gate.Denied, Reason: gate.ReasonFaceUnknown}, texts["face-unknown"][0], false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k.mu.Lock()
+			k.toIdle()
+			k.mu.Unlock()
+			k.Decision(tt.d)
+			s := k.Screen()
+			if s.State != Denied || s.Body != tt.body {
+				t.Errorf("screen = %s %q, want denied %q", s.State, s.Body, tt.body)
+			}
+			k.Event(context.Background(), fallback.Event{Kind: fallback.KindKey, Digits: 3})
+			if got := k.Screen().Digits == 3; got != tt.pinShown {
+				t.Errorf("digits shown while typing = %v, want %v", got, tt.pinShown)
+			}
+			k.mu.Lock()
+			stay := k.until.Sub(k.cfg.Now())
+			k.mu.Unlock()
+			if want := k.cfg.Show; tt.pinShown {
+				want = k.cfg.Timeout
+				if stay < want-time.Second {
+					t.Errorf("the PIN prompt stays %v, want %v", stay, want)
+				}
+			} else if stay > want {
+				t.Errorf("the screen stays %v, want %v", stay, want)
+			}
+		})
+	}
+	for _, key := range []string{"face-unconfirmed", "face-off"} {
+		if en := texts[key][1]; !strings.Contains(en, "PIN") {
+			t.Errorf("%s: %q does not say what to do", key, en)
+		}
 	}
 }

@@ -29,6 +29,8 @@ var texts = map[string][2]string{
 	"idle-off":         {"请刷卡并输入密码。", "Please use your card and PIN."},
 	"welcome":          {"%s，欢迎回家。", "Welcome home, %s."},
 	"face-unknown":     {"未识别到您的人脸。请刷卡并输入密码。", "Face not recognised. Please use your card and PIN."},
+	"face-unconfirmed": {"人脸未能确认。请输入密码，按 # 确认。", "Face not confirmed. Enter your PIN and press #."},
+	"face-off":         {"本门禁未使用人脸识别。请刷卡或输入密码。", "Face recognition is not in use at this gate. Please use your card or PIN."},
 	"wrong-pin":        {"密码错误。请重新刷卡并输入密码。", "Wrong PIN. Show your card and try again."},
 	"unknown-card":     {"此卡未登记。请联系物业。", "This card is not registered. Please ask the property office."},
 	"locked-out":       {"密码错误次数过多，请稍后再试。", "Too many wrong PINs. Please wait and try again."},

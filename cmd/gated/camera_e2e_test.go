@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gated-dev/gated/internal/gate"
+)
+
+// watch runs `gated watch` (with args such as --json) against the running
+// daemon and returns its lines as they come. It waits until the watch is
+// subscribed: an unknown card shown at the front reader is its first line,
+// returned too.
+func (r *gateRig) watch(args ...string) (<-chan string, string) {
+	r.t.Helper()
+	cmd := exec.Command(r.bin, append([]string{"watch"}, args...)...)
+	cmd.Env = append(os.Environ(), "GATED_SOCKET="+r.socket)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := make(chan string, 64)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r.swipe("9999", "")
+		select {
+		case l := <-lines:
+			if strings.Contains(l, "unknown card") {
+				return lines, l
+			}
+		case <-time.After(time.Second):
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatal("gated watch saw no decision within 10 s")
+		}
+	}
+}
+
+// expectLine waits for a line of the watch that has every part in want.
+func (r *gateRig) expectLine(lines <-chan string, what string, within time.Duration, want ...string) string {
+	r.t.Helper()
+	timeout := time.After(within)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				r.t.Fatalf("%s: gated watch ended", what)
+			}
+			if containsAll(l, want) {
+				return l
+			}
+		case <-timeout:
+			r.t.Fatalf("%s: no line with %q from gated watch within %v", what, want, within)
+		}
+	}
+}
+
+func containsAll(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// watchFields are the fields `gated watch --json` documents (api.Decision):
+// every line carries all of them.
+var watchFields = []string{"time", "method", "outcome", "resident", "name", "reader", "reason", "distance", "margin"}
+
+func (r *gateRig) expectFields(line string) map[string]any {
+	r.t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(line), &m); err != nil {
+		r.t.Fatalf("gated watch --json: %v: %s", err, line)
+	}
+	for _, f := range watchFields {
+		if _, ok := m[f]; !ok {
+			r.t.Errorf("gated watch --json lacks %q: %s", f, line)
+		}
+	}
+	return m
+}
+
+// TestFolderCameraAtRestart (issue 17): a restarted daemon does not show
+// the photos already in the camera folder again (no decision, no relay
+// pulse), and a photo written again under a name already shown is shown
+// again. On the way, `gated watch --json` carries every field it documents,
+// the distance included when it is 0 (the enrolled photo itself).
+func TestFolderCameraAtRestart(t *testing.T) {
+	r := startRig(t)
+	obama := r.addResident("Obama", "1001", "1234")
+	r.gated("face", "enroll", obama, "--photo", r.photos+"/obama.jpg", "--photo", r.photos+"/obama2.jpg", "--consent", "paper")
+	lines, first := r.watch("--json")
+	if m := r.expectFields(first); m["method"] != "card+pin" || m["resident"] != "" || m["reader"] != "front" || m["distance"] != 0.0 {
+		t.Errorf("an unknown card: %s", first)
+	}
+
+	r.showAs("obama3.jpg", "door.jpg")
+	r.expectOpen("an enrolled face", 20*time.Second)
+	m := r.expectFields(r.expectLine(lines, "an enrolled face", 5*time.Second, `"method":"face"`, `"outcome":"granted"`))
+	if m["resident"] != obama || m["margin"] != nil {
+		t.Errorf("face grant: resident %v, margin %v; want %s, null (the only resident)", m["resident"], m["margin"], obama)
+	}
+	// The enrolled photo itself: distance 0, and still in the line.
+	time.Sleep(2500 * time.Millisecond) // the face cooldown
+	r.drainOpens()
+	r.showAs("obama.jpg", "enrolled.jpg")
+	r.expectOpen("the enrolled photo", 20*time.Second)
+	m = r.expectFields(r.expectLine(lines, "the enrolled photo", 5*time.Second, `"method":"face"`, `"outcome":"granted"`))
+	if d, ok := m["distance"].(float64); !ok || d > 0.05 {
+		t.Errorf("the enrolled photo's distance = %v, want about 0", m["distance"])
+	}
+	r.drainOpens()
+
+	// Restart with both photos in the folder: neither is shown again.
+	r.stop()
+	r.start()
+	r.expectShut("photos already in the folder at a restart", 4*time.Second)
+	var st struct {
+		Decisions struct{ Granted, Denied map[string]int }
+		Camera    struct{ Frames int }
+	}
+	if err := json.Unmarshal([]byte(r.gated("status", "--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Decisions.Granted) != 0 || len(st.Decisions.Denied) != 0 || st.Camera.Frames != 0 {
+		t.Fatalf("after a restart with old photos: decisions %+v, %d frames; want none", st.Decisions, st.Camera.Frames)
+	}
+
+	// The same photo written again under the same name is shown again; so
+	// is another photo under that name.
+	lines, _ = r.watch("--json")
+	r.showAs("obama3.jpg", "door.jpg")
+	r.expectOpen("a photo written again under its name", 20*time.Second)
+	r.expectFields(r.expectLine(lines, "a photo written again", 5*time.Second, `"method":"face"`, `"outcome":"granted"`))
+	r.drainOpens()
+	r.showAs("biden.jpg", "door.jpg")
+	m = r.expectFields(r.expectLine(lines, "another photo under the same name", 20*time.Second, `"method":"face"`, `"outcome":"denied"`))
+	if m["reason"] != gate.ReasonFaceUnknown || m["resident"] != "" {
+		t.Errorf("a stranger under a shown name: %v", m)
+	}
+	r.expectShut("a stranger's face", 2*time.Second)
+}
+
+// TestFaceOffGivesAWord (issue 17): while faces are not used (calibration
+// chose off: too few residents), a face at the camera is told so, once a
+// visit, in `gated watch`, and audited without any image or descriptor.
+func TestFaceOffGivesAWord(t *testing.T) {
+	r := startRigWith(t, map[string]string{"face.calibrate": "true"})
+	obama := r.addResident("Obama", "1001", "1234")
+	r.gated("face", "enroll", obama, "--photo", r.photos+"/obama.jpg", "--photo", r.photos+"/obama2.jpg", "--consent", "paper")
+	if st := r.gated("status"); !strings.Contains(st, "face: off") {
+		t.Fatalf("one resident, calibrated: want face off:\n%s", st)
+	}
+	lines, _ := r.watch()
+	want := "face     DENIED: " + gate.ReasonFaceOff
+	r.show("obama3.jpg")
+	r.expectLine(lines, "a face while faces are not used", 20*time.Second, want)
+	r.expectShut("a face while faces are not used", 2*time.Second)
+	// One word for the visit (the photo is four frames), not one a frame.
+	select {
+	case l := <-lines:
+		t.Errorf("a second line for one visit: %s", l)
+	default:
+	}
+	var es []struct{ Kind, Outcome, Detail string }
+	if err := json.Unmarshal([]byte(r.gated("audit", "list", "--json", "--limit", "1000")), &es); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range es {
+		if strings.Contains(e.Detail, gate.ReasonFaceOff) {
+			n++
+			if e.Kind != "access" || e.Outcome != "denied" || e.Detail != "method=face reason="+gate.ReasonFaceOff {
+				t.Errorf("audit entry %+v, want access denied, method and reason only", e)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d audit entries for the face, want 1", n)
+	}
+}
