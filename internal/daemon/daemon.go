@@ -197,6 +197,8 @@ func (d *daemon) openFaces() (faceOn bool, err error) {
 		if d.rec, err = openRecognizer(cfg); err != nil {
 			d.alarm("models", fmt.Sprintf("face recognition is off: %v (card and PIN work; fix the model files: gated-fetch-models, or the gated-models package)", err))
 			faceOn, d.rec = false, nil
+		} else {
+			d.log.Info("daemon: face model loaded", "model", d.rec.Model, "detector", d.rec.Detector.String(), "configured", cfg.Face.Detector)
 		}
 	}
 	fc := faces.Config{Retention: cfg.Privacy.Retention.Duration, Log: d.log, Apply: d.applyFace,
@@ -303,12 +305,8 @@ func loadKEK(cfg *config.Config) (k store.KEK, weak *store.WeakKeyError, err err
 }
 
 func openRecognizer(cfg *config.Config) (*facemodel.Source, error) {
-	det := recognizer.DetectorHOG
-	if cfg.Face.Detector == "cnn" {
-		det = recognizer.DetectorCNN
-	}
 	src, err := facemodel.Open(facemodel.Config{Name: cfg.Face.Model, Dir: cfg.Device.ModelsDir, CustomSHA256: cfg.Face.CustomSHA256,
-		Options: recognizer.Options{Detector: det, MaxSide: cfg.Face.MaxSide}})
+		Detector: cfg.Face.Detector, Options: recognizer.Options{MaxSide: cfg.Face.MaxSide}})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: face.model: %w", err)
 	}

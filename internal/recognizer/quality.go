@@ -133,7 +133,7 @@ func Assess(frame gocv.Mat, faces []Face, q Quality) Assessment {
 		a.Problem = AtEdge
 		return a
 	}
-	a.Yaw = yaw(f.Landmarks)
+	a.Yaw = yaw(f.Scheme, f.Landmarks)
 	if math.Abs(a.Yaw) > q.MaxYaw {
 		a.Problem = NotFrontal
 		return a
@@ -150,17 +150,27 @@ func Assess(frame gocv.Mat, faces []Face, q Quality) Assessment {
 	return a
 }
 
-// yaw estimates how far the head is turned from the 5 dlib landmarks: the
+// yaw estimates how far the head is turned from 5 landmarks: the
 // horizontal offset of the nose from the midpoint between the eyes, over the
-// distance between the eyes. 0 is frontal; about ±0.5 is a profile.
-func yaw(lm []image.Point) float64 {
+// distance between the eyes. 0 is frontal; about ±0.5 is a profile. The
+// eyes are dlib's eye corners averaged, or YuNet's eye centres; the nose is
+// dlib's base of the nose or YuNet's tip (both lie on the face's midline).
+func yaw(scheme Scheme, lm []image.Point) float64 {
 	if len(lm) != 5 {
 		return 0
 	}
-	ex1 := float64(lm[0].X+lm[1].X) / 2
-	ey1 := float64(lm[0].Y+lm[1].Y) / 2
-	ex2 := float64(lm[2].X+lm[3].X) / 2
-	ey2 := float64(lm[2].Y+lm[3].Y) / 2
+	var ex1, ey1, ex2, ey2 float64
+	var nose image.Point
+	switch scheme {
+	case YuNet5:
+		ex1, ey1 = float64(lm[0].X), float64(lm[0].Y)
+		ex2, ey2 = float64(lm[1].X), float64(lm[1].Y)
+		nose = lm[2]
+	default:
+		ex1, ey1 = float64(lm[0].X+lm[1].X)/2, float64(lm[0].Y+lm[1].Y)/2
+		ex2, ey2 = float64(lm[2].X+lm[3].X)/2, float64(lm[2].Y+lm[3].Y)/2
+		nose = lm[4]
+	}
 	dx, dy := ex2-ex1, ey2-ey1
 	eyes := math.Hypot(dx, dy)
 	if eyes == 0 {
@@ -168,7 +178,7 @@ func yaw(lm []image.Point) float64 {
 	}
 	// Project the nose onto the line through the eyes.
 	mx, my := (ex1+ex2)/2, (ey1+ey2)/2
-	nx, ny := float64(lm[4].X)-mx, float64(lm[4].Y)-my
+	nx, ny := float64(nose.X)-mx, float64(nose.Y)-my
 	return (nx*dx + ny*dy) / (eyes * eyes)
 }
 

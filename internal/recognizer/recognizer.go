@@ -10,6 +10,7 @@ import (
 	face "github.com/Kagami/go-face"
 	"gocv.io/x/gocv"
 
+	"github.com/gated-dev/gated/internal/recognizer/yunet"
 	"github.com/gated-dev/gated/models"
 )
 
@@ -40,7 +41,26 @@ const (
 	// DetectorCNN is dlib's MMOD CNN detector: finds smaller and turned
 	// faces, several times slower on a CPU.
 	DetectorCNN
+	// DetectorYuNet is YuNet (package yunet): finds small and turned faces
+	// in a few milliseconds. For dlib's descriptor, dlib then finds the
+	// face again in a crop around YuNet's box, scaled so the face is large
+	// enough for its HOG detector; for the ArcFace-style network, YuNet's
+	// landmarks align the face and dlib is not used at all.
+	DetectorYuNet
 )
+
+// String names the detector as face.detector does.
+func (d Detector) String() string {
+	switch d {
+	case DetectorHOG:
+		return "hog"
+	case DetectorCNN:
+		return "cnn"
+	case DetectorYuNet:
+		return "yunet"
+	}
+	return fmt.Sprintf("Detector(%d)", int(d))
+}
 
 // Options tune a Recognizer. The zero value is usable.
 type Options struct {
@@ -55,17 +75,33 @@ type Options struct {
 // image passed in.
 type Face struct {
 	Rect image.Rectangle
-	// Landmarks are the 5 dlib points: the corners of one eye (0, 1), of the
-	// other (2, 3), and the base of the nose (4).
-	Landmarks  []image.Point
+	// Landmarks are 5 points, as Scheme says.
+	Landmarks []image.Point
+	Scheme    Scheme
+	// Score is the detector's confidence in [0, 1] (YuNet), or 0 where the
+	// detector gives none (dlib).
+	Score      float64
 	Descriptor []float32
 }
+
+// Scheme says what a Face's 5 landmarks are.
+type Scheme int
+
+const (
+	// Dlib5 are dlib's 5 points: the corners of one eye (0, 1), of the
+	// other (2, 3), and the base of the nose (4).
+	Dlib5 Scheme = iota
+	// YuNet5 are YuNet's: the eye centres (left, right in the image), the
+	// nose tip, the mouth corners (left, right).
+	YuNet5
+)
 
 // Recognizer finds faces and computes their descriptors. It is safe for
 // concurrent use; dlib serialises the work inside.
 type Recognizer struct {
 	mu    sync.RWMutex // guards rec against Close
 	rec   *face.Recognizer
+	yn    *yunet.Detector // DetectorYuNet only
 	opts  Options
 	model string // "" for Model; set by LoadCustom
 }
@@ -82,11 +118,21 @@ func Load(dir string, opts Options) (*Recognizer, error) {
 	if opts.MaxSide < 160 {
 		return nil, fmt.Errorf("recognizer: MaxSide %d is too small to find faces (at least 160)", opts.MaxSide)
 	}
+	var yn *yunet.Detector
+	if opts.Detector == DetectorYuNet {
+		var err error
+		if yn, err = yunet.Load(dir, yunet.Options{}); err != nil {
+			return nil, fmt.Errorf("recognizer: %w", err)
+		}
+	}
 	rec, err := face.NewRecognizer(filepath.Join(dir, "dlib"))
 	if err != nil {
+		if yn != nil {
+			yn.Close()
+		}
 		return nil, fmt.Errorf("recognizer: load models from %s: %w", dir, err)
 	}
-	return &Recognizer{rec: rec, opts: opts}, nil
+	return &Recognizer{rec: rec, yn: yn, opts: opts}, nil
 }
 
 // Close frees the models. Later calls return ErrClosed.
@@ -96,6 +142,10 @@ func (r *Recognizer) Close() error {
 	if r.rec != nil {
 		r.rec.Close()
 		r.rec = nil
+	}
+	if r.yn != nil {
+		r.yn.Close()
+		r.yn = nil
 	}
 	return nil
 }
@@ -110,6 +160,15 @@ func (r *Recognizer) Faces(frame gocv.Mat) ([]Face, error) {
 	if frame.Empty() {
 		return nil, fmt.Errorf("%w: empty frame", ErrImage)
 	}
+	if r.opts.Detector == DetectorYuNet {
+		return r.yunetFaces(frame)
+	}
+	return r.dlibFaces(frame)
+}
+
+// dlibFaces finds faces with dlib's own detector (HOG or CNN) in the whole
+// frame.
+func (r *Recognizer) dlibFaces(frame gocv.Mat) ([]Face, error) {
 	img, scale, err := r.prepare(frame)
 	if err != nil {
 		return nil, err
@@ -122,20 +181,9 @@ func (r *Recognizer) Faces(frame gocv.Mat) ([]Face, error) {
 		return nil, fmt.Errorf("recognizer: encode frame: %w", err)
 	}
 	defer buf.Close()
-
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.rec == nil {
-		return nil, ErrClosed
-	}
-	var found []face.Face
-	if r.opts.Detector == DetectorCNN {
-		found, err = r.rec.RecognizeCNN(buf.GetBytes())
-	} else {
-		found, err = r.rec.Recognize(buf.GetBytes())
-	}
+	found, err := r.recognize(buf.GetBytes(), r.opts.Detector == DetectorCNN)
 	if err != nil {
-		return nil, fmt.Errorf("recognizer: dlib: %w", err)
+		return nil, err
 	}
 	out := make([]Face, len(found))
 	for i, f := range found {
@@ -148,6 +196,26 @@ func (r *Recognizer) Faces(frame gocv.Mat) ([]Face, error) {
 		}
 	}
 	return out, nil
+}
+
+// recognize runs dlib (HOG, or CNN) on a JPEG.
+func (r *Recognizer) recognize(jpeg []byte, cnn bool) ([]face.Face, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.rec == nil {
+		return nil, ErrClosed
+	}
+	var found []face.Face
+	var err error
+	if cnn {
+		found, err = r.rec.RecognizeCNN(jpeg)
+	} else {
+		found, err = r.rec.Recognize(jpeg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("recognizer: dlib: %w", err)
+	}
+	return found, nil
 }
 
 // FacesInImage decodes a JPEG or PNG image (see DecodeImage) and finds its

@@ -38,7 +38,8 @@ cd "$top"
 pkgs=("$@")
 [ ${#pkgs[@]} -gt 0 ] || pkgs=(internal/store internal/fallback internal/fallback/osdp internal/relay
 	internal/match internal/gate internal/config internal/control internal/linalg
-	internal/faces internal/staffapi internal/door internal/readers internal/kiosk internal/notice internal/recognizer)
+	internal/faces internal/staffapi internal/door internal/readers internal/kiosk internal/notice internal/recognizer
+	internal/recognizer/yunet)
 recognizer_tests=(TestLoadNamesMissingAndCorruptFiles TestGroupPhotoHasTenFaces TestPhotoWithoutFace TestBadImagesAreErrors
 	TestGreyscalePNGWorks TestClosedRecognizer TestAdviceInBothLanguages FuzzDecodeImage)
 recognizer_run="^($(
@@ -53,6 +54,7 @@ fi
 need_debs qemu-user-static socat curl file
 "$top/scripts/goface-portable.sh"
 "$top/scripts/fetch-models.sh" >/dev/null 2>&1 || "$top/scripts/fetch-models.sh"
+"$top/scripts/fetch-face-model.sh" yunet
 libosdp_python=$("$top/scripts/setup-libosdp.sh" 2>/dev/null)
 cross_env arm64
 qemu=$(command -v qemu-aarch64-static)

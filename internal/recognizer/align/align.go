@@ -142,3 +142,16 @@ func FromDlib5(p []image.Point) (src, dst []Point, err error) {
 	noseBase := Point{t[2].X, t[2].Y + 0.2*((t[3].Y+t[4].Y)/2-(t[0].Y+t[1].Y)/2)}
 	return []Point{e1, e2, {float64(p[4].X), float64(p[4].Y)}}, []Point{t[0], t[1], noseBase}, nil
 }
+
+// FromYuNet5 pairs YuNet's 5 points (eye centres left and right in the
+// image, nose tip, mouth corners left and right) with ArcFace112: the same
+// points, in the same order.
+func FromYuNet5(p []image.Point) (src, dst []Point, err error) {
+	if len(p) != 5 {
+		return nil, nil, fmt.Errorf("%w: %d YuNet points, want 5", ErrPoints, len(p))
+	}
+	for _, q := range p {
+		src = append(src, Point{float64(q.X), float64(q.Y)})
+	}
+	return src, ArcFace112[:], nil
+}

@@ -4,9 +4,9 @@
 // registry (models.FaceModelNames(models.Gate)):
 //
 //   - "dlib-resnet-v1" (the default): dlib's network through go-face;
-//   - "faceplugin-fr-feature-0.0.1": dlib finds faces and landmarks, an
-//     ArcFace-style network (OpenCV DNN) describes them (package
-//     featurenet);
+//   - "faceplugin-fr-feature-0.0.1": an ArcFace-style network (OpenCV
+//     DNN) describes faces that YuNet (no dlib at all) or dlib found and
+//     landmarked (package featurenet);
 //   - "dlib-custom": a dlib-format network the user supplies, checked
 //     against the SHA-256 the user gives (recognizer.LoadCustom).
 //
@@ -53,7 +53,30 @@ type Config struct {
 	CustomSHA256 string
 	// CustomPath overrides Dir/CustomFile for DlibCustom.
 	CustomPath string
-	Options    recognizer.Options
+	// Detector is face.detector: "yunet", "hog", "cnn", or "auto" (or "")
+	// for yunet where its model is installed and verified, else hog. It
+	// overrides Options.Detector.
+	Detector string
+	Options  recognizer.Options
+}
+
+// ResolveDetector turns face.detector into the detector used: "auto" (or
+// "") is yunet where its model in dir verifies, else hog.
+func ResolveDetector(name, dir string) (recognizer.Detector, error) {
+	switch name {
+	case "hog":
+		return recognizer.DetectorHOG, nil
+	case "cnn":
+		return recognizer.DetectorCNN, nil
+	case "yunet":
+		return recognizer.DetectorYuNet, nil
+	case "auto", "":
+		if models.Verify(dir, models.YuNetFile) == nil {
+			return recognizer.DetectorYuNet, nil
+		}
+		return recognizer.DetectorHOG, nil
+	}
+	return 0, fmt.Errorf("facemodel: unknown face detector %q (yunet, hog, cnn or auto)", name)
 }
 
 // Source finds faces in frames and describes them with one model.
@@ -65,6 +88,8 @@ type Source struct {
 	Model string
 	Dim   int
 	Unit  bool
+	// Detector is the detector that finds the faces.
+	Detector recognizer.Detector
 
 	faces func(gocv.Mat) ([]recognizer.Face, error)
 	close func() error
@@ -94,7 +119,12 @@ func Open(c Config) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("facemodel: %w", err)
 	}
-	src := &Source{Model: m.Name, Dim: m.Dim, Unit: m.Unit}
+	if c.Detector != "" {
+		if c.Options.Detector, err = ResolveDetector(c.Detector, c.Dir); err != nil {
+			return nil, err
+		}
+	}
+	src := &Source{Model: m.Name, Dim: m.Dim, Unit: m.Unit, Detector: c.Options.Detector}
 	switch m.Name {
 	case Dlib:
 		r, err := recognizer.Load(c.Dir, c.Options)

@@ -31,6 +31,7 @@ import (
 
 	"github.com/gated-dev/gated/internal/recognizer"
 	"github.com/gated-dev/gated/internal/recognizer/align"
+	"github.com/gated-dev/gated/internal/recognizer/yunet"
 	"github.com/gated-dev/gated/models"
 )
 
@@ -50,19 +51,31 @@ const Size = 112
 // ErrClosed is returned by a Recognizer used after Close.
 var ErrClosed = errors.New("featurenet: closed")
 
-// Recognizer finds faces with dlib and describes them with the network.
-// It is safe for concurrent use.
+// Recognizer finds faces with YuNet (recognizer.DetectorYuNet: dlib is
+// not loaded at all) or with dlib (its HOG or CNN detector and 5-point
+// landmarks), and describes them with the network. It is safe for
+// concurrent use.
 type Recognizer struct {
-	dlib *recognizer.Recognizer
+	dlib *recognizer.Recognizer // nil with YuNet
+	yn   *yunet.Detector        // nil with dlib
 	*Net
 }
 
-// Load verifies and loads the dlib files (for detection and landmarks) and
-// the network from the model directory dir.
+// Load verifies and loads the network from the model directory dir, and
+// the detector opts.Detector names: YuNet's network, or dlib's files (for
+// detection and landmarks).
 func Load(dir string, opts recognizer.Options) (*Recognizer, error) {
 	n, err := LoadNet(dir)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Detector == recognizer.DetectorYuNet {
+		yn, err := yunet.Load(dir, yunet.Options{})
+		if err != nil {
+			n.Close()
+			return nil, fmt.Errorf("featurenet: %w", err)
+		}
+		return &Recognizer{yn: yn, Net: n}, nil
 	}
 	dl, err := recognizer.Load(dir, opts)
 	if err != nil {
@@ -72,9 +85,12 @@ func Load(dir string, opts recognizer.Options) (*Recognizer, error) {
 	return &Recognizer{dlib: dl, Net: n}, nil
 }
 
-// Close frees the network and dlib's models. Later calls return ErrClosed.
+// Close frees the network and the detector. Later calls return ErrClosed.
 func (r *Recognizer) Close() error {
 	r.Net.Close()
+	if r.yn != nil {
+		return r.yn.Close()
+	}
 	return r.dlib.Close()
 }
 
@@ -112,30 +128,43 @@ func (n *Net) Close() error {
 	return nil
 }
 
-// Faces finds every face in a BGR (or greyscale) frame with dlib and
-// describes it with the network; Rect and Landmarks are dlib's. Faces are
-// sorted left to right.
+// Faces finds every face in a BGR (or greyscale) frame with the detector
+// and describes it with the network; Rect and Landmarks are the detector's.
+// Faces are sorted left to right.
 func (r *Recognizer) Faces(frame gocv.Mat) ([]recognizer.Face, error) {
-	faces, err := r.dlib.Faces(frame)
+	bgr, err := recognizer.ToBGR(frame)
 	if err != nil {
 		return nil, fmt.Errorf("featurenet: %w", err)
 	}
-	bgr := frame
-	if frame.Type() != gocv.MatTypeCV8UC3 {
-		bgr = gocv.NewMat()
+	if bgr.Ptr() != frame.Ptr() {
 		defer bgr.Close()
-		code := gocv.ColorGrayToBGR
-		if frame.Type() == gocv.MatTypeCV8UC4 {
-			code = gocv.ColorBGRAToBGR
-		}
-		gocv.CvtColor(frame, &bgr, code)
+	}
+	var faces []recognizer.Face
+	if r.yn != nil {
+		faces, err = recognizer.YuNetFaces(r.yn, bgr)
+	} else {
+		faces, err = r.dlib.Faces(bgr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("featurenet: %w", err)
 	}
 	for i := range faces {
-		if faces[i].Descriptor, err = r.Describe(bgr, faces[i].Landmarks); err != nil {
+		if faces[i].Descriptor, err = r.DescribeFace(bgr, faces[i]); err != nil {
 			return nil, err
 		}
 	}
 	return faces, nil
+}
+
+// DescribeFace returns the unit-length descriptor of a face found in a BGR
+// frame, aligned by its landmarks (dlib's or YuNet's, as f.Scheme says).
+func (n *Net) DescribeFace(bgr gocv.Mat, f recognizer.Face) ([]float32, error) {
+	crop, err := CropFace(bgr, f)
+	if err != nil {
+		return nil, err
+	}
+	defer crop.Close()
+	return n.DescribeCrop(crop)
 }
 
 // FacesInImage decodes a JPEG or PNG image (recognizer.DecodeImage) and
@@ -164,10 +193,20 @@ func (n *Net) Describe(bgr gocv.Mat, dlib5 []image.Point) ([]float32, error) {
 // the network takes: the eye centres and the base of the nose are taken to
 // the ArcFace template by a similarity transform.
 func Crop(bgr gocv.Mat, dlib5 []image.Point) (gocv.Mat, error) {
+	return CropFace(bgr, recognizer.Face{Landmarks: dlib5, Scheme: recognizer.Dlib5})
+}
+
+// CropFace is Crop for a face with dlib's or YuNet's landmarks: YuNet's
+// five points are taken to ArcFace's five template points.
+func CropFace(bgr gocv.Mat, f recognizer.Face) (gocv.Mat, error) {
 	if bgr.Type() != gocv.MatTypeCV8UC3 || bgr.Empty() {
 		return gocv.Mat{}, fmt.Errorf("featurenet: frame type %v, want 8-bit BGR", bgr.Type())
 	}
-	src, dst, err := align.FromDlib5(dlib5)
+	from := align.FromDlib5
+	if f.Scheme == recognizer.YuNet5 {
+		from = align.FromYuNet5
+	}
+	src, dst, err := from(f.Landmarks)
 	if err != nil {
 		return gocv.Mat{}, fmt.Errorf("featurenet: %w", err)
 	}
