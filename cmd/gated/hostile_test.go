@@ -121,8 +121,7 @@ func TestKioskHijacksFail(t *testing.T) {
 	r.expectOpen("the victim's card and PIN at the back reader during a flow at the front", 3*time.Second)
 	took := time.Since(start)
 	t.Logf("card and PIN at back during an open flow at front: door open %v after the card (200 ms of it the typing)", took.Round(time.Millisecond))
-	r.keys(screenCode(t, addr) + "#")
-	r.keys("5678#")
+	r.keys(screenCode(t, addr) + "5678#")
 	for _, p := range []string{"obama.jpg", "obama2.jpg", "obama3.jpg"} {
 		r.show(p)
 		time.Sleep(300 * time.Millisecond)
@@ -144,8 +143,7 @@ func TestKioskHijacksFail(t *testing.T) {
 	if s := screenState(t, addr); !strings.HasPrefix(s, "optout-confirm") {
 		t.Fatalf("after the victim's card and PIN and 2# the screen shows %q", s)
 	}
-	r.keys(screenCode(t, addr) + "#")
-	r.keys("5678#")
+	r.keys(screenCode(t, addr) + "5678#")
 	r.swipe("1001", "") // his own card ends the flow
 	time.Sleep(200 * time.Millisecond)
 	if s := screenState(t, addr); strings.HasPrefix(s, "optout") {
@@ -232,8 +230,7 @@ func TestKioskCardOnlyGate(t *testing.T) {
 		if s := screenState(t, addr); !strings.HasPrefix(s, "notice") {
 			t.Fatalf("1# after the victim's card: the screen shows %q", s)
 		}
-		r.keys(screenCode(t, addr) + "#")
-		r.keys(fmt.Sprintf("%04d#", i))
+		r.keys(screenCode(t, addr) + fmt.Sprintf("%04d#", i))
 		time.Sleep(500 * time.Millisecond)
 		r.keys("0#")
 		time.Sleep(2 * time.Second) // the gate's cooldown for a card
@@ -251,8 +248,7 @@ func TestKioskCardOnlyGate(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	r.swipe("2002", "")
 	time.Sleep(200 * time.Millisecond)
-	r.keys(screenCode(t, addr) + "#")
-	r.keys("5678#")
+	r.keys(screenCode(t, addr) + "5678#")
 	time.Sleep(time.Second)
 	if s := screenState(t, addr); !strings.HasPrefix(s, "capture") {
 		t.Fatalf("the victim's own consent: the screen shows %q; want the camera", s)
@@ -295,8 +291,7 @@ func TestLockoutIsPerCardSharedAndPersistent(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	r.swipe("3003", "")
 	time.Sleep(200 * time.Millisecond)
-	r.keys(screenCode(t, addr) + "#")
-	r.keys("0000#")
+	r.keys(screenCode(t, addr) + "0000#")
 	time.Sleep(time.Second)
 	if s := screenState(t, addr); !strings.Contains(s, "卡和密码不符") {
 		t.Fatalf("a wrong PIN at the consent: the screen shows %q", s)

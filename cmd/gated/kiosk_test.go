@@ -127,17 +127,15 @@ func (k *kioskRig) begin(card, pin, code string) {
 }
 
 // confirm is a deciding step as a resident does it: their card again,
-// the number the screen shows and #, then their PIN and #.
+// then the number the screen shows followed by their PIN, and #.
 func (k *kioskRig) confirm(card, pin string) {
 	k.t.Helper()
 	state := k.screenState()
 	zh := k.lang() == "zh"
 	k.swipe(card, "")
 	code := screenCode(k.t, strings.TrimSuffix(strings.TrimPrefix(k.url, "http://"), "/"))
-	k.wait(state, map[bool]string{true: "请输入 " + code + " 按 #", false: "now type " + code + " and #"}[zh])
-	k.keys(code + "#")
-	k.wait(state, map[bool]string{true: "请输入您的密码", false: "now your PIN"}[zh])
-	k.keys(pin + "#")
+	k.wait(state, map[bool]string{true: "请连续输入 " + code + " 和您的密码", false: "now type " + code + " followed by your PIN"}[zh])
+	k.keys(code + pin + "#")
 }
 
 // screenState and lang read the screen as its page does.
@@ -284,26 +282,38 @@ func TestKioskDeclineAndGuardian(t *testing.T) {
 	k.confirm("4004", "0000")
 	k.expect("problem", "卡和密码不符")
 
-	// The minor cannot enroll with someone else's card as guardian...
+	// A minor with no registered guardian cannot be enrolled here at all.
+	var orphan struct{ ID string }
+	json.Unmarshal([]byte(k.gated("resident", "add", "--name", "王小红", "--unit", "7", "--minor", "--json")), &orphan)
+	k.gated("card", "assign", orphan.ID, "7007")
+	if out, err := k.gatedErr("2468\n", "pin", "set", orphan.ID); err != nil {
+		t.Fatal(out)
+	}
+	k.begin("7007", "2468", "1")
+	k.expect("notice")
+	k.confirm("7007", "2468")
+	k.expect("problem", "尚未登记您的监护人")
+
+	// At the guardian step anyone else's card (a neighbour using the
+	// reader as always, the red team's guardian by habit) ends the flow
+	// and is the gate's: their card and PIN open the door, and consent to
+	// nothing, whatever number the minor types meanwhile.
 	k.begin("5005", "8642", "1")
 	k.expect("notice")
 	k.confirm("5005", "8642")
 	k.expect("guardian-card", "监护人")
-	k.confirm("6006", "9753")
-	k.expect("problem", "不是已登记的监护人")
+	code := screenCode(t, strings.TrimSuffix(strings.TrimPrefix(k.url, "http://"), "/"))
+	k.drainOpens()
+	k.swipe("6006", "")
+	k.keys(code + "#")
+	k.keys("9753#")
+	k.expectOpen("a neighbour's card and PIN during the guardian step", 5*time.Second)
 	if k.hasFace(kid.ID) {
-		t.Fatalf("a minor was enrolled without their guardian")
+		t.Fatalf("a minor was enrolled with a neighbour as guardian")
 	}
-	// ...nor with a neighbour who uses the reader as always during the
-	// guardian step (the red team's guardian by habit): their card and PIN
-	// open the door and consent to nothing...
 	k.begin("5005", "8642", "1")
 	k.expect("notice")
 	k.confirm("5005", "8642")
-	k.expect("guardian-card")
-	k.drainOpens()
-	k.swipe("6006", "9753")
-	k.expectOpen("a neighbour's card and PIN during the guardian step", 5*time.Second)
 	k.expect("guardian-card")
 	// ...and can with their guardian's.
 	k.confirm("4004", "1357")

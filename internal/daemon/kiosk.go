@@ -29,7 +29,15 @@ type kioskBackend struct{ d *daemon }
 
 func (d *daemon) newKiosk() *kiosk.Kiosk {
 	c := d.cfg.Kiosk
-	return kiosk.New(kiosk.Config{Frames: c.EnrollFrames, Timeout: c.Timeout.Duration, FaceMode: calibrate.Off, Reader: c.Reader, Log: d.log}, kioskBackend{d})
+	return kiosk.New(kiosk.Config{Frames: c.EnrollFrames, Timeout: c.Timeout.Duration, PINTimeout: d.cfg.Access.PINTimeout.Duration,
+		FaceMode: calibrate.Off, Reader: c.Reader, Log: d.log}, kioskBackend{d})
+}
+
+// Holder looks a card up in the store, with no PIN: the kiosk only lets a
+// card that is not a minor's registered guardian's end the guardian step.
+func (b kioskBackend) Holder(card fallback.Card) (string, bool) {
+	id, err := b.d.db.LookupCard(card.Key())
+	return id, err == nil
 }
 
 func (b kioskBackend) Identify(ctx context.Context, card fallback.Card, pin string) (kiosk.Resident, error) {

@@ -98,6 +98,12 @@ func lockedOutReason(w time.Duration) string {
 }
 
 func (g *Gate) pin(ctx context.Context, ev fallback.Event) (*Decision, error) {
+	if len(ev.PIN.Reveal()) < store.MinPINLen {
+		// A code (the kiosk's 1#, 2#, a number shown), typed at a keypad
+		// where it means nothing: never a PIN, so it neither counts as a
+		// wrong one nor uses up the card shown.
+		return nil, nil
+	}
 	if !g.cfg.CardNeedsPIN {
 		out := g.decide(Decision{Method: MethodCardPIN, Reader: ev.Reader, Outcome: Denied, Reason: "PINs are not used at this gate: show your card"})
 		return &out, nil

@@ -313,6 +313,14 @@ func TestCardAndPIN(t *testing.T) {
 	if d := step(card("100c")); d.Outcome != gate.NeedPIN {
 		t.Fatalf("card: %+v, want need-pin", d)
 	}
+	// A code shorter than a PIN (the kiosk's 1#, a number shown) decides
+	// nothing: no wrong PIN counted, the card still waits for its PIN
+	// (red team round 4, F4).
+	for _, code := range []string{"1", "2", "0", "123"} {
+		if d := step(pin(code)); d != nil {
+			t.Fatalf("code %s#: %+v, want no decision", code, d)
+		}
+	}
 	if d := step(pin("2580")); d.Outcome != gate.Granted || d.Resident != fx.ids["c"] || d.Method != gate.MethodCardPIN {
 		t.Fatalf("right PIN: %+v, want granted to c", d)
 	}

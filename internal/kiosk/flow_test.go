@@ -23,6 +23,9 @@ type backend struct {
 	guardians map[string]string   // resident -> guardian's resident ID
 	optedOut  []string
 	capture   chan [][]float32
+	// hold, when set, keeps Enroll and OptOut waiting until it is closed
+	// (a slow store).
+	hold chan struct{}
 }
 
 func newBackend() *backend {
@@ -53,6 +56,13 @@ func (b *backend) Identify(_ context.Context, card fallback.Card, pin string) (R
 	return r, nil
 }
 
+func (b *backend) Holder(card fallback.Card) (string, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, ok := b.residents[card.Key()]
+	return r.ID, ok
+}
+
 func (b *backend) Notice(lang string) (Notice, error) {
 	return Notice{Version: "1", Language: lang, Text: "notice"}, nil
 }
@@ -67,6 +77,7 @@ func (b *backend) Capture(ctx context.Context, frames int, tips func(Advice)) ([
 }
 
 func (b *backend) Enroll(_ context.Context, id string, _ Notice, g *Guardian, vecs [][]float32) error {
+	b.wait()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.enrolled[id] = len(vecs)
@@ -76,7 +87,17 @@ func (b *backend) Enroll(_ context.Context, id string, _ Notice, g *Guardian, ve
 	return nil
 }
 
+func (b *backend) wait() {
+	b.mu.Lock()
+	h := b.hold
+	b.mu.Unlock()
+	if h != nil {
+		<-h
+	}
+}
+
 func (b *backend) OptOut(_ context.Context, id string) (string, error) {
+	b.wait()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.optedOut = append(b.optedOut, id)
@@ -156,13 +177,12 @@ func begin(t *testing.T, k *Kiosk, be *backend, card, pin, code string) {
 	send(t, k, pinAt(code), true)
 }
 
-// decide is a deciding step: the card again (the gate's too), the number
-// shown and #, then the PIN and # (the kiosk's).
+// decide is a deciding step: the card again (the gate's too), then the
+// number shown followed by the PIN, and # (the kiosk's).
 func decide(t *testing.T, k *Kiosk, card, pin string) {
 	t.Helper()
 	send(t, k, cardAt(card), false)
-	send(t, k, pinAt(k.Screen().Code), true)
-	send(t, k, pinAt(pin), true)
+	send(t, k, pinAt(k.Screen().Code+pin), true)
 }
 
 func TestFlowsStartOnlyAfterTheDoorOpened(t *testing.T) {
@@ -303,17 +323,16 @@ func TestAFlowForSomeoneElseGoesNowhere(t *testing.T) {
 	begin(t, k, be, "1001", "5678", "1") // the victim's card and PIN, the attacker's 1#
 	waitState(t, k, ReadNotice)
 	// The attacker's own card, number and PIN: their card ends the flow.
+	code := k.Screen().Code
 	send(t, k, cardAt("2002"), false)
-	send(t, k, pinAt(k.Screen().Code), true)
-	send(t, k, pinAt("1111"), false)
+	send(t, k, pinAt(code+"1111"), false)
 	if k.flow != nil || be.checked() != 0 || len(be.enrolled) != 0 {
 		t.Fatalf("the attacker's card in the victim's flow: flow %v, %d checks, enrolled %v", k.flow, be.checked(), be.enrolled)
 	}
 	// The same for a withdrawal.
 	begin(t, k, be, "3003", "2222", "2")
 	waitState(t, k, OptOutConfirm)
-	send(t, k, pinAt(k.Screen().Code), true)
-	send(t, k, pinAt("2222"), false) // the watched PIN, without the card
+	send(t, k, pinAt(k.Screen().Code+"2222"), false) // the number and the watched PIN, without the card
 	if len(be.optedOut) != 0 || be.checked() != 0 {
 		t.Fatalf("destroyed without the card: %v (%d checks)", be.optedOut, be.checked())
 	}
@@ -344,29 +363,53 @@ func TestOptOutNeedsTheCardTheNumberAndThePIN(t *testing.T) {
 	}
 }
 
-// The red team's guardian by habit: a bystander's card and PIN at the
-// guardian step are the gate's, not a guardian's consent.
-func TestGuardianNeedsTheNumberToo(t *testing.T) {
+// The red team's guardian by habit (rounds 3 and 4): at the guardian step
+// only the registered guardian's card counts; anyone else's card, the
+// minor's included, ends the flow and is the gate's with its PIN, whatever
+// number someone else types in between. A minor with no registered
+// guardian cannot be enrolled here at all.
+func TestGuardianIsTheRegisteredOneOnly(t *testing.T) {
 	be := newBackend()
 	k, _ := newKiosk(be)
 	begin(t, k, be, "4004", "4444", "1")
 	waitState(t, k, ReadNotice)
 	decide(t, k, "4004", "4444")
-	waitState(t, k, GuardianCard)
-	if s := k.Screen(); len(s.Code) != 3 || !strings.Contains(s.Keys, s.Code) {
-		t.Fatalf("guardian screen %+v: want its own number", s)
+	waitState(t, k, Problem)
+	if b := k.Screen().Body; b != texts["no-guardian"][0] || k.flow != nil {
+		t.Fatalf("a minor with no registered guardian: %q (flow %v), want no-guardian and no flow", b, k.flow)
 	}
-	checks := be.checked()
-	send(t, k, cardAt("6006"), false) // the bystander, as always
-	send(t, k, pinAt("9753"), false)
-	if want := k.text("zh", "guardian-keys", k.Screen().Code); k.Screen().Keys != want {
-		t.Errorf("after the bystander's card and PIN the keys read %q, want the first instruction %q", k.Screen().Keys, want)
+	be.mu.Lock()
+	r := be.residents["4004"]
+	r.GuardianID = "r-parent"
+	be.residents["4004"] = r
+	be.mu.Unlock()
+	toGuardian := func() {
+		t.Helper()
+		begin(t, k, be, "4004", "4444", "1")
+		waitState(t, k, ReadNotice)
+		decide(t, k, "4004", "4444")
+		waitState(t, k, GuardianCard)
+		if s := k.Screen(); len(s.Code) != 3 || !strings.Contains(s.Keys, s.Code) {
+			t.Fatalf("guardian screen %+v: want its own number", s)
+		}
 	}
-	send(t, k, cardAt("4004"), false) // the minor's own card is no guardian's
-	send(t, k, pinAt(k.Screen().Code), true)
-	send(t, k, pinAt("4444"), false)
-	if k.Screen().State != GuardianCard || be.checked() != checks {
-		t.Fatalf("a bystander's habit or the minor's card at the guardian step: screen %s, %d checks", k.Screen().State, be.checked()-checks)
+	for _, other := range []string{"6006", "4004", "1001"} { // a bystander, the minor, another resident
+		toGuardian()
+		checks, code := be.checked(), k.Screen().Code
+		send(t, k, cardAt(other), false) // the gate's, as always
+		send(t, k, pinAt(code), true)    // the minor types the number meanwhile
+		send(t, k, pinAt("9753"), false) // the card's PIN: the gate's
+		if k.flow != nil || be.checked() != checks || k.Screen().State != Idle {
+			t.Fatalf("card %s at the guardian step: flow %v, %d checks, screen %s; want the flow ended and nothing checked", other, k.flow, be.checked()-checks, k.Screen().State)
+		}
+	}
+	// The guardian's habitual PIN without the number is the gate's too.
+	toGuardian()
+	send(t, k, cardAt("5005"), false)
+	send(t, k, pinAt(k.Screen().Code), true) // the number alone is no consent
+	send(t, k, pinAt("5555"), false)
+	if k.Screen().State != GuardianCard || len(be.guardians) != 0 {
+		t.Fatalf("the guardian's PIN without the number: screen %s, guardians %v", k.Screen().State, be.guardians)
 	}
 	decide(t, k, "5005", "5555")
 	waitState(t, k, Capture)
@@ -374,22 +417,6 @@ func TestGuardianNeedsTheNumberToo(t *testing.T) {
 	waitState(t, k, Enrolled)
 	if be.guardians["r-minor"] != "r-parent" {
 		t.Errorf("guardian recorded %q, want r-parent", be.guardians["r-minor"])
-	}
-	// A registered guardian: only theirs is accepted.
-	be.mu.Lock()
-	r := be.residents["4004"]
-	r.GuardianID = "r-victim"
-	be.residents["4004"] = r
-	delete(be.enrolled, "r-minor")
-	be.mu.Unlock()
-	begin(t, k, be, "4004", "4444", "1")
-	waitState(t, k, ReadNotice)
-	decide(t, k, "4004", "4444")
-	waitState(t, k, GuardianCard)
-	decide(t, k, "5005", "5555")
-	waitState(t, k, Problem)
-	if b := k.Screen().Body; b != texts["not-guardian"][0] {
-		t.Errorf("the wrong guardian: %q", b)
 	}
 }
 
@@ -499,4 +526,135 @@ func TestScreenPressesAreCodesOnly(t *testing.T) {
 	}
 	k.Press(context.Background(), "0")
 	waitState(t, k, Idle)
+}
+
+// Red team round 4, F5: 0# while the face and consent are being saved
+// cancels nothing that is not undone: it is ignored, and "enrolled" is
+// shown once the save is done.
+func TestCancelDuringTheSaveIsIgnored(t *testing.T) {
+	be := newBackend()
+	be.hold = make(chan struct{})
+	k, _ := newKiosk(be)
+	begin(t, k, be, "1001", "5678", "1")
+	waitState(t, k, ReadNotice)
+	decide(t, k, "1001", "5678")
+	waitState(t, k, Capture)
+	be.capture <- [][]float32{{1}, {2}, {3}}
+	deadline := time.Now().Add(5 * time.Second)
+	for k.Screen().Body != texts["saving"][0] {
+		if time.Now().After(deadline) {
+			t.Fatalf("screen %q, want saving", k.Screen().Body)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	send(t, k, pinAt("0"), true)
+	if k.Screen().State != Capture {
+		t.Fatalf("0# during the save: screen %s", k.Screen().State)
+	}
+	close(be.hold)
+	waitState(t, k, Enrolled)
+	if be.enrolled["r-victim"] != 3 {
+		t.Errorf("enrolled %v", be.enrolled)
+	}
+}
+
+// Red team round 4, F6: 0# during a destruction is ignored (it cannot be
+// undone); and a receipt never lands on another resident's flow.
+func TestDestructionIsFinal(t *testing.T) {
+	be := newBackend()
+	be.hold = make(chan struct{})
+	k, clk := newKiosk(be)
+	begin(t, k, be, "3003", "2222", "2")
+	waitState(t, k, OptOutConfirm)
+	decide(t, k, "3003", "2222")
+	deadline := time.Now().Add(5 * time.Second)
+	for k.Screen().Body != texts["destroying"][0] {
+		if time.Now().After(deadline) {
+			t.Fatalf("screen %q, want destroying", k.Screen().Body)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	send(t, k, pinAt("0"), true)
+	send(t, k, cardAt("1001"), false) // someone else's card: the gate's, the destruction goes on
+	if k.Screen().Body != texts["destroying"][0] || k.flow == nil {
+		t.Fatalf("0# or a card during the destruction: screen %q, flow %v", k.Screen().Body, k.flow)
+	}
+	close(be.hold)
+	waitState(t, k, OptedOut)
+
+	// The screen moved on (the step timed out) and a new flow began
+	// before the destruction ended: its receipt is not shown over it.
+	be.hold = make(chan struct{})
+	be.mu.Lock()
+	r := be.residents["1001"]
+	r.HasFace = true
+	be.residents["1001"] = r
+	be.mu.Unlock()
+	begin(t, k, be, "1001", "5678", "2")
+	waitState(t, k, OptOutConfirm)
+	decide(t, k, "1001", "5678")
+	for k.Screen().Body != texts["destroying"][0] {
+		time.Sleep(time.Millisecond)
+	}
+	k.mu.Lock()
+	k.toIdle()
+	k.mu.Unlock()
+	clk.add(time.Second)
+	begin(t, k, be, "2002", "1111", "1")
+	waitState(t, k, ReadNotice)
+	close(be.hold)
+	time.Sleep(50 * time.Millisecond)
+	if s := k.Screen(); s.State != ReadNotice || k.flow == nil {
+		t.Errorf("the earlier destruction's receipt replaced the new flow: screen %s", s.State)
+	}
+}
+
+// Red team round 4, F2: the PIN prompt after a card clears when the gate
+// stops waiting for the PIN.
+func TestPINPromptClears(t *testing.T) {
+	be := newBackend()
+	k, clk := newKiosk(be)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go k.Run(ctx)
+	send(t, k, cardAt("1001"), false)
+	k.Decision(gate.Decision{Method: gate.MethodCardPIN, Reader: "front", Outcome: gate.NeedPIN})
+	if b := k.Screen().Body; b != texts["enter-pin"][0] {
+		t.Fatalf("after a card: %q", b)
+	}
+	clk.add(k.cfg.PINTimeout + time.Second)
+	deadline := time.Now().Add(3 * time.Second)
+	for k.Screen().Body == texts["enter-pin"][0] {
+		if time.Now().After(deadline) {
+			t.Fatalf("the PIN prompt is still shown after the gate's PIN timeout")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Red team round 4, F3: a page that reads slowly misses screens but always
+// gets the newest.
+func TestSlowPageGetsTheNewestScreen(t *testing.T) {
+	be := newBackend()
+	k, _ := newKiosk(be)
+	ch, stop := k.Subscribe()
+	defer stop()
+	begin(t, k, be, "1001", "5678", "2")
+	waitState(t, k, OptOutConfirm)
+	for range 100 {
+		k.Event(context.Background(), fallback.Event{Reader: "front-keypad", Kind: fallback.KindKey, Digits: 1})
+	}
+	send(t, k, pinAt("0"), true)
+	var last Screen
+	for {
+		select {
+		case last = <-ch:
+			continue
+		default:
+		}
+		break
+	}
+	if last.State != Idle || last.Seq != k.Screen().Seq {
+		t.Errorf("the page's last screen is %s (seq %d), the kiosk's %s (seq %d)", last.State, last.Seq, k.Screen().State, k.Screen().Seq)
+	}
 }

@@ -61,6 +61,11 @@ type Backend interface {
 	// check, under the gate's lock-out) and returns the holder. A wrong PIN
 	// or unknown card is ErrNotIdentified; a card locked out, ErrLockedOut.
 	Identify(ctx context.Context, card fallback.Card, pin string) (Resident, error)
+	// Holder returns the resident a card is assigned to, without a PIN
+	// (nothing is checked or shown: the kiosk uses it only to let a card
+	// that is not a minor's registered guardian's end the guardian step
+	// and go to the gate); ok is false for an unknown card or on an error.
+	Holder(card fallback.Card) (residentID string, ok bool)
 	Notice(lang string) (Notice, error)
 	// Capture takes frames good camera frames, reporting quality advice
 	// (what the person should do) as it comes.
@@ -128,6 +133,9 @@ type Config struct {
 	// it): what the idle screen asks of people depends on it.
 	FaceMode calibrate.Mode
 	Show     time.Duration // a result stays on screen (default 5 s)
+	// PINTimeout is how long the gate waits for a PIN after a card
+	// (access.pin_timeout, default 20 s): the prompt for it lasts as long.
+	PINTimeout time.Duration
 	// Reader is the kiosk's reader: the gate's decisions at other readers
 	// are not shown, and only a door opened for a card here starts a flow.
 	Reader string
@@ -149,6 +157,8 @@ type Kiosk struct {
 	changed chan struct{}
 	mode    calibrate.Mode
 	ctx     context.Context // Run's: slow steps end with it
+
+	resultAt time.Time // when a flow's result was shown
 
 	lastCard fallback.Card // the last card shown at the reader while no flow was open
 	lastAt   time.Time     // when
@@ -172,10 +182,14 @@ type flow struct {
 	guardian   *Guardian
 	code       string        // the number shown at the deciding step
 	shown      fallback.Card // the card shown at the deciding step
-	stage      int           // how far the deciding step is (stageCard, stageNumber)
+	stage      int           // how far the deciding step is (stageCard)
 	stageAt    time.Time     // when it got there
 	busy       bool          // a slow step (PIN check, store) is running
-	cancel     context.CancelFunc
+	// final is set once the flow's outcome is being stored (the face and
+	// consent, or a destruction): it can no longer be cancelled, and its
+	// result is shown.
+	final  bool
+	cancel context.CancelFunc
 }
 
 // New returns a kiosk showing the idle screen in Chinese.
@@ -188,6 +202,9 @@ func New(cfg Config, be Backend) *Kiosk {
 	}
 	if cfg.Show <= 0 {
 		cfg.Show = 5 * time.Second
+	}
+	if cfg.PINTimeout <= 0 {
+		cfg.PINTimeout = 20 * time.Second
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -215,8 +232,8 @@ func (k *Kiosk) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		k.mu.Lock()
-		if k.screen.State != Idle && !k.until.IsZero() && k.cfg.Now().After(k.until) {
-			k.toIdle()
+		if !k.until.IsZero() && k.cfg.Now().After(k.until) {
+			k.toIdle() // a step, a result, or the PIN prompt after a card
 		}
 		k.mu.Unlock()
 	}
@@ -264,9 +281,10 @@ func (k *Kiosk) Screen() Screen {
 }
 
 // Subscribe returns a channel of screens (the current one first) and a
-// function to stop.
+// function to stop. A slow reader misses screens but never the newest: the
+// channel holds one screen, replaced by each newer one.
 func (k *Kiosk) Subscribe() (<-chan Screen, func()) {
-	ch := make(chan Screen, 16)
+	ch := make(chan Screen, 1)
 	k.mu.Lock()
 	k.subs[ch] = struct{}{}
 	ch <- k.screen
@@ -293,6 +311,10 @@ func (k *Kiosk) show(st State, extra func(*Screen), stay time.Duration) {
 	}
 	for ch := range k.subs {
 		select {
+		case <-ch: // an older screen the page has not taken: drop it
+		default:
+		}
+		select {
 		case ch <- s:
 		default:
 		}
@@ -318,15 +340,20 @@ func (k *Kiosk) Decision(d gate.Decision) {
 	if k.flow != nil || (d.Reader != "" && k.cfg.Reader != "" && d.Reader != k.cfg.Reader) {
 		return
 	}
+	now := k.cfg.Now()
+	byCard := d.Method == gate.MethodCard || d.Method == gate.MethodCardPIN || d.Method == gate.MethodCardFace
+	if d.Outcome == gate.Granted && byCard && d.Resident != "" && !k.lastAt.IsZero() && now.Sub(k.lastAt) <= window+k.cfg.Timeout {
+		// The card was shown before its grant (the PIN may take up to
+		// the gate's PIN timeout); a later card would have reset lastAt.
+		k.granted = grant{card: k.lastCard, resident: d.Resident, at: now}
+	}
+	if st := k.screen.State; (st == Enrolled || st == OptedOut) && now.Sub(k.resultAt) < resultHold {
+		// A flow's result stays up a moment: the new face opens the door
+		// at once, and "welcome" would hide "enrolled".
+		return
+	}
 	switch d.Outcome {
 	case gate.Granted:
-		byCard := d.Method == gate.MethodCard || d.Method == gate.MethodCardPIN || d.Method == gate.MethodCardFace
-		now := k.cfg.Now()
-		if byCard && d.Resident != "" && !k.lastAt.IsZero() && now.Sub(k.lastAt) <= window+k.cfg.Timeout {
-			// The card was shown before its grant (the PIN may take up to
-			// the gate's PIN timeout); a later card would have reset lastAt.
-			k.granted = grant{card: k.lastCard, resident: d.Resident, at: now}
-		}
 		k.show(Granted, func(s *Screen) {
 			s.Body = k.text(s.Lang, "welcome", d.Name)
 			if byCard {
@@ -337,7 +364,7 @@ func (k *Kiosk) Decision(d gate.Decision) {
 		if d.Reason == gate.ReasonFaceNotConfirmed {
 			// The card still waits for its PIN: the screen asks for it
 			// as long as after the card.
-			k.show(Denied, func(s *Screen) { s.Body = k.text(s.Lang, "face-unconfirmed"); s.Keys = k.text(s.Lang, "keys-pin") }, k.cfg.Timeout)
+			k.show(Denied, func(s *Screen) { s.Body = k.text(s.Lang, "face-unconfirmed"); s.Keys = k.text(s.Lang, "keys-pin") }, k.cfg.PINTimeout)
 			return
 		}
 		k.show(Denied, func(s *Screen) { s.Body = k.reason(s.Lang, d) }, k.cfg.Show)
@@ -346,7 +373,7 @@ func (k *Kiosk) Decision(d gate.Decision) {
 		if k.mode == calibrate.Verify {
 			key = "enter-pin-verify" // the holder's face may stand for the PIN
 		}
-		k.show(Idle, func(s *Screen) { s.Body = k.text(s.Lang, key); s.Keys = k.text(s.Lang, "keys-pin") }, k.cfg.Timeout)
+		k.show(Idle, func(s *Screen) { s.Body = k.text(s.Lang, key); s.Keys = k.text(s.Lang, "keys-pin") }, k.cfg.PINTimeout)
 	}
 }
 
@@ -373,6 +400,10 @@ func (k *Kiosk) Event(ctx context.Context, ev fallback.Event) bool {
 	}
 	return k.step(ev)
 }
+
+// resultHold is how long a flow's result (enrolled, a receipt) is not
+// replaced by the gate's decisions.
+const resultHold = 2 * time.Second
 
 // window is how long after the door opened for a card a menu code may
 // start a flow for it, and how long each later part of a confirmation
@@ -471,28 +502,33 @@ func (k *Kiosk) update(change func(*Screen)) {
 // step advances a flow and reports whether it used the event; k.mu held.
 //
 // The deciding steps (consent, the confirmation of a destruction, a
-// guardian's consent) take a card, then the number shown and #, then
-// the PIN and #, each within window of the one before. A card is also
-// the gate's, as always; a PIN is the kiosk's only when the number came
-// right before it, and the number (three digits) is never a PIN. So a
-// resident who shows their card and types their PIN, out of habit, is let
-// in and consents to nothing, whatever the screen shows.
+// guardian's consent) take a card, then, within window, one keypad entry:
+// the number shown followed by the PIN, and #. A card is also the gate's,
+// as always; an entry is the kiosk's only when it starts with the number,
+// and the number (three digits, new for every step) is in no habit. So a
+// resident who shows their card and types their PIN out of habit is let
+// in and consents to nothing, whatever the screen shows; and nobody at
+// another keypad can put a key between the number and the PIN, which are
+// one entry from one keypad.
 func (k *Kiosk) step(ev fallback.Event) bool {
 	f, st := k.flow, k.screen.State
 	deciding := st == ReadNotice || st == OptOutConfirm || st == GuardianCard
 	now := k.cfg.Now()
 	if ev.Kind == fallback.KindCard {
-		if !deciding || f.busy {
-			return false // during the camera step or a check: the gate's
+		if !deciding || f.busy || f.final {
+			return false // during the camera step, a check or the save: the gate's
 		}
 		switch {
-		case st == GuardianCard && ev.Card == f.card:
-			// The minor's own card cannot be their guardian's.
-		case st == GuardianCard || ev.Card == f.card:
+		case st == GuardianCard && ev.Card != f.card && k.isGuardians(f, ev.Card):
+			f.shown, f.stage, f.stageAt = ev.Card, stageCard, now
+			k.update(func(s *Screen) { s.Keys = k.text(s.Lang, keysFor(st, stageCard), f.code) })
+		case st != GuardianCard && ev.Card == f.card:
 			f.shown, f.stage, f.stageAt = ev.Card, stageCard, now
 			k.update(func(s *Screen) { s.Keys = k.text(s.Lang, keysFor(st, stageCard), f.code) })
 		default:
-			// Someone else at the reader: the flow ends.
+			// Someone else at the reader (at the guardian step: anyone
+			// but the registered guardian, the minor included): the flow
+			// ends and the gate takes the card.
 			k.log.Info("kiosk: another card at the kiosk's reader; the flow ends and the gate takes the card")
 			k.toIdle()
 		}
@@ -503,30 +539,28 @@ func (k *Kiosk) step(ev fallback.Event) bool {
 	}
 	code := ev.PIN.Reveal()
 	if code == "0" {
-		if st == ReadNotice {
+		switch {
+		case f.final:
+			return true // being stored: too late to cancel, its result is shown
+		case st == ReadNotice:
 			return k.decline()
 		}
-		k.toIdle() // 0# cancels any step
+		k.toIdle() // 0# cancels any other step
 		return true
 	}
 	if !deciding {
 		return false // during the camera step: the gate's
 	}
-	fresh := f.stage != stageNone && !now.Before(f.stageAt) && now.Sub(f.stageAt) <= window
+	fresh := f.stage == stageCard && !now.Before(f.stageAt) && now.Sub(f.stageAt) <= window
+	n := len(f.code)
 	switch {
-	case f.busy:
+	case f.busy || f.final:
 		return len(code) < minPIN // a check is running: codes are ignored, PINs are the gate's
 	case len(code) < minPIN:
-		// A code is never a PIN, so never the gate's; the number shown,
-		// right after the card, is the second part.
-		if fresh && f.stage == stageCard && code == f.code {
-			f.stage, f.stageAt = stageNumber, now
-			k.update(func(s *Screen) { s.Keys = k.text(s.Lang, keysFor(st, stageNumber)) })
-		}
-		return true
-	case !fresh || f.stage != stageNumber:
-		// A PIN without the number right before it: the gate's, for the
-		// card it follows, and that card's part here is over.
+		return true // a code is never a PIN, so never the gate's
+	case !fresh || len(code) < n+minPIN || code[:n] != f.code:
+		// Not the number and a PIN right after the card: the gate's (a
+		// PIN for the card it follows), and that card's part here is over.
 		if f.stage != stageNone {
 			f.stage = stageNone
 			k.update(func(s *Screen) { s.Keys = k.text(s.Lang, keysFor(st, stageNone), f.code) })
@@ -535,7 +569,7 @@ func (k *Kiosk) step(ev fallback.Event) bool {
 	}
 	f.stage = stageNone
 	card := f.shown
-	k.identify(f, st, card, code, func(who Resident) {
+	k.identify(f, st, card, code[n:], func(who Resident) {
 		switch st {
 		case ReadNotice:
 			k.consented(f, who)
@@ -548,21 +582,27 @@ func (k *Kiosk) step(ev fallback.Event) bool {
 	return true
 }
 
+// isGuardians reports whether card is assigned to the registered guardian
+// of the minor in flow f; k.mu held.
+func (k *Kiosk) isGuardians(f *flow, card fallback.Card) bool {
+	if f.resident.GuardianID == "" {
+		return false
+	}
+	id, ok := k.be.Holder(card)
+	return ok && id == f.resident.GuardianID
+}
+
 // stages of a deciding step.
 const (
-	stageNone   = iota
-	stageCard   // the card was shown
-	stageNumber // and then the number typed
+	stageNone = iota
+	stageCard // the card was shown
 )
 
 // keysFor names the keypad line of a deciding step at a stage.
 func keysFor(st State, stage int) string {
 	key := map[State]string{ReadNotice: "notice-keys", OptOutConfirm: "optout-keys", GuardianCard: "guardian-keys"}[st]
-	switch stage {
-	case stageCard:
+	if stage == stageCard {
 		return key + "-card"
-	case stageNumber:
-		return key + "-number"
 	}
 	return key
 }
@@ -585,6 +625,11 @@ func (k *Kiosk) consented(f *flow, who Resident) {
 	case who.HasFace:
 		k.flow = nil
 		k.show(Problem, func(s *Screen) { s.Body = k.text(s.Lang, "already") }, 2*k.cfg.Show)
+	case who.Minor && who.GuardianID == "":
+		// Only a guardian the property office registered may consent for
+		// a child here: anyone else at the reader is a bystander.
+		k.flow = nil
+		k.show(Problem, func(s *Screen) { s.Body = k.text(s.Lang, "no-guardian") }, 2*k.cfg.Show)
 	case who.Minor:
 		f.resident, f.code = who, newCode()
 		k.show(GuardianCard, func(s *Screen) {
@@ -615,12 +660,13 @@ func (k *Kiosk) confirmed(f *flow, who Resident) {
 // guardianConsented continues a minor's enrollment after a guardian's card
 // and PIN; k.mu held.
 func (k *Kiosk) guardianConsented(f *flow, who Resident) {
-	if who.ID == f.resident.ID || who.Minor || (f.resident.GuardianID != "" && who.ID != f.resident.GuardianID) {
+	if who.ID == f.resident.ID || who.Minor || f.resident.GuardianID == "" || who.ID != f.resident.GuardianID {
 		k.flow = nil
 		k.show(Problem, func(s *Screen) { s.Body = k.text(s.Lang, "not-guardian") }, 2*k.cfg.Show)
 		return
 	}
 	f.guardian = &Guardian{Name: who.Name, Relation: "guardian (card and PIN at the gate)", ResidentID: who.ID}
+	k.log.Info("kiosk: guardian identified by card and PIN", "minor", f.resident.ID, "guardian", who.ID)
 	k.capture()
 }
 
@@ -657,19 +703,28 @@ func (k *Kiosk) identify(f *flow, st State, card fallback.Card, pin string, then
 
 // optOut destroys the resident's face data beside the caller; k.mu held.
 func (k *Kiosk) optOut(f *flow) {
-	f.busy = true
+	f.busy, f.final = true, true
 	id, ctx := f.resident.ID, k.ctx
+	k.show(OptOutConfirm, func(s *Screen) {
+		s.Body, s.Keys, s.Code = k.text(s.Lang, "destroying"), "", ""
+	}, 0)
 	go func() {
 		receipt, err := k.be.OptOut(ctx, id)
 		k.mu.Lock()
 		defer k.mu.Unlock()
-		if k.flow == f {
-			k.flow = nil
+		if k.flow != f && k.flow != nil {
+			// The screen went on to another flow meanwhile (its step
+			// timed out): the destruction is done and audited; its
+			// receipt is not shown over someone else's step.
+			k.log.Info("kiosk: face data destroyed after the screen moved on", "resident", id, "err", err)
+			return
 		}
+		k.flow = nil
 		if err != nil {
 			k.problem(err)
 			return
 		}
+		k.resultAt = k.cfg.Now()
 		k.show(OptedOut, func(s *Screen) {
 			s.Receipt = receipt
 			s.Body = k.text(s.Lang, "optout-done", receipt)
@@ -695,6 +750,10 @@ func (k *Kiosk) capture() {
 		vecs, err := k.be.Capture(ctx, k.cfg.Frames, tips)
 		k.mu.Lock()
 		cancelled := k.flow != f
+		if err == nil && !cancelled {
+			f.final = true // from here 0# cannot cancel: the save is shown
+			k.show(Capture, func(s *Screen) { s.Body = k.text(s.Lang, "saving") }, 0)
+		}
 		k.mu.Unlock()
 		if err == nil && !cancelled {
 			err = k.be.Enroll(ctx, f.resident.ID, f.notice, f.guardian, vecs)
@@ -710,6 +769,7 @@ func (k *Kiosk) capture() {
 			return
 		}
 		k.log.Info("kiosk: face enrolled at the gate", "resident", f.resident.ID, "templates", len(vecs))
+		k.resultAt = k.cfg.Now()
 		k.show(Enrolled, func(s *Screen) { s.Body = k.text(s.Lang, modeKey("enrolled", k.mode), f.resident.Name) }, 2*k.cfg.Show)
 	}()
 }

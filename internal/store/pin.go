@@ -18,6 +18,10 @@ type PINParams struct {
 	Threads   uint8
 }
 
+// MinPINLen is the fewest digits a PIN has: a shorter keypad entry is a
+// code (the kiosk's 1#, 2#, ...), never a PIN.
+const MinPINLen = 4
+
 // DefaultPINParams returns the parameters used when Options.PIN is zero:
 // argon2id, 3 passes, 32 MiB, 1 thread. They take about 90 ms to verify on
 // one core of a 2-core AMD EPYC (see docs/performance.md); a gate
@@ -27,7 +31,7 @@ func DefaultPINParams() PINParams { return PINParams{Time: 3, MemoryKiB: 32 << 1
 const (
 	pinSaltLen = 16
 	pinHashLen = 32
-	minPINLen  = 4
+	minPINLen  = MinPINLen
 	maxPINLen  = 32
 	// Bounds on stored parameters, so a damaged record cannot make
 	// VerifyPIN allocate gigabytes or spin for minutes.
