@@ -9,10 +9,13 @@ import (
 	"strings"
 	"sync"
 
+	"gocv.io/x/gocv"
+
 	"github.com/gated-dev/gated/cmd/gated-eval/internal/mobileface"
 	"github.com/gated-dev/gated/internal/eval"
 	"github.com/gated-dev/gated/internal/recognizer"
 	"github.com/gated-dev/gated/internal/recognizer/featurenet"
+	"github.com/gated-dev/gated/internal/recognizer/yunet"
 	"github.com/gated-dev/gated/models"
 )
 
@@ -21,11 +24,16 @@ type describeConfig struct {
 	dir                   string
 	customPath, customSHA string
 	jobs                  int
+	// detector finds the faces: dlib's HOG, or YuNet (dlib then finds
+	// each face again in YuNet's crop, and fr-feature is aligned by
+	// YuNet's landmarks), as the gate does (recognizer.DetectorYuNet).
+	detector recognizer.Detector
 }
 
 // worker holds one goroutine's models: none of them is shared.
 type worker struct {
 	dlib   *recognizer.Recognizer
+	yn     *yunet.Detector // with recognizer.DetectorYuNet
 	fn     *featurenet.Net
 	mf     *mobileface.Describer
 	custom *recognizer.Recognizer
@@ -38,6 +46,9 @@ func (w *worker) close() {
 	if w.fn != nil {
 		w.fn.Close()
 	}
+	if w.yn != nil {
+		w.yn.Close()
+	}
 	if w.custom != nil {
 		w.custom.Close()
 	}
@@ -46,8 +57,14 @@ func (w *worker) close() {
 func newWorker(names []string, dc describeConfig) (*worker, error) {
 	w := &worker{}
 	var err error
-	if w.dlib, err = recognizer.Load(dc.dir, recognizer.Options{}); err != nil {
+	if w.dlib, err = recognizer.Load(dc.dir, recognizer.Options{Detector: dc.detector}); err != nil {
 		return nil, err
+	}
+	if dc.detector == recognizer.DetectorYuNet && slices.Contains(names, models.FeatureNet) {
+		if w.yn, err = yunet.Load(dc.dir, yunet.Options{}); err != nil {
+			w.close()
+			return nil, err
+		}
 	}
 	if slices.Contains(names, models.FeatureNet) {
 		if w.fn, err = featurenet.LoadNet(dc.dir); err != nil {
@@ -92,7 +109,13 @@ func (w *worker) describe(data []byte, names []string) (map[string][]float32, er
 	for _, n := range names {
 		switch n {
 		case models.FeatureNet:
-			if out[n], err = w.fn.Describe(m, big.Landmarks); err != nil {
+			f := big
+			if w.yn != nil {
+				if f, err = w.yunetFace(m, big.Rect); err != nil || f.Landmarks == nil {
+					return nil, err
+				}
+			}
+			if out[n], err = w.fn.DescribeFace(m, f); err != nil {
 				return nil, err
 			}
 		case models.MobileFace:
@@ -115,6 +138,24 @@ func (w *worker) describe(data []byte, names []string) (map[string][]float32, er
 		}
 	}
 	return out, nil
+}
+
+// yunetFace is YuNet's face nearest r in m, its landmarks refined as the
+// gate refines them (featurenet.Recognizer.Faces); a zero Face when YuNet
+// finds none.
+func (w *worker) yunetFace(m gocv.Mat, r image.Rectangle) (recognizer.Face, error) {
+	bgr, err := recognizer.ToBGR(m)
+	if err != nil {
+		return recognizer.Face{}, err
+	}
+	if bgr.Ptr() != m.Ptr() {
+		defer bgr.Close()
+	}
+	yf, err := recognizer.YuNetFaces(w.yn, bgr)
+	if err != nil || len(yf) == 0 {
+		return recognizer.Face{}, err
+	}
+	return recognizer.RefineYuNet(w.yn, bgr, nearestFace(yf, r))
 }
 
 func largest(faces []recognizer.Face) recognizer.Face {

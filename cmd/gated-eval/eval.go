@@ -14,6 +14,8 @@ import (
 	"github.com/gated-dev/gated/cmd/gated-eval/internal/whiten"
 	"github.com/gated-dev/gated/internal/eval"
 	"github.com/gated-dev/gated/internal/match"
+	"github.com/gated-dev/gated/internal/recognizer"
+	"github.com/gated-dev/gated/internal/recognizer/facemodel"
 	"github.com/gated-dev/gated/models"
 )
 
@@ -61,6 +63,7 @@ func runEval(e *env, args []string) error {
 	customPath := fs.String("dlib-custom", "", "path of the user-supplied dlib network (default: MODELS/"+models.DlibCustomFile+")")
 	modelDir := fs.String("models", models.DefaultDir(e.getenv), "model directory (for --photos)")
 	jobs := fs.Int("jobs", runtime.NumCPU(), "photos processed at once (for --photos)")
+	detector := fs.String("detector", "auto", "face detector (for --photos), as face.detector: yunet, hog, or auto (yunet where its model is installed, else hog)")
 	thresholds := fs.String("thresholds", "", "1:1 error rates at these distance thresholds, [MODEL=]VALUE,...: a bare value only with one model, as distances are on each model's own scale\n"+
 		"(default: 0.30 to 0.70 by 0.05 for dlib alone; with --compare or --calibrate, round thresholds across each model's own distances, from its FMR-0.1% point to where its FNMR falls to 1%)")
 	targets := fs.String("target-fmr", "0.01,0.001", "thresholds that keep the false match rate at these values")
@@ -124,7 +127,12 @@ func runEval(e *env, args []string) error {
 		sets[models.Dlib] = set
 		src = *descFile
 	} else {
-		dc := describeConfig{dir: *modelDir, customPath: *customPath, customSHA: *customSHA, jobs: *jobs}
+		det, err := facemodel.ResolveDetector(*detector, *modelDir)
+		if err != nil || det == recognizer.DetectorCNN {
+			return usageError{fmt.Sprintf("--detector %q: use yunet, hog or auto", *detector)}
+		}
+		fmt.Fprintf(e.stderr, "%s: faces found by %s\n", name, det)
+		dc := describeConfig{dir: *modelDir, customPath: *customPath, customSHA: *customSHA, jobs: *jobs, detector: det}
 		sets, skipped, err = describePhotos(e, *photos, names, dc)
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	face "github.com/Kagami/go-face"
 	"gocv.io/x/gocv"
 
+	"github.com/gated-dev/gated/internal/recognizer/align"
 	"github.com/gated-dev/gated/internal/recognizer/yunet"
 	"github.com/gated-dev/gated/models"
 )
@@ -77,7 +78,10 @@ type Face struct {
 	Rect image.Rectangle
 	// Landmarks are 5 points, as Scheme says.
 	Landmarks []image.Point
-	Scheme    Scheme
+	// Precise are the same points to a fraction of a pixel, where the
+	// detector gives them (YuNet); nil otherwise.
+	Precise []align.Point
+	Scheme  Scheme
 	// Score is the detector's confidence in [0, 1] (YuNet), or 0 where the
 	// detector gives none (dlib).
 	Score      float64

@@ -149,6 +149,13 @@ func (r *Recognizer) Faces(frame gocv.Mat) ([]recognizer.Face, error) {
 		return nil, fmt.Errorf("featurenet: %w", err)
 	}
 	for i := range faces {
+		if r.yn != nil {
+			// YuNet's landmarks lie on a coarse grid: find them again at a
+			// size where they are precise enough to align by.
+			if faces[i], err = recognizer.RefineYuNet(r.yn, bgr, faces[i]); err != nil {
+				return nil, fmt.Errorf("featurenet: %w", err)
+			}
+		}
 		if faces[i].Descriptor, err = r.DescribeFace(bgr, faces[i]); err != nil {
 			return nil, err
 		}
@@ -202,11 +209,16 @@ func CropFace(bgr gocv.Mat, f recognizer.Face) (gocv.Mat, error) {
 	if bgr.Type() != gocv.MatTypeCV8UC3 || bgr.Empty() {
 		return gocv.Mat{}, fmt.Errorf("featurenet: frame type %v, want 8-bit BGR", bgr.Type())
 	}
-	from := align.FromDlib5
-	if f.Scheme == recognizer.YuNet5 {
-		from = align.FromYuNet5
+	var src, dst []align.Point
+	var err error
+	switch {
+	case f.Scheme == recognizer.YuNet5 && len(f.Precise) == 5:
+		src, dst = f.Precise, align.ArcFace112[:]
+	case f.Scheme == recognizer.YuNet5:
+		src, dst, err = align.FromYuNet5(f.Landmarks)
+	default:
+		src, dst, err = align.FromDlib5(f.Landmarks)
 	}
-	src, dst, err := from(f.Landmarks)
 	if err != nil {
 		return gocv.Mat{}, fmt.Errorf("featurenet: %w", err)
 	}
