@@ -60,7 +60,10 @@ const ReadersDown = "every card and PIN reader is down: only enrolled faces can 
 
 func apiDecision(g gate.Decision) api.Decision {
 	d := api.Decision{Time: g.Time, Method: string(g.Method), Outcome: string(g.Outcome), Resident: g.Resident, Name: g.Name, Reader: g.Reader, Reason: g.Reason, Distance: g.Distance}
-	if g.Method == gate.MethodFace && g.Resident != "" && !math.IsInf(float64(g.Margin), 0) {
+	if f := float64(g.Distance); math.IsInf(f, 0) || math.IsNaN(f) {
+		d.Distance = 0 // JSON has no infinity: an empty gallery's "no match"
+	}
+	if g.Method == gate.MethodFace && g.Resident != "" && !math.IsInf(float64(g.Margin), 0) && !math.IsNaN(float64(g.Margin)) {
 		m := g.Margin
 		d.Margin = &m
 	}
