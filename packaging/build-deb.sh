@@ -178,10 +178,10 @@ build_models() {
 	chmod 0755 "$root"
 	# shellcheck disable=SC2064 # expand $root now
 	trap "rm -rf '$root'" RETURN
-	(cd "$models" && grep -v '^#' "$top/models/SHA256SUMS" | awk 'NF == 2 && $2 ~ /^dlib\//' | sha256sum --quiet -c -) ||
-		die "the dlib models in $models do not match models/SHA256SUMS: run scripts/fetch-models.sh"
-	install -d -m 0755 "$root/DEBIAN" "$root/usr/share/gated/models/dlib" "$root/usr/share/doc/gated-models"
-	grep -v '^#' "$top/models/SHA256SUMS" | awk 'NF == 2 && $2 ~ /^dlib\// { print $2 }' | while read -r rel; do
+	(cd "$models" && grep -v '^#' "$top/models/SHA256SUMS" | awk 'NF == 2 && $2 ~ /^(dlib|yunet)\//' | sha256sum --quiet -c -) ||
+		die "the dlib and YuNet models in $models do not match models/SHA256SUMS: run scripts/fetch-models.sh and scripts/fetch-face-model.sh yunet"
+	install -d -m 0755 "$root/DEBIAN" "$root/usr/share/gated/models/dlib" "$root/usr/share/gated/models/yunet" "$root/usr/share/doc/gated-models"
+	grep -v '^#' "$top/models/SHA256SUMS" | awk 'NF == 2 && $2 ~ /^(dlib|yunet)\// { print $2 }' | while read -r rel; do
 		install -m 0644 "$models/$rel" "$root/usr/share/gated/models/$rel"
 	done
 	install -m 0644 "$pkgdir/copyright.models" "$root/usr/share/doc/gated-models/copyright"
@@ -194,9 +194,10 @@ Installed-Size: 0
 Section: misc
 Priority: optional
 Homepage: $homepage
-Description: dlib face models for gated
+Description: face models for gated
  The three dlib model files gated uses (5-point landmarks, the ResNet face
- descriptor, the MMOD face detector), by Davis King, CC0 1.0; each checked
+ descriptor, the MMOD face detector), by Davis King, CC0 1.0, and OpenCV
+ Zoo's YuNet face detector (MIT), gated's default detector; each checked
  against gated's pinned SHA-256 when this package was built, and again by
  the daemon when it loads them.
 EOF

@@ -273,7 +273,7 @@ func TestModelsPackage(t *testing.T) {
 	dir, file := "drwxr-xr-x", "-rw-r--r--"
 	want := []entry{{dir, "root/root", "/"}}
 	for _, d := range []string{"/usr/", "/usr/share/", "/usr/share/doc/", "/usr/share/doc/gated-models/",
-		"/usr/share/gated/", "/usr/share/gated/models/", "/usr/share/gated/models/dlib/"} {
+		"/usr/share/gated/", "/usr/share/gated/models/", "/usr/share/gated/models/dlib/", "/usr/share/gated/models/yunet/"} {
 		want = append(want, entry{dir, "root/root", d})
 	}
 	want = append(want, entry{file, "root/root", "/usr/share/doc/gated-models/copyright"})
@@ -283,13 +283,13 @@ func TestModelsPackage(t *testing.T) {
 	}
 	pinned := map[string]string{}
 	for _, line := range strings.Split(string(sums), "\n") {
-		if f := strings.Fields(line); len(f) == 2 && strings.HasPrefix(f[1], "dlib/") {
+		if f := strings.Fields(line); len(f) == 2 && (strings.HasPrefix(f[1], "dlib/") || strings.HasPrefix(f[1], "yunet/")) {
 			pinned[f[1]] = f[0]
 			want = append(want, entry{file, "root/root", "/usr/share/gated/models/" + f[1]})
 		}
 	}
-	if len(pinned) != 3 {
-		t.Fatalf("models/SHA256SUMS pins %d dlib files, want 3", len(pinned))
+	if len(pinned) != 4 {
+		t.Fatalf("models/SHA256SUMS pins %d dlib and YuNet files, want 4", len(pinned))
 	}
 	compare(t, deb, contents(t, deb), want)
 	if got := field(t, deb, "Package") + " " + field(t, deb, "Architecture"); got != "gated-models all" {
