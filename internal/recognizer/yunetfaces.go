@@ -186,23 +186,24 @@ func (r *Recognizer) confirm(bgr gocv.Mat, bounds image.Rectangle, f Face) (Face
 	return out, true, nil
 }
 
-// refineSide is the side YuNet's box is scaled to when its landmarks are
-// found again (RefineYuNet). On the East Asian photos, fr-feature's FNMR
-// at FMR 1%, 0.1%, 0.01% was 5.2%, 16.2%, 35.6% with YuNet's landmarks as
-// found in the photo, 1.7%, 9.9%, 30.9% refined at 224 and 2.2%, 8.5%,
-// 22.3% at 320 (docs/accuracy.md).
-const refineSide = 320
+// refineSide is the side a smaller YuNet box is scaled up to when its
+// landmarks are found again (RefineYuNet), in a crop a quarter of the box
+// wider on each side. On the East Asian photos, fr-feature's FNMR at FMR
+// 1%, 0.1%, 0.01% was 5.2%, 16.2%, 35.6% with YuNet's landmarks as found
+// in the photo; refining brings it near dlib's landmarks' (docs/accuracy.md
+// has the figures for this value).
+const refineSide = 256
 
 // RefineYuNet finds f's landmarks again in a crop around its box, scaled
 // so the box is refineSide pixels: YuNet places landmarks on a grid of 8 to
-// 32 pixels, which is coarse on a small face. f is returned unchanged when
-// YuNet does not find the face in the crop.
+// 32 pixels, which is coarse on a small face. A face already that large,
+// or one YuNet does not find again in the crop, is returned unchanged.
 func RefineYuNet(d *yunet.Detector, bgr gocv.Mat, f Face) (Face, error) {
 	side := max(f.Rect.Dx(), f.Rect.Dy())
-	if side <= 0 {
+	if side <= 0 || side >= refineSide {
 		return f, nil
 	}
-	crop := f.Rect.Inset(-side / 2).Intersect(image.Rect(0, 0, bgr.Cols(), bgr.Rows()))
+	crop := f.Rect.Inset(-side / 4).Intersect(image.Rect(0, 0, bgr.Cols(), bgr.Rows()))
 	if crop.Empty() {
 		return f, nil
 	}
@@ -211,11 +212,7 @@ func RefineYuNet(d *yunet.Detector, bgr gocv.Mat, f Face) (Face, error) {
 	defer roi.Close()
 	scaled := gocv.NewMat()
 	defer scaled.Close()
-	interp := gocv.InterpolationLinear
-	if k < 1 {
-		interp = gocv.InterpolationArea
-	}
-	gocv.Resize(roi, &scaled, image.Point{}, k, k, interp)
+	gocv.Resize(roi, &scaled, image.Point{}, k, k, gocv.InterpolationLinear)
 	found, err := d.Detect(scaled)
 	if err != nil {
 		return f, fmt.Errorf("recognizer: %w", err)

@@ -1,6 +1,7 @@
 package facemodel_test
 
 import (
+	"fmt"
 	"image"
 	"testing"
 
@@ -55,17 +56,22 @@ func BenchmarkPipelines640x480(b *testing.B) {
 		})
 		s.Close()
 	}
-	d, err := yunet.Load(dir, yunet.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.Close()
-	b.Run("yunet-detect-only", func(b *testing.B) {
-		for b.Loop() {
-			faces, err := d.Detect(frame)
-			if err != nil || len(faces) != 1 {
-				b.Fatalf("faces = %d, %v", len(faces), err)
-			}
+	// YuNet alone, on the whole frame (its default) and on the frame
+	// halved (yunet.Options.MaxSide 320: a quarter of the work, for a slow
+	// board where faces are large).
+	for _, side := range []int{640, 320} {
+		d, err := yunet.Load(dir, yunet.Options{MaxSide: side})
+		if err != nil {
+			b.Fatal(err)
 		}
-	})
+		b.Run(fmt.Sprintf("yunet-detect-only-%d", side), func(b *testing.B) {
+			for b.Loop() {
+				faces, err := d.Detect(frame)
+				if err != nil || len(faces) != 1 {
+					b.Fatalf("faces = %d, %v", len(faces), err)
+				}
+			}
+		})
+		d.Close()
+	}
 }
