@@ -9,8 +9,6 @@ import (
 	"strings"
 	"sync"
 
-	"gocv.io/x/gocv"
-
 	"github.com/gated-dev/gated/cmd/gated-eval/internal/mobileface"
 	"github.com/gated-dev/gated/internal/eval"
 	"github.com/gated-dev/gated/internal/recognizer"
@@ -111,7 +109,8 @@ func (w *worker) describe(data []byte, names []string) (map[string][]float32, er
 		case models.FeatureNet:
 			f := big
 			if w.yn != nil {
-				if f, err = w.yunetFace(m, big.Rect); err != nil || f.Landmarks == nil {
+				var ok bool
+				if f, ok, err = recognizer.AlignedYuNetFace(w.yn, m, big.Rect); err != nil || !ok {
 					return nil, err
 				}
 			}
@@ -138,24 +137,6 @@ func (w *worker) describe(data []byte, names []string) (map[string][]float32, er
 		}
 	}
 	return out, nil
-}
-
-// yunetFace is YuNet's face nearest r in m, its landmarks refined as the
-// gate refines them (featurenet.Recognizer.Faces); a zero Face when YuNet
-// finds none.
-func (w *worker) yunetFace(m gocv.Mat, r image.Rectangle) (recognizer.Face, error) {
-	bgr, err := recognizer.ToBGR(m)
-	if err != nil {
-		return recognizer.Face{}, err
-	}
-	if bgr.Ptr() != m.Ptr() {
-		defer bgr.Close()
-	}
-	yf, err := recognizer.YuNetFaces(w.yn, bgr)
-	if err != nil || len(yf) == 0 {
-		return recognizer.Face{}, err
-	}
-	return recognizer.RefineYuNet(w.yn, bgr, nearestFace(yf, r))
 }
 
 func largest(faces []recognizer.Face) recognizer.Face {

@@ -36,6 +36,37 @@ func ToBGR(frame gocv.Mat) (gocv.Mat, error) {
 // YuNetFaces finds the faces in an 8-bit BGR frame with d: Rect, YuNet5
 // landmarks and Score, no descriptor; sorted left to right.
 func YuNetFaces(d *yunet.Detector, bgr gocv.Mat) ([]Face, error) {
+	return yunetFaces(d, bgr)
+}
+
+// AlignedYuNetFace is the face YuNet finds in frame (any Mat
+// DecodeImage gives) whose box overlaps near most, its landmarks refined
+// as the gate refines them for fr-feature (RefineYuNet); ok is false when
+// YuNet finds none.
+func AlignedYuNetFace(d *yunet.Detector, frame gocv.Mat, near image.Rectangle) (f Face, ok bool, err error) {
+	bgr, err := ToBGR(frame)
+	if err != nil {
+		return Face{}, false, err
+	}
+	if bgr.Ptr() != frame.Ptr() {
+		defer bgr.Close()
+	}
+	found, err := yunetFaces(d, bgr)
+	if err != nil || len(found) == 0 {
+		return Face{}, false, err
+	}
+	best, area := found[0], -1
+	for _, g := range found {
+		in := g.Rect.Intersect(near)
+		if a := in.Dx() * in.Dy(); a > area {
+			best, area = g, a
+		}
+	}
+	f, err = RefineYuNet(d, bgr, best)
+	return f, err == nil, err
+}
+
+func yunetFaces(d *yunet.Detector, bgr gocv.Mat) ([]Face, error) {
 	found, err := d.Detect(bgr)
 	if err != nil {
 		return nil, fmt.Errorf("recognizer: %w", err)
@@ -196,11 +227,13 @@ const refineSide = 256
 
 // RefineYuNet finds f's landmarks again in a crop around its box, scaled
 // so the box is refineSide pixels: YuNet places landmarks on a grid of 8 to
-// 32 pixels, which is coarse on a small face. A face already that large,
-// or one YuNet does not find again in the crop, is returned unchanged.
+// 32 pixels, which is coarse on a face that is small in what the network
+// saw (a large photo is scaled down first). A face the network already saw
+// that large, or one YuNet does not find again in the crop, is returned
+// unchanged.
 func RefineYuNet(d *yunet.Detector, bgr gocv.Mat, f Face) (Face, error) {
 	side := max(f.Rect.Dx(), f.Rect.Dy())
-	if side <= 0 || side >= refineSide {
+	if side <= 0 || float64(side)*d.InputScale(bgr.Cols(), bgr.Rows()) >= refineSide {
 		return f, nil
 	}
 	crop := f.Rect.Inset(-side / 4).Intersect(image.Rect(0, 0, bgr.Cols(), bgr.Rows()))
@@ -212,7 +245,11 @@ func RefineYuNet(d *yunet.Detector, bgr gocv.Mat, f Face) (Face, error) {
 	defer roi.Close()
 	scaled := gocv.NewMat()
 	defer scaled.Close()
-	gocv.Resize(roi, &scaled, image.Point{}, k, k, gocv.InterpolationLinear)
+	interp := gocv.InterpolationLinear
+	if k < 1 {
+		interp = gocv.InterpolationArea
+	}
+	gocv.Resize(roi, &scaled, image.Point{}, k, k, interp)
 	found, err := d.Detect(scaled)
 	if err != nil {
 		return f, fmt.Errorf("recognizer: %w", err)

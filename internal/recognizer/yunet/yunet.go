@@ -88,6 +88,12 @@ func Load(dir string, opts Options) (*Detector, error) {
 	return d, nil
 }
 
+// InputScale is the factor a w x h frame is scaled by before the network
+// sees it (1, or less for a frame larger than Options.MaxSide).
+func (d *Detector) InputScale(w, h int) float64 {
+	return min(1, float64(d.opts.MaxSide)/float64(max(w, h, 1)))
+}
+
 // Close frees the network. Later calls return ErrClosed.
 func (d *Detector) Close() error {
 	d.mu.Lock()
