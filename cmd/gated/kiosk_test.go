@@ -305,6 +305,7 @@ func TestKioskDeclineAndGuardian(t *testing.T) {
 	code := screenCode(t, strings.TrimSuffix(strings.TrimPrefix(k.url, "http://"), "/"))
 	k.drainOpens()
 	k.swipe("6006", "")
+	k.expect("idle", "请输入密码") // the flow ended; the gate waits for the card's PIN
 	k.keys(code + "#")
 	k.keys("9753#")
 	k.expectOpen("a neighbour's card and PIN during the guardian step", 5*time.Second)
