@@ -137,6 +137,17 @@ func waitState(t *testing.T, k *Kiosk, want State) {
 	}
 }
 
+func waitBody(t *testing.T, k *Kiosk, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for k.Screen().Body != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("screen %q, want %q", k.Screen().Body, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // clock is a settable time for the kiosk.
 type clock struct {
 	mu  sync.Mutex
@@ -540,13 +551,7 @@ func TestCancelDuringTheSaveIsIgnored(t *testing.T) {
 	decide(t, k, "1001", "5678")
 	waitState(t, k, Capture)
 	be.capture <- [][]float32{{1}, {2}, {3}}
-	deadline := time.Now().Add(5 * time.Second)
-	for k.Screen().Body != texts["saving"][0] {
-		if time.Now().After(deadline) {
-			t.Fatalf("screen %q, want saving", k.Screen().Body)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitBody(t, k, texts["saving"][0])
 	send(t, k, pinAt("0"), true)
 	if k.Screen().State != Capture {
 		t.Fatalf("0# during the save: screen %s", k.Screen().State)
@@ -567,13 +572,7 @@ func TestDestructionIsFinal(t *testing.T) {
 	begin(t, k, be, "3003", "2222", "2")
 	waitState(t, k, OptOutConfirm)
 	decide(t, k, "3003", "2222")
-	deadline := time.Now().Add(5 * time.Second)
-	for k.Screen().Body != texts["destroying"][0] {
-		if time.Now().After(deadline) {
-			t.Fatalf("screen %q, want destroying", k.Screen().Body)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitBody(t, k, texts["destroying"][0])
 	send(t, k, pinAt("0"), true)
 	send(t, k, cardAt("1001"), false) // someone else's card: the gate's, the destruction goes on
 	if k.Screen().Body != texts["destroying"][0] || k.flow == nil {
@@ -593,9 +592,7 @@ func TestDestructionIsFinal(t *testing.T) {
 	begin(t, k, be, "1001", "5678", "2")
 	waitState(t, k, OptOutConfirm)
 	decide(t, k, "1001", "5678")
-	for k.Screen().Body != texts["destroying"][0] {
-		time.Sleep(time.Millisecond)
-	}
+	waitBody(t, k, texts["destroying"][0])
 	k.mu.Lock()
 	k.toIdle()
 	k.mu.Unlock()

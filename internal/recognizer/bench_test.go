@@ -3,18 +3,17 @@ package recognizer_test
 import (
 	"bytes"
 	"fmt"
-	"image"
 	"image/jpeg"
 	"testing"
 	"time"
 
 	face "github.com/Kagami/go-face"
-	"gocv.io/x/gocv"
 
 	"github.com/gated-dev/gated/internal/eval"
 	"github.com/gated-dev/gated/internal/eval/evaltest"
 	"github.com/gated-dev/gated/internal/match"
 	"github.com/gated-dev/gated/internal/recognizer"
+	"github.com/gated-dev/gated/internal/recognizer/recognizertest"
 	"github.com/gated-dev/gated/internal/testenv"
 )
 
@@ -22,14 +21,9 @@ import (
 // from a real photo with one face (jimin5.jpg, 1920x1080).
 func cameraFrame(b *testing.B) []byte {
 	b.Helper()
-	m := decode(b, "jimin5.jpg")
+	m := recognizertest.Frame640x480(b)
 	defer m.Close()
-	small := gocv.NewMat()
-	defer small.Close()
-	gocv.Resize(m, &small, image.Pt(853, 480), 0, 0, gocv.InterpolationArea)
-	region := small.Region(image.Rect(106, 0, 746, 480))
-	defer region.Close()
-	img, err := region.ToImage()
+	img, err := m.ToImage()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,40 +2,20 @@ package facemodel_test
 
 import (
 	"fmt"
-	"image"
 	"testing"
 
-	"gocv.io/x/gocv"
-
-	"github.com/gated-dev/gated/internal/recognizer"
 	"github.com/gated-dev/gated/internal/recognizer/facemodel"
+	"github.com/gated-dev/gated/internal/recognizer/recognizertest"
 	"github.com/gated-dev/gated/internal/recognizer/yunet"
 	"github.com/gated-dev/gated/internal/testenv"
 )
-
-// frame640x480 is a 640x480 BGR frame, as V4L2 delivers it, cut from a
-// real photo with one face (jimin5.jpg, 1920x1080).
-func frame640x480(b *testing.B) gocv.Mat {
-	b.Helper()
-	m, err := recognizer.DecodeImage(testenv.Photo(b, "jimin5.jpg"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
-	small := gocv.NewMat()
-	defer small.Close()
-	gocv.Resize(m, &small, image.Pt(853, 480), 0, 0, gocv.InterpolationArea)
-	region := small.Region(image.Rect(106, 0, 746, 480))
-	defer region.Close()
-	return region.Clone()
-}
 
 // BenchmarkPipelines640x480 is the per-frame cost at the gate of each
 // detector and model: a 640x480 BGR frame to the face's descriptor; and
 // YuNet's detection alone. Run with OPENBLAS_NUM_THREADS=1
 // (scripts/bench.sh).
 func BenchmarkPipelines640x480(b *testing.B) {
-	frame := frame640x480(b)
+	frame := recognizertest.Frame640x480(b)
 	defer frame.Close()
 	dir := testenv.Models(b)
 	for _, c := range []struct{ det, model string }{

@@ -5,10 +5,13 @@
 package recognizertest
 
 import (
+	"image"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gocv.io/x/gocv"
 
 	"github.com/gated-dev/gated/internal/match"
 	"github.com/gated-dev/gated/internal/recognizer"
@@ -80,4 +83,21 @@ func Mean(xs []float32) float32 {
 		s += x
 	}
 	return s / float32(len(xs))
+}
+
+// Frame640x480 is a 640x480 BGR frame, as V4L2 delivers it, cut from a
+// real photo with one face (jimin5.jpg, 1920x1080). The caller closes it.
+func Frame640x480(tb testing.TB) gocv.Mat {
+	tb.Helper()
+	m, err := recognizer.DecodeImage(testenv.Photo(tb, "jimin5.jpg"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer m.Close()
+	small := gocv.NewMat()
+	defer small.Close()
+	gocv.Resize(m, &small, image.Pt(853, 480), 0, 0, gocv.InterpolationArea)
+	region := small.Region(image.Rect(106, 0, 746, 480))
+	defer region.Close()
+	return region.Clone()
 }
