@@ -161,21 +161,43 @@ type Reader struct {
 	Secure  string `toml:"secure"` // paired (default), install, insecure
 }
 
+// KioskCodeDigits is the length of the number the resident screen shows
+// at a deciding step, typed in one entry before the PIN.
+const KioskCodeDigits = 3
+
 // MaxPIN is the longest PIN every keypad of the gate takes (max_digits,
-// 12 when unset): a longer one could never be typed.
+// 12 when unset): a longer one could never be typed. With the resident
+// screen on, its keypads must also take the screen's number before the
+// PIN in one entry, so a PIN there is KioskCodeDigits shorter.
 func (c *Config) MaxPIN() int {
 	longest := 32
 	for _, r := range c.Readers {
 		if r.Type != "keypad" && r.Type != "osdp" {
 			continue
 		}
-		n := r.MaxDigits
-		if n == 0 {
-			n = 12
+		n := r.maxDigits()
+		if c.kioskKeypad(r) {
+			n -= KioskCodeDigits
 		}
 		longest = min(longest, n)
 	}
 	return longest
+}
+
+func (r Reader) maxDigits() int {
+	if r.MaxDigits == 0 {
+		return 12
+	}
+	return r.MaxDigits
+}
+
+// kioskKeypad reports whether r is a keypad of the resident screen's
+// reader (an osdp reader's own keypad included).
+func (c *Config) kioskKeypad(r Reader) bool {
+	if !c.Kiosk.Enabled || c.Kiosk.Reader == "" {
+		return false
+	}
+	return (r.Type == "keypad" && r.For == c.Kiosk.Reader) || (r.Type == "osdp" && r.Name == c.Kiosk.Reader)
 }
 
 // Relay is the door lock output.
@@ -495,6 +517,12 @@ func (c *Config) check() []error {
 			bad("kiosk.reader", "the screen is bound to no reader", "name the card reader at the screen: only its card and keypad start and answer the screen's flows")
 		case j < 0 || c.Readers[j].Type == "keypad":
 			bad("kiosk.reader", fmt.Sprintf("%q is not a card reader of this file", c.Kiosk.Reader), "name an ascii, wiegand or osdp reader (its keypads come with it)")
+		}
+		for i, r := range c.Readers {
+			if c.kioskKeypad(r) && r.maxDigits() < 4+KioskCodeDigits {
+				bad(fmt.Sprintf("readers[%d].max_digits", i), fmt.Sprintf("%d", r.maxDigits()),
+					fmt.Sprintf("the resident screen's keypad takes the number it shows (%d digits) and a PIN of 4 or more in one entry: use %d or more", KioskCodeDigits, 4+KioskCodeDigits))
+			}
 		}
 	}
 	if c.Privacy.Retention.Duration < 24*time.Hour {

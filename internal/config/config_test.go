@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -162,4 +163,46 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted a configuration without card access: %+v", c)
 		}
 	})
+}
+
+// TestKioskKeypadTakesTheNumberAndAPIN: the resident screen's keypads must
+// take its number (3 digits) and a PIN of 4 in one entry, and PINs are
+// then 3 digits shorter than the keypad's limit (red team round 4: a
+// 6-digit keypad could never confirm, and a 10-digit PIN never fit).
+func TestKioskKeypadTakesTheNumberAndAPIN(t *testing.T) {
+	kiosk := func(maxDigits int) string {
+		return minimal + fmt.Sprintf(`[[reader]]
+name = "front-keypad"
+type = "keypad"
+device = "/dev/ttyUSB2"
+for = "front"
+max_digits = %d
+[face]
+enabled = true
+[camera]
+device = "0"
+[privacy]
+controller = "a"
+contact = "b"
+notice_version = "1"
+[kiosk]
+enabled = true
+reader = "front"
+`, maxDigits)
+	}
+	_, err := config.Parse("x.toml", []byte(kiosk(6)))
+	if err == nil || !strings.Contains(err.Error(), "readers[1].max_digits") || !strings.Contains(err.Error(), "use 7 or more") {
+		t.Errorf("a 6-digit keypad at the screen: %v", err)
+	}
+	c, err := config.Parse("x.toml", []byte(kiosk(10)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.MaxPIN(); got != 7 {
+		t.Errorf("MaxPIN with a 10-digit keypad at the screen = %d, want 7", got)
+	}
+	c.Kiosk.Enabled = false
+	if got := c.MaxPIN(); got != 10 {
+		t.Errorf("MaxPIN without the screen = %d, want 10", got)
+	}
 }

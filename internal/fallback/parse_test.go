@@ -229,6 +229,14 @@ func TestPINEntry(t *testing.T) {
 		{"timeout then submit", []key{{'1', 0}, {'#', 6}}, []Step{StepDigit, StepCleared}, ""},
 		{"junk", []key{{'A', 0}, {0, 0}}, []Step{StepIgnored, StepIgnored}, ""},
 		{"overflow", []key{{'1', 0}, {'2', 0}, {'3', 0}, {'4', 0}, {'5', 0}}, []Step{StepDigit, StepDigit, StepDigit, StepDigit, StepCleared}, ""},
+		// The tail of an over-long entry is no entry of its own (red team:
+		// "31443210#" on a 6-digit keypad was taken as "0#").
+		{"overflow tail dropped", []key{{'1', 0}, {'2', 0}, {'3', 0}, {'4', 0}, {'5', 0}, {'0', 0}, {'#', 0}, {'7', 1}, {'8', 1}, {'#', 1}},
+			[]Step{StepDigit, StepDigit, StepDigit, StepDigit, StepCleared, StepIgnored, StepCleared, StepDigit, StepDigit, StepSubmitted}, "78"},
+		{"overflow then clear", []key{{'1', 0}, {'2', 0}, {'3', 0}, {'4', 0}, {'5', 0}, {'*', 0}, {'9', 1}, {'#', 1}},
+			[]Step{StepDigit, StepDigit, StepDigit, StepDigit, StepCleared, StepCleared, StepDigit, StepSubmitted}, "9"},
+		{"overflow then pause", []key{{'1', 0}, {'2', 0}, {'3', 0}, {'4', 0}, {'5', 0}, {'6', 7}, {'#', 7}},
+			[]Step{StepDigit, StepDigit, StepDigit, StepDigit, StepCleared, StepDigit, StepSubmitted}, "6"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

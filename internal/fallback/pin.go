@@ -22,6 +22,11 @@ type PINEntry struct {
 
 	digits []byte
 	last   time.Time
+	// overflow is set when a digit went past MaxDigits: the rest of that
+	// entry is dropped, up to '#', '*' or a pause, so that its tail is
+	// never taken as an entry of its own (the last digits of a long PIN
+	// as "0#").
+	overflow bool
 }
 
 // Step is what one key did.
@@ -56,9 +61,13 @@ func (p *PINEntry) Len() int { return len(p.digits) }
 func (p *PINEntry) Key(k byte, now time.Time) (step Step, pin Secret) {
 	expired := p.Expire(now)
 	switch {
+	case k >= '0' && k <= '9' && p.overflow:
+		p.last = now
+		return StepIgnored, Secret{}
 	case k >= '0' && k <= '9':
 		if len(p.digits) >= p.maxDigits() {
 			p.clear()
+			p.overflow, p.last = true, now
 			return StepCleared, Secret{}
 		}
 		p.digits = append(p.digits, k)
@@ -66,6 +75,9 @@ func (p *PINEntry) Key(k byte, now time.Time) (step Step, pin Secret) {
 		return StepDigit, Secret{}
 	case k == KeyClear || k == osdpKeyClear:
 		p.clear()
+		return StepCleared, Secret{}
+	case (k == KeySubmit || k == osdpKeyEnter) && p.overflow:
+		p.overflow = false // the over-long entry ends here, unsubmitted
 		return StepCleared, Secret{}
 	case k == KeySubmit || k == osdpKeyEnter:
 		if len(p.digits) == 0 {
@@ -87,7 +99,7 @@ func (p *PINEntry) Key(k byte, now time.Time) (step Step, pin Secret) {
 // Expire clears a pending entry whose last key is older than InterKey and
 // reports whether it did.
 func (p *PINEntry) Expire(now time.Time) bool {
-	if len(p.digits) > 0 && now.Sub(p.last) > p.interKey() {
+	if (len(p.digits) > 0 || p.overflow) && now.Sub(p.last) > p.interKey() {
 		p.clear()
 		return true
 	}
@@ -95,6 +107,7 @@ func (p *PINEntry) Expire(now time.Time) bool {
 }
 
 func (p *PINEntry) clear() {
+	p.overflow = false
 	for i := range p.digits {
 		p.digits[i] = 0
 	}

@@ -11,6 +11,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/gated-dev/gated/internal/recognizer/align"
+	"github.com/gated-dev/gated/internal/recognizer/cvutil"
 	"github.com/gated-dev/gated/internal/recognizer/yunet"
 	"github.com/gated-dev/gated/models"
 )
@@ -125,7 +126,7 @@ func Load(dir string, opts Options) (*Recognizer, error) {
 	var yn *yunet.Detector
 	if opts.Detector == DetectorYuNet {
 		var err error
-		if yn, err = yunet.Load(dir, yunet.Options{}); err != nil {
+		if yn, err = yunet.Load(dir, yunet.Options{TopK: GateTopK}); err != nil {
 			return nil, fmt.Errorf("recognizer: %w", err)
 		}
 	}
@@ -254,7 +255,13 @@ func (r *Recognizer) prepare(frame gocv.Mat) (gocv.Mat, float64, error) {
 	}
 	f := float64(r.opts.MaxSide) / float64(side)
 	small := gocv.NewMat()
-	gocv.Resize(img, &small, image.Point{}, f, f, gocv.InterpolationArea)
+	if err := cvutil.Scale(img, &small, f); err != nil {
+		small.Close()
+		if img.Ptr() != frame.Ptr() {
+			img.Close()
+		}
+		return frame, 1, fmt.Errorf("%w: %v", ErrImage, err)
+	}
 	if img.Ptr() != frame.Ptr() {
 		img.Close()
 	}

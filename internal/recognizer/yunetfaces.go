@@ -9,8 +9,15 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/gated-dev/gated/internal/recognizer/align"
+	"github.com/gated-dev/gated/internal/recognizer/cvutil"
 	"github.com/gated-dev/gated/internal/recognizer/yunet"
 )
+
+// GateTopK is the most faces YuNet reports in one frame at the gate: each
+// is described (for dlib, found again), so a poster of faces held to the
+// camera must not cost tens of descriptors a frame (red team round 4: 70
+// faces took 1.9 s a frame).
+const GateTopK = 5
 
 // ToBGR returns frame as 8-bit BGR: frame itself, or a converted copy the
 // caller must close (when its Ptr differs from frame's).
@@ -188,7 +195,9 @@ func (r *Recognizer) confirm(bgr gocv.Mat, bounds image.Rectangle, f Face) (Face
 	defer roi.Close()
 	scaled := gocv.NewMat()
 	defer scaled.Close()
-	gocv.Resize(roi, &scaled, image.Point{}, k, k, gocv.InterpolationLinear)
+	if err := cvutil.Scale(roi, &scaled, k); err != nil {
+		return Face{}, false, fmt.Errorf("recognizer: %w", err)
+	}
 	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, scaled, []int{gocv.IMWriteJpegQuality, 95})
 	if err != nil {
 		return Face{}, false, fmt.Errorf("recognizer: encode crop: %w", err)
@@ -245,11 +254,9 @@ func RefineYuNet(d *yunet.Detector, bgr gocv.Mat, f Face) (Face, error) {
 	defer roi.Close()
 	scaled := gocv.NewMat()
 	defer scaled.Close()
-	interp := gocv.InterpolationLinear
-	if k < 1 {
-		interp = gocv.InterpolationArea
+	if err := cvutil.Scale(roi, &scaled, k); err != nil {
+		return f, fmt.Errorf("recognizer: %w", err)
 	}
-	gocv.Resize(roi, &scaled, image.Point{}, k, k, interp)
 	found, err := d.Detect(scaled)
 	if err != nil {
 		return f, fmt.Errorf("recognizer: %w", err)

@@ -1,7 +1,10 @@
 package facemodel_test
 
 import (
+	"bytes"
+	"errors"
 	"image"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -58,12 +61,16 @@ func TestResolveDetector(t *testing.T) {
 	if _, err := facemodel.ResolveDetector("haar", with); err == nil {
 		t.Error(`ResolveDetector("haar") = nil error`)
 	}
-	// A damaged YuNet file is not installed: auto falls back to hog.
-	bad := t.TempDir()
+	// A damaged YuNet file is no silent fallback to HOG: auto picks YuNet,
+	// and opening it fails naming the file (the daemon's models alarm).
+	bad := linkModels(t, models.DlibLandmarks, models.DlibResNet, models.DlibCNNDetector)
 	os.MkdirAll(filepath.Join(bad, "yunet"), 0o700)
 	os.WriteFile(filepath.Join(bad, filepath.FromSlash(models.YuNetFile)), []byte("x"), 0o600)
-	if got, _ := facemodel.ResolveDetector("auto", bad); got != recognizer.DetectorHOG {
-		t.Errorf("auto with a damaged YuNet file = %v, want hog", got)
+	if got, _ := facemodel.ResolveDetector("auto", bad); got != recognizer.DetectorYuNet {
+		t.Errorf("auto with a damaged YuNet file = %v, want yunet", got)
+	}
+	if _, err := facemodel.Open(facemodel.Config{Name: facemodel.Dlib, Dir: bad, Detector: "auto"}); !errors.Is(err, models.ErrCorrupt) {
+		t.Errorf("auto with a damaged YuNet file opened: %v, want ErrCorrupt", err)
 	}
 	_, err := facemodel.Open(facemodel.Config{Name: facemodel.Dlib, Dir: linkModels(t, models.DlibLandmarks, models.DlibResNet, models.DlibCNNDetector), Detector: "yunet"})
 	if err == nil || !strings.Contains(err.Error(), filepath.Base(models.YuNetFile)) {
@@ -167,4 +174,39 @@ func dist(a, b []float32) float64 {
 		s += d * d
 	}
 	return math.Sqrt(s)
+}
+
+// TestExtremeShapesAreNoCrash: images one pixel high or wide, larger than
+// the detectors' input limits, gave OpenCV an empty size to resize to and
+// aborted the daemon (red team round 4). Each detector and model now finds
+// no face in them, or refuses them with an error.
+func TestExtremeShapesAreNoCrash(t *testing.T) {
+	dir := testenv.Models(t)
+	var photos [][]byte
+	for _, size := range []image.Point{{1300, 1}, {1, 1300}, {6000, 1}, {1, 6000}, {3000, 2}} {
+		var buf bytes.Buffer
+		img := image.NewGray(image.Rect(0, 0, size.X, size.Y))
+		for i := range img.Pix {
+			img.Pix[i] = uint8(i * 7)
+		}
+		if err := png.Encode(&buf, img); err != nil {
+			t.Fatal(err)
+		}
+		photos = append(photos, buf.Bytes())
+	}
+	for _, c := range []struct{ model, det string }{
+		{facemodel.Dlib, "hog"}, {facemodel.Dlib, "yunet"}, {facemodel.FeatureNet, "yunet"},
+	} {
+		s, err := facemodel.Open(facemodel.Config{Name: c.model, Dir: dir, Detector: c.det})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range photos {
+			faces, err := s.FacesInImage(p)
+			if err == nil && len(faces) != 0 {
+				t.Errorf("%s+%s, image %d: %d faces in a line of pixels", c.det, c.model, i, len(faces))
+			}
+		}
+		s.Close()
+	}
 }

@@ -19,6 +19,7 @@
 package facemodel
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -61,7 +62,10 @@ type Config struct {
 }
 
 // ResolveDetector turns face.detector into the detector used: "auto" (or
-// "") is yunet where its model in dir verifies, else hog.
+// "") is yunet where its model file is in dir, else hog. A file that is
+// there but damaged is yunet too, so that loading it fails and says so
+// (the daemon raises its models alarm) rather than falling back to HOG
+// unseen.
 func ResolveDetector(name, dir string) (recognizer.Detector, error) {
 	switch name {
 	case "hog":
@@ -71,7 +75,7 @@ func ResolveDetector(name, dir string) (recognizer.Detector, error) {
 	case "yunet":
 		return recognizer.DetectorYuNet, nil
 	case "auto", "":
-		if models.Verify(dir, models.YuNetFile) == nil {
+		if err := models.Verify(dir, models.YuNetFile); err == nil || !errors.Is(err, models.ErrMissing) {
 			return recognizer.DetectorYuNet, nil
 		}
 		return recognizer.DetectorHOG, nil

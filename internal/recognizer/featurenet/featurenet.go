@@ -70,7 +70,7 @@ func Load(dir string, opts recognizer.Options) (*Recognizer, error) {
 		return nil, err
 	}
 	if opts.Detector == recognizer.DetectorYuNet {
-		yn, err := yunet.Load(dir, yunet.Options{})
+		yn, err := yunet.Load(dir, yunet.Options{TopK: recognizer.GateTopK})
 		if err != nil {
 			n.Close()
 			return nil, fmt.Errorf("featurenet: %w", err)

@@ -10,6 +10,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/gated-dev/gated/internal/recognizer/cvutil"
 	"github.com/gated-dev/gated/models"
 )
 
@@ -116,7 +117,9 @@ func (d *Detector) Detect(bgr gocv.Mat) ([]Face, error) {
 		f := float64(d.opts.MaxSide) / float64(side)
 		small := gocv.NewMat()
 		defer small.Close()
-		gocv.Resize(bgr, &small, image.Point{}, f, f, gocv.InterpolationArea)
+		if err := cvutil.Scale(bgr, &small, f); err != nil {
+			return nil, fmt.Errorf("yunet: %w", err)
+		}
 		img, scale = small, 1/f
 	}
 	w, h := img.Cols(), img.Rows()
@@ -163,7 +166,15 @@ func (d *Detector) Detect(bgr gocv.Mat) ([]Face, error) {
 	if err != nil {
 		return nil, err
 	}
-	faces = Suppress(faces, d.opts.MaxIoU, d.opts.TopK)
+	// A face whose centre lies in the black padding is not in the frame
+	// (on a frame a few pixels high the padding is nearly all the input).
+	kept := faces[:0]
+	for _, f := range faces {
+		if cx, cy := f.Box.X+f.Box.W/2, f.Box.Y+f.Box.H/2; cx >= 0 && cy >= 0 && cx < float64(w) && cy < float64(h) {
+			kept = append(kept, f)
+		}
+	}
+	faces = Suppress(kept, d.opts.MaxIoU, d.opts.TopK)
 	if scale != 1 {
 		for i := range faces {
 			f := &faces[i]
