@@ -126,26 +126,27 @@ func send(t *testing.T, k *Kiosk, ev fallback.Event, kept bool) {
 	}
 }
 
-func waitState(t *testing.T, k *Kiosk, want State) {
+// waitFor waits up to 5 s for the screen to be as ok says.
+func waitFor(t *testing.T, k *Kiosk, ok func(Screen) bool, want string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for k.Screen().State != want {
+	for !ok(k.Screen()) {
 		if time.Now().After(deadline) {
-			t.Fatalf("screen %s, want %s", k.Screen().State, want)
+			s := k.Screen()
+			t.Fatalf("screen %s %q, want %s", s.State, s.Body, want)
 		}
 		time.Sleep(time.Millisecond)
 	}
 }
 
+func waitState(t *testing.T, k *Kiosk, want State) {
+	t.Helper()
+	waitFor(t, k, func(s Screen) bool { return s.State == want }, string(want))
+}
+
 func waitBody(t *testing.T, k *Kiosk, want string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for k.Screen().Body != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("screen %q, want %q", k.Screen().Body, want)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, k, func(s Screen) bool { return s.Body == want }, want)
 }
 
 // clock is a settable time for the kiosk.
