@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/gated-dev/gated/internal/api"
@@ -53,7 +51,7 @@ func (d *daemon) openStore() error {
 	if errors.Is(err, store.ErrWrongKey) {
 		db, err = d.openWithRotatedKey(dbPath, opts, err)
 	} else if err == nil {
-		os.Remove(filepath.Join(d.dataDir, rotatedKeyFile)) // the configured key is the store's again
+		d.rotation().Remove() // the configured key is the store's again
 	}
 	switch {
 	case err == nil:
@@ -81,15 +79,13 @@ func (d *daemon) openStore() error {
 // errStoreMissing: the store file is gone from a gate that has backups.
 var errStoreMissing = errors.New("the store file is missing")
 
-// rotatedKeyFile names the key file of the last rotation, until the
-// configured key file is that key: a restart between `gated keys rotate`
-// and moving the new key into place must not lock the gate out.
-const rotatedKeyFile = "rotated-key"
+// rotation is the data dir's note of the last rotation's key file.
+func (d *daemon) rotation() store.RotationNote { return store.NewRotationNote(d.dataDir) }
 
 // openWithRotatedKey opens the store with the key of the last rotation,
 // when the configured key is the one it replaced, and raises the alarm.
 func (d *daemon) openWithRotatedKey(dbPath string, opts store.Options, wrong error) (*store.DB, error) {
-	path, k, err := d.rotatedKey()
+	path, k, err := d.rotation().Load()
 	switch {
 	case path == "":
 		return nil, wrong
@@ -104,20 +100,6 @@ func (d *daemon) openWithRotatedKey(dbPath string, opts store.Options, wrong err
 	return db, nil
 }
 
-// rotatedKey loads the key of the last rotation; path is "" without one.
-func (d *daemon) rotatedKey() (path string, k store.KEK, err error) {
-	b, err := os.ReadFile(filepath.Join(d.dataDir, rotatedKeyFile))
-	if err != nil {
-		return "", store.KEK{}, nil
-	}
-	path = strings.TrimSpace(string(b))
-	k, err = store.LoadKEKFile(path)
-	if errors.Is(err, store.ErrWeakKey) {
-		err = nil // usable: the configured key's alarm says the rest
-	}
-	return path, k, err
-}
-
 func (d *daemon) usingRotatedKey(path string, k store.KEK) {
 	d.setKEK(k)
 	d.alarm("key", fmt.Sprintf("the store is sealed with the key of the last rotation, %s, but the configured key is still the old one: move %s into place (device.key_file) before the old key is thrown away", path, path))
@@ -129,7 +111,7 @@ func (d *daemon) openDegraded(dbPath string, damage error, opts store.Options) e
 	if berr != nil {
 		// A power cut during a rotation, after the backups were sealed
 		// with the new key and before it was moved into place.
-		if path, k, err := d.rotatedKey(); path != "" && err == nil {
+		if path, k, err := d.rotation().Load(); path != "" && err == nil {
 			if b2, i2, err := store.OpenNewestBackup(opts.BackupDir, k, opts); err == nil {
 				bk, info, berr = b2, i2, nil
 				d.usingRotatedKey(path, k)
@@ -188,7 +170,7 @@ func (d *daemon) closeStore() {
 // keeps the current store.
 func (d *daemon) applyStaged(dbPath string, opts store.Options) {
 	keys := []store.KEK{d.key()}
-	if path, k, err := d.rotatedKey(); path != "" && err == nil {
+	if path, k, err := d.rotation().Load(); path != "" && err == nil {
 		// Staged after a rotation, before its key was moved into place:
 		// the backup was checked with the rotated key (red team 3, F3).
 		keys = append(keys, k)
@@ -353,61 +335,19 @@ func (v device) LoadKey(path string) (store.KEK, error) { return store.LoadNewKE
 // (openWithRotatedKey). finish uses the new key for backups and restores
 // when the store took it, and puts the earlier note back when it did not.
 func (v device) BeginRotation(path string) (func(bool, store.KEK), error) {
-	note := filepath.Join(v.d.dataDir, rotatedKeyFile)
-	before, err := os.ReadFile(note)
-	switch {
-	case err == nil:
-		// The store may be sealed with that key, which is not in place
-		// yet: a second rotation would lose the way to it (red team 3, F2).
-		last := strings.TrimSpace(string(before))
-		return nil, fmt.Errorf("the last rotation is not finished: move %s over the configured key file (device.key_file), restart gated, then rotate again", last)
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("the note of the last rotation's key cannot be read: %w", err)
-	}
-	if err := writeSynced(note, []byte(path+"\n")); err != nil {
-		return nil, fmt.Errorf("the new key's file cannot be noted in the data dir (a restart during the rotation would not open the store): %w", err)
+	note := v.d.rotation()
+	if err := note.Begin(path); err != nil {
+		return nil, err
 	}
 	return func(rotated bool, k store.KEK) {
 		if rotated {
 			v.d.setKEK(k)
 			return
 		}
-		if err := os.Remove(note); err != nil {
+		if err := note.Remove(); err != nil {
 			v.d.log.Error("daemon: the note of the rotation that did not happen cannot be removed", "err", err)
 		}
 	}, nil
-}
-
-// writeSynced replaces name with data, mode 0600, through a synced
-// temporary file and a rename: a power cut leaves the old or the new.
-func writeSynced(name string, data []byte) error {
-	tmp := name + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(name)); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (v device) Changed() {
