@@ -20,21 +20,13 @@ import (
 // ENOSPC), the store records that the rewrite is owed, and FinishPending,
 // at the next start, rewrites the file and replaces the backups.
 func TestRotateOnFullDisk(t *testing.T) {
-	dataDir := mountTmpfs(t, "2m")
-	path := filepath.Join(dataDir, "gated.db")
-	oldKEK := mustKEK(t)
-	opts := testOptions(t)
-	opts.BackupDir = filepath.Join(dataDir, "backups")
+	dataDir, path, oldKEK, opts := tmpfsStore(t, "2m")
 	db, err := Open(path, oldKEK, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { db.Close() }()
-	r := newRand(93)
-	first, _ := addEnrolled(t, db, r, "Resident", 3)
-	for range 70 {
-		addEnrolled(t, db, r, "Neighbour", 3)
-	}
+	first := enrollMany(t, db, 93, "Resident", 70)
 	if _, err := db.AutoBackup(BackupScheduled); err != nil {
 		t.Fatal(err)
 	}
@@ -127,4 +119,27 @@ func TestStoreSettingsReserved(t *testing.T) {
 	if err := db.SetSetting("staff:x", rotationPendingSetting, nil); !errors.Is(err, ErrInvalid) {
 		t.Errorf("SetSetting(%s) = %v, want ErrInvalid", rotationPendingSetting, err)
 	}
+}
+
+// tmpfsStore is where a full-disk test keeps its store: a tmpfs of size
+// (a real full disk), the store's path in it, a key, and options with the
+// backups beside the store.
+func tmpfsStore(t *testing.T, size string) (dataDir, path string, kek KEK, opts Options) {
+	t.Helper()
+	dataDir = mountTmpfs(t, size)
+	opts = testOptions(t)
+	opts.BackupDir = filepath.Join(dataDir, "backups")
+	return dataDir, filepath.Join(dataDir, "gated.db"), mustKEK(t), opts
+}
+
+// enrollMany enrolls the resident first and then n neighbours, 3
+// templates each, from the random seed; it returns first.
+func enrollMany(t *testing.T, db *DB, seed uint64, first string, n int) Resident {
+	t.Helper()
+	r := newRand(seed)
+	res, _ := addEnrolled(t, db, r, first, 3)
+	for range n {
+		addEnrolled(t, db, r, "Neighbour", 3)
+	}
+	return res
 }

@@ -21,21 +21,13 @@ import (
 // pass (a full disk) stays staged, with an error that says so, and is
 // applied at the next try.
 func TestStagedRestoreOnFullDisk(t *testing.T) {
-	dataDir := mountTmpfs(t, "4m")
-	path := filepath.Join(dataDir, "gated.db")
-	kek := mustKEK(t)
-	opts := testOptions(t)
-	opts.BackupDir = filepath.Join(dataDir, "backups")
+	dataDir, path, kek, opts := tmpfsStore(t, "4m")
 	db, err := Open(path, kek, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { db.Close() }()
-	r := newRand(94)
-	kept, _ := addEnrolled(t, db, r, "Kept", 3)
-	for range 60 {
-		addEnrolled(t, db, r, "Neighbour", 3)
-	}
+	kept := enrollMany(t, db, 94, "Kept", 60)
 	if err := db.AssignCard("staff:a", kept.ID, "1001"); err != nil {
 		t.Fatal(err)
 	}
