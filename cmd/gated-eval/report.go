@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/gated-dev/gated/internal/calibrate"
 	"github.com/gated-dev/gated/internal/eval"
 )
 
@@ -197,16 +198,17 @@ func writeCompareText(w io.Writer, src string, c *eval.Comparison, policies []st
 	}
 	if len(fitted) > 0 {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "model\tmode\t1:N threshold\tmargin\tbound\tresidents in\tstrangers in\t1:1 threshold\tbound\tresidents in\tstrangers in (card)\t")
+		fmt.Fprintln(tw, "model\tmode\t1:N threshold\tmargin\tbound\tresidents in (predicted)\tstrangers in\t1:1 threshold\tbound\tresidents in (predicted)\tstrangers in (card)\t")
 		for _, k := range fitted {
 			d := k.Decision
-			fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.3f\t%.2g\t%s\t%d/%d\t%.3f\t%.2g\t%s\t%d/%d\t\n", k.Model, d.Mode,
+			fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.3f\t%.2g\t%s (%s)\t%d/%d\t%.3f\t%.2g\t%s (%s)\t%d/%d\t\n", k.Model, d.Mode,
 				d.Identify.Policy.Threshold, d.Identify.Policy.MinMargin, d.Identify.Stranger,
-				pct(float64(k.IdentCorrect)/float64(max(1, k.IdentResidentProbes))), k.StrangersIn, k.StrangerProbes,
+				pct(float64(k.IdentCorrect)/float64(max(1, k.IdentResidentProbes))), predicted(d.Identify), k.StrangersIn, k.StrangerProbes,
 				d.Verify.Policy.Threshold, d.Verify.Stranger,
-				pct(float64(k.VerifyAccepted)/float64(max(1, k.VerifyResidentProbes))), k.VerifyStrangersIn, k.VerifyAttempts)
+				pct(float64(k.VerifyAccepted)/float64(max(1, k.VerifyResidentProbes))), predicted(d.Verify), k.VerifyStrangersIn, k.VerifyAttempts)
 		}
 		tw.Flush()
+		fmt.Fprintln(w, "(predicted: the gallery's own leave-one-out estimate, with its interval; the mode is chosen on the low end)")
 	}
 	for _, k := range cal {
 		if k.TooSmall != "" {
@@ -215,6 +217,12 @@ func writeCompareText(w io.Writer, src string, c *eval.Comparison, policies []st
 		}
 		fmt.Fprintf(w, "  %s: %s\n", k.Model, k.Decision.Reason)
 	}
+}
+
+// predicted is an option's leave-one-out resident acceptance with its
+// interval, in whole percent.
+func predicted(o calibrate.Option) string {
+	return fmt.Sprintf("%.0f%%, %.0f-%.0f%%", 100*o.Accept, 100*o.AcceptLow, 100*o.AcceptHigh)
 }
 
 func writeCompareJSON(w io.Writer, src string, c *eval.Comparison, policies []string, cal []calibration, skipped []string) error {
@@ -228,25 +236,27 @@ func writeCompareJSON(w io.Writer, src string, c *eval.Comparison, policies []st
 		Ident         []jsonIdentity `json:"identification"`
 	}
 	type cali struct {
-		Model                string  `json:"model"`
-		TooSmall             string  `json:"too_small,omitempty"`
-		Mode                 string  `json:"mode,omitempty"`
-		Target               float64 `json:"target"`
-		Residents            int     `json:"residents"`
-		IdentThreshold       float32 `json:"identify_threshold"`
-		IdentMargin          float32 `json:"identify_margin"`
-		IdentBound           float64 `json:"identify_stranger_bound"`
-		IdentResidentProbes  int     `json:"identify_resident_probes"`
-		IdentCorrect         int     `json:"identify_correct"`
-		StrangerProbes       int     `json:"stranger_probes"`
-		StrangersIn          int     `json:"strangers_accepted"`
-		VerifyThreshold      float32 `json:"verify_threshold"`
-		VerifyBound          float64 `json:"verify_stranger_bound"`
-		VerifyResidentProbes int     `json:"verify_resident_probes"`
-		VerifyAccepted       int     `json:"verify_accepted"`
-		VerifyAttempts       int     `json:"verify_stranger_attempts"`
-		VerifyStrangersIn    int     `json:"verify_strangers_accepted"`
-		Reason               string  `json:"reason"`
+		Model                string     `json:"model"`
+		TooSmall             string     `json:"too_small,omitempty"`
+		Mode                 string     `json:"mode,omitempty"`
+		Target               float64    `json:"target"`
+		Residents            int        `json:"residents"`
+		IdentThreshold       float32    `json:"identify_threshold"`
+		IdentMargin          float32    `json:"identify_margin"`
+		IdentBound           float64    `json:"identify_stranger_bound"`
+		IdentResidentProbes  int        `json:"identify_resident_probes"`
+		IdentCorrect         int        `json:"identify_correct"`
+		IdentPredicted       [3]float64 `json:"identify_predicted"` // share, low, high
+		StrangerProbes       int        `json:"stranger_probes"`
+		StrangersIn          int        `json:"strangers_accepted"`
+		VerifyThreshold      float32    `json:"verify_threshold"`
+		VerifyBound          float64    `json:"verify_stranger_bound"`
+		VerifyResidentProbes int        `json:"verify_resident_probes"`
+		VerifyAccepted       int        `json:"verify_accepted"`
+		VerifyPredicted      [3]float64 `json:"verify_predicted"`
+		VerifyAttempts       int        `json:"verify_stranger_attempts"`
+		VerifyStrangersIn    int        `json:"verify_strangers_accepted"`
+		Reason               string     `json:"reason"`
 	}
 	out := struct {
 		Source      string   `json:"source"`
@@ -278,7 +288,9 @@ func writeCompareJSON(w io.Writer, src string, c *eval.Comparison, policies []st
 			IdentThreshold: d.Identify.Policy.Threshold, IdentMargin: d.Identify.Policy.MinMargin, IdentBound: d.Identify.Stranger,
 			IdentResidentProbes: k.IdentResidentProbes, IdentCorrect: k.IdentCorrect, StrangerProbes: k.StrangerProbes, StrangersIn: k.StrangersIn,
 			VerifyThreshold: d.Verify.Policy.Threshold, VerifyBound: d.Verify.Stranger, VerifyResidentProbes: k.VerifyResidentProbes,
-			VerifyAccepted: k.VerifyAccepted, VerifyAttempts: k.VerifyAttempts, VerifyStrangersIn: k.VerifyStrangersIn, Reason: d.Reason,
+			IdentPredicted:  [3]float64{d.Identify.Accept, d.Identify.AcceptLow, d.Identify.AcceptHigh},
+			VerifyPredicted: [3]float64{d.Verify.Accept, d.Verify.AcceptLow, d.Verify.AcceptHigh},
+			VerifyAccepted:  k.VerifyAccepted, VerifyAttempts: k.VerifyAttempts, VerifyStrangersIn: k.VerifyStrangersIn, Reason: d.Reason,
 		})
 	}
 	enc := json.NewEncoder(w)

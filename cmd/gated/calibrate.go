@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 func runCalibrate(e *env, args []string) error {
@@ -31,7 +32,24 @@ func runCalibrate(e *env, args []string) error {
 	if c.StrangerUpper > 0 {
 		fmt.Fprintf(w, "estimate: up to %.2g per attempt (95%% upper bound), from %d enrolled residents\n", c.StrangerUpper, c.Residents)
 	}
+	if c.Mode != "off" && c.Accept > 0 {
+		fmt.Fprintf(w, "residents accepted: %.0f%% of their own enrollment photos, left out one at a time (likely %.0f-%.0f%%; the mode is chosen on the low end)\n",
+			100*c.Accept, 100*c.AcceptLow, 100*c.AcceptHigh)
+	}
 	fmt.Fprintf(w, "why: %s\n", c.Reason)
+	if sp := c.Spread; sp != nil {
+		var modes []string
+		for _, m := range []string{"identify", "verify", "off"} {
+			if n := sp.Modes[m]; n > 0 {
+				modes = append(modes, fmt.Sprintf("%s %d", m, n))
+			}
+		}
+		fmt.Fprintf(w, "firmness: with %d other bootstrap seeds the mode was %s; 1:N threshold %.3f-%.3f, 1:1 threshold %.3f-%.3f\n",
+			sp.Seeds, strings.Join(modes, ", "), sp.IdentifyMin, sp.IdentifyMax, sp.VerifyMin, sp.VerifyMax)
+		if sp.Modes[c.Mode] != sp.Seeds {
+			fmt.Fprintln(w, "  the mode is near a boundary: enrolling more residents, or better photos, will settle it")
+		}
+	}
 	if len(c.TradeOff) > 0 {
 		fmt.Fprintln(w, "\ntrade-off at this gallery's size (1:N, no margin):")
 		var rows [][]string

@@ -41,10 +41,30 @@ type Calibration struct {
 	Target     float64   `json:"target"`
 	// StrangerUpper is the upper bound on a stranger's chance of being let
 	// in per attempt in the chosen mode (0 when not estimated).
-	StrangerUpper float64    `json:"stranger_upper"`
-	Residents     int        `json:"residents"`
-	Reason        string     `json:"reason"`
-	TradeOff      []TradeOff `json:"trade_off,omitempty"`
+	StrangerUpper float64 `json:"stranger_upper"`
+	// Accept is the share of residents' attempts the chosen mode accepts,
+	// measured leave-one-out on the gallery, with its interval (one-sided
+	// 95% bounds each side); the mode is chosen on AcceptLow.
+	Accept     float64 `json:"accept"`
+	AcceptLow  float64 `json:"accept_low"`
+	AcceptHigh float64 `json:"accept_high"`
+	Residents  int     `json:"residents"`
+	Reason     string  `json:"reason"`
+	// Spread is the same choice with the bootstrap drawn from other seeds:
+	// how firm the mode is. Absent until estimated.
+	Spread   *CalibrationSpread `json:"spread,omitempty"`
+	TradeOff []TradeOff         `json:"trade_off,omitempty"`
+}
+
+// CalibrationSpread summarises the calibration under other seeds.
+type CalibrationSpread struct {
+	Seeds int            `json:"seeds"`
+	Modes map[string]int `json:"modes"` // mode -> how many seeds chose it
+	// The 1:N and 1:1 thresholds over the seeds.
+	IdentifyMin float32 `json:"identify_min"`
+	IdentifyMax float32 `json:"identify_max"`
+	VerifyMin   float32 `json:"verify_min"`
+	VerifyMax   float32 `json:"verify_max"`
 }
 
 // TradeOff is one row of the calibration's table: the 1:N threshold that

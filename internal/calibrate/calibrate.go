@@ -1,6 +1,9 @@
 package calibrate
 
 import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -148,15 +151,18 @@ type Estimate struct {
 	Tail                          Tail
 
 	scores []float32  // sorted different-resident scores
+	pairA  []int32    // scores[i] is from a template of resident pairA[i]
+	pairB  []int32    // to resident pairB[i] (canonical indices)
 	boot   []Tail     // bootstrap replicates of the tail fit
 	rows   []probeRow // one per probe template
 }
 
 // probeRow is one template presented to the gallery without it.
 type probeRow struct {
-	genuine bool    // the resident has other templates
-	self    float32 // distance to the resident's nearest other template (+Inf if none)
-	o1, o2  float32 // nearest and second-nearest other residents
+	resident int32   // whose template (canonical index)
+	genuine  bool    // the resident has other templates
+	self     float32 // distance to the resident's nearest other template (+Inf if none)
+	o1, o2   float32 // nearest and second-nearest other residents
 }
 
 // Fit measures a gallery. It is deterministic for a given gallery and Seed.
@@ -165,19 +171,9 @@ func Fit(g Templates, cfg Config) (*Estimate, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	ids := make([]string, 0, len(g))
-	for id := range g {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	var vecs [][]float32
-	var owner []int32
-	dim, multi := 0, 0
-	for r, id := range ids {
-		if len(g[id]) >= 2 {
-			multi++
-		}
-		for k, v := range g[id] {
+	dim := 0
+	for id, vs := range g {
+		for k, v := range vs {
 			if dim == 0 {
 				dim = len(v)
 			}
@@ -189,15 +185,26 @@ func Fit(g Templates, cfg Config) (*Estimate, error) {
 					return nil, fmt.Errorf("%w: %s template %d is not finite", ErrInput, id, k)
 				}
 			}
+		}
+	}
+	var vecs [][]float32
+	var owner []int32
+	multi := 0
+	people := canonical(g)
+	for r, vs := range people {
+		if len(vs) >= 2 {
+			multi++
+		}
+		for _, v := range vs {
 			vecs = append(vecs, v)
 			owner = append(owner, int32(r))
 		}
 	}
-	n := len(ids)
+	n := len(people)
 	if n < cfg.MinResidents || multi < 3 {
 		return nil, fmt.Errorf("%w: %d residents (%d with two or more templates), need %d (3)", ErrTooFew, n, multi, cfg.MinResidents)
 	}
-	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5851f42d4c957f2d))
+	rng := newRNG(cfg.Seed, streamSample)
 
 	probes := make([]int, len(vecs))
 	for i := range probes {
@@ -231,7 +238,7 @@ func Fit(g Templates, cfg Config) (*Estimate, error) {
 			}
 		}
 		a := owner[p]
-		row := probeRow{self: near[a], o1: float32(math.Inf(1)), o2: float32(math.Inf(1))}
+		row := probeRow{resident: a, self: near[a], o1: float32(math.Inf(1)), o2: float32(math.Inf(1))}
 		row.genuine = !math.IsInf(float64(row.self), 1)
 		others = others[:0]
 		for r, d := range near {
@@ -272,13 +279,13 @@ func Fit(g Templates, cfg Config) (*Estimate, error) {
 	for i := range order {
 		order[i] = i
 	}
-	sort.Slice(order, func(i, j int) bool { return e.scores[order[i]] < e.scores[order[j]] })
+	slices.SortStableFunc(order, func(i, j int) int { return cmp.Compare(e.scores[i], e.scores[j]) })
 	sorted := make([]float32, len(order))
 	sa, sb := make([]int32, len(order)), make([]int32, len(order))
 	for i, o := range order {
 		sorted[i], sa[i], sb[i] = e.scores[o], pairA[o], pairB[o]
 	}
-	e.scores = sorted
+	e.scores, e.pairA, e.pairB = sorted, sa, sb
 	q := func(p float64) float32 { return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))] }
 	e.Impostor = Summary{Min: sorted[0], P001: q(0.001), P01: q(0.01), P05: q(0.05), Median: q(0.5)}
 
@@ -290,17 +297,7 @@ func Fit(g Templates, cfg Config) (*Estimate, error) {
 	if e.Tail, ok = fitTail(sorted, sa, sb, ones, cfg.TailShare); !ok {
 		return nil, fmt.Errorf("%w: the lowest different-resident scores do not rise (degenerate gallery)", ErrTooFew)
 	}
-	w := make([]float64, n)
-	for range cfg.Bootstrap {
-		clear(w)
-		for range n {
-			w[rng.IntN(n)]++
-		}
-		if t, ok := fitTail(sorted, sa, sb, w, cfg.TailShare); ok {
-			e.boot = append(e.boot, t)
-		}
-	}
-	if len(e.boot) < cfg.Bootstrap/2 {
+	if e.boot = e.bootstrap(cfg.Seed); len(e.boot) < cfg.Bootstrap/2 {
 		return nil, fmt.Errorf("%w: the tail fit failed on %d of %d bootstrap replicates", ErrTooFew, cfg.Bootstrap-len(e.boot), cfg.Bootstrap)
 	}
 	if len(cfg.Margins) == 0 {
@@ -308,6 +305,39 @@ func Fit(g Templates, cfg Config) (*Estimate, error) {
 		e.Config.Margins = []float32{0, 0.025 * m, 0.05 * m, 0.1 * m}
 	}
 	return e, nil
+}
+
+// Random streams: each use of the seed has its own, so that sampling a large
+// gallery, the tail's bootstrap and the residents' intervals do not shift
+// one another, and Spread can redo the bootstrap alone.
+const (
+	streamSample = iota + 1
+	streamTail
+	streamAccept
+)
+
+func newRNG(seed uint64, stream uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, stream*0x9e3779b97f4a7c15^0x5851f42d4c957f2d))
+}
+
+// bootstrap fits the tail to Bootstrap resamplings of the residents (each
+// drawn with replacement; a score weighs the product of its two residents'
+// draws) and returns the fits that succeeded.
+func (e *Estimate) bootstrap(seed uint64) []Tail {
+	rng := newRNG(seed, streamTail)
+	n := e.Residents
+	w := make([]float64, n)
+	var out []Tail
+	for range e.Config.Bootstrap {
+		clear(w)
+		for range n {
+			w[rng.IntN(n)]++
+		}
+		if t, ok := fitTail(e.scores, e.pairA, e.pairB, w, e.Config.TailShare); ok {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // fitTail fits Φ⁻¹(F(s)) = A + B·s through the lowest share of the scores,
@@ -395,9 +425,13 @@ func (e *Estimate) strangerAt(t float32, n int) (point, upper float64) {
 // measured by presenting each template of a resident with two or more,
 // leave-one-out, to the gallery.
 type Residents struct {
-	Probes        int
-	Correct       float64 // share accepted as themselves
-	Misidentified float64 // share accepted as another resident
+	Probes  int
+	Correct float64 // share accepted as themselves
+	// CorrectLow and CorrectHigh bound Correct out of sample: one-sided
+	// bounds at Config.Confidence each (so a 90% interval at the default)
+	// for the share of attempts by residents like these (see Interval).
+	CorrectLow, CorrectHigh float64
+	Misidentified           float64 // share accepted as another resident
 	// Stranger is the share of all probe templates that, with their own
 	// resident removed from the gallery (so, as a stranger), would be
 	// accepted: what the gallery itself shows, margin included.
@@ -407,27 +441,20 @@ type Residents struct {
 // ResidentAccept measures policy p on the gallery's own templates (1:N).
 func (e *Estimate) ResidentAccept(p match.Policy) Residents {
 	var r Residents
-	var ok, mis, str int
+	var mis, str int
 	for _, row := range e.rows {
 		if row.o1 < p.Threshold && row.o2-row.o1 >= p.MinMargin {
 			str++
 		}
-		if !row.genuine {
-			continue
-		}
-		r.Probes++
-		switch {
-		case row.self <= row.o1:
-			if row.self < p.Threshold && row.o1-row.self >= p.MinMargin {
-				ok++
-			}
-		default:
-			if row.o1 < p.Threshold && min(row.self, row.o2)-row.o1 >= p.MinMargin {
-				mis++
-			}
+		if row.genuine && row.self > row.o1 && row.o1 < p.Threshold && min(row.self, row.o2)-row.o1 >= p.MinMargin {
+			mis++
 		}
 	}
-	r.Correct = ratio(ok, r.Probes)
+	iv := e.interval(func(row probeRow) bool {
+		return row.self <= row.o1 && row.self < p.Threshold && row.o1-row.self >= p.MinMargin
+	})
+	r.Probes = iv.Probes
+	r.Correct, r.CorrectLow, r.CorrectHigh = iv.Share, iv.Low, iv.High
 	r.Misidentified = ratio(mis, r.Probes)
 	r.Stranger = ratio(str, len(e.rows))
 	return r
@@ -436,17 +463,85 @@ func (e *Estimate) ResidentAccept(p match.Policy) Residents {
 // VerifyAccept is the share of residents' attempts accepted in 1:1
 // verification at threshold t: the card names the resident, and the face
 // must be under t from one of their templates.
-func (e *Estimate) VerifyAccept(t float32) float64 {
-	var n, ok int
+func (e *Estimate) VerifyAccept(t float32) float64 { return e.VerifyInterval(t).Share }
+
+// VerifyInterval is VerifyAccept with its interval.
+func (e *Estimate) VerifyInterval(t float32) Interval {
+	return e.interval(func(row probeRow) bool { return row.self < t })
+}
+
+// Interval is a share of residents' attempts accepted, with one-sided
+// bounds at Config.Confidence on each side. The attempts of one resident
+// are alike (a resident whose face the model handles badly fails most of
+// them), so residents, not attempts, are the unit: Low is the lower of a
+// bootstrap over residents and a Wilson bound that counts each resident
+// once; High likewise. The decisions use Low: a mode is offered only if
+// even the pessimistic end accepts enough residents.
+type Interval struct {
+	Share, Low, High float64
+	Probes           int // templates presented
+	Residents        int // residents they belong to
+}
+
+// interval measures the share of genuine probe rows that ok accepts, with
+// its bounds; the resampling is seeded, and residents are in canonical
+// order, so the answer is a function of the templates alone.
+func (e *Estimate) interval(ok func(probeRow) bool) Interval {
+	type count struct{ n, k int }
+	per := map[int32]*count{}
+	var order []int32
+	var iv Interval
+	acc := 0
 	for _, row := range e.rows {
-		if row.genuine {
-			n++
-			if row.self < t {
-				ok++
-			}
+		if !row.genuine {
+			continue
+		}
+		c := per[row.resident]
+		if c == nil {
+			c = &count{}
+			per[row.resident] = c
+			order = append(order, row.resident)
+		}
+		c.n++
+		iv.Probes++
+		if ok(row) {
+			c.k++
+			acc++
 		}
 	}
-	return ratio(ok, n)
+	iv.Residents = len(order)
+	if iv.Probes == 0 {
+		return iv
+	}
+	iv.Share = ratio(acc, iv.Probes)
+	z := probit(e.Config.Confidence)
+	iv.Low, iv.High = wilson(iv.Share, iv.Residents, z)
+	rng := newRNG(e.Config.Seed, streamAccept)
+	reps := make([]float64, e.Config.Bootstrap)
+	for b := range reps {
+		var n, k int
+		for range order {
+			c := per[order[rng.IntN(len(order))]]
+			n += c.n
+			k += c.k
+		}
+		reps[b] = ratio(k, n)
+	}
+	slices.Sort(reps)
+	lo := reps[int(math.Floor((1-e.Config.Confidence)*float64(len(reps))))]
+	hi := reps[min(len(reps)-1, int(math.Ceil(e.Config.Confidence*float64(len(reps))))-1)]
+	iv.Low, iv.High = min(iv.Low, lo), max(iv.High, hi)
+	return iv
+}
+
+// wilson is the Wilson score interval for a share p of n trials at normal
+// quantile z.
+func wilson(p float64, n int, z float64) (lo, hi float64) {
+	fn := float64(n)
+	den := 1 + z*z/fn
+	mid := (p + z*z/(2*fn)) / den
+	half := z / den * math.Sqrt(p*(1-p)/fn+z*z/(4*fn*fn))
+	return max(0, mid-half), min(1, mid+half)
 }
 
 func ratio(a, b int) float64 {
@@ -501,4 +596,59 @@ func (e *Estimate) ThresholdFor(target float64, n int) float32 {
 		}
 	}
 	return lo
+}
+
+// canonical orders a gallery by its templates alone, so that everything Fit
+// computes (the probe sample, the bootstrap's draws of residents) is a
+// function of the templates and Seed, never of resident IDs, map order or
+// the order of enrollment: each resident's templates sorted by their bytes,
+// residents by their sorted templates. Two residents with the same templates
+// are interchangeable, so their order among themselves changes nothing.
+func canonical(g Templates) [][][]float32 {
+	type person struct {
+		key  []byte
+		vecs [][]float32
+	}
+	people := make([]person, 0, len(g))
+	for _, vs := range g {
+		keys := make([][]byte, len(vs))
+		idx := make([]int, len(vs))
+		for k, v := range vs {
+			keys[k] = vecBytes(v)
+			idx[k] = k
+		}
+		slices.SortStableFunc(idx, func(a, b int) int { return bytes.Compare(keys[a], keys[b]) })
+		p := person{vecs: make([][]float32, len(vs))}
+		for k, i := range idx {
+			p.vecs[k] = vs[i]
+			p.key = append(p.key, keys[i]...)
+		}
+		people = append(people, p)
+	}
+	slices.SortStableFunc(people, func(a, b person) int { return bytes.Compare(a.key, b.key) })
+	out := make([][][]float32, len(people))
+	for i, p := range people {
+		out[i] = p.vecs
+	}
+	return out
+}
+
+// vecBytes is a template's components as big-endian IEEE 754 bits, with
+// the sign bit flipped (and all bits for negatives), so that byte order is
+// numeric order; -0 and +0 are made equal first.
+func vecBytes(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		if x == 0 {
+			x = 0
+		}
+		u := math.Float32bits(x)
+		if u>>31 == 1 {
+			u = ^u
+		} else {
+			u |= 1 << 31
+		}
+		binary.BigEndian.PutUint32(b[4*i:], u)
+	}
+	return b
 }

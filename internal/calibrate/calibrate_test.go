@@ -3,7 +3,10 @@ package calibrate_test
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -307,6 +310,93 @@ func TestDecideSmallGalleries(t *testing.T) {
 		d := calibrate.Decide(few, tt.s)
 		if d.Mode != tt.mode || !strings.Contains(d.Reason, tt.why) || d.Estimate != nil {
 			t.Errorf("%s: Decide = %v (%q), estimate %v; want %v, a reason with %q", tt.name, d.Mode, d.Reason, d.Estimate, tt.mode, tt.why)
+		}
+	}
+}
+
+// TestFitIgnoresResidentIDsAndOrder replays issue 17: the same templates
+// enrolled under other resident IDs, in another order, must give the same
+// estimate, mode, thresholds and intervals, bit for bit.
+func TestFitIgnoresResidentIDsAndOrder(t *testing.T) {
+	tm, _, _ := enroll(t, idols(t))
+	ids := make([]string, 0, len(tm))
+	for id := range tm {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	rng := rand.New(rand.NewPCG(3, 4))
+	perm := rng.Perm(len(ids))
+	other := calibrate.Templates{}
+	for i, id := range ids {
+		vs := slices.Clone(tm[id])
+		rng.Shuffle(len(vs), func(a, b int) { vs[a], vs[b] = vs[b], vs[a] })
+		// New IDs whose sorted order is a random permutation of the old.
+		other[fmt.Sprintf("r%08x-%d", rng.Uint32(), perm[i])] = vs
+	}
+	summary := func(tm calibrate.Templates) string {
+		d := calibrate.Decide(tm, calibrate.Settings{Calibrate: true, Target: 1e-3})
+		if d.Estimate == nil {
+			t.Fatalf("Decide: no estimate: %s", d.Reason)
+		}
+		e := d.Estimate
+		d.Estimate = nil
+		return fmt.Sprintf("%+v\n%+v\n%+v\n%+v", d, e.TradeOffAt(), e.Spread(3), e.Tail)
+	}
+	a, b := summary(tm), summary(other)
+	if a != b {
+		t.Errorf("the same templates under other IDs and in another order calibrate differently:\n%s\nvs\n%s", a, b)
+	}
+	// And the IDs did change the order calibrate would have seen before.
+	before := 0
+	for i := range perm {
+		if perm[i] != i {
+			before++
+		}
+	}
+	if before == 0 {
+		t.Fatal("the permutation moved nobody: the test proves nothing")
+	}
+}
+
+// TestResidentIntervals: the interval brackets the share, the low end is
+// what decides, and a handful of residents cannot claim certainty.
+func TestResidentIntervals(t *testing.T) {
+	tm, _, _ := enroll(t, idols(t))
+	e, err := calibrate.Fit(tm, calibrate.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, thr := range []float32{0.3, 0.4, 0.5, 0.6} {
+		iv := e.VerifyInterval(thr)
+		r := e.ResidentAccept(match.Policy{Threshold: thr})
+		if !(iv.Low <= iv.Share && iv.Share <= iv.High) || !(r.CorrectLow <= r.Correct && r.Correct <= r.CorrectHigh) {
+			t.Errorf("threshold %v: 1:1 %v in [%v, %v], 1:N %v in [%v, %v]: a share outside its interval", thr, iv.Share, iv.Low, iv.High, r.Correct, r.CorrectLow, r.CorrectHigh)
+		}
+		if iv.Share > 0 && iv.Share < 1 && !(iv.Low < iv.Share && iv.High > iv.Share) {
+			t.Errorf("threshold %v: 1:1 interval [%v, %v] around %v has no width", thr, iv.Low, iv.High, iv.Share)
+		}
+		t.Logf("threshold %.2f: 1:1 %.1f%% (%.1f-%.1f%%) over %d residents; 1:N %.1f%% (%.1f-%.1f%%)", thr, 100*iv.Share, 100*iv.Low, 100*iv.High, iv.Residents,
+			100*r.Correct, 100*r.CorrectLow, 100*r.CorrectHigh)
+	}
+	// All attempts accepted by 12 residents is not proof that 99% of
+	// residents would be: the Wilson bound over residents says so.
+	ids := slices.Sorted(maps.Keys(tm))
+	few := calibrate.Templates{}
+	for _, id := range ids[:12] {
+		few[id] = tm[id]
+	}
+	ef, err := calibrate.Fit(few, calibrate.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iv := ef.VerifyInterval(10)
+	if iv.Share != 1 || iv.Residents != 12 || iv.Low > 0.85 || iv.High != 1 {
+		t.Errorf("VerifyInterval(10) on 12 residents = %+v, want share 1 with a low end under 85%%", iv)
+	}
+	d := e.Choose()
+	for _, o := range []calibrate.Option{d.Identify, d.Verify} {
+		if o.Meets && o.AcceptLow < e.Config.MinAccept {
+			t.Errorf("%v meets with a low end %.3f under MinAccept %.2f", o.Mode, o.AcceptLow, e.Config.MinAccept)
 		}
 	}
 }

@@ -43,8 +43,12 @@ type Option struct {
 	// Accept is the share of residents' attempts accepted as themselves;
 	// Misidentified those taken for another resident (Identify only).
 	Accept, Misidentified float64
+	// AcceptLow and AcceptHigh bound Accept (Interval): what residents who
+	// did not enroll here might see.
+	AcceptLow, AcceptHigh float64
 	// Meets says whether the option keeps the target and accepts at least
-	// MinAccept (and misidentifies at most MaxMisidentify).
+	// MinAccept even at the pessimistic end (AcceptLow), and misidentifies
+	// at most MaxMisidentify.
 	Meets bool
 }
 
@@ -52,12 +56,14 @@ type Option struct {
 type Decision struct {
 	Mode   Mode
 	Policy match.Policy // the policy of the chosen mode; zero when Off
-	// Stranger and Accept are the chosen option's figures (see Option).
-	Stranger, Accept float64
-	Target           float64
-	Residents        int
-	Identify, Verify Option
-	Reason           string // one line for status and report
+	// Stranger, Accept and its bounds are the chosen option's figures (see
+	// Option).
+	Stranger, Accept      float64
+	AcceptLow, AcceptHigh float64
+	Target                float64
+	Residents             int
+	Identify, Verify      Option
+	Reason                string // one line for status and report
 	// Calibrated says the mode was chosen from the gallery (Decide with
 	// Settings.Calibrate), not kept from a fixed policy.
 	Calibrated bool
@@ -80,33 +86,43 @@ func (e *Estimate) Choose() Decision {
 	for _, m := range c.Margins {
 		p := match.Policy{Threshold: t, MinMargin: m}
 		r := e.ResidentAccept(p)
-		o := Option{Mode: Identify, Policy: p, Accept: r.Correct, Misidentified: r.Misidentified}
+		o := Option{Mode: Identify, Policy: p, Accept: r.Correct, AcceptLow: r.CorrectLow, AcceptHigh: r.CorrectHigh, Misidentified: r.Misidentified}
 		_, o.Stranger = e.StrangerAccept(p)
-		o.Meets = t > 0 && o.Stranger <= c.Target && o.Accept >= c.MinAccept && o.Misidentified <= c.MaxMisidentify
+		o.Meets = t > 0 && o.Stranger <= c.Target && o.AcceptLow >= c.MinAccept && o.Misidentified <= c.MaxMisidentify
 		if better(o, d.Identify, c.MaxMisidentify) {
 			d.Identify = o
 		}
 	}
 
 	tv := e.ThresholdFor(c.Target, 1)
-	d.Verify = Option{Mode: Verify, Policy: match.Policy{Threshold: tv}, Accept: e.VerifyAccept(tv)}
+	vi := e.VerifyInterval(tv)
+	d.Verify = Option{Mode: Verify, Policy: match.Policy{Threshold: tv}, Accept: vi.Share, AcceptLow: vi.Low, AcceptHigh: vi.High}
 	_, d.Verify.Stranger = e.PairFMR(tv)
-	d.Verify.Meets = tv > 0 && d.Verify.Stranger <= c.Target && d.Verify.Accept >= c.MinAccept
+	d.Verify.Meets = tv > 0 && d.Verify.Stranger <= c.Target && d.Verify.AcceptLow >= c.MinAccept
 
+	chosen := func(o Option) {
+		d.Mode, d.Policy, d.Stranger = o.Mode, o.Policy, o.Stranger
+		d.Accept, d.AcceptLow, d.AcceptHigh = o.Accept, o.AcceptLow, o.AcceptHigh
+	}
 	switch {
 	case d.Identify.Meets:
-		d.Mode, d.Policy, d.Stranger, d.Accept = Identify, d.Identify.Policy, d.Identify.Stranger, d.Identify.Accept
-		d.Reason = fmt.Sprintf("face identifies alone: threshold %.3f, margin %.3f keep strangers under %.2g per attempt with %d residents; residents accepted %.0f%%",
-			d.Policy.Threshold, d.Policy.MinMargin, d.Stranger, e.Residents, 100*d.Accept)
+		chosen(d.Identify)
+		d.Reason = fmt.Sprintf("face identifies alone: threshold %.3f, margin %.3f keep strangers under %.2g per attempt with %d residents; residents accepted %s",
+			d.Policy.Threshold, d.Policy.MinMargin, d.Stranger, e.Residents, share(d.Identify))
 	case d.Verify.Meets:
-		d.Mode, d.Policy, d.Stranger, d.Accept = Verify, d.Verify.Policy, d.Verify.Stranger, d.Verify.Accept
-		d.Reason = fmt.Sprintf("face confirms the card holder only: with %d residents, face alone would accept %.0f%% of residents at the target %.2g (need %.0f%%); 1:1 at threshold %.3f accepts %.0f%%",
-			e.Residents, 100*d.Identify.Accept, c.Target, 100*c.MinAccept, d.Policy.Threshold, 100*d.Accept)
+		chosen(d.Verify)
+		d.Reason = fmt.Sprintf("face confirms the card holder only: with %d residents, face alone would accept %s of residents at the target %.2g (need %.0f%% at the low end); 1:1 at threshold %.3f accepts %s",
+			e.Residents, share(d.Identify), c.Target, 100*c.MinAccept, d.Policy.Threshold, share(d.Verify))
 	default:
-		d.Reason = fmt.Sprintf("face not used: at the target %.2g even 1:1 verification accepts only %.0f%% of residents (need %.0f%%); card and PIN only",
-			c.Target, 100*d.Verify.Accept, 100*c.MinAccept)
+		d.Reason = fmt.Sprintf("face not used: at the target %.2g even 1:1 verification accepts only %s of residents (need %.0f%% at the low end); card and PIN only",
+			c.Target, share(d.Verify), 100*c.MinAccept)
 	}
 	return d
+}
+
+// share writes an option's resident acceptance with its interval.
+func share(o Option) string {
+	return fmt.Sprintf("%.0f%% (%.0f-%.0f%%)", 100*o.Accept, 100*o.AcceptLow, 100*o.AcceptHigh)
 }
 
 // better orders Identify options: meeting everything first, then fewer
@@ -162,4 +178,34 @@ func (e *Estimate) TradeOffAt(targets ...float64) []Row {
 		ps[i] = match.Policy{Threshold: e.ThresholdFor(t, e.Residents)}
 	}
 	return e.TradeOff(ps)
+}
+
+// Seeded is the choice one seed of the bootstrap gives (Spread).
+type Seeded struct {
+	Seed uint64
+	Mode Mode
+	// Identify and Verify are the thresholds the two modes would use.
+	Identify, Verify float32
+	// AcceptLow is the chosen mode's pessimistic resident acceptance.
+	AcceptLow float64
+}
+
+// Spread repeats the choice with the bootstrap drawn from other seeds
+// (Seed+1 ... Seed+k), on the same scores: how firm the mode and
+// thresholds are against the luck of the resampling. (A gallery large
+// enough to be sampled, over MaxProbes templates, keeps its sample.) It takes
+// about k times as long as the bootstrap in Fit.
+func (e *Estimate) Spread(k int) []Seeded {
+	out := make([]Seeded, 0, k)
+	for i := range k {
+		c := *e
+		c.Config.Seed = e.Config.Seed + uint64(i) + 1
+		if c.boot = c.bootstrap(c.Config.Seed); len(c.boot) < c.Config.Bootstrap/2 {
+			continue
+		}
+		d := c.Choose()
+		out = append(out, Seeded{Seed: c.Config.Seed, Mode: d.Mode, Identify: d.Identify.Policy.Threshold,
+			Verify: d.Verify.Policy.Threshold, AcceptLow: d.AcceptLow})
+	}
+	return out
 }

@@ -57,8 +57,24 @@
 // without it, under the policy. This errs both ways: optimistic, because
 // enrollment templates pass a quality gate that live frames at the gate do
 // not; pessimistic, because a live probe faces all of the resident's
-// templates, not all but one. It is used only to judge whether a mode is
-// worth offering; safety comes from the stranger bound.
+// templates, not all but one. Its interval (Interval) treats residents, not
+// attempts, as the unit, and a mode is offered only if the low end of it
+// accepts MinAccept: on the East Asian photos, held-out residents did at
+// least as well as that low end in every calibrated run (docs/accuracy.md),
+// but a gate whose residents enroll from better photos than they show the
+// camera will see less. It is used only to judge whether a mode is worth
+// offering; safety comes from the stranger bound.
+//
+// # Determinism
+//
+// The estimate is a function of the templates and Seed alone: residents are
+// put in an order given by their templates (never their IDs, the map's
+// order or the order they enrolled in), and sampling, the tail's bootstrap
+// and the residents' intervals each draw from their own seeded stream. The
+// same templates give the same mode and thresholds after a restart, a
+// restore or a re-enrollment under new IDs. How much the choice owes to the
+// luck of the bootstrap is shown by Spread, which repeats it with other
+// seeds (`gated calibrate`, "firmness").
 //
 // The check that matters is on people the gallery never saw: the tests enroll
 // half of the people of real data sets, choose a policy from that gallery

@@ -84,7 +84,15 @@ type Set struct {
 type Calibration struct {
 	At time.Time
 	calibrate.Decision
+	// Spread is the choice under other bootstrap seeds (SpreadSeeds of
+	// them), filled in just after the decision is applied; nil until then
+	// and when nothing was estimated.
+	Spread []calibrate.Seeded
 }
+
+// SpreadSeeds is how many other seeds each calibration is repeated with,
+// to show staff how firm its choice is.
+const SpreadSeeds = 5
 
 // Open loads the templates of cfg.Model from the store into a new matcher.
 // Until Run first estimates, faces are off (Calibration's zero Decision).
@@ -357,12 +365,21 @@ func (s *Set) Run(ctx context.Context) error {
 func (s *Set) Recalibrate() calibrate.Decision {
 	start := time.Now()
 	dec := calibrate.Decide(s.gallery.Snapshot(), s.cfg.Settings)
+	at := s.cfg.Now()
 	s.cmu.Lock()
-	s.cal = Calibration{At: s.cfg.Now(), Decision: dec}
+	s.cal = Calibration{At: at, Decision: dec}
 	s.cmu.Unlock()
 	s.cfg.Apply(dec)
 	s.log.Info("faces: calibration", "mode", dec.Mode.String(), "threshold", dec.Policy.Threshold, "margin", dec.Policy.MinMargin,
 		"stranger_upper", dec.Stranger, "residents", dec.Residents, "took", time.Since(start).Round(time.Millisecond), "reason", dec.Reason)
+	if dec.Estimate != nil {
+		spread := dec.Estimate.Spread(SpreadSeeds)
+		s.cmu.Lock()
+		if s.cal.At.Equal(at) {
+			s.cal.Spread = spread
+		}
+		s.cmu.Unlock()
+	}
 	return dec
 }
 

@@ -175,6 +175,19 @@ func (s *Server) calibrationState() api.Calibration {
 	d := cal.Decision
 	c := api.Calibration{At: cal.At, Mode: d.Mode.String(), Threshold: d.Policy.Threshold, Margin: d.Policy.MinMargin,
 		Reason: d.Reason, StrangerUpper: d.Stranger, Target: s.cfg.Face.Target, Calibrated: s.cfg.Face.Calibrate, Residents: d.Residents}
+	c.Accept, c.AcceptLow, c.AcceptHigh = d.Accept, d.AcceptLow, d.AcceptHigh
+	if len(cal.Spread) > 0 {
+		sp := &api.CalibrationSpread{Seeds: len(cal.Spread), Modes: map[string]int{}}
+		for i, x := range cal.Spread {
+			sp.Modes[x.Mode.String()]++
+			if i == 0 {
+				sp.IdentifyMin, sp.IdentifyMax, sp.VerifyMin, sp.VerifyMax = x.Identify, x.Identify, x.Verify, x.Verify
+			}
+			sp.IdentifyMin, sp.IdentifyMax = min(sp.IdentifyMin, x.Identify), max(sp.IdentifyMax, x.Identify)
+			sp.VerifyMin, sp.VerifyMax = min(sp.VerifyMin, x.Verify), max(sp.VerifyMax, x.Verify)
+		}
+		c.Spread = sp
+	}
 	if e := d.Estimate; e != nil {
 		c.Residents = e.Residents
 		for _, r := range e.TradeOffAt() {
