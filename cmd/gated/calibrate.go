@@ -50,6 +50,16 @@ func runCalibrate(e *env, args []string) error {
 			fmt.Fprintln(w, "  the mode is near a boundary: enrolling more residents, or better photos, will settle it")
 		}
 	}
+	if len(c.Duplicates) > 0 {
+		fmt.Fprintf(w, "\nthe same face under two names (left out of the estimate; check each: one person enrolled twice, or a photo of the wrong person):\n")
+		for i, x := range c.Duplicates {
+			if i == 10 {
+				fmt.Fprintf(w, "  ... and %d more (gated calibrate --json lists all)\n", len(c.Duplicates)-i)
+				break
+			}
+			fmt.Fprintf(w, "  %s and %s (distance %.3f)\n", x.A, x.B, x.Distance)
+		}
+	}
 	if len(c.TradeOff) > 0 {
 		fmt.Fprintln(w, "\ntrade-off at this gallery's size (1:N, no margin):")
 		var rows [][]string

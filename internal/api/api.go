@@ -52,8 +52,19 @@ type Calibration struct {
 	Reason     string  `json:"reason"`
 	// Spread is the same choice with the bootstrap drawn from other seeds:
 	// how firm the mode is. Absent until estimated.
-	Spread   *CalibrationSpread `json:"spread,omitempty"`
-	TradeOff []TradeOff         `json:"trade_off,omitempty"`
+	Spread *CalibrationSpread `json:"spread,omitempty"`
+	// Duplicates are residents whose templates show the same face under
+	// two names: left out of the stranger estimate; staff should check.
+	Duplicates []SameFace `json:"duplicates,omitempty"`
+	TradeOff   []TradeOff `json:"trade_off,omitempty"`
+}
+
+// SameFace is a pair of residents with templates closer than different
+// people's ever are.
+type SameFace struct {
+	A        string  `json:"a"`
+	B        string  `json:"b"`
+	Distance float32 `json:"distance"`
 }
 
 // CalibrationSpread summarises the calibration under other seeds.

@@ -63,6 +63,13 @@ type Config struct {
 	MaxProbes int
 	// MaxScores bounds the different-resident scores kept (default 1e6).
 	MaxScores int
+	// Duplicate is the distance, as a share of the median distance between
+	// templates of different residents, under which two templates of
+	// different residents are taken for one face filed under two names
+	// (default 0.2; a negative value turns the check off). Such templates
+	// are left out of the stranger statistics and listed in
+	// Estimate.Duplicates for staff to resolve.
+	Duplicate float64
 	// Seed makes sampling and bootstrap repeatable.
 	Seed uint64
 }
@@ -95,6 +102,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxScores == 0 {
 		c.MaxScores = 1_000_000
 	}
+	if c.Duplicate == 0 {
+		c.Duplicate = 0.2
+	}
 	return c
 }
 
@@ -114,6 +124,9 @@ func (c Config) validate() error {
 		if !(m >= 0) || math.IsInf(float64(m), 0) {
 			return fmt.Errorf("calibrate: margin %v, want a finite value >= 0", m)
 		}
+	}
+	if !(c.Duplicate < 1) {
+		return fmt.Errorf("calibrate: Duplicate = %v, want a value under 1", c.Duplicate)
 	}
 	if c.MinResidents < 3 || c.Bootstrap < 20 || c.MaxProbes < 10 || c.MaxScores < 100 {
 		return fmt.Errorf("calibrate: MinResidents %d, Bootstrap %d, MaxProbes %d, MaxScores %d: want at least 3, 20, 10, 100",
@@ -149,12 +162,26 @@ type Estimate struct {
 	Scores, Probes, GenuineProbes int
 	Impostor                      Summary
 	Tail                          Tail
+	// Duplicates are pairs of templates of different residents so close
+	// that they are one face (one photo, or one person) filed under two
+	// names. They say nothing about strangers and are left out of the
+	// scores (they still count in the residents' figures, as the
+	// misidentifications they are); staff should resolve them.
+	Duplicates []Duplicate
 
 	scores []float32  // sorted different-resident scores
 	pairA  []int32    // scores[i] is from a template of resident pairA[i]
 	pairB  []int32    // to resident pairB[i] (canonical indices)
 	boot   []Tail     // bootstrap replicates of the tail fit
 	rows   []probeRow // one per probe template
+}
+
+// Duplicate is one template of resident A and one of resident B closer
+// than Upto (Config.Duplicate times the median different-resident template
+// distance).
+type Duplicate struct {
+	A, B           string  // resident IDs, A before B in the canonical order
+	Distance, Upto float32 // their distance; the cut it fell under
 }
 
 // probeRow is one template presented to the gallery without it.
@@ -190,7 +217,7 @@ func Fit(g Templates, cfg Config) (*Estimate, error) {
 	var vecs [][]float32
 	var owner []int32
 	multi := 0
-	people := canonical(g)
+	people, ids := canonical(g)
 	for r, vs := range people {
 		if len(vs) >= 2 {
 			multi++
@@ -221,20 +248,26 @@ func Fit(g Templates, cfg Config) (*Estimate, error) {
 	}
 
 	e := &Estimate{Config: cfg, Residents: n, Templates: len(vecs), Probes: len(probes)}
-	near := make([]float32, n) // per resident: nearest template to the probe
+	dup := e.duplicates(ids, vecs, owner, probes)
+	near := make([]float32, n)  // per resident: nearest template to the probe
+	clean := make([]float32, n) // the same without duplicate templates
 	var pairA, pairB []int32
 	others := make([]int32, 0, n)
 	for _, p := range probes {
 		for r := range near {
-			near[r] = float32(math.Inf(1))
+			near[r], clean[r] = float32(math.Inf(1)), float32(math.Inf(1))
 		}
 		q := vecs[p]
 		for j, v := range vecs {
 			if j == p {
 				continue
 			}
-			if d := match.Distance(q, v); d < near[owner[j]] {
+			d := match.Distance(q, v)
+			if d < near[owner[j]] {
 				near[owner[j]] = d
+			}
+			if !dup[j] && d < clean[owner[j]] {
+				clean[owner[j]] = d
 			}
 		}
 		a := owner[p]
@@ -264,8 +297,14 @@ func Fit(g Templates, cfg Config) (*Estimate, error) {
 			}
 			others = others[:perRow]
 		}
+		if dup[p] {
+			continue
+		}
 		for _, b := range others {
-			e.scores = append(e.scores, near[b])
+			if math.IsInf(float64(clean[b]), 1) {
+				continue // all of b's templates are duplicates
+			}
+			e.scores = append(e.scores, clean[b])
 			pairA = append(pairA, a)
 			pairB = append(pairB, b)
 		}
@@ -307,6 +346,46 @@ func Fit(g Templates, cfg Config) (*Estimate, error) {
 	return e, nil
 }
 
+// duplicates marks the templates within Config.Duplicate times the median
+// different-resident template distance of another resident's template, and
+// lists the pairs in e.Duplicates. The median comes from a sample of pairs
+// drawn from its own stream, so the cut is set before any score. Each probe
+// is compared with every template (every pair once when all templates are
+// probes): as long again as the scores take.
+func (e *Estimate) duplicates(ids []string, vecs [][]float32, owner []int32, probes []int) []bool {
+	dup := make([]bool, len(vecs))
+	if e.Config.Duplicate < 0 {
+		return dup
+	}
+	rng := newRNG(e.Config.Seed, streamDuplicate)
+	var sample []float32
+	for range 4000 {
+		i, j := rng.IntN(len(vecs)), rng.IntN(len(vecs))
+		if owner[i] != owner[j] {
+			sample = append(sample, match.Distance(vecs[i], vecs[j]))
+		}
+	}
+	if len(sample) == 0 {
+		return dup
+	}
+	slices.Sort(sample)
+	cut := float32(e.Config.Duplicate) * sample[len(sample)/2]
+	all := len(probes) == len(vecs)
+	for _, i := range probes {
+		for j := range vecs {
+			if owner[i] == owner[j] || (all && j <= i) {
+				continue
+			}
+			if d := match.Distance(vecs[i], vecs[j]); d < cut {
+				dup[i], dup[j] = true, true
+				a, b := min(owner[i], owner[j]), max(owner[i], owner[j])
+				e.Duplicates = append(e.Duplicates, Duplicate{A: ids[a], B: ids[b], Distance: d, Upto: cut})
+			}
+		}
+	}
+	return dup
+}
+
 // Random streams: each use of the seed has its own, so that sampling a large
 // gallery, the tail's bootstrap and the residents' intervals do not shift
 // one another, and Spread can redo the bootstrap alone.
@@ -314,6 +393,7 @@ const (
 	streamSample = iota + 1
 	streamTail
 	streamAccept
+	streamDuplicate
 )
 
 func newRNG(seed uint64, stream uint64) *rand.Rand {
@@ -601,16 +681,17 @@ func (e *Estimate) ThresholdFor(target float64, n int) float32 {
 // canonical orders a gallery by its templates alone, so that everything Fit
 // computes (the probe sample, the bootstrap's draws of residents) is a
 // function of the templates and Seed, never of resident IDs, map order or
-// the order of enrollment: each resident's templates sorted by their bytes,
+// the order of enrollment (the IDs come back only to name residents): each resident's templates sorted by their bytes,
 // residents by their sorted templates. Two residents with the same templates
 // are interchangeable, so their order among themselves changes nothing.
-func canonical(g Templates) [][][]float32 {
+func canonical(g Templates) (vecs [][][]float32, ids []string) {
 	type person struct {
+		id   string
 		key  []byte
 		vecs [][]float32
 	}
 	people := make([]person, 0, len(g))
-	for _, vs := range g {
+	for id, vs := range g {
 		keys := make([][]byte, len(vs))
 		idx := make([]int, len(vs))
 		for k, v := range vs {
@@ -618,7 +699,7 @@ func canonical(g Templates) [][][]float32 {
 			idx[k] = k
 		}
 		slices.SortStableFunc(idx, func(a, b int) int { return bytes.Compare(keys[a], keys[b]) })
-		p := person{vecs: make([][]float32, len(vs))}
+		p := person{id: id, vecs: make([][]float32, len(vs))}
 		for k, i := range idx {
 			p.vecs[k] = vs[i]
 			p.key = append(p.key, keys[i]...)
@@ -626,11 +707,11 @@ func canonical(g Templates) [][][]float32 {
 		people = append(people, p)
 	}
 	slices.SortStableFunc(people, func(a, b person) int { return bytes.Compare(a.key, b.key) })
-	out := make([][][]float32, len(people))
+	vecs, ids = make([][][]float32, len(people)), make([]string, len(people))
 	for i, p := range people {
-		out[i] = p.vecs
+		vecs[i], ids[i] = p.vecs, p.id
 	}
-	return out
+	return vecs, ids
 }
 
 // vecBytes is a template's components as big-endian IEEE 754 bits, with

@@ -400,3 +400,50 @@ func TestResidentIntervals(t *testing.T) {
 		}
 	}
 }
+
+// TestOnePhotoUnderTwoNamesIsFlaggedNotCounted replays issue 13's "dlib
+// threshold 0.000": one photo filed under two residents' names (the same
+// face enrolled twice, or a mislabelled photo) put two different-resident
+// scores at 0, over 1e-4 of all scores, so both thresholds fell to 0. It is
+// a labelling matter, not evidence about strangers: it is listed for staff
+// and left out of the stranger statistics.
+func TestOnePhotoUnderTwoNamesIsFlaggedNotCounted(t *testing.T) {
+	tm, _, _ := enroll(t, idols(t))
+	clean, err := calibrate.Fit(tm, calibrate.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(clean.Duplicates) != 0 {
+		t.Fatalf("Duplicates on the distinct idols = %+v, want none", clean.Duplicates)
+	}
+	ids := slices.Sorted(maps.Keys(tm))
+	a, b := ids[0], ids[1]
+	tm[b] = append([][]float32{tm[a][0]}, tm[b]...) // a's photo filed under b too
+	off, err := calibrate.Fit(tm, calibrate.Config{Duplicate: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := off.ThresholdFor(off.Config.Target, 1); got > 0.01 {
+		t.Fatalf("without the check, 1:1 threshold = %.3f, want ~0 (the pair at distance 0 is 1 in %d scores)", got, off.Scores)
+	}
+	e, err := calibrate.Fit(tm, calibrate.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.Duplicates) != 1 || e.Duplicates[0].Distance != 0 ||
+		!slices.Equal(slices.Sorted(slices.Values([]string{e.Duplicates[0].A, e.Duplicates[0].B})), []string{a, b}) {
+		t.Fatalf("Duplicates = %+v, want one pair %s/%s at distance 0", e.Duplicates, a, b)
+	}
+	if e.Impostor.Min < 0.2 {
+		t.Fatalf("Impostor.Min = %.3f, want the duplicate left out (> 0.2)", e.Impostor.Min)
+	}
+	for _, n := range []int{1, e.Residents} {
+		got, want := e.ThresholdFor(e.Config.Target, n), clean.ThresholdFor(clean.Config.Target, n)
+		if math.Abs(float64(got-want)) > 0.02 {
+			t.Fatalf("ThresholdFor(n=%d) = %.3f, want %.3f ± 0.02 (as without the duplicate)", n, got, want)
+		}
+	}
+	if d := e.Choose(); !strings.Contains(d.Reason, "the same face under two names") {
+		t.Errorf("Choose().Reason = %q: staff are not told of the duplicate", d.Reason)
+	}
+}

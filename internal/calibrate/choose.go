@@ -117,7 +117,20 @@ func (e *Estimate) Choose() Decision {
 		d.Reason = fmt.Sprintf("face not used: at the target %.2g even 1:1 verification accepts only %s of residents (need %.0f%% at the low end); card and PIN only",
 			c.Target, share(d.Verify), 100*c.MinAccept)
 	}
+	d.Reason += e.duplicateNote()
 	return d
+}
+
+// duplicateNote tells staff of templates that show one face under two
+// names; "" when there are none.
+func (e *Estimate) duplicateNote() string {
+	n := len(e.Duplicates)
+	if n == 0 {
+		return ""
+	}
+	x := e.Duplicates[0]
+	return fmt.Sprintf("; %d pair(s) of templates show the same face under two names (first: %s and %s): one person enrolled twice, or a photo filed under the wrong resident? Check them (gated calibrate lists them)",
+		n, x.A, x.B)
 }
 
 // share writes an option's resident acceptance with its interval.

@@ -97,5 +97,6 @@ func (e *Estimate) checkFixed(p match.Policy) Decision {
 	default:
 		d.Reason = fmt.Sprintf("face REFUSED: the configured threshold %.2f misses the target %.2g even with a card", p.Threshold, c.Target)
 	}
+	d.Reason += e.duplicateNote()
 	return d
 }

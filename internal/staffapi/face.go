@@ -190,6 +190,9 @@ func (s *Server) calibrationState() api.Calibration {
 	}
 	if e := d.Estimate; e != nil {
 		c.Residents = e.Residents
+		for _, x := range e.Duplicates {
+			c.Duplicates = append(c.Duplicates, api.SameFace{A: x.A, B: x.B, Distance: x.Distance})
+		}
 		for _, r := range e.TradeOffAt() {
 			c.TradeOff = append(c.TradeOff, api.TradeOff{Threshold: r.Policy.Threshold, Margin: r.Policy.MinMargin,
 				StrangerUpper: r.StrangerUpper, PairFMRUpper: r.PairFMRUpper, ResidentsCorrect: r.Residents.Correct, VerifyAccept: r.Verify})
