@@ -61,6 +61,10 @@ type Quality struct {
 	MinSharpness  float64 // variance of the Laplacian of the face at 150x150 (default 60)
 }
 
+// Defaults is q with every zero field set to its default: the thresholds
+// Assess applies.
+func (q Quality) Defaults() Quality { return q.withDefaults() }
+
 func (q Quality) withDefaults() Quality {
 	if q.MinFaceSide == 0 {
 		q.MinFaceSide = 100
