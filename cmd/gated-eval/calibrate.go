@@ -7,6 +7,7 @@ import (
 
 	"github.com/gated-dev/gated/internal/calibrate"
 	"github.com/gated-dev/gated/internal/eval"
+	"github.com/gated-dev/gated/internal/match"
 )
 
 // calibration is what calibrate chose from one model's 1:N gallery, and
@@ -72,10 +73,19 @@ func calibrateModel(m eval.Model, sp eval.Split, target float64) (calibration, e
 	if err != nil {
 		return calibration{}, err
 	}
-	c := calibration{Model: m.Name, Target: target, Decision: est.Choose(), Residents: est.Residents}
+	return heldOut(calibration{Model: m.Name, Target: target, Decision: est.Choose(), Residents: est.Residents}, g, probes)
+}
+
+// heldOut presents probes the gallery never saw under the calibrated
+// decision c: probes with no descriptor (the camera found no face) are
+// not presented.
+func heldOut(c calibration, g *match.Gallery, probes []eval.Probe) (calibration, error) {
 	ip, tv := c.Decision.Identify.Policy, c.Decision.Verify.Policy.Threshold
 	residents := g.Residents()
 	for _, p := range probes {
+		if p.Vector == nil {
+			continue
+		}
 		r, err := g.Lookup(p.Vector)
 		if err != nil {
 			return calibration{}, err
@@ -87,7 +97,7 @@ func calibrateModel(m eval.Model, sp eval.Split, target float64) (calibration, e
 				c.IdentCorrect++
 			}
 			c.VerifyResidentProbes++
-			if d, _, _ := g.Distance(p.Label, p.Vector); d < tv {
+			if d, ok, _ := g.Distance(p.Label, p.Vector); ok && d < tv { // not ok: a resident the gate could not enroll
 				c.VerifyAccepted++
 			}
 			continue

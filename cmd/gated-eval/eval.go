@@ -67,8 +67,8 @@ func runEval(e *env, args []string) error {
 	thresholds := fs.String("thresholds", "", "1:1 error rates at these distance thresholds, [MODEL=]VALUE,...: a bare value only with one model, as distances are on each model's own scale\n"+
 		"(default: 0.30 to 0.70 by 0.05 for dlib alone; with --compare or --calibrate, round thresholds across each model's own distances, from its FMR-0.1% point to where its FNMR falls to 1%)")
 	targets := fs.String("target-fmr", "0.01,0.001", "thresholds that keep the false match rate at these values")
-	every := fs.Int("enroll-every", 2, "1:N split: enroll every n-th person (in name order); the others are strangers")
-	templates := fs.Int("templates", 3, "1:N split: templates enrolled per person; their other photos are probes")
+	every := fs.Int("enroll-every", 2, "1:N split: enroll every n-th person (in name order, or --seed's); the others are strangers")
+	templates := fs.Int("templates", 3, "1:N split: templates enrolled per person (--enroll gate: photos tried per resident, the first in name order, enrolled or refused); their other photos are probes")
 	policyT := fs.String("threshold", "", "1:N thresholds, [MODEL=]VALUE,...: a bare value only with one model (default: each model's thresholds at each --target-fmr)")
 	policyM := fs.String("margin", "", "1:N minimum margins to the runner-up resident, [MODEL=]VALUE[%],...: N% is N% of the threshold; a bare distance only with one model\n"+
 		"(default: 0,0.02,0.05 for dlib alone; with --compare or --calibrate, 0%,5%,10%)")
@@ -76,6 +76,15 @@ func runEval(e *env, args []string) error {
 	target := fs.Float64("target", 1e-4, "--calibrate: the stranger-accept target per attempt")
 	dedup := fs.Float64("drop-duplicates", 0, "drop descriptors within this distance of someone else's (one photo filed under two people); 0 keeps all")
 	asJSON := fs.Bool("json", false, "print JSON instead of tables")
+	enroll := fs.String("enroll", "", "--photos: \"gate\" (the default): 1:N, calibration and --predict as the daemon would enroll: each resident's enroll photos through\n"+
+		"staff enrollment's quality gate (gated face enroll --photo), probes through the live camera path (largest face), with the daemon's model and detector\n"+
+		"(refused photos and residents are reported; no 1:1 curves); \"all\": every photo's largest face, no quality gate, 1:1 curves (the older figures)")
+	residents := fs.Int("residents", 0, "--enroll gate: this many people are residents (the first after --seed's shuffle); 0: every --enroll-every-th person")
+	seed := fs.Uint64("seed", 0, "--enroll gate: shuffle people with this seed before choosing residents (0: name order)")
+	maxSide := fs.Int("max-side", 1280, "--enroll gate: as face.max_side: photos are scaled to this longest side to find faces")
+	predict := fs.Bool("predict", false, "--enroll gate, one model: predict what the gate does with every probe photo (granted, misidentified, refused, no face; strangers accepted), with 95% intervals")
+	mode := fs.String("mode", "auto", "--predict: identify, verify (at --threshold and --margin), or auto (what calibration chooses at --target, as face.calibrate = true)")
+	quality := fs.Bool("quality", false, "--enroll gate: also study the quality gate: each measurement's spread, how many each threshold refuses, genuine distances of refused and accepted photos")
 	switch err := fs.Parse(args); {
 	case errors.Is(err, flag.ErrHelp):
 		return err
@@ -86,6 +95,19 @@ func runEval(e *env, args []string) error {
 	}
 	if (*descFile == "") == (*photos == "") {
 		return usageError{"give exactly one of --descriptors and --photos"}
+	}
+	switch {
+	case *enroll == "" && *photos != "":
+		*enroll = "gate"
+	case *enroll == "":
+		*enroll = "all"
+	case *enroll != "gate" && *enroll != "all":
+		return usageError{fmt.Sprintf("--enroll %q: use gate or all", *enroll)}
+	case *enroll == "gate" && *descFile != "":
+		return usageError{"--enroll gate needs --photos: descriptors carry no photos to run through the quality gate"}
+	}
+	if *enroll == "all" && (*predict || *quality || *residents != 0 || *seed != 0) {
+		return usageError{"--predict, --quality, --residents and --seed need --enroll gate"}
 	}
 	fms, err := parseModels(*modelList, *descFile != "")
 	if err != nil {
@@ -109,6 +131,40 @@ func runEval(e *env, args []string) error {
 	plans, err := parsePlans(fms, *thresholds, *policyT, *policyM)
 	if err != nil {
 		return err
+	}
+
+	if *enroll == "gate" {
+		for _, fm := range fms {
+			if !slices.Contains(facemodel.Names(), fm.Name) {
+				return usageError{fmt.Sprintf("--enroll gate: %s is not a model the gate runs (%s); measure it with --enroll all", fm.Short, strings.Join(facemodel.Names(), ", "))}
+			}
+		}
+		if *residents < 0 || *every < 1 || *templates < 1 {
+			return usageError{"--residents must be >= 0, --enroll-every and --templates >= 1"}
+		}
+		pc := predictConfig{on: *predict, mode: *mode, target: *target}
+		if *predict {
+			if len(fms) != 1 {
+				return usageError{"--predict: give one model in --compare"}
+			}
+			switch *mode {
+			case "auto":
+			case "identify", "verify":
+				pl := plans[0]
+				if len(pl.thresholds) != 1 || len(pl.margins) > 1 {
+					return usageError{"--predict --mode " + *mode + ": give one --threshold (and at most one --margin)"}
+				}
+				pc.threshold = pl.thresholds[0]
+				if len(pl.margins) == 1 {
+					pc.margin = pl.margins[0]
+				}
+			default:
+				return usageError{fmt.Sprintf("--mode %q: use auto, identify or verify", *mode)}
+			}
+		}
+		gc := gateConfig{dir: *modelDir, detector: *detector, maxSide: *maxSide, customPath: *customPath, customSHA: *customSHA, jobs: *jobs}
+		sp := eval.PhotoSplit{Residents: *residents, Every: *every, Seed: *seed, EnrollPhotos: *templates}
+		return runGate(e, *photos, names, gc, sp, plans, cfg.TargetFMR, *target, pc, *quality, *asJSON)
 	}
 
 	sets := map[string]*eval.Set{}

@@ -118,7 +118,7 @@ func TestEvalOnPhotos(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	code, out, errs := gatedEval(t, "--photos", dir, "--models", testenv.Models(t), "--templates", "1")
+	code, out, errs := gatedEval(t, "--photos", dir, "--enroll", "all", "--models", testenv.Models(t), "--templates", "1")
 	if code != 0 {
 		t.Fatalf("gated-eval --photos = %d, %s", code, errs)
 	}
@@ -139,7 +139,7 @@ func TestEvalOnPhotos(t *testing.T) {
 		}
 	}
 	mdir := testenv.Models(t)
-	code, out, errs = gatedEval(t, "--photos", dir, "--models", mdir, "--templates", "1", "--compare", strings.Join(all, ","), "--jobs", "1",
+	code, out, errs = gatedEval(t, "--photos", dir, "--enroll", "all", "--models", mdir, "--templates", "1", "--compare", strings.Join(all, ","), "--jobs", "1",
 		"--dlib-custom", filepath.Join(mdir, filepath.FromSlash(models.DlibResNet)), "--dlib-custom-sha256", models.Sums()[models.DlibResNet])
 	if code != 0 {
 		t.Fatalf("gated-eval --compare %v = %d, %s", all, code, errs)
@@ -155,7 +155,7 @@ func TestEvalOnPhotos(t *testing.T) {
 
 	// --compare featurenet alone takes --threshold and --margin in its own
 	// distances, and says so (issue 13, 5.1).
-	code, out, errs = gatedEval(t, "--photos", dir, "--models", mdir, "--templates", "1", "--jobs", "1", "--compare", "featurenet",
+	code, out, errs = gatedEval(t, "--photos", dir, "--enroll", "all", "--models", mdir, "--templates", "1", "--jobs", "1", "--compare", "featurenet",
 		"--threshold", "1.05", "--margin", "0.03")
 	if code != 0 {
 		t.Fatalf("gated-eval --compare featurenet --threshold 1.05 = %d, %s", code, errs)

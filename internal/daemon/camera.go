@@ -131,27 +131,16 @@ func (d *daemon) frame(ctx context.Context, fr camera.Frame) {
 	if c != nil {
 		// A resident is enrolling in front of the camera: frames go to
 		// the enrollment, not to access decisions.
-		c.Offer(recognizer.Assess(fr.Mat, faces, recognizer.Quality{}))
+		c.Offer(recognizer.EnrollAssess(fr.Mat, faces))
 		return
 	}
 	ob := gate.Observation{Time: fr.Time}
-	if f := largest(faces); f != nil {
+	if f := recognizer.LiveFace(faces); f != nil {
 		ob.Face = f.Descriptor
 	}
 	if _, err := d.gate.Face(ctx, ob); err != nil {
 		d.log.Error("daemon: face decision", "err", err)
 	}
-}
-
-func largest(faces []recognizer.Face) *recognizer.Face {
-	var best *recognizer.Face
-	for i := range faces {
-		f := &faces[i]
-		if best == nil || f.Rect.Dx()*f.Rect.Dy() > best.Rect.Dx()*best.Rect.Dy() {
-			best = f
-		}
-	}
-	return best
 }
 
 // captureFaces takes want good frames from the camera within timeout, and
@@ -195,16 +184,10 @@ type photoTemplates struct{ d *daemon }
 
 // Template turns one photo into a template, or says why it cannot.
 func (p photoTemplates) Template(photo []byte) ([]float32, string) {
-	m, err := recognizer.DecodeImage(photo)
+	a, err := recognizer.EnrollPhoto(p.d.rec, photo)
 	if err != nil {
 		return nil, err.Error()
 	}
-	defer m.Close()
-	faces, err := p.d.rec.Faces(m)
-	if err != nil {
-		return nil, err.Error()
-	}
-	a := recognizer.Assess(m, faces, recognizer.Quality{})
 	if a.Problem != recognizer.Good {
 		return nil, a.Problem.Advice("en")
 	}

@@ -87,6 +87,7 @@ type Probe struct {
 	Label    string
 	Enrolled bool
 	Vector   []float32
+	Photo    string // the photo it came from, where known
 }
 
 // Identify presents every probe to the gallery and counts the outcomes under

@@ -61,6 +61,10 @@ type Quality struct {
 	MinSharpness  float64 // variance of the Laplacian of the face at 150x150 (default 60)
 }
 
+// Defaults is q with every zero field set to its default: the thresholds
+// Assess applies.
+func (q Quality) Defaults() Quality { return q.withDefaults() }
+
 func (q Quality) withDefaults() Quality {
 	if q.MinFaceSide == 0 {
 		q.MinFaceSide = 100
@@ -86,6 +90,7 @@ type Assessment struct {
 	Problem    Problem
 	Face       Face // the one face, when there is exactly one
 	FaceSide   int
+	Edge       int // pixels from the face box to the frame's nearest side; negative when cut
 	Yaw        float64
 	Brightness float64
 	Sharpness  float64
@@ -128,8 +133,8 @@ func Assess(frame gocv.Mat, faces []Face, q Quality) Assessment {
 		a.Problem = TooSmall
 		return a
 	}
-	bounds := image.Rect(0, 0, frame.Cols(), frame.Rows())
-	if !f.Rect.In(bounds) {
+	a.Edge = edge(f.Rect, frame.Cols(), frame.Rows())
+	if a.Edge < 0 {
 		a.Problem = AtEdge
 		return a
 	}
