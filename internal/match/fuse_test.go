@@ -8,14 +8,6 @@ import (
 	"github.com/gated-dev/gated/internal/match"
 )
 
-func length(v []float32) float64 {
-	var s float64
-	for _, x := range v {
-		s += float64(x) * float64(x)
-	}
-	return math.Sqrt(s)
-}
-
 func TestFuseKeepsDirectionAndLength(t *testing.T) {
 	tests := []struct {
 		name string
