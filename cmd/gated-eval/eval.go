@@ -76,6 +76,7 @@ func runEval(e *env, args []string) error {
 	target := fs.Float64("target", 1e-4, "--calibrate: the stranger-accept target per attempt")
 	dedup := fs.Float64("drop-duplicates", 0, "drop descriptors within this distance of someone else's (one photo filed under two people); 0 keeps all")
 	asJSON := fs.Bool("json", false, "print JSON instead of tables")
+	fuse := fs.String("fuse", "", fuseHelp)
 	switch err := fs.Parse(args); {
 	case errors.Is(err, flag.ErrHelp):
 		return err
@@ -106,6 +107,12 @@ func runEval(e *env, args []string) error {
 		return usageError{"--target: want a value in (0, 1)"}
 	}
 	cfg.Split = eval.Split{Every: *every, Templates: *templates}
+	var fuseKs []int
+	if *fuse != "" {
+		if fuseKs, err = parseFuse(*fuse); err != nil {
+			return usageError{"--fuse: " + err.Error()}
+		}
+	}
 	plans, err := parsePlans(fms, *thresholds, *policyT, *policyM)
 	if err != nil {
 		return err
@@ -152,6 +159,10 @@ func runEval(e *env, args []string) error {
 			}
 			skipped = append(skipped, fmt.Sprintf("%d descriptors within %.3f of another person's (duplicate photos)", n, *dedup))
 		}
+	}
+
+	if fuseKs != nil {
+		return runFuse(e.stdout, src, fms, sets, fuseKs, cfg.Split, cfg.TargetFMR, skipped)
 	}
 
 	if len(names) == 1 && names[0] == models.Dlib && !*calib {
