@@ -59,3 +59,20 @@ func TestFuseRefusesBadInput(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFuse: the gate fuses twice a frame (to follow the face, and to
+// decide), three 512-d descriptors (fr-feature's) each time.
+func BenchmarkFuse(b *testing.B) {
+	vs := make([][]float32, 3)
+	for i := range vs {
+		vs[i] = make([]float32, 512)
+		for j := range vs[i] {
+			vs[i][j] = float32((i+1)*(j%7)) / 100
+		}
+	}
+	for b.Loop() {
+		if _, err := match.Fuse(vs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
