@@ -4,16 +4,17 @@
 //
 // It owns the decision rules: a face opens the door only when the fused
 // descriptor of several frames of one tracked face (Config.Frames; frames
-// of two people are never fused) is accepted as a resident; a face that does not
-// open it is told why and what to do instead (an unknown face, a face that
-// is not the holder of the card shown, any face while faces are not used),
-// once a visit and not once a frame (in Verify mode a face before any card
-// decides nothing: the screen asks for the card first); card and PIN work
-// the same for every resident, enrolled in face recognition or not; a
-// disabled resident is never let in. It never sees an image, never stores a
-// descriptor (it holds the last Frames of the face in view, in memory, and
-// forgets them when the face leaves), and never talks to a device: the daemon feeds it
-// observations and events and gives it a door.
+// of two people are never fused) is accepted as a resident; a face that
+// does not open it is told why and what to do instead (an unknown face, a
+// face that is not the holder of the card shown, any face while faces are
+// not used), once a visit and not once a frame (in Verify mode a face
+// before any card decides nothing: the screen asks for the card first);
+// card and PIN work the same for every resident, enrolled in face
+// recognition or not; a disabled resident is never let in. It never sees
+// an image, never stores a descriptor (it holds the last Frames of the face
+// in view, in memory, and forgets them when the face leaves), and never
+// talks to a device: the daemon feeds it observations and events and gives
+// it a door.
 package gate
 
 import (
