@@ -85,6 +85,7 @@ func runEval(e *env, args []string) error {
 	predict := fs.Bool("predict", false, "--enroll gate, one model: predict what the gate does with every probe photo (granted, misidentified, refused, no face; strangers accepted), with 95% intervals")
 	mode := fs.String("mode", "auto", "--predict: identify, verify (at --threshold and --margin), or auto (what calibration chooses at --target, as face.calibrate = true)")
 	quality := fs.Bool("quality", false, "--enroll gate: also study the quality gate: each measurement's spread, how many each threshold refuses, genuine distances of refused and accepted photos")
+	fuse := fs.String("fuse", "", fuseHelp)
 	switch err := fs.Parse(args); {
 	case errors.Is(err, flag.ErrHelp):
 		return err
@@ -128,6 +129,15 @@ func runEval(e *env, args []string) error {
 		return usageError{"--target: want a value in (0, 1)"}
 	}
 	cfg.Split = eval.Split{Every: *every, Templates: *templates}
+	var fuseKs []int
+	if *fuse != "" {
+		if fuseKs, err = parseFuse(*fuse); err != nil {
+			return usageError{"--fuse: " + err.Error()}
+		}
+	}
+	if fuseKs != nil && *enroll == "gate" {
+		return usageError{"--fuse measures every photo's face: add --enroll all"}
+	}
 	plans, err := parsePlans(fms, *thresholds, *policyT, *policyM)
 	if err != nil {
 		return err
@@ -208,6 +218,10 @@ func runEval(e *env, args []string) error {
 			}
 			skipped = append(skipped, fmt.Sprintf("%d descriptors within %.3f of another person's (duplicate photos)", n, *dedup))
 		}
+	}
+
+	if fuseKs != nil {
+		return runFuse(e.stdout, src, fms, sets, fuseKs, cfg.Split, cfg.TargetFMR, skipped)
 	}
 
 	if len(names) == 1 && names[0] == models.Dlib && !*calib {

@@ -419,7 +419,7 @@ func (c *Config) check() []error {
 			bad("face.margin", fmt.Sprintf("%v", f.Margin), "use a distance between 0 and 1 (typically 0.02-0.05)")
 		}
 		if f.Frames < 1 || f.Frames > 30 {
-			bad("face.frames", fmt.Sprintf("%d", f.Frames), "use 1-30 consecutive frames (3 is typical)")
+			bad("face.frames", fmt.Sprintf("%d", f.Frames), "use 1-30 frames fused per decision (3 is typical)")
 		}
 		if !slices.Contains([]string{"auto", "yunet", "hog", "cnn"}, f.Detector) {
 			bad("face.detector", fmt.Sprintf("%q", f.Detector), `use "auto" (yunet where its model is installed, else hog), "yunet" (finds small and turned faces, fast), "hog" (dlib's, fast, misses faces under about 80 px) or "cnn" (dlib's, slow)`)

@@ -136,7 +136,7 @@ func (d *daemon) frame(ctx context.Context, fr camera.Frame) {
 	}
 	ob := gate.Observation{Time: fr.Time}
 	if f := recognizer.LiveFace(faces); f != nil {
-		ob.Face = f.Descriptor
+		ob.Face, ob.Box = f.Descriptor, f.Rect
 	}
 	if _, err := d.gate.Face(ctx, ob); err != nil {
 		d.log.Error("daemon: face decision", "err", err)

@@ -82,6 +82,7 @@ func (g *Gate) card(ctx context.Context, ev fallback.Event) (*Decision, error) {
 		if g.mode == calibrate.Verify {
 			// The holder's face may confirm the card instead of the PIN.
 			g.pending = &pendingCard{resident: r.ID, name: r.Name, reader: ev.Reader, card: ev.Card, until: g.cfg.Now().Add(g.pinTimeout())}
+			g.track.restart() // only frames seen since the card confirm it
 			d.Reason = "look at the camera, or enter your PIN and press #"
 		}
 		g.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"time"
 
 	"github.com/gated-dev/gated/internal/calibrate"
@@ -14,19 +15,25 @@ import (
 // visitGap is how long without frames ends a visit.
 const visitGap = 2 * time.Second
 
-// Observation is what the camera pipeline saw in one frame: the descriptor
-// of the largest face, or none.
+// Observation is what the camera pipeline saw in one frame: the largest
+// face, or none.
 type Observation struct {
 	Time time.Time
 	// Face is the descriptor of the largest face in the frame; nil when the
 	// frame has no face.
 	Face []float32
+	// Box is where that face is in the frame. The gate follows a face from
+	// frame to frame by its box (trackIoU): a face elsewhere is someone
+	// else, whose frames are never fused with the first one's. A caller
+	// that gives no boxes (the zero Rectangle) has one track a visit, split
+	// only where the descriptor jumps.
+	Box image.Rectangle
 }
 
 // What the gate tells a face it does not let in. Each is said once per
-// visit (or per card, in Verify mode), after Frames consecutive frames, so
-// that a person standing at the camera gets one word and one audit entry,
-// not one a frame.
+// visit of one face (or once per card, in Verify mode), at the first
+// decision on Frames fused frames, so that a person standing at the camera
+// gets one word and one audit entry, not one a frame.
 const (
 	// ReasonFaceUnknown: Identify mode, a face that is nobody's.
 	ReasonFaceUnknown = "face not recognised: please use your card or PIN"
@@ -40,6 +47,14 @@ const (
 // Face takes one frame's observation. It returns a decision when one was
 // made (the door opened, or a face was told why not and what to do), else
 // nil.
+//
+// Frames are not judged one by one: the gate follows the face in view (a
+// track: one person, by the overlap of the face's boxes and the continuity
+// of its descriptors), fuses the descriptors of the track's last Frames
+// frames into one probe (match.Fuse) and decides on that probe once it has
+// Frames of them, and again with each frame after, on a sliding window. A
+// resident whom one frame alone would not let in is let in on the
+// evidence of several; frames of two people are never fused.
 func (g *Gate) Face(ctx context.Context, ob Observation) (*Decision, error) {
 	g.mu.Lock()
 	mode, policy := g.mode, g.policy
@@ -50,19 +65,20 @@ func (g *Gate) Face(ctx context.Context, ob Observation) (*Decision, error) {
 	case calibrate.Verify:
 		return g.verify(ctx, ob, policy)
 	}
-	if !g.visit(ob) {
-		return nil, nil
+	probe, err := g.visit(ob, policy.Threshold)
+	if probe == nil || err != nil {
+		return nil, err
 	}
 
-	r, err := g.gallery.Lookup(ob.Face)
+	r, err := g.gallery.Lookup(probe)
 	if err != nil {
 		return nil, fmt.Errorf("gate: face lookup: %w", err)
 	}
 	now := g.cfg.Now()
 	g.mu.Lock()
 	if !policy.Accept(r) {
-		g.streak = streak{}
-		tell := g.tellUnknown()
+		tell := !g.told
+		g.told = true
 		g.mu.Unlock()
 		if !tell {
 			return nil, nil
@@ -77,23 +93,15 @@ func (g *Gate) Face(ctx context.Context, ob Observation) (*Decision, error) {
 		d = g.decide(d)
 		return &d, nil
 	}
-	g.unknown, g.told = 0, false
 	if now.Before(g.cooldown[r.Resident]) {
 		// Just let in and still in view: frames in the cooldown do not
-		// count towards opening again.
-		g.streak = streak{}
+		// open the door again.
 		g.mu.Unlock()
 		return nil, nil
 	}
-	if g.streak.resident != r.Resident {
-		g.streak = streak{resident: r.Resident}
-	}
-	g.streak.n++
-	if g.streak.n < g.cfg.Frames {
-		g.mu.Unlock()
-		return nil, nil
-	}
-	g.streak = streak{}
+	// Let in: the next decision on this face waits for Frames new frames
+	// (and, for this resident, for the cooldown).
+	g.track.restart()
 	g.cooldown[r.Resident] = now.Add(g.cfg.Cooldown)
 	for id, until := range g.cooldown {
 		if now.After(until) {
@@ -119,40 +127,55 @@ func (g *Gate) Face(ctx context.Context, ob Observation) (*Decision, error) {
 	return &out, nil
 }
 
-// visit follows a visit to the camera: a frame without a face, or a gap in
-// the frames (a camera that saw nothing new), ends one, and the next face
-// starts afresh. It reports whether the frame has a face.
-func (g *Gate) visit(ob Observation) bool {
+// visit follows a visit to the camera and the face in it (follow), and
+// returns the fused probe of the track's last Frames faces once it holds
+// that many, else nil. jump is the accept threshold (track.follow).
+func (g *Gate) visit(ob Observation, jump float32) ([]float32, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if n := g.follow(ob, jump); n < g.cfg.Frames {
+		return nil, nil
+	}
+	probe, err := match.Fuse(g.track.faces)
+	if err != nil {
+		return nil, fmt.Errorf("gate: fuse frames: %w", err)
+	}
+	return probe, nil
+}
+
+// follow adds a frame to the track and returns how many faces the track
+// holds (0 for a frame without a face). A frame without a face, or a gap
+// in the frames (a camera that saw nothing new), ends the visit; a face
+// that is not the tracked one (track.follow) starts a new track, which is
+// a new visit for what the face is told. g.mu held.
+func (g *Gate) follow(ob Observation, jump float32) int {
 	gap := !g.lastFrame.IsZero() && ob.Time.Sub(g.lastFrame) > visitGap
 	g.lastFrame = ob.Time
 	if ob.Face == nil || gap {
-		g.streak, g.unknown, g.told = streak{}, 0, false
+		g.track.end()
+		g.told = false
 	}
-	return ob.Face != nil
-}
-
-// tellUnknown counts a frame whose face opens nothing and reports whether
-// to say so now: once a visit, after Frames such frames in a row. g.mu
-// held.
-func (g *Gate) tellUnknown() bool {
-	g.unknown++
-	if g.unknown < g.cfg.Frames || g.told {
-		return false
+	if ob.Face == nil {
+		return 0
 	}
-	g.told = true
-	return true
+	if g.track.follow(ob.Box, ob.Face, g.cfg.Frames, jump) {
+		g.told = false
+	}
+	return len(g.track.faces)
 }
 
 // faceOff handles a frame while faces are not used: a face is told, once a
-// visit, to use card or PIN. Nothing is compared.
+// visit, after Frames frames of it, to use card or PIN. Nothing is
+// compared: the face is followed by its box alone.
 func (g *Gate) faceOff(ob Observation) *Decision {
-	if !g.cfg.Face || !g.visit(ob) {
+	if !g.cfg.Face {
 		return nil
 	}
 	g.mu.Lock()
-	tell := g.tellUnknown()
+	tell := g.follow(ob, 0) >= g.cfg.Frames && !g.told
+	if tell {
+		g.told = true
+	}
 	g.mu.Unlock()
 	if !tell {
 		return nil
@@ -162,26 +185,25 @@ func (g *Gate) faceOff(ob Observation) *Decision {
 }
 
 // verify handles a frame in Verify mode: it opens the door only when the
-// face matches the holder of the card just shown, in enough consecutive
-// frames. A face that does not match in as many frames is told, once for
-// the card, that the PIN is needed; the card still waits for it (and for
-// the holder's face). A face while no card waits does nothing.
+// face matches the holder of the card just shown: the fused probe of Frames
+// frames of one face, seen since the card, lies within the threshold of the
+// holder's templates (decided again on a sliding window as frames come). A
+// face that does not match is told, once for the card, that the PIN is
+// needed; the card still waits for it (and for the holder's face). A face
+// while no card waits does nothing.
 func (g *Gate) verify(ctx context.Context, ob Observation, p match.Policy) (*Decision, error) {
 	g.mu.Lock()
 	pc := g.pending
 	if pc != nil && g.cfg.Now().After(pc.until) {
 		g.pending, pc = nil, nil
 	}
-	if pc == nil || ob.Face == nil {
-		if pc != nil {
-			pc.n, pc.miss = 0, 0
-		}
-		g.mu.Unlock()
-		return nil, nil
+	g.mu.Unlock()
+	probe, err := g.visit(ob, p.Threshold)
+	if pc == nil || probe == nil || err != nil {
+		return nil, err
 	}
 	resident := pc.resident
-	g.mu.Unlock()
-	dist, ok, err := g.gallery.Distance(resident, ob.Face)
+	dist, ok, err := g.gallery.Distance(resident, probe)
 	if err != nil {
 		return nil, fmt.Errorf("gate: face verification: %w", err)
 	}
@@ -191,12 +213,8 @@ func (g *Gate) verify(ctx context.Context, ob Observation, p match.Policy) (*Dec
 		return nil, nil
 	}
 	if !ok || dist >= p.Threshold {
-		pc.n = 0
-		pc.miss++
-		tell := pc.miss >= g.cfg.Frames && !pc.told
-		if tell {
-			pc.told = true
-		}
+		tell := !pc.told
+		pc.told = true
 		g.mu.Unlock()
 		if !tell {
 			return nil, nil
@@ -207,13 +225,8 @@ func (g *Gate) verify(ctx context.Context, ob Observation, p match.Policy) (*Dec
 			Reason: ReasonFaceNotConfirmed, Distance: dist, measured: ok})
 		return &d, nil
 	}
-	pc.miss = 0
-	pc.n++
-	if pc.n < g.cfg.Frames {
-		g.mu.Unlock()
-		return nil, nil
-	}
 	g.pending = nil
+	g.track.restart()
 	g.mu.Unlock()
 	d := g.decide(Decision{Method: MethodCardFace, Outcome: Granted, Resident: resident, Name: pc.name, Reader: pc.reader, Distance: dist, measured: true})
 	return &d, nil

@@ -2,16 +2,19 @@
 // camera and cards and PINs from the readers into "open" or "not open", opens
 // the door, and records every decision in the audit log.
 //
-// It owns the decision rules: a face opens the door only when the same
-// resident is accepted in several consecutive frames; a face that does not
-// open it is told why and what to do instead (an unknown face, a face that
-// is not the holder of the card shown, any face while faces are not used),
-// once a visit and not once a frame (in Verify mode a face before any card
-// decides nothing: the screen asks for the card first); card and PIN work
-// the same for every resident, enrolled in face recognition or not; a
-// disabled resident is never let in. It never sees an image, never stores a
-// descriptor, and never talks to a device: the daemon feeds it
-// observations and events and gives it a door.
+// It owns the decision rules: a face opens the door only when the fused
+// descriptor of several frames of one tracked face (Config.Frames; frames
+// of two people are never fused) is accepted as a resident; a face that
+// does not open it is told why and what to do instead (an unknown face, a
+// face that is not the holder of the card shown, any face while faces are
+// not used), once a visit and not once a frame (in Verify mode a face
+// before any card decides nothing: the screen asks for the card first);
+// card and PIN work the same for every resident, enrolled in face
+// recognition or not; a disabled resident is never let in. It never sees
+// an image, never stores a descriptor (it holds the last Frames of the face
+// in view, in memory, and forgets them when the face leaves), and never
+// talks to a device: the daemon feeds it observations and events and gives
+// it a door.
 package gate
 
 import (
@@ -60,8 +63,12 @@ type Config struct {
 	// margin; Verify uses the threshold only).
 	Mode   calibrate.Mode
 	Policy match.Policy
-	// Frames is how many consecutive frames must accept the same resident
-	// before the door opens (default 3).
+	// Frames is how many frames of one face are fused (their descriptors'
+	// mean, match.Fuse) into the probe a decision is made on (default 3):
+	// the first decision waits for that many, later ones slide over the
+	// last that many. The face is followed from frame to frame by its box;
+	// a face elsewhere, or whose descriptor jumps by the threshold or
+	// more, is another person and starts again.
 	Frames int
 	// Cooldown is how long after a face opened the door the same resident's
 	// face does not open it again (default 5 s): they are walking through.
@@ -133,10 +140,9 @@ type Gate struct {
 	opens   chan struct{} // door requests, coalesced while a pulse runs
 
 	mu        sync.Mutex
-	streak    streak
+	track     track                // the face in view and its last frames
 	lastFrame time.Time            // of the last observation
-	unknown   int                  // consecutive frames with a face nobody matched
-	told      bool                 // the unknown face was told to use card or PIN
+	told      bool                 // the face in view was told why it does not open the door
 	cooldown  map[string]time.Time // resident -> until when their face is ignored
 	stats     Stats
 	subs      map[chan Decision]struct{}
@@ -155,8 +161,6 @@ type pendingCard struct {
 	resident, name, reader string
 	card                   fallback.Card
 	until                  time.Time
-	n                      int  // consecutive frames matching
-	miss                   int  // consecutive frames not matching
 	told                   bool // the face was told the PIN is needed
 }
 
@@ -177,7 +181,8 @@ func (g *Gate) SetFace(mode calibrate.Mode, p match.Policy) error {
 	}
 	g.log.Info("gate: face mode", "mode", mode.String(), "threshold", p.Threshold, "margin", p.MinMargin)
 	g.mode, g.policy = mode, p
-	g.streak, g.unknown, g.told, g.pending = streak{}, 0, false, nil
+	g.track.restart()
+	g.told, g.pending = false, nil
 	return nil
 }
 
@@ -203,11 +208,6 @@ func (g *Gate) FaceMode() (calibrate.Mode, match.Policy) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.mode, g.policy
-}
-
-type streak struct {
-	resident string
-	n        int
 }
 
 // Stats counts decisions since start.

@@ -45,7 +45,7 @@ func (s *Server) buildReport() (api.Report, error) {
 		Residents:       ss.Residents,
 		Templates:       ss.Templates,
 		Purposes:        []string{"opening this gate for residents who chose face recognition"},
-		Method: fmt.Sprintf("on-device matching of face templates (%s) against the camera's frames; %d consecutive frames must agree",
+		Method: fmt.Sprintf("on-device matching of face templates (%s) against the camera's frames; the descriptors of %d frames of one face are averaged before matching",
 			s.cfg.Face.Model, s.cfg.Face.Frames),
 		Storage:          "this device only, in " + s.cfg.Device.DataDir + "; templates encrypted with AES-256-GCM under a per-resident key wrapped by the device key; no photo kept; nothing sent over any network",
 		Retention:        fmt.Sprintf("%d days from consent, then destroyed unless the resident consents again", days),
