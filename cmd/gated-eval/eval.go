@@ -86,6 +86,7 @@ func runEval(e *env, args []string) error {
 	mode := fs.String("mode", "auto", "--predict: identify, verify (at --threshold and --margin), or auto (what calibration chooses at --target, as face.calibrate = true)")
 	quality := fs.Bool("quality", false, "--enroll gate: also study the quality gate: each measurement's spread, how many each threshold refuses, genuine distances of refused and accepted photos")
 	fuse := fs.String("fuse", "", fuseHelp)
+	frames := fs.Int("frames", 3, "--enroll gate: as face.frames: calibration assumes the gate fuses this many frames into each decision")
 	switch err := fs.Parse(args); {
 	case errors.Is(err, flag.ErrHelp):
 		return err
@@ -152,7 +153,10 @@ func runEval(e *env, args []string) error {
 		if *residents < 0 || *every < 1 || *templates < 1 {
 			return usageError{"--residents must be >= 0, --enroll-every and --templates >= 1"}
 		}
-		pc := predictConfig{on: *predict, mode: *mode, target: *target}
+		if *frames < 1 || *frames > 30 {
+			return usageError{"--frames: use 1-30, as face.frames"}
+		}
+		pc := predictConfig{on: *predict, mode: *mode, target: *target, frames: *frames}
 		if *predict {
 			if len(fms) != 1 {
 				return usageError{"--predict: give one model in --compare"}

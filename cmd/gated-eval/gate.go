@@ -284,6 +284,7 @@ type predictConfig struct {
 	threshold float32
 	margin    eval.Margin
 	target    float64
+	frames    int // face.frames: calibrate.Config.Fuse
 }
 
 // gateFigures measures one model's photos through the gate under split sp.
@@ -354,7 +355,7 @@ func gateFigures(name string, photos []eval.Photo, ms []measured, sp eval.PhotoS
 	gm.Ident, _ = jsonIdent(gm.ident)
 
 	tm := calibrate.Templates(gg.Templates)
-	d := calibrate.Decide(tm, calibrate.Settings{Calibrate: true, Target: target, Config: calibrate.Config{MinResidents: minResidents}})
+	d := calibrate.Decide(tm, calibrate.Settings{Calibrate: true, Target: target, Config: calibrate.Config{MinResidents: minResidents, Fuse: pc.frames}})
 	c := calibration{Model: name, Target: target, Decision: d, Residents: len(tm)}
 	if d.Estimate == nil {
 		c.TooSmall = d.Reason

@@ -70,6 +70,15 @@ type Config struct {
 	// are left out of the stranger statistics and listed in
 	// Estimate.Duplicates for staff to resolve.
 	Duplicate float64
+	// Fuse is how many frames the gate fuses into one probe (face.frames;
+	// match.Fuse). Fused probes lie nearer to everyone than single frames
+	// (docs/accuracy.md, "Multi-frame fusion"), so with Fuse > 1 the
+	// different-resident scores come from fused probes: each set of
+	// min(Fuse, m) of a resident's m templates, fused, against the other
+	// residents' single templates, as the gate compares them. Residents'
+	// own figures stay leave-one-template-out (fusion only helps them).
+	// Default 1: single templates.
+	Fuse int
 	// Seed makes sampling and bootstrap repeatable.
 	Seed uint64
 }
@@ -105,6 +114,9 @@ func (c Config) withDefaults() Config {
 	if c.Duplicate == 0 {
 		c.Duplicate = 0.2
 	}
+	if c.Fuse == 0 {
+		c.Fuse = 1
+	}
 	return c
 }
 
@@ -124,6 +136,9 @@ func (c Config) validate() error {
 		if !(m >= 0) || math.IsInf(float64(m), 0) {
 			return fmt.Errorf("calibrate: margin %v, want a finite value >= 0", m)
 		}
+	}
+	if c.Fuse < 1 || c.Fuse > 30 {
+		return fmt.Errorf("calibrate: Fuse = %d, want 1-30 frames", c.Fuse)
 	}
 	if !(c.Duplicate < 1) {
 		return fmt.Errorf("calibrate: Duplicate = %v, want a value under 1", c.Duplicate)
@@ -160,8 +175,11 @@ type Estimate struct {
 	// templates presented (all, or a sample of MaxProbes); GenuineProbes
 	// those of residents with two or more templates.
 	Scores, Probes, GenuineProbes int
-	Impostor                      Summary
-	Tail                          Tail
+	// Fused is the number of fused probes the scores come from (Config.Fuse
+	// > 1; 0 otherwise).
+	Fused    int
+	Impostor Summary
+	Tail     Tail
 	// Duplicates are pairs of templates of different residents so close
 	// that they are one face (one photo, or one person) filed under two
 	// names. They say nothing about strangers and are left out of the
@@ -290,23 +308,62 @@ func Fit(g Templates, cfg Config) (*Estimate, error) {
 		if row.genuine {
 			e.GenuineProbes++
 		}
-		if perRow < len(others) {
-			for k := 0; k < perRow; k++ { // partial Fisher-Yates: a sample without replacement
-				j := k + rng.IntN(len(others)-k)
-				others[k], others[j] = others[j], others[k]
-			}
-			others = others[:perRow]
+		if cfg.Fuse > 1 || dup[p] {
+			continue // fused probes give the scores (below)
 		}
-		if dup[p] {
-			continue
-		}
-		for _, b := range others {
+		for _, b := range sample(others, perRow, rng) {
 			if math.IsInf(float64(clean[b]), 1) {
 				continue // all of b's templates are duplicates
 			}
 			e.scores = append(e.scores, clean[b])
 			pairA = append(pairA, a)
 			pairB = append(pairB, b)
+		}
+	}
+	if cfg.Fuse > 1 {
+		fq, fo := fusedProbes(vecs, owner, dup, cfg.Fuse, rng)
+		if len(fq) > cfg.MaxProbes {
+			idx := rng.Perm(len(fq))[:cfg.MaxProbes]
+			slices.Sort(idx)
+			var q2 [][]float32
+			var o2 []int32
+			for _, i := range idx {
+				q2, o2 = append(q2, fq[i]), append(o2, fo[i])
+			}
+			fq, fo = q2, o2
+		}
+		e.Fused = len(fq)
+		perRow := n - 1
+		if total := len(fq) * (n - 1); total > cfg.MaxScores {
+			perRow = max(1, cfg.MaxScores/len(fq))
+		}
+		for i, q := range fq {
+			a := fo[i]
+			for r := range clean {
+				clean[r] = float32(math.Inf(1))
+			}
+			for j, v := range vecs {
+				if owner[j] == a || dup[j] {
+					continue
+				}
+				if d := match.Distance(q, v); d < clean[owner[j]] {
+					clean[owner[j]] = d
+				}
+			}
+			others = others[:0]
+			for r := range n {
+				if int32(r) != a {
+					others = append(others, int32(r))
+				}
+			}
+			for _, b := range sample(others, perRow, rng) {
+				if math.IsInf(float64(clean[b]), 1) {
+					continue
+				}
+				e.scores = append(e.scores, clean[b])
+				pairA = append(pairA, a)
+				pairB = append(pairB, b)
+			}
 		}
 	}
 	e.Scores = len(e.scores)
@@ -384,6 +441,102 @@ func (e *Estimate) duplicates(ids []string, vecs [][]float32, owner []int32, pro
 		}
 	}
 	return dup
+}
+
+// sample keeps k of xs, drawn without replacement (a partial
+// Fisher-Yates), or all of them when k >= len(xs).
+func sample(xs []int32, k int, rng *rand.Rand) []int32 {
+	if k >= len(xs) {
+		return xs
+	}
+	for i := range k {
+		j := i + rng.IntN(len(xs)-i)
+		xs[i], xs[j] = xs[j], xs[i]
+	}
+	return xs[:k]
+}
+
+// maxFusedSets bounds the fused probes made of one resident's templates.
+const maxFusedSets = 10
+
+// fusedProbes are the probes a gate fusing k frames would see of each
+// resident: the fused descriptor (match.Fuse) of every set of min(k, m) of
+// their m templates (at most maxFusedSets sets, drawn when there are more),
+// leaving out templates marked dup; one template alone is its own probe.
+// vecs are grouped by resident (owner), in the canonical order.
+func fusedProbes(vecs [][]float32, owner []int32, dup []bool, k int, rng *rand.Rand) ([][]float32, []int32) {
+	var out [][]float32
+	var own []int32
+	for start := 0; start < len(vecs); {
+		end := start
+		var mine []int
+		for end < len(vecs) && owner[end] == owner[start] {
+			if !dup[end] {
+				mine = append(mine, end)
+			}
+			end++
+		}
+		kk := min(k, len(mine))
+		seen := map[string]bool{}
+		for _, set := range subsets(len(mine), kk, maxFusedSets, rng) {
+			key := fmt.Sprint(set)
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			vs := make([][]float32, len(set))
+			for i, x := range set {
+				vs[i] = vecs[mine[x]]
+			}
+			f, err := match.Fuse(vs)
+			if err != nil {
+				continue // checked finite and of one length in Fit
+			}
+			out, own = append(out, f), append(own, owner[start])
+		}
+		start = end
+	}
+	return out, own
+}
+
+// subsets returns every k-subset of 0..m-1 in lexicographic order when
+// there are at most limit of them, else limit subsets drawn at random
+// (sorted; possibly repeated).
+func subsets(m, k, limit int, rng *rand.Rand) [][]int {
+	if k == 0 {
+		return nil
+	}
+	// C(m, k), stopping once over limit.
+	c := 1
+	for i := range k {
+		c = c * (m - i) / (i + 1)
+		if c > limit {
+			break
+		}
+	}
+	if c > limit {
+		out := make([][]int, limit)
+		for i := range out {
+			out[i] = rng.Perm(m)[:k]
+			slices.Sort(out[i])
+		}
+		return out
+	}
+	var out [][]int
+	set := make([]int, k)
+	var rec func(pos, from int)
+	rec = func(pos, from int) {
+		if pos == k {
+			out = append(out, slices.Clone(set))
+			return
+		}
+		for x := from; x <= m-(k-pos); x++ {
+			set[pos] = x
+			rec(pos+1, x+1)
+		}
+	}
+	rec(0, 0)
+	return out
 }
 
 // Random streams: each use of the seed has its own, so that sampling a large

@@ -447,3 +447,66 @@ func TestOnePhotoUnderTwoNamesIsFlaggedNotCounted(t *testing.T) {
 		t.Errorf("Choose().Reason = %q: staff are not told of the duplicate", d.Reason)
 	}
 }
+
+// TestFusedCalibrationHoldsForFusedStrangers: a gate that fuses 3 frames
+// presents fused probes, which lie nearer to everyone than single frames
+// (issue 13, section 3). Calibrated with Fuse 3, the chosen thresholds are
+// lower than for single templates, and strangers presented as fused
+// windows of 3 of their photos are let in no more often than the target
+// allows.
+func TestFusedCalibrationHoldsForFusedStrangers(t *testing.T) {
+	tm, g, strangers := enroll(t, idols(t))
+	byPerson := map[string][][]float32{}
+	for _, s := range strangers {
+		byPerson[s.Label] = append(byPerson[s.Label], s.Vector)
+	}
+	var fused [][]float32
+	for _, p := range slices.Sorted(maps.Keys(byPerson)) {
+		vs := byPerson[p]
+		for i := 0; i+3 <= len(vs); i += 3 {
+			f, err := match.Fuse(vs[i : i+3])
+			if err != nil {
+				t.Fatal(err)
+			}
+			fused = append(fused, f)
+		}
+	}
+	for _, target := range []float64{1e-2, 1e-3} {
+		single, err := calibrate.Fit(tm, calibrate.Config{Target: target})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := calibrate.Fit(tm, calibrate.Config{Target: target, Fuse: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Fused == 0 || single.Fused != 0 {
+			t.Fatalf("Fused = %d (Fuse 3), %d (Fuse 1)", e.Fused, single.Fused)
+		}
+		t1, t3 := single.ThresholdFor(target, single.Residents), e.ThresholdFor(target, e.Residents)
+		if !(t3 < t1) {
+			t.Errorf("target %g: 1:N threshold with 3 frames fused %.3f, not under the single-frame %.3f", target, t3, t1)
+		}
+		in := func(thr float32) int {
+			n := 0
+			for _, f := range fused {
+				r, err := g.Lookup(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if (match.Policy{Threshold: thr}).Accept(r) {
+					n++
+				}
+			}
+			return n
+		}
+		n1, n3 := in(t1), in(t3)
+		t.Logf("target %g: thresholds %.3f (single) %.3f (fused 3); fused strangers in: %d and %d of %d", target, t1, t3, n1, n3, len(fused))
+		if p := binomTail(len(fused), n1, target); target == 1e-2 && p > 0.01 {
+			t.Errorf("target %g: the single-frame threshold lets in %d of %d fused strangers, P = %.2g: the test no longer shows why fusion needs its own calibration", target, n1, len(fused), p)
+		}
+		if p := binomTail(len(fused), n3, target); p < 0.01 {
+			t.Errorf("target %g: %d of %d fused strangers let in at %.3f: P(>= that | %g) = %.2g", target, n3, len(fused), t3, target, p)
+		}
+	}
+}

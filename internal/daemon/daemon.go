@@ -203,7 +203,8 @@ func (d *daemon) openFaces() (faceOn bool, err error) {
 	}
 	fc := faces.Config{Retention: cfg.Privacy.Retention.Duration, Log: d.log, Apply: d.applyFace,
 		Settings: calibrate.Settings{Calibrate: cfg.Face.Calibrate, Target: cfg.Face.Target, CardAlone: cfg.Access.Card == "card",
-			Fixed: match.Policy{Threshold: float32(cfg.Face.Threshold), MinMargin: float32(cfg.Face.Margin)}}}
+			Fixed:  match.Policy{Threshold: float32(cfg.Face.Threshold), MinMargin: float32(cfg.Face.Margin)},
+			Config: calibrate.Config{Fuse: cfg.Face.Frames}}}
 	if faceOn {
 		fc.Model, fc.Dim = d.rec.Model, d.rec.Dim
 	}
