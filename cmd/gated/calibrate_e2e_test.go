@@ -3,48 +3,59 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gated-dev/gated/internal/testenv"
 )
 
-// eastAsian lists the shared East Asian photos of every person with at
-// least min of them: people sorted, each one's photos sorted.
-func eastAsian(t *testing.T, min int) (people []string, photos map[string][]string) {
-	t.Helper()
-	dir := testenv.SharedData(t, "faces-eastasian")
-	ents, err := os.ReadDir(dir)
+// evalBinary builds the real gated-eval command once per test run.
+var evalOnce = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "gated-eval-bin")
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	photos = map[string][]string{}
-	for _, e := range ents {
-		if !e.IsDir() {
-			continue
-		}
-		fs, err := filepath.Glob(filepath.Join(dir, e.Name(), "*"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		slices.Sort(fs)
-		if len(fs) >= min {
-			people = append(people, e.Name())
-			photos[e.Name()] = fs
+	bin := filepath.Join(dir, "gated-eval")
+	if out, err := exec.Command("go", "build", "-o", bin, "../gated-eval").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build gated-eval: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// evalPrediction is what `gated-eval --predict --json` says of a split.
+type evalPrediction struct {
+	Split struct {
+		Roles map[string]string // photo (person/file) -> enroll, resident-probe, stranger-probe
+	}
+	Models []struct {
+		ResidentsEnrolled int `json:"residents_enrolled"`
+		Prediction        struct {
+			Mode      string
+			Threshold float32
+			Granted   struct{ N, Of, Low, High int }
+			Refused   struct{ N, Of, Low, High int }
+			Probes    []struct {
+				Photo, Person, Outcome, As string
+				Resident                   bool
+			}
 		}
 	}
-	return people, photos
 }
 
-// enrollFromPhotos enrolls person (already a resident) from photos through
-// `gated face enroll`, as staff would, and reports whether the quality gate
-// let at least one photo through.
+// enrollFromPhotos enrolls a resident from photos through `gated face
+// enroll`, as staff would, and reports whether the quality gate let at
+// least one photo through.
 func (r *gateRig) enrollFromPhotos(id string, photos []string) bool {
 	r.t.Helper()
 	args := []string{"face", "enroll", id, "--consent", "paper"}
@@ -80,50 +91,132 @@ func (r *gateRig) settledCalibration(residents int) map[string]any {
 	}
 }
 
-// TestCalibrationIsAFunctionOfTheTemplates replays issue 17: the same
-// people enrolled from the same photos at two gates, under other resident
-// IDs, in another order and with each person's photos in another order,
-// and one of the gates restarted, give the same `gated calibrate --json`
-// (all but its time), and staff see how firm the choice is.
-func TestCalibrationIsAFunctionOfTheTemplates(t *testing.T) {
-	people, photos := eastAsian(t, 4)
-	set := map[string]string{"face.calibrate": "true", "face.model": `"faceplugin-fr-feature-0.0.1"`, "face.target": "1e-3"}
+// showFile puts a photo file in front of the camera.
+func (r *gateRig) showFile(path string) {
+	r.t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	name := fmt.Sprintf("%d%s", time.Now().UnixNano(), filepath.Ext(path))
+	tmp := filepath.Join(r.camera, "."+name)
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(r.camera, name)); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// blankFrame writes a grey 640x480 JPEG: a frame with no face, which ends
+// a visit at the camera.
+func blankFrame(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "blank.jpg")
+	img := image.NewGray(image.Rect(0, 0, 640, 480))
+	for i := range img.Pix {
+		img.Pix[i] = 128
+	}
+	img.Set(0, 0, color.Gray{Y: 127})
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jpeg.Encode(f, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return p
+}
+
+// TestGateDoesWhatTheEvaluationPredicts replays issue 17 end to end on the
+// real binaries. gated-eval splits the shared East Asian photos (20
+// residents, 3 enrollment photos each tried) and predicts, through the
+// daemon's own enrollment quality gate and camera path, what the gate does
+// with every probe photo. Then the gate is set up as a property office
+// would: the residents added and enrolled from the same photos with
+// `gated face enroll`. The same people enrolled at a second gate under
+// other IDs, in another order, with each person's photos in another order,
+// and the first gate restarted, give the same `gated calibrate --json`
+// (all but its time). Finally every resident probe and a sample of
+// stranger probes go to the folder camera: the grants and denials agree
+// with the prediction, photo by photo and within its interval.
+func TestGateDoesWhatTheEvaluationPredicts(t *testing.T) {
+	dir := testenv.SharedData(t, "faces-eastasian")
+	ev, err := evalOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const threshold, margin = "0.9", "0.05"
+	cmd := exec.Command(ev, "--photos", dir, "--models", testenv.Models(t), "--compare", "featurenet", "--predict",
+		"--residents", "20", "--seed", "1", "--templates", "3", "--mode", "identify", "--threshold", threshold, "--margin", margin,
+		"--frames", "3", "--json")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("gated-eval --predict: %v\n%s", err, out)
+	}
+	var pred evalPrediction
+	if err := json.Unmarshal(out, &pred); err != nil || len(pred.Models) != 1 {
+		t.Fatalf("gated-eval --predict --json: %v\n%s", err, out)
+	}
+	p := pred.Models[0].Prediction
+	t.Logf("predicted: %d of %d resident photos granted (%d-%d), %d residents enrolled", p.Granted.N, p.Granted.Of, p.Granted.Low, p.Granted.High, pred.Models[0].ResidentsEnrolled)
+
+	enroll := map[string][]string{} // person -> enrollment photos
+	var strangers []string
+	for photo, role := range pred.Split.Roles {
+		person := filepath.Dir(photo)
+		switch role {
+		case "enroll":
+			enroll[person] = append(enroll[person], filepath.Join(dir, photo))
+		case "stranger-probe":
+			strangers = append(strangers, photo)
+		}
+	}
+	people := slices.Sorted(func(yield func(string) bool) {
+		for p := range enroll {
+			if !yield(p) {
+				return
+			}
+		}
+	})
+	if len(people) != 20 {
+		t.Fatalf("the split has %d residents, want 20", len(people))
+	}
+	set := map[string]string{"face.model": `"faceplugin-fr-feature-0.0.1"`, "face.calibrate": "false",
+		"face.threshold": threshold, "face.margin": margin, "face.target": "0.05", "face.cooldown": `"50ms"`}
 
 	a := startRigWith(t, set)
+	person := map[string]string{} // resident ID -> person
 	var enrolled []string
 	for i, p := range people {
+		ph := slices.Sorted(slices.Values(enroll[p]))
 		id := a.addResident(p, fmt.Sprint(3000+i), "2468")
-		if a.enrollFromPhotos(id, photos[p][:3]) {
+		person[id] = p
+		if a.enrollFromPhotos(id, ph) {
 			enrolled = append(enrolled, p)
 		}
 	}
-	if len(enrolled) < 20 {
-		t.Fatalf("only %d of %d people enrolled from their first 3 photos: the test needs 20", len(enrolled), len(people))
+	if got, want := len(enrolled), pred.Models[0].ResidentsEnrolled; got != want {
+		t.Fatalf("gated face enroll took %d residents, gated-eval predicted %d", got, want)
 	}
 	want := a.settledCalibration(len(enrolled))
-	t.Logf("%d of %d people enrolled; calibration: %v", len(enrolled), len(people), want)
 
-	// A second gate: residents added in a random order (so other IDs, in
+	// A second gate: residents added in a random order (other IDs, in
 	// another sorted order), each one's photos shuffled.
 	b := startRigWith(t, set)
 	rng := rand.New(rand.NewPCG(17, 2))
 	order := slices.Clone(people)
 	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-	var again []string
 	for i, p := range order {
-		ph := slices.Clone(photos[p][:3])
+		ph := slices.Clone(enroll[p])
 		rng.Shuffle(len(ph), func(i, j int) { ph[i], ph[j] = ph[j], ph[i] })
-		if b.enrollFromPhotos(b.addResident(p, fmt.Sprint(5000+i), "1357"), ph) {
-			again = append(again, p)
-		}
-	}
-	slices.Sort(again)
-	if !slices.Equal(again, enrolled) {
-		t.Fatalf("the quality gate let other people through at the second gate: %v, want %v", again, enrolled)
+		b.enrollFromPhotos(b.addResident(p, fmt.Sprint(5000+i), "1357"), ph)
 	}
 	if got := b.settledCalibration(len(enrolled)); !reflect.DeepEqual(got, want) {
 		t.Errorf("the same templates under other IDs and in another order calibrate differently:\n got %v\nwant %v", got, want)
 	}
+	b.stop()
 
 	a.stop()
 	a.start()
@@ -131,9 +224,77 @@ func TestCalibrationIsAFunctionOfTheTemplates(t *testing.T) {
 		t.Errorf("after a restart the calibration differs:\n got %v\nwant %v", got, want)
 	}
 	text := a.gated("calibrate")
-	for _, part := range []string{"firmness: with 5 other bootstrap seeds the mode was", "residents accepted:"} {
+	for _, part := range []string{"face mode: identify", "firmness: with 5 other bootstrap seeds the mode was", "residents accepted:"} {
 		if !strings.Contains(text, part) {
-			t.Errorf("gated calibrate lacks %q:\n%s", part, text)
+			t.Fatalf("gated calibrate lacks %q:\n%s", part, text)
 		}
+	}
+
+	// The probes: every resident photo, and every 5th stranger photo.
+	slices.Sort(strangers)
+	show := map[string]bool{}
+	for i, s := range strangers {
+		if i%5 == 0 {
+			show[s] = true
+		}
+	}
+	lines, _ := a.watch("--json")
+	blank := blankFrame(t)
+	var disagree []string
+	granted, residentProbes, strangersIn := 0, 0, 0
+	for _, pr := range p.Probes {
+		if !pr.Resident && !show[pr.Photo] {
+			continue
+		}
+		a.showFile(filepath.Join(dir, pr.Photo))
+		got := "no-face"
+		timeout := time.After(4 * time.Second)
+	wait:
+		for {
+			select {
+			case l := <-lines:
+				var d struct{ Method, Outcome, Resident string }
+				if json.Unmarshal([]byte(l), &d) != nil || d.Method != "face" {
+					continue
+				}
+				switch {
+				case d.Outcome != "granted":
+					got = "refused"
+				case !pr.Resident:
+					got = "accepted"
+				case person[d.Resident] == pr.Person:
+					got = "granted"
+				default:
+					got = "misidentified"
+				}
+				break wait
+			case <-timeout:
+				break wait
+			}
+		}
+		a.showFile(blank)
+		time.Sleep(300 * time.Millisecond) // the blank frame ends the visit
+		if got != pr.Outcome {
+			disagree = append(disagree, fmt.Sprintf("%s: gate %s, predicted %s", pr.Photo, got, pr.Outcome))
+		}
+		if pr.Resident {
+			residentProbes++
+			if got == "granted" {
+				granted++
+			}
+		} else if got == "accepted" {
+			strangersIn++
+		}
+	}
+	t.Logf("gate: %d of %d resident photos granted, %d of %d stranger photos let in; %d disagreements with the prediction: %v",
+		granted, residentProbes, strangersIn, len(show), len(disagree), disagree)
+	if residentProbes != p.Granted.Of {
+		t.Fatalf("showed %d resident photos, the prediction has %d", residentProbes, p.Granted.Of)
+	}
+	if granted < p.Granted.Low || granted > p.Granted.High {
+		t.Errorf("the gate granted %d of %d resident photos: outside the predicted %d-%d", granted, residentProbes, p.Granted.Low, p.Granted.High)
+	}
+	if n := len(disagree); n > (residentProbes+len(show))/20 {
+		t.Errorf("%d photos went otherwise than predicted (more than 5%%): %v", n, disagree)
 	}
 }
