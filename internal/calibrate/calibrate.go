@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -266,11 +267,17 @@ func Fit(g Templates, cfg Config) (*Estimate, error) {
 	}
 
 	e := &Estimate{Config: cfg, Residents: n, Templates: len(vecs), Probes: len(probes)}
-	dup := e.duplicates(ids, vecs, owner, probes)
+	// Duplicates (one face under two names) are found in the pass that
+	// measures the scores; in the rare gallery that has some, the pass is
+	// made again without them.
+	cut := e.duplicateCut(vecs, owner)
+	dup := make([]bool, len(vecs))
+	found := map[[2]int]float32{}
 	near := make([]float32, n)  // per resident: nearest template to the probe
 	clean := make([]float32, n) // the same without duplicate templates
 	var pairA, pairB []int32
 	others := make([]int32, 0, n)
+again:
 	for _, p := range probes {
 		for r := range near {
 			near[r], clean[r] = float32(math.Inf(1)), float32(math.Inf(1))
@@ -284,7 +291,13 @@ func Fit(g Templates, cfg Config) (*Estimate, error) {
 			if d < near[owner[j]] {
 				near[owner[j]] = d
 			}
-			if !dup[j] && d < clean[owner[j]] {
+			if dup[j] {
+				continue
+			}
+			if d < cut && owner[j] != owner[p] {
+				found[[2]int{min(p, j), max(p, j)}] = d
+			}
+			if d < clean[owner[j]] {
 				clean[owner[j]] = d
 			}
 		}
@@ -319,6 +332,18 @@ func Fit(g Templates, cfg Config) (*Estimate, error) {
 			pairA = append(pairA, a)
 			pairB = append(pairB, b)
 		}
+	}
+	if len(found) > 0 && len(e.Duplicates) == 0 {
+		keys := slices.SortedFunc(maps.Keys(found), func(x, y [2]int) int {
+			return cmp.Or(cmp.Compare(x[0], y[0]), cmp.Compare(x[1], y[1]))
+		})
+		for _, k := range keys {
+			dup[k[0]], dup[k[1]] = true, true
+			a, b := min(owner[k[0]], owner[k[1]]), max(owner[k[0]], owner[k[1]])
+			e.Duplicates = append(e.Duplicates, Duplicate{A: ids[a], B: ids[b], Distance: found[k], Upto: cut})
+		}
+		e.rows, e.scores, pairA, pairB, e.GenuineProbes = nil, nil, nil, nil, 0
+		goto again
 	}
 	if cfg.Fuse > 1 {
 		fq, fo := fusedProbes(vecs, owner, dup, cfg.Fuse, rng)
@@ -403,16 +428,13 @@ func Fit(g Templates, cfg Config) (*Estimate, error) {
 	return e, nil
 }
 
-// duplicates marks the templates within Config.Duplicate times the median
-// different-resident template distance of another resident's template, and
-// lists the pairs in e.Duplicates. The median comes from a sample of pairs
-// drawn from its own stream, so the cut is set before any score. Each probe
-// is compared with every template (every pair once when all templates are
-// probes): as long again as the scores take.
-func (e *Estimate) duplicates(ids []string, vecs [][]float32, owner []int32, probes []int) []bool {
-	dup := make([]bool, len(vecs))
+// duplicateCut is the distance under which two templates of different
+// residents are one face under two names: Config.Duplicate times the median
+// distance of a sample of different-resident pairs, drawn from its own
+// stream (so the cut is set before any score); -1 when the check is off.
+func (e *Estimate) duplicateCut(vecs [][]float32, owner []int32) float32 {
 	if e.Config.Duplicate < 0 {
-		return dup
+		return -1
 	}
 	rng := newRNG(e.Config.Seed, streamDuplicate)
 	var sample []float32
@@ -423,24 +445,10 @@ func (e *Estimate) duplicates(ids []string, vecs [][]float32, owner []int32, pro
 		}
 	}
 	if len(sample) == 0 {
-		return dup
+		return -1
 	}
 	slices.Sort(sample)
-	cut := float32(e.Config.Duplicate) * sample[len(sample)/2]
-	all := len(probes) == len(vecs)
-	for _, i := range probes {
-		for j := range vecs {
-			if owner[i] == owner[j] || (all && j <= i) {
-				continue
-			}
-			if d := match.Distance(vecs[i], vecs[j]); d < cut {
-				dup[i], dup[j] = true, true
-				a, b := min(owner[i], owner[j]), max(owner[i], owner[j])
-				e.Duplicates = append(e.Duplicates, Duplicate{A: ids[a], B: ids[b], Distance: d, Upto: cut})
-			}
-		}
-	}
-	return dup
+	return float32(e.Config.Duplicate) * sample[len(sample)/2]
 }
 
 // sample keeps k of xs, drawn without replacement (a partial

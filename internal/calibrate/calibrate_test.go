@@ -263,13 +263,15 @@ func BenchmarkFit(b *testing.B) {
 				tm[fmt.Sprint(p)] = [][]float32{z.Template(c), z.Template(c), z.Template(c)}
 			}
 		}
-		b.Run(fmt.Sprintf("residents=%d", n), func(b *testing.B) {
-			for b.Loop() {
-				if _, err := calibrate.Fit(tm, calibrate.Config{}); err != nil {
-					b.Fatal(err)
+		for _, fuse := range []int{1, 3} {
+			b.Run(fmt.Sprintf("residents=%d/fuse=%d", n, fuse), func(b *testing.B) {
+				for b.Loop() {
+					if _, err := calibrate.Fit(tm, calibrate.Config{Fuse: fuse}); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
