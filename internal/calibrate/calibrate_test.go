@@ -512,3 +512,31 @@ func TestFusedCalibrationHoldsForFusedStrangers(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSpread is the firmness check the daemon runs after each
+// estimate: the bootstrap again with 5 other seeds, and the choice.
+func BenchmarkSpread(b *testing.B) {
+	s := idols(b)
+	z, err := eval.NewSynthesizer(s, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{67, 1000, 10000} {
+		tm := calibrate.Templates{}
+		for p := range n {
+			c := z.Person()
+			tm[fmt.Sprint(p)] = [][]float32{z.Template(c), z.Template(c), z.Template(c)}
+		}
+		e, err := calibrate.Fit(tm, calibrate.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("residents=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if got := e.Spread(5); len(got) != 5 {
+					b.Fatalf("Spread(5) = %d seeds", len(got))
+				}
+			}
+		})
+	}
+}
