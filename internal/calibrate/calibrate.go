@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/gated-dev/gated/internal/match"
 )
@@ -267,41 +268,36 @@ func Fit(g Templates, cfg Config) (*Estimate, error) {
 	}
 
 	e := &Estimate{Config: cfg, Residents: n, Templates: len(vecs), Probes: len(probes)}
-	// Duplicates (one face under two names) are found in the pass that
-	// measures the scores; in the rare gallery that has some, the pass is
-	// made again without them.
+	// cut is the distance under which two templates are one capture: of two
+	// residents, one face under two names (their scores against each other
+	// are left out of the stranger statistics, and every template stays a
+	// target for everyone else); of one resident, near-copies (frames of one
+	// visit), which leave-one-out takes out together.
 	cut := e.duplicateCut(vecs, owner)
-	dup := make([]bool, len(vecs))
-	found := map[[2]int]float32{}
-	near := make([]float32, n)  // per resident: nearest template to the probe
-	clean := make([]float32, n) // the same without duplicate templates
+	found := map[[2]int]float32{} // template pairs of different residents under cut
+	near := make([]float32, n)    // per resident: nearest template to the probe
 	var pairA, pairB []int32
 	others := make([]int32, 0, n)
-again:
 	for _, p := range probes {
 		for r := range near {
-			near[r], clean[r] = float32(math.Inf(1)), float32(math.Inf(1))
+			near[r] = float32(math.Inf(1))
 		}
-		q := vecs[p]
+		q, a := vecs[p], owner[p]
 		for j, v := range vecs {
 			if j == p {
 				continue
 			}
 			d := match.Distance(q, v)
+			if owner[j] == a && d < cut {
+				continue // a near-copy of the probe: left out with it
+			}
+			if d < cut {
+				found[[2]int{min(p, j), max(p, j)}] = d
+			}
 			if d < near[owner[j]] {
 				near[owner[j]] = d
 			}
-			if dup[j] {
-				continue
-			}
-			if d < cut && owner[j] != owner[p] {
-				found[[2]int{min(p, j), max(p, j)}] = d
-			}
-			if d < clean[owner[j]] {
-				clean[owner[j]] = d
-			}
 		}
-		a := owner[p]
 		row := probeRow{resident: a, self: near[a], o1: float32(math.Inf(1)), o2: float32(math.Inf(1))}
 		row.genuine = !math.IsInf(float64(row.self), 1)
 		others = others[:0]
@@ -321,32 +317,25 @@ again:
 		if row.genuine {
 			e.GenuineProbes++
 		}
-		if cfg.Fuse > 1 || dup[p] {
+		if cfg.Fuse > 1 {
 			continue // fused probes give the scores (below)
 		}
 		for _, b := range sample(others, perRow, rng) {
-			if math.IsInf(float64(clean[b]), 1) {
-				continue // all of b's templates are duplicates
-			}
-			e.scores = append(e.scores, clean[b])
+			e.scores = append(e.scores, near[b])
 			pairA = append(pairA, a)
 			pairB = append(pairB, b)
 		}
 	}
-	if len(found) > 0 && len(e.Duplicates) == 0 {
-		keys := slices.SortedFunc(maps.Keys(found), func(x, y [2]int) int {
-			return cmp.Or(cmp.Compare(x[0], y[0]), cmp.Compare(x[1], y[1]))
-		})
-		for _, k := range keys {
-			dup[k[0]], dup[k[1]] = true, true
-			a, b := min(owner[k[0]], owner[k[1]]), max(owner[k[0]], owner[k[1]])
-			e.Duplicates = append(e.Duplicates, Duplicate{A: ids[a], B: ids[b], Distance: found[k], Upto: cut})
-		}
-		e.rows, e.scores, pairA, pairB, e.GenuineProbes = nil, nil, nil, nil, 0
-		goto again
+	same := map[[2]int32]bool{} // resident pairs showing one face
+	for _, k := range slices.SortedFunc(maps.Keys(found), func(x, y [2]int) int {
+		return cmp.Or(cmp.Compare(x[0], y[0]), cmp.Compare(x[1], y[1]))
+	}) {
+		a, b := min(owner[k[0]], owner[k[1]]), max(owner[k[0]], owner[k[1]])
+		same[[2]int32{a, b}] = true
+		e.Duplicates = append(e.Duplicates, Duplicate{A: ids[a], B: ids[b], Distance: found[k], Upto: cut})
 	}
 	if cfg.Fuse > 1 {
-		fq, fo := fusedProbes(vecs, owner, dup, cfg.Fuse, rng)
+		fq, fo := fusedProbes(vecs, owner, cfg.Fuse, rng)
 		if len(fq) > cfg.MaxProbes {
 			idx := rng.Perm(len(fq))[:cfg.MaxProbes]
 			slices.Sort(idx)
@@ -364,15 +353,15 @@ again:
 		}
 		for i, q := range fq {
 			a := fo[i]
-			for r := range clean {
-				clean[r] = float32(math.Inf(1))
+			for r := range near {
+				near[r] = float32(math.Inf(1))
 			}
 			for j, v := range vecs {
-				if owner[j] == a || dup[j] {
+				if owner[j] == a {
 					continue
 				}
-				if d := match.Distance(q, v); d < clean[owner[j]] {
-					clean[owner[j]] = d
+				if d := match.Distance(q, v); d < near[owner[j]] {
+					near[owner[j]] = d
 				}
 			}
 			others = others[:0]
@@ -382,14 +371,21 @@ again:
 				}
 			}
 			for _, b := range sample(others, perRow, rng) {
-				if math.IsInf(float64(clean[b]), 1) {
-					continue
-				}
-				e.scores = append(e.scores, clean[b])
+				e.scores = append(e.scores, near[b])
 				pairA = append(pairA, a)
 				pairB = append(pairB, b)
 			}
 		}
+	}
+	if len(same) > 0 {
+		k := 0
+		for i := range e.scores {
+			if !same[[2]int32{min(pairA[i], pairB[i]), max(pairA[i], pairB[i])}] {
+				e.scores[k], pairA[k], pairB[k] = e.scores[i], pairA[i], pairB[i]
+				k++
+			}
+		}
+		e.scores, pairA, pairB = e.scores[:k], pairA[:k], pairB[:k]
 	}
 	e.Scores = len(e.scores)
 	if e.Scores < 100 {
@@ -469,19 +465,17 @@ const maxFusedSets = 10
 
 // fusedProbes are the probes a gate fusing k frames would see of each
 // resident: the fused descriptor (match.Fuse) of every set of min(k, m) of
-// their m templates (at most maxFusedSets sets, drawn when there are more),
-// leaving out templates marked dup; one template alone is its own probe.
-// vecs are grouped by resident (owner), in the canonical order.
-func fusedProbes(vecs [][]float32, owner []int32, dup []bool, k int, rng *rand.Rand) ([][]float32, []int32) {
+// their m templates (at most maxFusedSets sets, drawn when there are more);
+// one template alone is its own probe. vecs are grouped by resident
+// (owner), in the canonical order.
+func fusedProbes(vecs [][]float32, owner []int32, k int, rng *rand.Rand) ([][]float32, []int32) {
 	var out [][]float32
 	var own []int32
 	for start := 0; start < len(vecs); {
 		end := start
 		var mine []int
 		for end < len(vecs) && owner[end] == owner[start] {
-			if !dup[end] {
-				mine = append(mine, end)
-			}
+			mine = append(mine, end)
 			end++
 		}
 		kk := min(k, len(mine))
@@ -711,10 +705,11 @@ func (e *Estimate) VerifyInterval(t float32) Interval {
 	return e.interval(func(row probeRow) bool { return row.self < t })
 }
 
-// Interval is a share of residents' attempts accepted, with one-sided
-// bounds at Config.Confidence on each side. The attempts of one resident
-// are alike (a resident whose face the model handles badly fails most of
-// them), so residents, not attempts, are the unit: Low is the lower of a
+// Interval is a share of residents' attempts accepted (the mean over
+// residents of each one's share), with one-sided bounds at
+// Config.Confidence on each side. The attempts of one resident are alike (a
+// resident whose face the model handles badly fails most of them), so
+// residents, not attempts, are the unit: Low is the lower of a
 // bootstrap over residents and a Wilson bound that counts each resident
 // once; High likewise. The decisions use Low: a mode is offered only if
 // even the pessimistic end accepts enough residents.
@@ -724,15 +719,14 @@ type Interval struct {
 	Residents        int // residents they belong to
 }
 
-// interval measures the share of genuine probe rows that ok accepts, with
-// its bounds; the resampling is seeded, and residents are in canonical
+// interval measures the share of genuine probe rows that ok accepts, each
+// resident weighing the same, with its bounds; the resampling is seeded, and residents are in canonical
 // order, so the answer is a function of the templates alone.
 func (e *Estimate) interval(ok func(probeRow) bool) Interval {
 	type count struct{ n, k int }
 	per := map[int32]*count{}
 	var order []int32
 	var iv Interval
-	acc := 0
 	for _, row := range e.rows {
 		if !row.genuine {
 			continue
@@ -747,26 +741,30 @@ func (e *Estimate) interval(ok func(probeRow) bool) Interval {
 		iv.Probes++
 		if ok(row) {
 			c.k++
-			acc++
 		}
 	}
 	iv.Residents = len(order)
 	if iv.Probes == 0 {
 		return iv
 	}
-	iv.Share = ratio(acc, iv.Probes)
+	// Each resident counts once: the mean of their own shares, so that one
+	// resident with many templates does not speak for everyone.
+	share := func(r int32) float64 { c := per[r]; return float64(c.k) / float64(c.n) }
+	var sum float64
+	for _, r := range order {
+		sum += share(r)
+	}
+	iv.Share = sum / float64(len(order))
 	z := probit(e.Config.Confidence)
 	iv.Low, iv.High = wilson(iv.Share, iv.Residents, z)
 	rng := newRNG(e.Config.Seed, streamAccept)
 	reps := make([]float64, e.Config.Bootstrap)
 	for b := range reps {
-		var n, k int
+		var s float64
 		for range order {
-			c := per[order[rng.IntN(len(order))]]
-			n += c.n
-			k += c.k
+			s += share(order[rng.IntN(len(order))])
 		}
-		reps[b] = ratio(k, n)
+		reps[b] = s / float64(len(order))
 	}
 	slices.Sort(reps)
 	lo := reps[int(math.Floor((1-e.Config.Confidence)*float64(len(reps))))]
@@ -867,7 +865,10 @@ func canonical(g Templates) (vecs [][][]float32, ids []string) {
 		}
 		people = append(people, p)
 	}
-	slices.SortStableFunc(people, func(a, b person) int { return bytes.Compare(a.key, b.key) })
+	// Residents with the same templates are interchangeable in every figure;
+	// their IDs break the tie only so that the pairs named to staff
+	// (Duplicates) come out the same way every time.
+	slices.SortStableFunc(people, func(a, b person) int { return cmp.Or(bytes.Compare(a.key, b.key), strings.Compare(a.id, b.id)) })
 	vecs, ids = make([][][]float32, len(people)), make([]string, len(people))
 	for i, p := range people {
 		vecs[i], ids[i] = p.vecs, p.id

@@ -2,6 +2,7 @@ package calibrate
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/gated-dev/gated/internal/match"
 )
@@ -113,9 +114,17 @@ func (e *Estimate) Choose() Decision {
 		chosen(d.Verify)
 		d.Reason = fmt.Sprintf("face confirms the card holder only: with %d residents, face alone would accept %s of residents at the target %.2g (need %.0f%% at the low end); 1:1 at threshold %.3f accepts %s",
 			e.Residents, share(d.Identify), c.Target, 100*c.MinAccept, d.Policy.Threshold, share(d.Verify))
+	case vi.Probes == 0:
+		d.Reason = "face not used: no resident has two captures far enough apart to show how often face would accept them " +
+			"(templates taken in one visit are near-copies of each other): enroll residents again on another day, or from photos; card and PIN only"
 	default:
 		d.Reason = fmt.Sprintf("face not used: at the target %.2g even 1:1 verification accepts only %s of residents (need %.0f%% at the low end); card and PIN only",
 			c.Target, share(d.Verify), 100*c.MinAccept)
+		z := probit(c.Confidence)
+		if need := int(math.Ceil(z * z * c.MinAccept / (1 - c.MinAccept))); vi.Residents < need {
+			d.Reason += fmt.Sprintf(" (only %d residents have two or more captures to measure: even if face accepted all of them, at least %d are needed to show %.0f%%)",
+				vi.Residents, need, 100*c.MinAccept)
+		}
 	}
 	d.Reason += e.duplicateNote()
 	return d

@@ -67,19 +67,27 @@
 // strangers, yet a single such pair puts two scores at distance ~0: on a
 // gallery of 80 LFW residents, 2 of ~19,000 scores is an empirical share
 // over 1e-4 at every t > 0, so both thresholds fell to 0 (and the pair's
-// leverage flattened the fit and its bootstrap). Templates of different
-// residents closer than Config.Duplicate (default 0.2) times the median
-// different-resident template distance are therefore left out of the
-// scores, still count in the residents' figures (as the misidentifications
-// they are), and are listed in Estimate.Duplicates and the decision's reason
-// for staff to resolve. The cut is far under the closest different people
+// leverage flattened the fit and its bootstrap). Two residents with
+// templates closer than Config.Duplicate (default 0.2) times the median
+// different-resident template distance are therefore taken for one face:
+// the scores between the two of them (both ways) are left out, every
+// template stays a target for everyone else's probes (so enrolling copies
+// of others' photos cannot loosen the bound), they still count in the
+// residents' figures (as the misidentifications they are), and the pair is
+// listed in Estimate.Duplicates and the decision's reason for staff to
+// resolve. The cut is far under the closest different people
 // seen (dlib: 0.16 against 0.43 on LFW, about 0.1 against 0.27 on
 // idols.json; fr-feature 0.28 against 1.09); a look-alike farther than it
 // stays counted, as it should.
 //
 // Residents' own accept rate comes from the same gallery: each template of a
 // resident with two or more is presented, leave-one-out, to the gallery
-// without it, under the policy. This errs both ways: optimistic, because
+// without it, under the policy. Templates of the resident within the same
+// cut of the probe (frames of one visit at the kiosk, near-copies of each
+// other) are left out with it: a copy would vouch for its twin, and a
+// gallery enrolled in one visit per resident shows nothing about how the
+// camera will see them on another day (the mode is then off, and the reason
+// says so). Each resident counts once (the mean of their own shares). This errs both ways: optimistic, because
 // enrollment templates pass a quality gate that live frames at the gate do
 // not; pessimistic, because a live probe faces all of the resident's
 // templates, not all but one. Its interval (Interval) treats residents, not
