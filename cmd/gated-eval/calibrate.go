@@ -38,7 +38,10 @@ const minResidents = 10
 // presents the probes the gallery never saw. A gallery too small to
 // calibrate is no error: the calibration says so in TooSmall, and the rest
 // of the report goes on.
-func calibrateModel(m eval.Model, sp eval.Split, target float64) (calibration, error) {
+//
+// frames is face.frames: the gate fuses that many frames into a decision,
+// and calibrate estimates for fused probes (calibrate.Config.Fuse).
+func calibrateModel(m eval.Model, sp eval.Split, target float64, frames int) (calibration, error) {
 	s := m.Set
 	if m.Adapt != nil {
 		fit := &eval.Set{}
@@ -66,7 +69,7 @@ func calibrateModel(m eval.Model, sp eval.Split, target float64) (calibration, e
 		return calibration{}, err
 	}
 	tm := galleryTemplates(s, sp)
-	est, err := calibrate.Fit(tm, calibrate.Config{Target: target, MinResidents: minResidents})
+	est, err := calibrate.Fit(tm, calibrate.Config{Target: target, MinResidents: minResidents, Fuse: frames})
 	if errors.Is(err, calibrate.ErrTooFew) {
 		return calibration{Model: m.Name, Target: target, Residents: len(tm), TooSmall: tooSmall(tm, err)}, nil
 	}

@@ -86,7 +86,7 @@ func runEval(e *env, args []string) error {
 	mode := fs.String("mode", "auto", "--predict: identify, verify (at --threshold and --margin), or auto (what calibration chooses at --target, as face.calibrate = true)")
 	quality := fs.Bool("quality", false, "--enroll gate: also study the quality gate: each measurement's spread, how many each threshold refuses, genuine distances of refused and accepted photos")
 	fuse := fs.String("fuse", "", fuseHelp)
-	frames := fs.Int("frames", 3, "--enroll gate: as face.frames: calibration assumes the gate fuses this many frames into each decision")
+	frames := fs.Int("frames", 3, "as face.frames: calibration assumes the gate fuses this many frames into each decision")
 	switch err := fs.Parse(args); {
 	case errors.Is(err, flag.ErrHelp):
 		return err
@@ -94,6 +94,21 @@ func runEval(e *env, args []string) error {
 		return usageError{} // flag has printed it, with the usage
 	case fs.NArg() > 0:
 		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["mode"] && !*predict {
+		return usageError{"--mode is for --predict"}
+	}
+	if *frames < 1 || *frames > 30 {
+		return usageError{"--frames: use 1-30, as face.frames"}
+	}
+	if set["fuse"] {
+		for _, f := range []string{"json", "calibrate", "threshold", "margin", "predict"} {
+			if set[f] {
+				return usageError{"--fuse prints its own table: it does not take --" + f}
+			}
+		}
 	}
 	if (*descFile == "") == (*photos == "") {
 		return usageError{"give exactly one of --descriptors and --photos"}
@@ -152,9 +167,6 @@ func runEval(e *env, args []string) error {
 		}
 		if *residents < 0 || *every < 1 || *templates < 1 {
 			return usageError{"--residents must be >= 0, --enroll-every and --templates >= 1"}
-		}
-		if *frames < 1 || *frames > 30 {
-			return usageError{"--frames: use 1-30, as face.frames"}
 		}
 		pc := predictConfig{on: *predict, mode: *mode, target: *target, frames: *frames}
 		if *predict {
@@ -279,7 +291,7 @@ func runEval(e *env, args []string) error {
 	var cal []calibration
 	if *calib {
 		for _, m := range ms {
-			c, err := calibrateModel(m, cfg.Split, *target)
+			c, err := calibrateModel(m, cfg.Split, *target, *frames)
 			if err != nil {
 				return fmt.Errorf("calibrate %s: %w", m.Name, err)
 			}

@@ -119,6 +119,11 @@ func TestGateFlags(t *testing.T) {
 		{[]string{"--photos", "x", "--compare", "dlib,featurenet", "--predict"}, "one model"},
 		{[]string{"--photos", "x", "--predict", "--mode", "identify"}, "give one --threshold"},
 		{[]string{"--photos", "x", "--predict", "--mode", "sometimes"}, `--mode "sometimes"`},
+		// Red team: flags that were silently ignored.
+		{[]string{"--photos", "x", "--mode", "verify"}, "--mode is for --predict"},
+		{[]string{"--descriptors", "x.json", "--fuse", "1,3", "--json"}, "does not take --json"},
+		{[]string{"--descriptors", "x.json", "--fuse", "1,3", "--calibrate"}, "does not take --calibrate"},
+		{[]string{"--descriptors", "x.json", "--frames", "0"}, "--frames"},
 	} {
 		if code, _, errs := gatedEval(t, tt.args...); code != 2 || !strings.Contains(errs, tt.want) {
 			t.Errorf("gated-eval %v = %d, %q; want 2 and %q", tt.args, code, errs, tt.want)

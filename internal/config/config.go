@@ -261,8 +261,9 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	s := string(b)
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		var days float64
-		if _, err := fmt.Sscanf(n, "%g", &days); err != nil || days < 0 {
-			return fmt.Errorf("%q is not a duration such as \"365d\"", s)
+		// Over about 100 years (and NaN, Inf) would overflow time.Duration.
+		if _, err := fmt.Sscanf(n, "%g", &days); err != nil || !(days >= 0 && days <= 36500) {
+			return fmt.Errorf("%q is not a duration such as \"365d\" (0 to 36500 days)", s)
 		}
 		d.Duration = time.Duration(days * 24 * float64(time.Hour))
 		return nil
@@ -418,6 +419,9 @@ func (c *Config) check() []error {
 		if !(f.Margin >= 0 && f.Margin < 1) || math.IsNaN(f.Margin) {
 			bad("face.margin", fmt.Sprintf("%v", f.Margin), "use a distance between 0 and 1 (typically 0.02-0.05)")
 		}
+		if f.Cooldown.Duration < 500*time.Millisecond || f.Cooldown.Duration > 5*time.Minute {
+			bad("face.cooldown", f.Cooldown.String(), `use 500ms to 5m, e.g. "5s": how long a resident's face does not open the door again after it did`)
+		}
 		if f.Frames < 1 || f.Frames > 30 {
 			bad("face.frames", fmt.Sprintf("%d", f.Frames), "use 1-30 frames fused per decision (3 is typical)")
 		}
@@ -453,6 +457,9 @@ func (c *Config) check() []error {
 	}
 	if c.Access.LockoutFree < 1 || c.Access.LockoutBase.Duration <= 0 || c.Access.LockoutMax.Duration < c.Access.LockoutBase.Duration {
 		bad("access.lockout", "lockout_free, lockout_base or lockout_max out of range", "use lockout_free >= 1 and 0 < lockout_base <= lockout_max")
+	}
+	if p := c.Access.PINTimeout.Duration; p < 5*time.Second || p > 5*time.Minute {
+		bad("access.pin_timeout", c.Access.PINTimeout.String(), `use 5s to 5m, e.g. "20s": how long a card waits for its PIN`)
 	}
 	if c.Access.LockoutForget.Duration < c.Access.LockoutMax.Duration {
 		bad("access.lockout_forget", c.Access.LockoutForget.String(), "forget wrong PINs no sooner than lockout_max (default 24h)")
@@ -549,6 +556,9 @@ func (c *Config) checkReaders() []error {
 		}
 		if r.Baud < 0 || r.Baud > 921600 {
 			bad(at+".baud", fmt.Sprintf("%d", r.Baud), "use the reader's baud rate, e.g. 9600")
+		}
+		if k := r.InterKey.Duration; k != 0 && (k < time.Second || k > time.Minute) {
+			bad(at+".inter_key", r.InterKey.String(), `use 1s to 1m (5s when unset): the longest pause between two keys of one entry`)
 		}
 		if r.MaxDigits != 0 && (r.MaxDigits < 4 || r.MaxDigits > 32) {
 			bad(at+".max_digits", fmt.Sprintf("%d", r.MaxDigits), "PINs have 4 to 32 digits: use 4 to 32 (12 when unset)")

@@ -88,6 +88,12 @@ for = "nobody"
 		{"minimal file is valid", minimal, nil},
 		{"wrong version", strings.Replace(minimal, "version = 1", "version = 2", 1), []string{"version: is 2"}},
 		{"bad duration", minimal + "[access]\npin_timeout = \"soon\"\n", []string{`"soon" is not a duration`}},
+		// Red team: durations that overflowed or meant nothing.
+		{"NaN days", minimal + "[privacy]\nretention = \"NaNd\"\n", []string{`"NaNd" is not a duration`}},
+		{"days overflow", minimal + "[privacy]\nretention = \"1e10d\"\n", []string{`"1e10d" is not a duration`}},
+		{"no face cooldown", minimal + "[face]\nenabled = true\ncooldown = \"1ns\"\n[camera]\ndevice = \"0\"\n", []string{"face.cooldown"}},
+		{"a cooldown of years", minimal + "[face]\nenabled = true\ncooldown = \"87600h\"\n[camera]\ndevice = \"0\"\n", []string{"face.cooldown"}},
+		{"PIN timeout too short", minimal + "[access]\npin_timeout = \"1s\"\n", []string{"access.pin_timeout"}},
 		{"bad relay mode", strings.Replace(minimal, `type = "lcus"`, "type = \"lcus\"\nmode = \"open\"", 1), []string{"relay.mode"}},
 		{"no relay", strings.Replace(minimal, "[relay]\ntype = \"lcus\"\ndevice = \"/dev/ttyUSB1\"\n", "", 1), []string{"relay.type: no relay is configured"}},
 		{"TOML syntax", "version = 1\n[device\n", []string{"gated.toml: line ", "table name"}},
