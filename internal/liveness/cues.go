@@ -14,6 +14,11 @@ type Crops struct {
 	Context *image.RGBA
 	// Face is the face box in Context's coordinates.
 	Face image.Rectangle
+	// Whole is the whole frame in grey, scaled to ContextSide pixels on its
+	// longer side, and WholeFace the face box in it: a monitor's bezel
+	// lies outside the context crop.
+	Whole     *image.Gray
+	WholeFace image.Rectangle
 	// Skin is a MoireSide x MoireSide square from the middle of the face at
 	// the camera's own resolution (never scaled: scaling erases moire).
 	Skin *image.Gray
@@ -29,11 +34,16 @@ const MoireSide = 64
 func Cues(c Crops, f Frame) Frame {
 	if c.Context != nil {
 		g := Grey(c.Context)
-		f.Edges = EdgeScore(g, c.Face)
+		f.Edges, f.Rect = edgeScores(g, c.Face)
 		f.Glare = GlareScore(c.Context, c.Face)
+		f.Sat = SaturationScore(c.Context, c.Face)
+	}
+	if c.Whole != nil {
+		f.Wide, f.WideRect = edgeScores(c.Whole, c.WholeFace)
 	}
 	if c.Skin != nil {
 		f.Moire = MoireScore(c.Skin)
+		f.Sharp = SharpnessScore(c.Skin)
 	}
 	return f
 }
@@ -59,10 +69,24 @@ func Grey(m *image.RGBA) *image.Gray {
 // live face in front of a wall also has straight lines (door frames):
 // the cue is measured, not assumed (docs/liveness.md).
 func EdgeScore(g *image.Gray, face image.Rectangle) float64 {
+	e, _ := edgeScores(g, face)
+	return e
+}
+
+// RectScore is the corner evidence of a bezel or sheet: over every
+// orientation, the shorter of the longest straight line at that
+// orientation and the longest one perpendicular to it, as a share of g's
+// longer side (a rectangle's two sides; one door frame is not enough).
+func RectScore(g *image.Gray, face image.Rectangle) float64 {
+	_, r := edgeScores(g, face)
+	return r
+}
+
+func edgeScores(g *image.Gray, face image.Rectangle) (edges, rect float64) {
 	b := g.Bounds()
 	w, h := b.Dx(), b.Dy()
 	if w < 8 || h < 8 {
-		return 0
+		return 0, 0
 	}
 	// Leave out the face and a margin around it: its outline is no bezel.
 	mx, my := face.Dx()/8, face.Dy()/8
@@ -102,10 +126,67 @@ func EdgeScore(g *image.Gray, face image.Rectangle) float64 {
 		}
 	}
 	var best int32
-	for _, v := range acc {
-		best = max(best, v)
+	var colMax [nTheta]int32
+	for t := range nTheta {
+		for _, v := range acc[t*nRho : (t+1)*nRho] {
+			colMax[t] = max(colMax[t], v)
+		}
+		best = max(best, colMax[t])
 	}
-	return float64(best) / float64(max(w, h))
+	var pair int32
+	for t := range nTheta {
+		perp := max(colMax[(t+nTheta/2-1)%nTheta], colMax[(t+nTheta/2)%nTheta], colMax[(t+nTheta/2+1)%nTheta])
+		pair = max(pair, min(colMax[t], perp))
+	}
+	side := float64(max(w, h))
+	return float64(best) / side, float64(pair) / side
+}
+
+// SaturationScore is the mean colour saturation, (max-min)/max of R,G,B,
+// inside the face box: a face shown on a screen or printed is rendered
+// through another device's gamut and usually loses or gains saturation.
+func SaturationScore(m *image.RGBA, face image.Rectangle) float64 {
+	r := face.Intersect(m.Bounds())
+	var sum float64
+	n := 0
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			i := m.PixOffset(x, y)
+			hi := max(m.Pix[i], m.Pix[i+1], m.Pix[i+2])
+			lo := min(m.Pix[i], m.Pix[i+1], m.Pix[i+2])
+			if hi > 0 {
+				sum += float64(hi-lo) / float64(hi)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
+}
+
+// SharpnessScore is the log of the mean squared Laplacian of a square of
+// skin at camera resolution, over its mean brightness squared: a face
+// recaptured from a screen or print has lost fine detail.
+func SharpnessScore(g *image.Gray) float64 {
+	b := g.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if w < 3 || h < 3 {
+		return 0
+	}
+	at := func(x, y int) float64 { return float64(g.Pix[y*g.Stride+x]) }
+	var lap, mean float64
+	for y := 1; y < h-1; y++ {
+		for x := 1; x < w-1; x++ {
+			l := 4*at(x, y) - at(x-1, y) - at(x+1, y) - at(x, y-1) - at(x, y+1)
+			lap += l * l
+			mean += at(x, y)
+		}
+	}
+	n := float64((w - 2) * (h - 2))
+	mean /= n
+	return math.Log((lap/n + 1) / (mean*mean + 1))
 }
 
 // GlareScore is the share of the context, outside the face box, that is

@@ -105,16 +105,26 @@ type Frame struct {
 	// Glare is the share of flat saturated highlight around the face
 	// (GlareScore).
 	Glare float64 `json:"glare"`
+	// Rect is the perpendicular-edge (corner) evidence (RectScore).
+	Rect float64 `json:"rect"`
+	// Sat is the face's mean colour saturation (SaturationScore).
+	Sat float64 `json:"sat"`
+	// Sharp is the fine detail of the skin (SharpnessScore).
+	Sharp float64 `json:"sharp"`
+	// Wide is EdgeScore over the whole frame (Crops.Whole).
+	Wide float64 `json:"wide"`
+	// WideRect is RectScore over the whole frame.
+	WideRect float64 `json:"wide_rect"`
 }
 
 // Vector returns the frame's features in the order a Model's weights take
 // them, the network's as a logit.
 func (f Frame) Vector() []float64 {
-	return []float64{Logit(f.Net), f.Edges, f.Moire, f.Glare}
+	return []float64{Logit(f.Net), f.Edges, f.Moire, f.Glare, f.Rect, f.Sat, f.Sharp, f.Wide, f.WideRect}
 }
 
 // Names are the features of Frame.Vector, in order.
-var Names = []string{"net", "edges", "moire", "glare"}
+var Names = []string{"net", "edges", "moire", "glare", "rect", "sat", "sharp", "wide", "wrect"}
 
 // Logit is log(p/(1-p)) with p kept within [1e-6, 1-1e-6].
 func Logit(p float64) float64 {

@@ -111,6 +111,64 @@ func TestMoireScore(t *testing.T) {
 	}
 }
 
+// TestRectScore: a sheet's two perpendicular sides count, one straight
+// door frame does not.
+func TestRectScore(t *testing.T) {
+	face := image.Rect(60, 50, 100, 100)
+	door := greyImage(160, 160, func(x, y int) uint8 {
+		if x < 20 {
+			return 30
+		}
+		return 150
+	})
+	sheet := greyImage(160, 160, func(x, y int) uint8 {
+		if x >= 30 && x < 130 && y >= 20 && y < 140 {
+			return 230
+		}
+		return 90
+	})
+	d, s := RectScore(door, face), RectScore(sheet, face)
+	if !(s > 0.5 && d < 0.1) {
+		t.Errorf("RectScore(sheet) = %.3f, RectScore(door frame) = %.3f; want > 0.5 and < 0.1", s, d)
+	}
+	if e := EdgeScore(door, face); e < 0.9 {
+		t.Errorf("EdgeScore(door frame) = %.3f, want >= 0.9 (a full-height line)", e)
+	}
+}
+
+// TestSharpnessScore: a blurred copy of a texture has less fine detail.
+func TestSharpnessScore(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	sharp := greyImage(MoireSide, MoireSide, func(x, y int) uint8 { return uint8(60 + rng.IntN(120)) })
+	blur := greyImage(MoireSide, MoireSide, func(x, y int) uint8 {
+		var s int
+		for dy := -2; dy <= 2; dy++ {
+			for dx := -2; dx <= 2; dx++ {
+				s += int(sharp.GrayAt(min(max(x+dx, 0), MoireSide-1), min(max(y+dy, 0), MoireSide-1)).Y)
+			}
+		}
+		return uint8(s / 25)
+	})
+	if a, b := SharpnessScore(sharp), SharpnessScore(blur); !(a > b+1) {
+		t.Errorf("SharpnessScore(sharp) = %.2f, SharpnessScore(blurred) = %.2f; want sharp > blurred + 1", a, b)
+	}
+}
+
+func TestSaturationScore(t *testing.T) {
+	m := image.NewRGBA(image.Rect(0, 0, 4, 4))
+	for y := range 4 {
+		for x := range 4 {
+			m.SetRGBA(x, y, color.RGBA{200, 100, 100, 255})
+		}
+	}
+	if got := SaturationScore(m, image.Rect(0, 0, 4, 4)); math.Abs(got-0.5) > 1e-12 {
+		t.Errorf("SaturationScore = %v, want 0.5", got)
+	}
+	if got := SaturationScore(m, image.Rectangle{}); got != 0 {
+		t.Errorf("SaturationScore(empty face) = %v, want 0", got)
+	}
+}
+
 func TestGlareScore(t *testing.T) {
 	m := image.NewRGBA(image.Rect(0, 0, 10, 10))
 	for i := range m.Pix {

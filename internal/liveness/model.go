@@ -227,17 +227,19 @@ func solve(a [][]float64, b []float64) ([]float64, error) {
 	return x, nil
 }
 
-// Default is the combination gated recommends: the network (B,G,R) and
-// the straight-edge cue, fitted by gated-eval pad on the nuaa__ and cvz-
-// images of the developers' half of ../shared/pad (1,542 and 4,066 images
-// with a face), its threshold at BPCER 5% of the pooled out-of-fold
-// (leave-one-subject-or-source-out) bona fide scores. Moire and glare did
-// not earn a place (docs/liveness.md).
+// Default is the combination gated recommends: the network (B,G,R), the
+// corner cue around the face (RectScore on the context crop) and the
+// straight-edge and corner cues over the whole frame, fitted by gated-eval
+// pad --layers net,rect,wide,wrect on the nuaa__ and cvz- images of the
+// developers' half of ../shared/pad (5,608 images with a face), its
+// threshold at BPCER 5% of the pooled out-of-fold (leave one subject or
+// source repository out) bona fide scores. Moire, glare, saturation and
+// sharpness did not earn a place (docs/liveness.md).
 var Default = Combination{
-	Use:       []string{"net", "edges"},
-	Mean:      []float64{-1.8388521307663794, 0.3602164318830258},
-	Std:       []float64{6.874343385584607, 0.21658619345125807},
-	W:         []float64{2.9849015742530023, -1.5720473351493955},
-	B:         0.3264224525723247,
-	Threshold: 0.30381370268935476,
+	Use:       []string{"net", "rect", "wide", "wrect"},
+	Mean:      []float64{-1.8388521307663794, 0.1777148716119824, 0.35837196861626347, 0.1943529333095588},
+	Std:       []float64{6.874343385584607, 0.13715635785333144, 0.1591030440018026, 0.1194831409965057},
+	W:         []float64{3.145690938571151, -1.9800674908783706, -2.233542866234295, -0.9870935111505263},
+	B:         0.3344684702900927,
+	Threshold: 0.3752546318631685,
 }

@@ -171,6 +171,25 @@ func Crops(bgr gocv.Mat, box image.Rectangle) (liveness.Crops, error) {
 	fb := box.Sub(r.Min)
 	c.Face = image.Rect(int(float64(fb.Min.X)*f), int(float64(fb.Min.Y)*f), int(float64(fb.Max.X)*f), int(float64(fb.Max.Y)*f))
 
+	// The whole frame, small and grey.
+	{
+		fw := float64(liveness.ContextSide) / float64(max(bgr.Cols(), bgr.Rows()))
+		wsz := image.Pt(max(1, int(math.Round(float64(bgr.Cols())*fw))), max(1, int(math.Round(float64(bgr.Rows())*fw))))
+		small := gocv.NewMat()
+		gocv.Resize(bgr, &small, wsz, 0, 0, gocv.InterpolationArea)
+		grey := gocv.NewMat()
+		gocv.CvtColor(small, &grey, gocv.ColorBGRToGray)
+		small.Close()
+		b, err := grey.DataPtrUint8()
+		if err == nil && len(b) >= wsz.X*wsz.Y && grey.Cols() == wsz.X {
+			g := image.NewGray(image.Rect(0, 0, wsz.X, wsz.Y))
+			copy(g.Pix, b[:wsz.X*wsz.Y])
+			c.Whole = g
+			c.WholeFace = image.Rect(int(float64(box.Min.X)*fw), int(float64(box.Min.Y)*fw), int(float64(box.Max.X)*fw), int(float64(box.Max.Y)*fw))
+		}
+		grey.Close()
+	}
+
 	// The skin square: the middle of the face box, at camera resolution.
 	const s = liveness.MoireSide
 	cx, cy := (box.Min.X+box.Max.X)/2, (box.Min.Y+box.Max.Y)/2

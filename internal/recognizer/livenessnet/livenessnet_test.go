@@ -97,8 +97,7 @@ func TestSampleFrames(t *testing.T) {
 	if !live.Live {
 		t.Errorf("Default.Decide(live frame) = %+v, want live (threshold %.3f)", live, liveness.Default.Threshold)
 	}
-	// Both attacks are refused today (measured 2026-12-02: fused scores
-	// 0.004 and 0.055 against the threshold 0.304).
+	// Both attacks are refused today (2026-12-02).
 	for _, name := range []string{"image_F1.jpg", "image_F2.jpg"} {
 		if _, v := verdict(name); v.Live {
 			t.Errorf("Default.Decide(%s) = %+v, want refused (threshold %.3f)", name, v, liveness.Default.Threshold)
