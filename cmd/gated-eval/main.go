@@ -53,7 +53,7 @@ func (e usageError) Error() string { return e.msg }
 // for a mistake in the command line.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, getenv: getenv, log: slog.New(slog.NewTextHandler(stderr, nil))}
-	err := runEval(e, args)
+	err := dispatch(e, args)
 	var ue usageError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
