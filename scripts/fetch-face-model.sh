@@ -2,7 +2,7 @@
 # Fetch a second face-descriptor model into the model cache and verify it.
 #
 #   scripts/fetch-face-model.sh [all] [model-dir]
-#       featurenet, yunet and mobileface (what make setup fetches).
+#       featurenet, yunet, liveness and mobileface (what make setup fetches).
 #
 #   scripts/fetch-face-model.sh featurenet [model-dir]
 #       fr_feature.onnx, a 512-d ArcFace-style embedding network, from the npm
@@ -150,7 +150,7 @@ dlib_custom() {
 }
 
 case ${1:-all} in
-all) [ $# -gt 0 ] && shift; featurenet "$@"; yunet "$@"; mobileface "$@" ;;
+all) [ $# -gt 0 ] && shift; featurenet "$@"; yunet "$@"; liveness "$@"; mobileface "$@" ;;
 featurenet) shift; featurenet "$@" ;;
 yunet) shift; yunet "$@" ;;
 liveness) shift; liveness "$@" ;;
