@@ -126,6 +126,13 @@ func runEval(e *env, args []string) error {
 	if *enroll == "all" && (*predict || *quality || *residents != 0 || *seed != 0) {
 		return usageError{"--predict, --quality, --residents and --seed need --enroll gate"}
 	}
+	if *enroll != "gate" && !*calib && !set["fuse"] {
+		for _, f := range []string{"frames", "target"} {
+			if set[f] {
+				return usageError{"--" + f + " is for --calibrate (or --photos, which calibrates as the gate would)"}
+			}
+		}
+	}
 	fms, err := parseModels(*modelList, *descFile != "")
 	if err != nil {
 		return usageError{"--compare: " + err.Error()}

@@ -124,6 +124,8 @@ func TestGateFlags(t *testing.T) {
 		{[]string{"--descriptors", "x.json", "--fuse", "1,3", "--json"}, "does not take --json"},
 		{[]string{"--descriptors", "x.json", "--fuse", "1,3", "--calibrate"}, "does not take --calibrate"},
 		{[]string{"--descriptors", "x.json", "--frames", "0"}, "--frames"},
+		{[]string{"--descriptors", "x.json", "--frames", "1"}, "--frames is for --calibrate"},
+		{[]string{"--descriptors", "x.json", "--target", "1e-3"}, "--target is for --calibrate"},
 	} {
 		if code, _, errs := gatedEval(t, tt.args...); code != 2 || !strings.Contains(errs, tt.want) {
 			t.Errorf("gated-eval %v = %d, %q; want 2 and %q", tt.args, code, errs, tt.want)

@@ -274,6 +274,7 @@ func Fit(g Templates, cfg Config) (*Estimate, error) {
 	// target for everyone else); of one resident, near-copies (frames of one
 	// visit), which leave-one-out takes out together.
 	cut := e.duplicateCut(vecs, owner)
+	capture := captures(vecs, owner, cut)
 	found := map[[2]int]float32{} // template pairs of different residents under cut
 	near := make([]float32, n)    // per resident: nearest template to the probe
 	var pairA, pairB []int32
@@ -288,8 +289,8 @@ func Fit(g Templates, cfg Config) (*Estimate, error) {
 				continue
 			}
 			d := match.Distance(q, v)
-			if owner[j] == a && d < cut {
-				continue // a near-copy of the probe: left out with it
+			if capture[j] == capture[p] {
+				continue // the probe's own capture: left out with it
 			}
 			if d < cut {
 				found[[2]int{min(p, j), max(p, j)}] = d
@@ -422,6 +423,43 @@ func Fit(g Templates, cfg Config) (*Estimate, error) {
 		e.Config.Margins = []float32{0, 0.025 * m, 0.05 * m, 0.1 * m}
 	}
 	return e, nil
+}
+
+// captures groups each resident's templates into captures: templates
+// chained by distances under cut (single linkage: frames of one visit, each
+// a little away from the last, are one capture however far the chain goes).
+// It returns, per template, the index of its capture's first template.
+func captures(vecs [][]float32, owner []int32, cut float32) []int {
+	root := make([]int, len(vecs))
+	for i := range root {
+		root[i] = i
+	}
+	find := func(i int) int {
+		for root[i] != i {
+			root[i] = root[root[i]]
+			i = root[i]
+		}
+		return i
+	}
+	for start := 0; start < len(vecs); {
+		end := start
+		for end < len(vecs) && owner[end] == owner[start] {
+			end++
+		}
+		for i := start; i < end; i++ {
+			for j := i + 1; j < end; j++ {
+				if match.Distance(vecs[i], vecs[j]) < cut {
+					ri, rj := find(i), find(j)
+					root[max(ri, rj)] = min(ri, rj)
+				}
+			}
+		}
+		start = end
+	}
+	for i := range root {
+		root[i] = find(i)
+	}
+	return root
 }
 
 // duplicateCut is the distance under which two templates of different
@@ -666,7 +704,10 @@ type Residents struct {
 	// bounds at Config.Confidence each (so a 90% interval at the default)
 	// for the share of attempts by residents like these (see Interval).
 	CorrectLow, CorrectHigh float64
-	Misidentified           float64 // share accepted as another resident
+	// Measured is the number of residents the share is measured on (those
+	// with two or more captures).
+	Measured      int
+	Misidentified float64 // share accepted as another resident
 	// Stranger is the share of all probe templates that, with their own
 	// resident removed from the gallery (so, as a stranger), would be
 	// accepted: what the gallery itself shows, margin included.
@@ -688,7 +729,7 @@ func (e *Estimate) ResidentAccept(p match.Policy) Residents {
 	iv := e.interval(func(row probeRow) bool {
 		return row.self <= row.o1 && row.self < p.Threshold && row.o1-row.self >= p.MinMargin
 	})
-	r.Probes = iv.Probes
+	r.Probes, r.Measured = iv.Probes, iv.Residents
 	r.Correct, r.CorrectLow, r.CorrectHigh = iv.Share, iv.Low, iv.High
 	r.Misidentified = ratio(mis, r.Probes)
 	r.Stranger = ratio(str, len(e.rows))

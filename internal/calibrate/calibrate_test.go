@@ -705,3 +705,44 @@ func TestTooFewResidentsToShowTheMinimum(t *testing.T) {
 		t.Errorf("Choose on 10 residents: %v (%s), want the number needed in the reason", d.Mode, d.Reason)
 	}
 }
+
+// TestOneVisitChainIsOneCapture (re-check): frames of one visit, each a
+// little away from the last (0.06 apart, under the cut of about 0.1 on
+// idols.json) but the chain reaching 0.24, are still one capture.
+func TestOneVisitChainIsOneCapture(t *testing.T) {
+	s := idols(t)
+	by := map[string][][]float32{}
+	for i, l := range s.Labels {
+		by[l] = append(by[l], s.Vectors[i])
+	}
+	tm := calibrate.Templates{}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i, p := range slices.Sorted(maps.Keys(by)) {
+		if i%2 != 0 {
+			continue
+		}
+		v := slices.Clone(by[p][0])
+		dir := make([]float32, len(v))
+		var norm float64
+		for k := range dir {
+			dir[k] = float32(rng.NormFloat64())
+			norm += float64(dir[k] * dir[k])
+		}
+		for range 5 {
+			tm[p] = append(tm[p], slices.Clone(v))
+			for k := range v {
+				v[k] += 0.06 * dir[k] / float32(math.Sqrt(norm))
+			}
+		}
+	}
+	e, err := calibrate.Fit(tm, calibrate.Config{Target: 1e-2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if iv := e.VerifyInterval(0.45); iv.Probes != 0 {
+		t.Errorf("VerifyInterval on chained one-visit frames = %+v, want no probe counted", iv)
+	}
+	if d := e.Choose(); d.Mode != calibrate.Off {
+		t.Errorf("Choose on chained one-visit frames = %v (%s), want off", d.Mode, d.Reason)
+	}
+}

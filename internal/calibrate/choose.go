@@ -47,6 +47,8 @@ type Option struct {
 	// AcceptLow and AcceptHigh bound Accept (Interval): what residents who
 	// did not enroll here might see.
 	AcceptLow, AcceptHigh float64
+	// Measured is the number of residents Accept is measured on.
+	Measured int
 	// Meets says whether the option keeps the target and accepts at least
 	// MinAccept even at the pessimistic end (AcceptLow), and misidentifies
 	// at most MaxMisidentify.
@@ -87,7 +89,7 @@ func (e *Estimate) Choose() Decision {
 	for _, m := range c.Margins {
 		p := match.Policy{Threshold: t, MinMargin: m}
 		r := e.ResidentAccept(p)
-		o := Option{Mode: Identify, Policy: p, Accept: r.Correct, AcceptLow: r.CorrectLow, AcceptHigh: r.CorrectHigh, Misidentified: r.Misidentified}
+		o := Option{Mode: Identify, Policy: p, Accept: r.Correct, AcceptLow: r.CorrectLow, AcceptHigh: r.CorrectHigh, Measured: r.Measured, Misidentified: r.Misidentified}
 		_, o.Stranger = e.StrangerAccept(p)
 		o.Meets = t > 0 && o.Stranger <= c.Target && o.AcceptLow >= c.MinAccept && o.Misidentified <= c.MaxMisidentify
 		if better(o, d.Identify, c.MaxMisidentify) {
@@ -97,7 +99,7 @@ func (e *Estimate) Choose() Decision {
 
 	tv := e.ThresholdFor(c.Target, 1)
 	vi := e.VerifyInterval(tv)
-	d.Verify = Option{Mode: Verify, Policy: match.Policy{Threshold: tv}, Accept: vi.Share, AcceptLow: vi.Low, AcceptHigh: vi.High}
+	d.Verify = Option{Mode: Verify, Policy: match.Policy{Threshold: tv}, Accept: vi.Share, AcceptLow: vi.Low, AcceptHigh: vi.High, Measured: vi.Residents}
 	_, d.Verify.Stranger = e.PairFMR(tv)
 	d.Verify.Meets = tv > 0 && d.Verify.Stranger <= c.Target && d.Verify.AcceptLow >= c.MinAccept
 
@@ -144,7 +146,7 @@ func (e *Estimate) duplicateNote() string {
 
 // share writes an option's resident acceptance with its interval.
 func share(o Option) string {
-	return fmt.Sprintf("%.0f%% (%.0f-%.0f%%)", 100*o.Accept, 100*o.AcceptLow, 100*o.AcceptHigh)
+	return fmt.Sprintf("%.0f%% (%.0f-%.0f%%, measured on %d)", 100*o.Accept, 100*o.AcceptLow, 100*o.AcceptHigh, o.Measured)
 }
 
 // better orders Identify options: meeting everything first, then fewer

@@ -442,7 +442,7 @@ func (c *Config) check() []error {
 		case cam.Files != "" && !filepath.IsAbs(cam.Files):
 			bad("camera.files", fmt.Sprintf("%q is not an absolute path", cam.Files), "give the folder or video file by its absolute path")
 		}
-		if cam.FPS < 0 || cam.FPS > 60 || cam.Repeat < 1 || cam.Width < 0 || cam.Height < 0 {
+		if !(cam.FPS >= 0 && cam.FPS <= 60) || cam.Repeat < 1 || cam.Width < 0 || cam.Height < 0 {
 			bad("camera", "fps, width, height or repeat out of range", "use fps 0-60, repeat 1 or more, non-negative sizes")
 		}
 	}
@@ -455,8 +455,9 @@ func (c *Config) check() []error {
 	default:
 		bad("access.card", fmt.Sprintf("%q", c.Access.Card), `use "card" or "card+pin"`)
 	}
-	if c.Access.LockoutFree < 1 || c.Access.LockoutBase.Duration <= 0 || c.Access.LockoutMax.Duration < c.Access.LockoutBase.Duration {
-		bad("access.lockout", "lockout_free, lockout_base or lockout_max out of range", "use lockout_free >= 1 and 0 < lockout_base <= lockout_max")
+	if a := c.Access; a.LockoutFree < 1 || a.LockoutFree > 10 || a.LockoutBase.Duration < time.Second || a.LockoutMax.Duration < time.Minute || a.LockoutMax.Duration < a.LockoutBase.Duration {
+		bad("access.lockout", "lockout_free, lockout_base or lockout_max out of range",
+			"use lockout_free 1 to 10 wrong PINs, lockout_base at least 1s and lockout_max at least 1m (and not under lockout_base): guessing PINs must stay slow")
 	}
 	if p := c.Access.PINTimeout.Duration; p < 5*time.Second || p > 5*time.Minute {
 		bad("access.pin_timeout", c.Access.PINTimeout.String(), `use 5s to 5m, e.g. "20s": how long a card waits for its PIN`)
@@ -532,8 +533,8 @@ func (c *Config) check() []error {
 			}
 		}
 	}
-	if c.Privacy.Retention.Duration < 24*time.Hour {
-		bad("privacy.retention", c.Privacy.Retention.String(), `keep face data at least a day, e.g. "365d"; residents re-consent when it ends`)
+	if r := c.Privacy.Retention.Duration; r < 24*time.Hour || r > 10*365*24*time.Hour {
+		bad("privacy.retention", c.Privacy.Retention.String(), `keep face data from a day to 10 years ("1d" to "3650d"), e.g. "365d"; residents re-consent when it ends`)
 	}
 	return errs
 }
