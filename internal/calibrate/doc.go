@@ -82,9 +82,9 @@
 //
 // Residents' own accept rate comes from the same gallery: each template of a
 // resident with two or more is presented, leave-one-out, to the gallery
-// without it, under the policy. Templates of the resident within the same
-// cut of the probe (frames of one visit at the kiosk, near-copies of each
-// other) are left out with it: a copy would vouch for its twin, and a
+// without it, under the policy. Templates of the resident in the probe's
+// capture (chained to it by distances under the same cut: frames of one
+// visit at the kiosk, near-copies of each other) are left out with it: a copy would vouch for its twin, and a
 // gallery enrolled in one visit per resident shows nothing about how the
 // camera will see them on another day (the mode is then off, and the reason
 // says so). Each resident counts once (the mean of their own shares). This errs both ways: optimistic, because
