@@ -10,8 +10,11 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"path/filepath"
 
 	"gocv.io/x/gocv"
+
+	"github.com/gated-dev/gated/models"
 )
 
 // ScaledSize is src's size (w x h) scaled by f, each side at least 1
@@ -37,4 +40,22 @@ func Scale(src gocv.Mat, dst *gocv.Mat, f float64) error {
 	}
 	gocv.Resize(src, dst, ScaledSize(src.Cols(), src.Rows(), f), 0, 0, interp)
 	return nil
+}
+
+// ReadONNX verifies the network file rel in the model directory dir
+// against models/SHA256SUMS and loads it for OpenCV's own CPU backend. The
+// error says what failed; the caller adds how to fetch the file.
+func ReadONNX(dir, rel string) (*gocv.Net, error) {
+	if err := models.Verify(dir, rel); err != nil {
+		return nil, err
+	}
+	net := gocv.ReadNetFromONNX(filepath.Join(dir, filepath.FromSlash(rel)))
+	if net.Empty() {
+		return nil, fmt.Errorf("OpenCV could not read %s", rel)
+	}
+	if err := net.SetPreferableBackend(gocv.NetBackendOpenCV); err != nil {
+		net.Close()
+		return nil, err
+	}
+	return &net, nil
 }

@@ -24,13 +24,13 @@ import (
 	"fmt"
 	"image"
 	"math"
-	"path/filepath"
 	"sync"
 
 	"gocv.io/x/gocv"
 
 	"github.com/gated-dev/gated/internal/recognizer"
 	"github.com/gated-dev/gated/internal/recognizer/align"
+	"github.com/gated-dev/gated/internal/recognizer/cvutil"
 	"github.com/gated-dev/gated/internal/recognizer/yunet"
 	"github.com/gated-dev/gated/models"
 )
@@ -103,18 +103,11 @@ type Net struct {
 
 // LoadNet verifies and loads the network from the model directory dir.
 func LoadNet(dir string) (*Net, error) {
-	if err := models.Verify(dir, File); err != nil {
+	net, err := cvutil.ReadONNX(dir, File)
+	if err != nil {
 		return nil, fmt.Errorf("featurenet: %w (fetch it with scripts/fetch-face-model.sh %s)", err, dir)
 	}
-	net := gocv.ReadNetFromONNX(filepath.Join(dir, filepath.FromSlash(File)))
-	if net.Empty() {
-		return nil, fmt.Errorf("featurenet: OpenCV could not read %s", File)
-	}
-	if err := net.SetPreferableBackend(gocv.NetBackendOpenCV); err != nil {
-		net.Close()
-		return nil, fmt.Errorf("featurenet: %w", err)
-	}
-	return &Net{net: &net}, nil
+	return &Net{net: net}, nil
 }
 
 // Close frees the network. Later calls return ErrClosed.

@@ -21,13 +21,12 @@ import (
 	"fmt"
 	"image"
 	"math"
-	"path/filepath"
 	"sync"
 
 	"gocv.io/x/gocv"
 
 	"github.com/gated-dev/gated/internal/liveness"
-	"github.com/gated-dev/gated/models"
+	"github.com/gated-dev/gated/internal/recognizer/cvutil"
 )
 
 // File is the network, relative to the model directory, pinned in
@@ -59,18 +58,11 @@ type Net struct {
 
 // Load verifies and loads the network from the model directory dir.
 func Load(dir string) (*Net, error) {
-	if err := models.Verify(dir, File); err != nil {
+	net, err := cvutil.ReadONNX(dir, File)
+	if err != nil {
 		return nil, fmt.Errorf("livenessnet: %w (fetch it with scripts/fetch-face-model.sh liveness %s)", err, dir)
 	}
-	net := gocv.ReadNetFromONNX(filepath.Join(dir, filepath.FromSlash(File)))
-	if net.Empty() {
-		return nil, fmt.Errorf("livenessnet: OpenCV could not read %s", File)
-	}
-	if err := net.SetPreferableBackend(gocv.NetBackendOpenCV); err != nil {
-		net.Close()
-		return nil, fmt.Errorf("livenessnet: %w", err)
-	}
-	return &Net{net: &net}, nil
+	return &Net{net: net}, nil
 }
 
 // Close frees the network. Later calls return ErrClosed.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"path/filepath"
 	"strconv"
 	"sync"
 
@@ -69,18 +68,11 @@ func Load(dir string, opts Options) (*Detector, error) {
 	if !(opts.MinScore > 0 && opts.MinScore < 1) || !(opts.MaxIoU > 0 && opts.MaxIoU < 1) || opts.TopK < 1 || opts.MaxSide < 64 {
 		return nil, fmt.Errorf("yunet: options out of range: %+v", opts)
 	}
-	if err := models.Verify(dir, File); err != nil {
+	net, err := cvutil.ReadONNX(dir, File)
+	if err != nil {
 		return nil, fmt.Errorf("yunet: %w (fetch it with scripts/fetch-face-model.sh yunet %s)", err, dir)
 	}
-	net := gocv.ReadNetFromONNX(filepath.Join(dir, filepath.FromSlash(File)))
-	if net.Empty() {
-		return nil, fmt.Errorf("yunet: OpenCV could not read %s", File)
-	}
-	if err := net.SetPreferableBackend(gocv.NetBackendOpenCV); err != nil {
-		net.Close()
-		return nil, fmt.Errorf("yunet: %w", err)
-	}
-	d := &Detector{opts: opts, net: &net}
+	d := &Detector{opts: opts, net: net}
 	for _, s := range Strides {
 		for _, k := range []string{"cls_", "obj_", "bbox_", "kps_"} {
 			d.names = append(d.names, k+strconv.Itoa(s))
