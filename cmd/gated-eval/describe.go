@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"image"
 	"os"
@@ -193,31 +194,15 @@ func describePhotos(e *env, dir string, names []string, dc describeConfig) (map[
 	e.log.Info("computing descriptors", "photos", len(items), "models", strings.Join(names, ","), "jobs", jobs)
 	descs := make([]map[string][]float32, len(items))
 	errs := make([]error, len(items))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for _, w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				b, err := os.ReadFile(items[i].path)
-				if err != nil {
-					errs[i] = err
-					continue
-				}
-				descs[i], errs[i] = w.describe(b, names)
-			}
-		}()
-	}
-	for i := range items {
-		select {
-		case next <- i:
-		case <-e.ctx.Done():
+	err = parallel(e.ctx, len(items), len(workers), func(w, i int) {
+		b, err := os.ReadFile(items[i].path)
+		if err != nil {
+			errs[i] = err
+			return
 		}
-	}
-	close(next)
-	wg.Wait()
-	if err := e.ctx.Err(); err != nil {
+		descs[i], errs[i] = workers[w].describe(b, names)
+	})
+	if err != nil {
 		return nil, nil, err
 	}
 	sets := map[string]*eval.Set{}
@@ -243,4 +228,30 @@ func describePhotos(e *env, dir string, names []string, dc describeConfig) (map[
 		}
 	}
 	return sets, skipped, nil
+}
+
+// parallel runs do(w, i) for every item i < n on workers goroutines (w is
+// the worker's index, for its own models), and returns ctx's error if it
+// ended first (items not yet started are then skipped).
+func parallel(ctx context.Context, n, workers int, do func(w, i int)) error {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				do(w, i)
+			}
+		}()
+	}
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+		}
+	}
+	close(next)
+	wg.Wait()
+	return ctx.Err()
 }

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/gated-dev/gated/internal/calibrate"
 	"github.com/gated-dev/gated/internal/eval"
@@ -93,26 +92,10 @@ func gatePhotos(e *env, dir string, names []string, gc gateConfig) (map[string][
 	e.log.Info("running photos through the gate's enrollment and camera paths", "photos", len(items), "models", strings.Join(names, ","), "detector", det, "jobs", jobs)
 	photos := make([][]eval.Photo, len(items)) // [item][model]
 	meas := make([][]measured, len(items))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for _, srcs := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				photos[i], meas[i] = gatePhoto(items[i], dir, srcs)
-			}
-		}()
-	}
-	for i := range items {
-		select {
-		case next <- i:
-		case <-e.ctx.Done():
-		}
-	}
-	close(next)
-	wg.Wait()
-	if err := e.ctx.Err(); err != nil {
+	err = parallel(e.ctx, len(items), len(workers), func(w, i int) {
+		photos[i], meas[i] = gatePhoto(items[i], dir, workers[w])
+	})
+	if err != nil {
 		return nil, nil, 0, err
 	}
 	outP, outM := map[string][]eval.Photo{}, map[string][]measured{}

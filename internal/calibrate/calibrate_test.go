@@ -248,22 +248,29 @@ func TestFitIsRepeatableAndMonotone(t *testing.T) {
 	}
 }
 
-func BenchmarkFit(b *testing.B) {
+// benchGallery is the gallery the benchmarks fit: the 67 enrolled idols,
+// or n residents of 3 templates drawn from idols.json's statistics.
+func benchGallery(b *testing.B, n int) calibrate.Templates {
 	s := idols(b)
+	if n == 67 {
+		tm, _, _ := enroll(b, s)
+		return tm
+	}
 	z, err := eval.NewSynthesizer(s, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
+	tm := calibrate.Templates{}
+	for p := range n {
+		c := z.Person()
+		tm[fmt.Sprint(p)] = [][]float32{z.Template(c), z.Template(c), z.Template(c)}
+	}
+	return tm
+}
+
+func BenchmarkFit(b *testing.B) {
 	for _, n := range []int{67, 1000, 10000} {
-		tm := calibrate.Templates{}
-		if n == 67 {
-			tm, _, _ = enroll(b, s)
-		} else {
-			for p := range n {
-				c := z.Person()
-				tm[fmt.Sprint(p)] = [][]float32{z.Template(c), z.Template(c), z.Template(c)}
-			}
-		}
+		tm := benchGallery(b, n)
 		for _, fuse := range []int{1, 3} {
 			b.Run(fmt.Sprintf("residents=%d/fuse=%d", n, fuse), func(b *testing.B) {
 				for b.Loop() {
@@ -517,18 +524,8 @@ func TestFusedCalibrationHoldsForFusedStrangers(t *testing.T) {
 // BenchmarkSpread is the firmness check the daemon runs after each
 // estimate: the bootstrap again with 5 other seeds, and the choice.
 func BenchmarkSpread(b *testing.B) {
-	s := idols(b)
-	z, err := eval.NewSynthesizer(s, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
 	for _, n := range []int{67, 1000, 10000} {
-		tm := calibrate.Templates{}
-		for p := range n {
-			c := z.Person()
-			tm[fmt.Sprint(p)] = [][]float32{z.Template(c), z.Template(c), z.Template(c)}
-		}
-		e, err := calibrate.Fit(tm, calibrate.Config{})
+		e, err := calibrate.Fit(benchGallery(b, n), calibrate.Config{})
 		if err != nil {
 			b.Fatal(err)
 		}
