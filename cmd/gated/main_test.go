@@ -108,8 +108,9 @@ notice_version = "1"
 	if st, _ := os.Stat(dir + "/kek"); st.Mode().Perm() != 0o600 {
 		t.Errorf("key file mode %v, want 0600", st.Mode().Perm())
 	}
-	if code, out, errs := gated(t, nil, "check", "--config", p); code != 0 || !strings.Contains(out, ": ok (1 readers, relay lcus, face on)") {
-		t.Errorf("check = %d, %q %q", code, out, errs)
+	if code, out, errs := gated(t, nil, "check", "--config", p); code != 0 || !strings.Contains(out, ": ok (1 readers, relay lcus, face on)") ||
+		!strings.Contains(errs, "face will not identify or replace a PIN: no presentation-attack detection is enabled") {
+		t.Errorf("check = %d, %q %q; want ok, warning that without PAD face will not identify", code, out, errs)
 	}
 	os.Chmod(dir+"/kek", 0o644)
 	if code, _, errs := gated(t, nil, "check", "--config", p); code != 1 || !strings.Contains(errs, "chmod") {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gated-dev/gated/internal/config"
 	"github.com/gated-dev/gated/internal/daemon"
+	"github.com/gated-dev/gated/internal/recognizer/livenessnet"
 	"github.com/gated-dev/gated/internal/retention"
 	"github.com/gated-dev/gated/internal/store"
 	"github.com/gated-dev/gated/models"
@@ -78,6 +79,14 @@ func runCheck(e *env, args []string) error {
 		warnings = append(warnings, weakKey) // the store still opens with it: rotate, do not replace
 	}
 	if cfg.Face.Enabled {
+		if why := cfg.Face.Unguarded(); why != "" {
+			warnings = append(warnings, "face.pad_max_apcer: face will not identify or replace a PIN: "+why+" (docs/liveness.md)")
+		}
+		if cfg.Face.Liveness != "" {
+			if err := models.Verify(cfg.Device.ModelsDir, livenessnet.File); err != nil {
+				warnings = append(warnings, fmt.Sprintf("face.liveness: %v: face recognition will be off until it is fetched (scripts/fetch-face-model.sh liveness)", err))
+			}
+		}
 		if err := models.VerifyFaceModel(cfg.Device.ModelsDir, cfg.Face.Model); err != nil {
 			warnings = append(warnings, fmt.Sprintf("device.models_dir: %v: face recognition will be off until this is fixed (card and PIN work)", err))
 		}

@@ -36,7 +36,10 @@ var simDefaults = []struct {
 	{"control", [][2]string{{"socket", `"%[dir]/gated.sock"`}, {"staff_group", `""`}, {"write_group", `""`}, {"admin_group", `""`}}},
 	// A simulated gate has one or two residents, too few to calibrate on
 	// (a real gate keeps calibrate = true and waits for 10; docs/accuracy.md).
-	{"face", [][2]string{{"enabled", "true"}, {"calibrate", "false"}, {"threshold", "0.45"}, {"margin", "0.05"}, {"frames", "3"}, {"cooldown", `"2s"`}}},
+	// Its camera is a folder of photos: every face it sees is a photo, so it
+	// accepts unguarded faces (pad_max_apcer = 1), which a real gate must
+	// not (docs/liveness.md).
+	{"face", [][2]string{{"enabled", "true"}, {"calibrate", "false"}, {"threshold", "0.45"}, {"margin", "0.05"}, {"frames", "3"}, {"cooldown", `"2s"`}, {"pad_max_apcer", "1.0"}}},
 	{"camera", [][2]string{{"files", `"%[dir]/camera"`}, {"follow", "true"}, {"repeat", "4"}, {"fps", "20"}}},
 	{"access", [][2]string{{"card", `"card+pin"`}}},
 	{"relay", [][2]string{{"type", `"lcus"`}, {"device", `"%[relay]"`}, {"pulse", `"1s"`}}},

@@ -743,3 +743,26 @@ func TestOneVisitChainIsOneCapture(t *testing.T) {
 		t.Errorf("Choose on chained one-visit frames = %v (%s), want off", d.Mode, d.Reason)
 	}
 }
+
+// TestUnguardedFaceIsOff (issue 14): without presentation-attack
+// detection good enough, a gallery that would identify (or confirm a card
+// in place of a PIN) is off, and the reason says why and what it would
+// allow.
+func TestUnguardedFaceIsOff(t *testing.T) {
+	tm, _, _ := enroll(t, idols(t))
+	for _, s := range []calibrate.Settings{
+		{Calibrate: true, Target: 5e-2, Config: calibrate.Config{MinAccept: 0.3}},
+		{Target: 5e-2, Fixed: match.Policy{Threshold: 0.25}},
+	} {
+		open := calibrate.Decide(tm, s)
+		if open.Mode == calibrate.Off {
+			t.Fatalf("%+v: the guarded gallery is off already (%s): the test shows nothing", s, open.Reason)
+		}
+		s.Unguarded = "no presentation-attack detection is enabled"
+		d := calibrate.Decide(tm, s)
+		if d.Mode != calibrate.Off || d.Policy != (match.Policy{}) ||
+			!strings.Contains(d.Reason, "no presentation-attack detection") || !strings.Contains(d.Reason, "would allow "+open.Mode.String()) {
+			t.Errorf("unguarded: %v %+v (%s); want off, saying it would allow %v", d.Mode, d.Policy, d.Reason, open.Mode)
+		}
+	}
+}

@@ -22,6 +22,13 @@ type Settings struct {
 	// CardAlone says a card alone opens the gate (access.card = "card"):
 	// a face confirming a card adds nothing, so Verify becomes Off.
 	CardAlone bool
+	// Unguarded, when set, says why no presentation-attack detection good
+	// enough is enabled (face.liveness, face.pad_max_apcer): a photo or a
+	// screen could then stand in for a face, so face may neither identify
+	// alone nor replace a PIN, and in "card" mode confirming a card adds
+	// nothing: the mode is Off, and the reason says what the gallery would
+	// allow with it.
+	Unguarded string
 	// Config tunes the estimate (zero: defaults); its Target is Target.
 	Config Config
 }
@@ -70,6 +77,10 @@ func Decide(t Templates, s Settings) Decision {
 	}
 	if s.CardAlone && d.Mode == Verify {
 		d.Reason += " (but a card alone opens this gate, so face is not used)"
+		d.Mode, d.Policy = Off, match.Policy{}
+	}
+	if s.Unguarded != "" && d.Mode != Off {
+		d.Reason = fmt.Sprintf("face not used: %s; with presentation-attack detection good enough, this gallery would allow %s (%s)", s.Unguarded, d.Mode, d.Reason)
 		d.Mode, d.Policy = Off, match.Policy{}
 	}
 	return d

@@ -24,6 +24,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/gated-dev/gated/internal/liveness"
 	"github.com/gated-dev/gated/models"
 )
 
@@ -111,6 +112,16 @@ type Face struct {
 	// "auto" (yunet where installed, else hog).
 	Detector string `toml:"detector"`
 	MaxSide  int    `toml:"max_side"`
+	// Liveness names the presentation-attack detection run on every face
+	// that would open the door: "" (none) or liveness.Model (the passive
+	// network with the screen and print cues; docs/liveness.md).
+	Liveness string `toml:"liveness"`
+	// PADMaxAPCER is the largest share of presentation attacks (photos,
+	// screens) the enabled PAD may have let through, as measured, for a
+	// face to identify alone or to replace a PIN (default 0.05). Without
+	// such a layer face may at most confirm a card in "card" mode, which
+	// adds nothing, so it is off.
+	PADMaxAPCER float64 `toml:"pad_max_apcer"`
 }
 
 // Camera is the V4L2 camera, or a folder/video standing in for it.
@@ -276,6 +287,23 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// Unguarded says why the configured presentation-attack detection is not
+// good enough for face to identify alone or replace a PIN ("" when it is):
+// its measured APCER (1 with none; liveness.APCER) over pad_max_apcer.
+func (f Face) Unguarded() string {
+	apcer := liveness.APCER(f.Liveness)
+	switch {
+	case apcer <= f.PADMaxAPCER:
+		return ""
+	case f.Liveness == "":
+		return fmt.Sprintf("no presentation-attack detection is enabled (face.liveness), so a photo or a phone screen could stand in for a resident's face; "+
+			"face.pad_max_apcer is %.2g (set it to 1 only to accept that)", f.PADMaxAPCER)
+	default:
+		return fmt.Sprintf("the presentation-attack detection enabled (face.liveness = %q) let through %.1f%% of photo and screen attacks as measured (docs/liveness.md), over face.pad_max_apcer %.1f%%",
+			f.Liveness, 100*apcer, 100*f.PADMaxAPCER)
+	}
+}
+
 // MarshalText writes the duration back.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
@@ -339,7 +367,7 @@ func Default() *Config {
 		Face: Face{
 			Model: models.Dlib, Calibrate: true, Target: 1e-4,
 			Threshold: 0.40, Margin: 0.05, Frames: 3,
-			Cooldown: Duration{5 * time.Second}, Detector: "auto", MaxSide: 1280,
+			Cooldown: Duration{5 * time.Second}, Detector: "auto", MaxSide: 1280, PADMaxAPCER: 0.05,
 		},
 		Camera: Camera{Width: 640, Height: 480, FPS: 10, Repeat: 1},
 		Access: Access{
@@ -406,6 +434,12 @@ func (c *Config) check() []error {
 		}
 		if f.Threshold >= 0.6 && f.Model == models.Dlib {
 			bad("face.threshold", fmt.Sprintf("%v lets strangers in", f.Threshold), "dlib's usual 0.6 matches 28-93% of different East Asian people (docs/accuracy.md): use 0.45 or less")
+		}
+		if f.Liveness != "" && f.Liveness != liveness.Model {
+			bad("face.liveness", fmt.Sprintf("%q", f.Liveness), fmt.Sprintf("use %q (fetched with scripts/fetch-face-model.sh liveness) or leave it empty", liveness.Model))
+		}
+		if !(f.PADMaxAPCER > 0 && f.PADMaxAPCER <= 1) {
+			bad("face.pad_max_apcer", fmt.Sprintf("%v", f.PADMaxAPCER), "the largest share of photo and screen attacks the enabled PAD may let through, between 0 and 1 (default 0.05)")
 		}
 		if !slices.Contains(FaceModels, f.Model) {
 			bad("face.model", fmt.Sprintf("%q", f.Model), fmt.Sprintf("use one of %s (docs/models.md)", strings.Join(FaceModels, ", ")))

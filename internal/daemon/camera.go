@@ -137,6 +137,14 @@ func (d *daemon) frame(ctx context.Context, fr camera.Frame) {
 	ob := gate.Observation{Time: fr.Time}
 	if f := recognizer.LiveFace(faces); f != nil {
 		ob.Face, ob.Box = f.Descriptor, f.Rect
+		if d.pad != nil {
+			// A frame PAD cannot judge keeps nil: the gate fails closed.
+			if lf, err := d.pad.Frame(fr.Mat, f.Rect); err == nil {
+				ob.Liveness = &lf
+			} else {
+				d.log.Warn("daemon: presentation-attack detection failed on a frame", "err", err)
+			}
+		}
 	}
 	if _, err := d.gate.Face(ctx, ob); err != nil {
 		d.log.Error("daemon: face decision", "err", err)

@@ -36,10 +36,12 @@ import (
 	"github.com/gated-dev/gated/internal/faces"
 	"github.com/gated-dev/gated/internal/gate"
 	"github.com/gated-dev/gated/internal/kiosk"
+	"github.com/gated-dev/gated/internal/liveness"
 	"github.com/gated-dev/gated/internal/match"
 	"github.com/gated-dev/gated/internal/readers"
 	"github.com/gated-dev/gated/internal/recognizer"
 	"github.com/gated-dev/gated/internal/recognizer/facemodel"
+	"github.com/gated-dev/gated/internal/recognizer/livenessnet"
 	"github.com/gated-dev/gated/internal/retention"
 	"github.com/gated-dev/gated/internal/staffapi"
 	"github.com/gated-dev/gated/internal/store"
@@ -104,6 +106,7 @@ type daemon struct {
 	degraded string         // why the store is served read-only ("" when healthy)
 	journal  *store.Journal // while degraded
 	rec      *facemodel.Source
+	pad      *livenessnet.Net // presentation-attack detection; nil without face.liveness
 	faces    *faces.Set
 	gate     *gate.Gate
 	kiosk    *kiosk.Kiosk
@@ -167,6 +170,9 @@ func runOnce(parent context.Context, o Options) (err error) {
 	if d.rec != nil {
 		defer d.rec.Close()
 	}
+	if d.pad != nil {
+		defer d.pad.Close()
+	}
 	if err != nil {
 		return err
 	}
@@ -201,10 +207,20 @@ func (d *daemon) openFaces() (faceOn bool, err error) {
 			d.log.Info("daemon: face model loaded", "model", d.rec.Model, "detector", d.rec.Detector.String(), "configured", cfg.Face.Detector)
 		}
 	}
+	if faceOn && cfg.Face.Liveness != "" {
+		// Configured and missing is not "no PAD": face stays off.
+		if d.pad, err = livenessnet.Load(cfg.Device.ModelsDir); err != nil {
+			d.alarm("models", fmt.Sprintf("face recognition is off: presentation-attack detection (face.liveness) could not load: %v (card and PIN work)", err))
+			faceOn, d.pad = false, nil
+		} else {
+			d.log.Info("daemon: presentation-attack detection loaded", "layer", cfg.Face.Liveness)
+		}
+	}
 	fc := faces.Config{Retention: cfg.Privacy.Retention.Duration, Log: d.log, Apply: d.applyFace,
 		Settings: calibrate.Settings{Calibrate: cfg.Face.Calibrate, Target: cfg.Face.Target, CardAlone: cfg.Access.Card == "card",
-			Fixed:  match.Policy{Threshold: float32(cfg.Face.Threshold), MinMargin: float32(cfg.Face.Margin)},
-			Config: calibrate.Config{Fuse: cfg.Face.Frames}}}
+			Fixed:     match.Policy{Threshold: float32(cfg.Face.Threshold), MinMargin: float32(cfg.Face.Margin)},
+			Config:    calibrate.Config{Fuse: cfg.Face.Frames},
+			Unguarded: cfg.Face.Unguarded()}}
 	if faceOn {
 		fc.Model, fc.Dim = d.rec.Model, d.rec.Dim
 	}
@@ -325,15 +341,17 @@ func (d *daemon) newGate(faceOn bool) error {
 	// Until the first calibration, faces are off (calibrate.Off is the
 	// zero mode).
 	d.gate, err = gate.New(gate.Config{
-		Face:         faceOn,
-		Policy:       match.Policy{Threshold: float32(cfg.Face.Threshold), MinMargin: float32(cfg.Face.Margin)},
-		Frames:       cfg.Face.Frames,
-		Cooldown:     cfg.Face.Cooldown.Duration,
-		CardNeedsPIN: a.Card == "card+pin",
-		CardTimeout:  a.PINTimeout.Duration,
-		Bind:         readers.Bindings(cfg.Readers),
-		Lockout:      gate.LockoutPolicy{Free: a.LockoutFree, Base: a.LockoutBase.Duration, Max: a.LockoutMax.Duration, Forget: a.LockoutForget.Duration},
-		Log:          d.log,
+		Face:          faceOn,
+		Policy:        match.Policy{Threshold: float32(cfg.Face.Threshold), MinMargin: float32(cfg.Face.Margin)},
+		Frames:        cfg.Face.Frames,
+		Cooldown:      cfg.Face.Cooldown.Duration,
+		CardNeedsPIN:  a.Card == "card+pin",
+		CardTimeout:   a.PINTimeout.Duration,
+		Bind:          readers.Bindings(cfg.Readers),
+		Lockout:       gate.LockoutPolicy{Free: a.LockoutFree, Base: a.LockoutBase.Duration, Max: a.LockoutMax.Duration, Forget: a.LockoutForget.Duration},
+		Log:           d.log,
+		Liveness:      d.liveness(),
+		LivenessLayer: cfg.Face.Liveness,
 	}, d.st, d.door, gal)
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
@@ -466,4 +484,13 @@ func (d *daemon) healthLoop(ctx context.Context) error {
 		}
 		d.gate.Readers(d.readerHealth())
 	}
+}
+
+// liveness is the gate's presentation-attack detection: the loaded layer's
+// combination, or nil without one.
+func (d *daemon) liveness() gate.Liveness {
+	if d.pad == nil {
+		return nil
+	}
+	return liveness.Default
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gated-dev/gated/internal/calibrate"
+	"github.com/gated-dev/gated/internal/liveness"
 	"github.com/gated-dev/gated/internal/match"
 	"github.com/gated-dev/gated/internal/store"
 )
@@ -28,6 +29,9 @@ type Observation struct {
 	// that gives no boxes (the zero Rectangle) has one track a visit, split
 	// only where the descriptor jumps.
 	Box image.Rectangle
+	// Liveness is the PAD figures of that face in this frame, when the gate
+	// has PAD (Config.Liveness); nil when they could not be taken.
+	Liveness *liveness.Frame
 }
 
 // What the gate tells a face it does not let in. Each is said once per
@@ -99,6 +103,9 @@ func (g *Gate) Face(ctx context.Context, ob Observation) (*Decision, error) {
 		g.mu.Unlock()
 		return nil, nil
 	}
+	if live, score := g.padVerdict(); !live {
+		return g.refusePresentation(MethodFace, score), nil
+	}
 	// Let in: the next decision on this face waits for Frames new frames
 	// (and, for this resident, for the cooldown).
 	g.track.restart()
@@ -158,7 +165,7 @@ func (g *Gate) follow(ob Observation, jump float32) int {
 	if ob.Face == nil {
 		return 0
 	}
-	if g.track.follow(ob.Box, ob.Face, g.cfg.Frames, jump) {
+	if g.track.follow(ob.Box, ob.Face, ob.Liveness, g.cfg.Frames, jump) {
 		g.told = false
 	}
 	return len(g.track.faces)
@@ -224,6 +231,10 @@ func (g *Gate) verify(ctx context.Context, ob Observation, p match.Policy) (*Dec
 		d := g.decide(Decision{Method: MethodCardFace, Outcome: Denied, Resident: resident, Name: pc.name, Reader: pc.reader,
 			Reason: ReasonFaceNotConfirmed, Distance: dist, measured: ok})
 		return &d, nil
+	}
+	if live, score := g.padVerdict(); !live {
+		// The card still waits for its PIN.
+		return g.refusePresentation(MethodCardFace, score), nil
 	}
 	g.pending = nil
 	g.track.restart()

@@ -73,6 +73,14 @@ type Config struct {
 	// Cooldown is how long after a face opened the door the same resident's
 	// face does not open it again (default 5 s): they are walking through.
 	Cooldown time.Duration
+	// Liveness is presentation-attack detection: a face that would open the
+	// door (alone, or confirming a card) must also be judged live on the
+	// frames that recognised it, else it is refused (ReasonPresentation),
+	// audited as a suspected attack with LivenessLayer and the score, and
+	// repeated refusals raise an alarm. nil: no PAD (then calibration keeps
+	// faces off unless face.pad_max_apcer accepts unguarded faces).
+	Liveness      Liveness
+	LivenessLayer string
 	// CardNeedsPIN asks for a PIN after every card; otherwise a valid card
 	// alone opens the door.
 	CardNeedsPIN bool
@@ -124,7 +132,8 @@ type Decision struct {
 	Distance, Margin float32
 	Wait             time.Duration // LockedOut: until the next attempt
 
-	measured bool // a face was compared: the audit records Distance
+	measured bool   // a face was compared: the audit records Distance
+	pad      string // PAD refused the face: the layer and score, for the audit
 }
 
 // Gate makes decisions. Create it with New, run it with Run.
@@ -150,6 +159,8 @@ type Gate struct {
 	readers   []fallback.Health
 	mode      calibrate.Mode
 	policy    match.Policy
+	padSeen   []time.Time            // faces PAD refused lately, oldest first
+	padUntil  time.Time              // the PAD alarm stands until then
 	pending   *pendingCard           // Verify mode: a card waiting for its holder's face
 	lastCard  map[string]seenCard    // reader -> the last card read there
 	probes    map[string]*probeState // reader -> unknown cards lately
@@ -317,6 +328,9 @@ func (g *Gate) decide(d Decision) Decision {
 		detail += fmt.Sprintf(" distance=%.3f margin=%.3f", d.Distance, d.Margin)
 	case d.measured:
 		detail += fmt.Sprintf(" distance=%.3f", d.Distance)
+	}
+	if d.pad != "" {
+		detail += " " + d.pad
 	}
 	if d.Reason != "" {
 		detail += " reason=" + d.Reason

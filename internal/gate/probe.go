@@ -123,6 +123,7 @@ func (g *Gate) Alarms() []string {
 			out = append(out, probeSentence(reader, max(len(p.seen), probeLimit)))
 		}
 	}
+	out = append(out, g.padAlarms()...)
 	slices.Sort(out)
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/gated-dev/gated/internal/liveness"
 	"github.com/gated-dev/gated/internal/match"
 )
 
@@ -22,7 +23,8 @@ const trackIoU = 0.3
 type track struct {
 	box   image.Rectangle
 	last  []float32
-	faces [][]float32 // the last Frames descriptors, oldest first
+	faces [][]float32       // the last Frames descriptors, oldest first
+	pad   []*liveness.Frame // their PAD figures (nil: none for that frame)
 }
 
 // follow adds a frame's face to the track, or starts a new track with it
@@ -34,19 +36,20 @@ type track struct {
 // person. A zero box is a caller that gives no boxes: it continues a track
 // of zero boxes only. It keeps the last k descriptors and reports whether
 // a new track began.
-func (t *track) follow(box image.Rectangle, face []float32, k int, jump float32) (fresh bool) {
+func (t *track) follow(box image.Rectangle, face []float32, pad *liveness.Frame, k int, jump float32) (fresh bool) {
 	fresh = t.last == nil ||
 		box.Empty() != t.box.Empty() ||
 		(!box.Empty() && iou(box, t.box) < trackIoU) ||
 		(jump > 0 && distance(face, t.reference()) >= jump)
 	if fresh {
-		t.faces = t.faces[:0]
+		t.faces, t.pad = t.faces[:0], t.pad[:0]
 	}
 	face = slices.Clone(face) // the caller's buffer may be reused
 	t.box, t.last = box, face
-	t.faces = append(t.faces, face)
+	t.faces, t.pad = append(t.faces, face), append(t.pad, pad)
 	if len(t.faces) > k {
 		t.faces = slices.Delete(t.faces, 0, len(t.faces)-k)
+		t.pad = slices.Delete(t.pad, 0, len(t.pad)-k)
 	}
 	return fresh
 }
@@ -70,7 +73,7 @@ func (t *track) end() { *t = track{} }
 
 // restart keeps following the face but forgets its frames: the next
 // decision waits for k new ones.
-func (t *track) restart() { t.faces = t.faces[:0] }
+func (t *track) restart() { t.faces, t.pad = t.faces[:0], t.pad[:0] }
 
 // iou is the intersection over union of two non-empty rectangles.
 func iou(a, b image.Rectangle) float64 {

@@ -26,6 +26,20 @@ import (
 // Model is the name face.liveness gives the passive network layer.
 const Model = "faceplugin-fr-liveness-0.0.1"
 
+// APCER is the share of presentation attacks a PAD setting lets through,
+// as measured, at a BPCER of 5%: 1 with no PAD at all (every photo and
+// screen reaches the matcher); for Model with its cues (Default), 9.4%,
+// cross-validated by subject and source on the nuaa__ and cvz- families of
+// the developers' half of ../shared/pad (docs/liveness.md). The gate lets a
+// face identify alone or replace a PIN only when this is at most
+// face.pad_max_apcer.
+func APCER(setting string) float64 {
+	if setting == Model {
+		return 0.094
+	}
+	return 1
+}
+
 // ContextScale is how much wider and taller than the face box the network's
 // crop is (the npm package's 2.7; with a tight crop the network is at
 // chance).

@@ -1,0 +1,94 @@
+package gate_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gated-dev/gated/internal/calibrate"
+	"github.com/gated-dev/gated/internal/gate"
+	"github.com/gated-dev/gated/internal/liveness"
+)
+
+// Frames as liveness.Default sees them: the passive network sure of a live
+// face with no bezel or sheet edges around it, and sure of a photo with a
+// sheet's corner in view. (The network and cues that produce such figures
+// from camera frames are tested in internal/recognizer/livenessnet.)
+var (
+	liveFrame   = liveness.Frame{Net: 6, Rect: 0.05, Wide: 0.2, WideRect: 0.1}
+	attackFrame = liveness.Frame{Net: -8, Rect: 0.6, Wide: 0.7, WideRect: 0.5}
+)
+
+func (fx *fixture) padFrame(t *testing.T, face []float32, lf *liveness.Frame) *gate.Decision {
+	t.Helper()
+	fx.clock.advance(100 * time.Millisecond)
+	d, err := fx.g.Face(context.Background(), gate.Observation{Time: fx.clock.now(), Face: face, Liveness: lf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestPresentationAttackIsRefused (issue 14): with PAD, a resident's face
+// judged live opens the door; the same face judged a photo is refused once
+// for the track with "please use your card or PIN", audited as a suspected
+// attack with the layer and score, and never opens the door; a frame PAD
+// could not judge fails closed; repeated attempts raise an alarm.
+func TestPresentationAttackIsRefused(t *testing.T) {
+	fx := setup(t, gate.Config{Face: true, Mode: calibrate.Identify, Frames: 3, Liveness: liveness.Default, LivenessLayer: liveness.Model})
+	a := fx.ids["a"]
+	for _, f := range []*liveness.Frame{&liveFrame, &liveFrame} {
+		if d := fx.padFrame(t, fx.people[a], f); d != nil {
+			t.Fatalf("decision before 3 frames: %+v", d)
+		}
+	}
+	if d := fx.padFrame(t, fx.people[a], &liveFrame); d == nil || d.Outcome != gate.Granted || d.Resident != a {
+		t.Fatalf("a live face: %+v, want granted", d)
+	}
+	fx.waitOpened(t, 1)
+
+	fx.clock.advance(10 * time.Second) // past the cooldown, a new visit
+	fx.padFrame(t, nil, nil)
+	var told []*gate.Decision
+	for range 9 { // one photo held up for 9 frames: one word
+		if d := fx.padFrame(t, fx.people[a], &attackFrame); d != nil {
+			told = append(told, d)
+		}
+	}
+	if len(told) != 1 || told[0].Outcome != gate.Denied || told[0].Reason != gate.ReasonPresentation || told[0].Resident != "" {
+		t.Fatalf("a photo of a: %+v, want one denial saying %q, naming nobody", told, gate.ReasonPresentation)
+	}
+	// One lucky live-looking frame among photos does not carry them.
+	fx.padFrame(t, nil, nil)
+	fx.padFrame(t, fx.people[a], &attackFrame)
+	fx.padFrame(t, fx.people[a], &liveFrame)
+	if d := fx.padFrame(t, fx.people[a], &attackFrame); d == nil || d.Outcome != gate.Denied {
+		t.Fatalf("two photo frames and one live one: %+v, want denied", d)
+	}
+	// No figures for a frame (the layer failed): closed.
+	fx.padFrame(t, nil, nil)
+	fx.padFrame(t, fx.people[a], &liveFrame)
+	fx.padFrame(t, fx.people[a], nil)
+	if d := fx.padFrame(t, fx.people[a], &liveFrame); d == nil || d.Outcome != gate.Denied {
+		t.Fatalf("a frame PAD could not judge: %+v, want denied", d)
+	}
+	fx.waitOpened(t, 1) // still only the live face's
+
+	n := 0
+	for _, e := range accessEntries(fx.audit(t)) {
+		if strings.Contains(e.Detail, "presentation attack suspected layer="+liveness.Model+" score=") {
+			n++
+			if e.Outcome != "denied" || !strings.Contains(e.Detail, gate.ReasonPresentation) {
+				t.Errorf("audit entry %+v", e)
+			}
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d audit entries for suspected attacks, want 3", n)
+	}
+	if al := fx.g.Alarms(); !slices.ContainsFunc(al, func(s string) bool { return strings.Contains(s, "photos or screens") }) {
+		t.Errorf("Alarms() = %v after 3 refused presentations, want the PAD alarm", al)
+	}
+}
