@@ -20,7 +20,7 @@ import (
 // gate's own code, with the face model and detector the daemon would open
 // (facemodel.Open, as face.model, face.detector and face.max_side say):
 // an enroll photo through staff enrollment's quality gate
-// (recognizer.EnrollAssess), a probe through the live camera path (the
+// (recognizer.PhotoAssess, as gated face enroll --photo), a probe through the live camera path (the
 // largest face, recognizer.LiveFace, no quality gate).
 
 // gateConfig is what the daemon-faithful mode needs besides the photos.
@@ -171,7 +171,7 @@ func gatePhoto(it photoItem, dir string, srcs []*facemodel.Source) ([]eval.Photo
 			continue
 		}
 		me.Faces = len(faces)
-		a := recognizer.EnrollAssess(m, faces)
+		a := recognizer.PhotoAssess(m, faces)
 		if a.Problem == recognizer.Good {
 			p.Template = a.Face.Descriptor
 		} else {
@@ -393,8 +393,9 @@ type genuineSummary struct {
 	Median float32 `json:"median"`
 }
 
-// gateQuality is the quality gate's thresholds as enrollment applies them.
-func gateQuality() recognizer.Quality { return recognizer.EnrollQuality.Defaults() }
+// gateQuality is the quality gate's thresholds as staff photo enrollment
+// (gated face enroll --photo, what gated-eval enrolls) applies them.
+func gateQuality() recognizer.Quality { return recognizer.PhotoQuality.Defaults() }
 
 func studyQuality(ms []measured) qualityStudy {
 	q := gateQuality()

@@ -13,7 +13,7 @@ import (
 // of it (gated face enroll --photo: the quality gate), and what the live
 // camera path would (the largest face, no quality gate). gated-eval's
 // daemon-faithful mode (--enroll gate) computes both through the gate's own
-// code (recognizer.EnrollAssess and recognizer.LiveFace).
+// code (recognizer.PhotoAssess and recognizer.LiveFace).
 type Photo struct {
 	Person string
 	Name   string // the file, relative to the set's folder
