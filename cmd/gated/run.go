@@ -82,6 +82,9 @@ func runCheck(e *env, args []string) error {
 		if why := cfg.Face.Unguarded(); why != "" {
 			warnings = append(warnings, "face.pad_max_apcer: face will not identify or replace a PIN: "+why+" (docs/liveness.md)")
 		}
+		if w := cfg.Face.UnguardedByChoice(); w != "" {
+			warnings = append(warnings, w+" (docs/liveness.md)")
+		}
 		if cfg.Face.Liveness != "" {
 			if err := models.Verify(cfg.Device.ModelsDir, livenessnet.File); err != nil {
 				warnings = append(warnings, fmt.Sprintf("face.liveness: %v: face recognition will be off until it is fetched (scripts/fetch-face-model.sh liveness)", err))

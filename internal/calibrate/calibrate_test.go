@@ -766,3 +766,14 @@ func TestUnguardedFaceIsOff(t *testing.T) {
 		}
 	}
 }
+
+// TestAcceptedUnguardedFaceIsSaidSo (red team): a configuration that
+// accepts unguarded faces (face.pad_max_apcer = 1, no PAD) still warns in
+// the mode's reason.
+func TestAcceptedUnguardedFaceIsSaidSo(t *testing.T) {
+	tm, _, _ := enroll(t, idols(t))
+	d := calibrate.Decide(tm, calibrate.Settings{Target: 5e-2, Fixed: match.Policy{Threshold: 0.25}, Warning: "a photo can open the door"})
+	if d.Mode == calibrate.Off || !strings.Contains(d.Reason, "WARNING: a photo can open the door") {
+		t.Errorf("Decide with a warning: %v (%s), want a mode and the warning", d.Mode, d.Reason)
+	}
+}

@@ -29,6 +29,9 @@ type Settings struct {
 	// nothing: the mode is Off, and the reason says what the gallery would
 	// allow with it.
 	Unguarded string
+	// Warning, when set, is said with any mode but Off: the configuration
+	// accepts faces that presentation-attack detection would not vouch for.
+	Warning string
 	// Config tunes the estimate (zero: defaults); its Target is Target.
 	Config Config
 }
@@ -78,6 +81,9 @@ func Decide(t Templates, s Settings) Decision {
 	if s.CardAlone && d.Mode == Verify {
 		d.Reason += " (but a card alone opens this gate, so face is not used)"
 		d.Mode, d.Policy = Off, match.Policy{}
+	}
+	if s.Warning != "" && s.Unguarded == "" && d.Mode != Off {
+		d.Reason += "; WARNING: " + s.Warning
 	}
 	if s.Unguarded != "" && d.Mode != Off {
 		d.Reason = fmt.Sprintf("face not used: %s; with presentation-attack detection good enough, this gallery would allow %s (%s)", s.Unguarded, d.Mode, d.Reason)

@@ -304,6 +304,20 @@ func (f Face) Unguarded() string {
 	}
 }
 
+// UnguardedByChoice warns of a configuration that accepts presentation
+// attacks the measured layers would refuse: face.pad_max_apcer over the 5%
+// the issue sets, so that a photo or a screen may open the door more
+// often than that ("" otherwise).
+func (f Face) UnguardedByChoice() string {
+	if f.Unguarded() != "" || f.PADMaxAPCER <= 0.05 {
+		return ""
+	}
+	if f.Liveness == "" {
+		return fmt.Sprintf("face.pad_max_apcer = %.2g with no presentation-attack detection: a photo or a phone screen of a resident can open the door", f.PADMaxAPCER)
+	}
+	return fmt.Sprintf("face.pad_max_apcer = %.2g accepts the enabled detection's measured %.1f%% of photo and screen attacks let through", f.PADMaxAPCER, 100*liveness.APCER(f.Liveness))
+}
+
 // MarshalText writes the duration back.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 

@@ -215,3 +215,14 @@ reader = "front"
 		t.Errorf("MaxPIN without the screen = %d, want 10", got)
 	}
 }
+
+// TestUnguardedByChoice (red team): pad_max_apcer = 1 with no PAD is
+// allowed, and said.
+func TestUnguardedByChoice(t *testing.T) {
+	if w := (config.Face{PADMaxAPCER: 1}).UnguardedByChoice(); !strings.Contains(w, "a photo or a phone screen of a resident can open the door") {
+		t.Errorf("UnguardedByChoice(no PAD, 1) = %q", w)
+	}
+	if w := (config.Face{PADMaxAPCER: 0.05}).UnguardedByChoice(); w != "" {
+		t.Errorf("UnguardedByChoice(default) = %q, want none (face is off: Unguarded says why)", w)
+	}
+}

@@ -23,6 +23,9 @@ type camState struct {
 	err     string
 	frames  uint64
 	capture *recognizer.Collector // a face enrollment in progress, fed by the camera loop
+	// padWarned is when a PAD failure was last logged; the camera loop's
+	// own (one goroutine), not under mu.
+	padWarned time.Time
 }
 
 func (d *daemon) cameraState() api.Camera {
@@ -141,7 +144,8 @@ func (d *daemon) frame(ctx context.Context, fr camera.Frame) {
 			// A frame PAD cannot judge keeps nil: the gate fails closed.
 			if lf, err := d.pad.Frame(fr.Mat, f.Rect); err == nil {
 				ob.Liveness = &lf
-			} else {
+			} else if time.Since(d.cam.padWarned) > 10*time.Second { // rate-limited: per frame
+				d.cam.padWarned = time.Now()
 				d.log.Warn("daemon: presentation-attack detection failed on a frame", "err", err)
 			}
 		}

@@ -220,7 +220,7 @@ func (d *daemon) openFaces() (faceOn bool, err error) {
 		Settings: calibrate.Settings{Calibrate: cfg.Face.Calibrate, Target: cfg.Face.Target, CardAlone: cfg.Access.Card == "card",
 			Fixed:     match.Policy{Threshold: float32(cfg.Face.Threshold), MinMargin: float32(cfg.Face.Margin)},
 			Config:    calibrate.Config{Fuse: cfg.Face.Frames},
-			Unguarded: cfg.Face.Unguarded()}}
+			Unguarded: cfg.Face.Unguarded(), Warning: cfg.Face.UnguardedByChoice()}}
 	if faceOn {
 		fc.Model, fc.Dim = d.rec.Model, d.rec.Dim
 	}

@@ -140,7 +140,7 @@ func (g *Gate) Face(ctx context.Context, ob Observation) (*Decision, error) {
 func (g *Gate) visit(ob Observation, jump float32) ([]float32, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if n := g.follow(ob, jump); n < g.cfg.Frames {
+	if n := g.follow(ob, jump); n < g.cfg.Frames || g.track.refused {
 		return nil, nil
 	}
 	probe, err := match.Fuse(g.track.faces)

@@ -50,11 +50,14 @@ func (g *Gate) padVerdict() (live bool, score float64) {
 }
 
 // refusePresentation is the decision on a face PAD refused: denied, told
-// once per track to use card or PIN, audited as a suspected presentation
-// attack with the layer and score (never an image), and counted towards
-// the alarm. g.mu held; it is released before the decision is recorded.
+// to use card or PIN, audited as a suspected presentation attack with the
+// layer and score (never an image), and counted towards the alarm, once for
+// the track: the face decides nothing more until it leaves the camera.
+// g.mu held; it is released before the decision is recorded.
 func (g *Gate) refusePresentation(method Method, score float64) *Decision {
 	g.track.restart()
+	g.track.refused = true
+	g.told = true
 	now := g.cfg.Now()
 	i := 0
 	for i < len(g.padSeen) && now.Sub(g.padSeen[i]) >= padWindow {
@@ -65,16 +68,12 @@ func (g *Gate) refusePresentation(method Method, score float64) *Decision {
 	if raise {
 		g.padUntil = now.Add(padAlarm)
 	}
-	tell := !g.told
-	g.told = true
+	n := len(g.padSeen)
 	g.mu.Unlock()
 	if raise {
-		msg := padSentence(len(g.padSeen))
+		msg := padSentence(n)
 		g.log.Error("gate: ALARM: " + msg)
 		g.audit(store.Event{Kind: store.KindAdmin, Actor: "gate", Outcome: "alarm", Detail: store.Detail(msg)})
-	}
-	if !tell {
-		return nil
 	}
 	d := g.decide(Decision{Method: method, Outcome: Denied, Reason: ReasonPresentation,
 		pad: fmt.Sprintf("presentation attack suspected layer=%s score=%.3f", g.cfg.LivenessLayer, score)})

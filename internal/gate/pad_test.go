@@ -17,8 +17,8 @@ import (
 // sheet's corner in view. (The network and cues that produce such figures
 // from camera frames are tested in internal/recognizer/livenessnet.)
 var (
-	liveFrame   = liveness.Frame{Net: 6, Rect: 0.05, Wide: 0.2, WideRect: 0.1}
-	attackFrame = liveness.Frame{Net: -8, Rect: 0.6, Wide: 0.7, WideRect: 0.5}
+	liveFrame   = liveness.Frame{Net: 0.98, Rect: 0.05, Wide: 0.2, WideRect: 0.1, Fill: 0.3}
+	attackFrame = liveness.Frame{Net: 0.001, Rect: 0.6, Wide: 0.7, WideRect: 0.5, Fill: 0.3}
 )
 
 func (fx *fixture) padFrame(t *testing.T, face []float32, lf *liveness.Frame) *gate.Decision {

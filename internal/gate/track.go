@@ -25,6 +25,9 @@ type track struct {
 	last  []float32
 	faces [][]float32       // the last Frames descriptors, oldest first
 	pad   []*liveness.Frame // their PAD figures (nil: none for that frame)
+	// refused: PAD refused this face; it decides nothing more until it
+	// leaves (one presentation is one attempt, not one every few frames).
+	refused bool
 }
 
 // follow adds a frame's face to the track, or starts a new track with it
@@ -42,7 +45,7 @@ func (t *track) follow(box image.Rectangle, face []float32, pad *liveness.Frame,
 		(!box.Empty() && iou(box, t.box) < trackIoU) ||
 		(jump > 0 && distance(face, t.reference()) >= jump)
 	if fresh {
-		t.faces, t.pad = t.faces[:0], t.pad[:0]
+		t.faces, t.pad, t.refused = t.faces[:0], t.pad[:0], false
 	}
 	face = slices.Clone(face) // the caller's buffer may be reused
 	t.box, t.last = box, face

@@ -129,6 +129,10 @@ type Frame struct {
 	Wide float64 `json:"wide"`
 	// WideRect is RectScore over the whole frame.
 	WideRect float64 `json:"wide_rect"`
+	// Fill is the face box's shorter side over the frame's shorter side:
+	// how close the face is. Not a feature of the weights; Combination.MaxFill
+	// refuses a face too close to judge.
+	Fill float64 `json:"fill,omitempty"`
 }
 
 // Vector returns the frame's features in the order a Model's weights take

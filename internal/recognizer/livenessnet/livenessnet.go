@@ -214,5 +214,9 @@ func (n *Net) Frame(bgr gocv.Mat, box image.Rectangle) (liveness.Frame, error) {
 	if err != nil {
 		return liveness.Frame{}, err
 	}
-	return liveness.Cues(c, liveness.Frame{Net: p}), nil
+	f := liveness.Cues(c, liveness.Frame{Net: p})
+	if side := min(bgr.Cols(), bgr.Rows()); side > 0 {
+		f.Fill = float64(min(box.Dx(), box.Dy())) / float64(side)
+	}
+	return f, nil
 }
