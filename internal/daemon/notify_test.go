@@ -21,7 +21,7 @@ func TestNotifyReadyAndWatchdog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	env := map[string]string{"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "100000"} // 100 ms
+	env := map[string]string{"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"} // 400 ms: pings every 200 ms
 	var beat atomic.Int64
 	beat.Store(time.Now().UnixNano())
 	alive := func() time.Time { return time.Unix(0, beat.Load()) }
@@ -43,21 +43,37 @@ func TestNotifyReadyAndWatchdog(t *testing.T) {
 	if m := recv(2 * time.Second); !strings.HasPrefix(m, "READY=1") {
 		t.Fatalf("first message %q, want READY=1", m)
 	}
-	// Alive: watchdog pings every 50 ms.
+	// Alive: the heartbeat beats (on its own goroutine, as the daemon's
+	// loop does, so that a slow test machine does not starve it), and the
+	// watchdog is fed every 200 ms.
+	stopBeat := make(chan struct{})
+	beating := make(chan struct{})
+	go func() {
+		defer close(beating)
+		for {
+			select {
+			case <-stopBeat:
+				return
+			case <-time.After(5 * time.Millisecond):
+				beat.Store(time.Now().UnixNano())
+			}
+		}
+	}()
 	pings := 0
-	for end := time.Now().Add(400 * time.Millisecond); time.Now().Before(end); {
-		beat.Store(time.Now().UnixNano())
-		if recv(100*time.Millisecond) == "WATCHDOG=1" {
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
+		if recv(300*time.Millisecond) == "WATCHDOG=1" {
 			pings++
 		}
 	}
+	close(stopBeat)
+	<-beating
 	if pings < 2 {
 		t.Errorf("%d watchdog pings while alive, want several", pings)
 	}
 	// Stalled: the heartbeat stops, and so do the pings.
 	beat.Store(time.Now().Add(-time.Hour).UnixNano())
-	recv(60 * time.Millisecond) // one may be in flight
-	if m := recv(300 * time.Millisecond); m == "WATCHDOG=1" {
+	recv(250 * time.Millisecond) // one may be in flight
+	if m := recv(600 * time.Millisecond); m == "WATCHDOG=1" {
 		t.Errorf("watchdog fed while the loop is stalled")
 	}
 	cancel()
