@@ -8,7 +8,6 @@ import (
 
 	"github.com/gated-dev/gated/internal/liveness"
 	"github.com/gated-dev/gated/internal/recognizer"
-	"github.com/gated-dev/gated/internal/recognizer/livenessnet"
 	"github.com/gated-dev/gated/internal/recognizer/yunet"
 )
 
@@ -33,17 +32,7 @@ func largest(det *yunet.Detector, m gocv.Mat) (image.Rectangle, bool) {
 // 0.001, the missing edges outvoting it. The network floor and the fill
 // limit of liveness.Default refuse them; the live frame stays live.
 func TestCloseUpPrintAndTabletAreRefused(t *testing.T) {
-	dir := modelDir(t)
-	det, err := yunet.Load(dir, yunet.Options{TopK: recognizer.GateTopK})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer det.Close()
-	net, err := livenessnet.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer net.Close()
+	det, net := loadBoth(t)
 	passed := 0
 	for _, name := range []string{"image_F1.jpg", "image_F2.jpg", "image_T1.jpg"} {
 		m := upright(t, name)

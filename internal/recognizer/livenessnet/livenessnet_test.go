@@ -66,17 +66,7 @@ func face(t testing.TB, det *yunet.Detector, frame gocv.Mat, name string) image.
 // the recommended combination at its operating point, and the print and
 // the tablet must both be refused.
 func TestSampleFrames(t *testing.T) {
-	dir := modelDir(t)
-	det, err := yunet.Load(dir, yunet.Options{TopK: recognizer.GateTopK})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer det.Close()
-	net, err := livenessnet.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer net.Close()
+	det, net := loadBoth(t)
 
 	verdict := func(name string) (liveness.Frame, liveness.Verdict) {
 		m := upright(t, name)
@@ -139,17 +129,7 @@ func TestLoadRefusesMissingModel(t *testing.T) {
 // the cues on one face of a 640x480 frame (the detector already ran).
 // Target: at most 15 ms on the development VM (docs/liveness.md).
 func BenchmarkFrame(b *testing.B) {
-	dir := modelDir(b)
-	det, err := yunet.Load(dir, yunet.Options{TopK: recognizer.GateTopK})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer det.Close()
-	net, err := livenessnet.Load(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer net.Close()
+	det, net := loadBoth(b)
 	m := upright(b, "image_T1.jpg")
 	defer m.Close()
 	box := face(b, det, m, "image_T1.jpg")
@@ -159,4 +139,22 @@ func BenchmarkFrame(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// loadBoth loads the detector and the PAD network from the model
+// directory, closed when the test ends.
+func loadBoth(t testing.TB) (*yunet.Detector, *livenessnet.Net) {
+	t.Helper()
+	dir := modelDir(t)
+	det, err := yunet.Load(dir, yunet.Options{TopK: recognizer.GateTopK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { det.Close() })
+	net, err := livenessnet.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { net.Close() })
+	return det, net
 }
