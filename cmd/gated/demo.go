@@ -87,7 +87,9 @@ func runDemo(e *env, args []string) error {
 	out := &lockedWriter{w: e.stdout}
 	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
 	say("gated demo: the real daemon on a simulated gate (state in %s)", dir)
-	say("camera: a folder of photos; card reader, keypad and relay board: socat pseudo-terminals\n")
+	say("camera: a folder of photos; card reader, keypad and relay board: socat pseudo-terminals")
+	say("        every face this camera sees is a photo, so the demo accepts unguarded faces (face.pad_max_apcer = 1);\n" +
+		"        a real gate must not: docs/liveness.md\n")
 
 	// The relay board prints what the daemon commands.
 	relay, err := os.OpenFile(filepath.Join(dir, "relay.peer"), os.O_RDWR, 0)
