@@ -72,6 +72,11 @@ type Config struct {
 	// are left out of the stranger statistics and listed in
 	// Estimate.Duplicates for staff to resolve.
 	Duplicate float64
+	// BPCER is the share of live faces the gate's presentation-attack
+	// detection refuses (0 without PAD): residents' acceptance is
+	// multiplied by 1 - BPCER before a mode is judged worth offering. The
+	// stranger bound is unchanged (PAD does not stop strangers).
+	BPCER float64
 	// Fuse is how many frames the gate fuses into one probe (face.frames;
 	// match.Fuse). Fused probes lie nearer to everyone than single frames
 	// (docs/accuracy.md, "Multi-frame fusion"), so with Fuse > 1 the
@@ -123,6 +128,9 @@ func (c Config) withDefaults() Config {
 }
 
 func (c Config) validate() error {
+	if !(c.BPCER >= 0 && c.BPCER < 1) {
+		return fmt.Errorf("calibrate: BPCER = %v, want a share in [0, 1)", c.BPCER)
+	}
 	bad := func(name string, v float64) error {
 		return fmt.Errorf("calibrate: %s = %v, want a value in (0, 1)", name, v)
 	}

@@ -777,3 +777,29 @@ func TestAcceptedUnguardedFaceIsSaidSo(t *testing.T) {
 		t.Errorf("Decide with a warning: %v (%s), want a mode and the warning", d.Mode, d.Reason)
 	}
 }
+
+// TestPADRefusalsCountAgainstResidents (issue 14): with PAD, the residents'
+// estimate is multiplied by 1 - BPCER; the stranger bound is unchanged.
+func TestPADRefusalsCountAgainstResidents(t *testing.T) {
+	tm, _, _ := enroll(t, idols(t))
+	e0, err := calibrate.Fit(tm, calibrate.Config{Target: 1e-2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e1, err := calibrate.Fit(tm, calibrate.Config{Target: 1e-2, BPCER: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d0, d1 := e0.Choose(), e1.Choose()
+	if math.Abs(d1.Verify.Accept-d0.Verify.Accept/2) > 1e-12 || math.Abs(d1.Verify.AcceptLow-d0.Verify.AcceptLow/2) > 1e-12 ||
+		math.Abs(d1.Identify.Accept-d0.Identify.Accept/2) > 1e-12 {
+		t.Errorf("with BPCER 0.5: verify %.3f (low %.3f), identify %.3f; want half of %.3f (%.3f), %.3f",
+			d1.Verify.Accept, d1.Verify.AcceptLow, d1.Identify.Accept, d0.Verify.Accept, d0.Verify.AcceptLow, d0.Identify.Accept)
+	}
+	if d1.Verify.Stranger != d0.Verify.Stranger || d1.Verify.Policy != d0.Verify.Policy {
+		t.Errorf("PAD changed the stranger side: %+v vs %+v", d1.Verify, d0.Verify)
+	}
+	if _, err := calibrate.Fit(tm, calibrate.Config{BPCER: 1}); err == nil {
+		t.Errorf("Fit with BPCER 1 = nil error")
+	}
+}

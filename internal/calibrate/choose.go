@@ -90,6 +90,7 @@ func (e *Estimate) Choose() Decision {
 		p := match.Policy{Threshold: t, MinMargin: m}
 		r := e.ResidentAccept(p)
 		o := Option{Mode: Identify, Policy: p, Accept: r.Correct, AcceptLow: r.CorrectLow, AcceptHigh: r.CorrectHigh, Measured: r.Measured, Misidentified: r.Misidentified}
+		o.live(c.BPCER)
 		_, o.Stranger = e.StrangerAccept(p)
 		o.Meets = t > 0 && o.Stranger <= c.Target && o.AcceptLow >= c.MinAccept && o.Misidentified <= c.MaxMisidentify
 		if better(o, d.Identify, c.MaxMisidentify) {
@@ -100,6 +101,7 @@ func (e *Estimate) Choose() Decision {
 	tv := e.ThresholdFor(c.Target, 1)
 	vi := e.VerifyInterval(tv)
 	d.Verify = Option{Mode: Verify, Policy: match.Policy{Threshold: tv}, Accept: vi.Share, AcceptLow: vi.Low, AcceptHigh: vi.High, Measured: vi.Residents}
+	d.Verify.live(c.BPCER)
 	_, d.Verify.Stranger = e.PairFMR(tv)
 	d.Verify.Meets = tv > 0 && d.Verify.Stranger <= c.Target && d.Verify.AcceptLow >= c.MinAccept
 
@@ -142,6 +144,14 @@ func (e *Estimate) duplicateNote() string {
 	x := e.Duplicates[0]
 	return fmt.Sprintf("; %d pair(s) of templates show the same face under two names (first: %s and %s): one person enrolled twice, or a photo filed under the wrong resident? Check them (gated calibrate lists them)",
 		n, x.A, x.B)
+}
+
+// live scales an option's resident acceptance by the share of live faces
+// presentation-attack detection lets through (1 - bpcer): a resident it
+// refuses is not let in by face either.
+func (o *Option) live(bpcer float64) {
+	f := 1 - bpcer
+	o.Accept, o.AcceptLow, o.AcceptHigh = f*o.Accept, f*o.AcceptLow, f*o.AcceptHigh
 }
 
 // share writes an option's resident acceptance with its interval.

@@ -103,14 +103,16 @@ func (e *Estimate) checkFixed(p match.Policy) Decision {
 	case e.CheckIdentify(p) == nil:
 		d.Mode, d.Policy = Identify, p
 		r := e.ResidentAccept(p)
-		d.Accept, d.AcceptLow, d.AcceptHigh = r.Correct, r.CorrectLow, r.CorrectHigh
+		f := 1 - c.BPCER
+		d.Accept, d.AcceptLow, d.AcceptHigh = f*r.Correct, f*r.CorrectLow, f*r.CorrectHigh
 		d.Reason = fmt.Sprintf("identify at the configured threshold %.2f: a stranger's chance up to %.2g per attempt, within the target %.2g",
 			p.Threshold, d.Stranger, c.Target)
 	case e.CheckVerify(p.Threshold) == nil:
 		d.Mode, d.Policy = Verify, p
 		_, d.Stranger = e.PairFMR(p.Threshold)
 		iv := e.VerifyInterval(p.Threshold)
-		d.Accept, d.AcceptLow, d.AcceptHigh = iv.Share, iv.Low, iv.High
+		f := 1 - c.BPCER
+		d.Accept, d.AcceptLow, d.AcceptHigh = f*iv.Share, f*iv.Low, f*iv.High
 		d.Reason = fmt.Sprintf("identification REFUSED (the configured threshold %.2f would let a stranger in with probability up to %.2g per attempt, target %.2g): face confirms a card instead",
 			p.Threshold, d.Stranger, c.Target)
 	default:

@@ -219,7 +219,7 @@ func (d *daemon) openFaces() (faceOn bool, err error) {
 	fc := faces.Config{Retention: cfg.Privacy.Retention.Duration, Log: d.log, Apply: d.applyFace,
 		Settings: calibrate.Settings{Calibrate: cfg.Face.Calibrate, Target: cfg.Face.Target, CardAlone: cfg.Access.Card == "card",
 			Fixed:     match.Policy{Threshold: float32(cfg.Face.Threshold), MinMargin: float32(cfg.Face.Margin)},
-			Config:    calibrate.Config{Fuse: cfg.Face.Frames},
+			Config:    calibrate.Config{Fuse: cfg.Face.Frames, BPCER: liveness.BPCER(cfg.Face.Liveness)},
 			Unguarded: cfg.Face.Unguarded(), Warning: cfg.Face.UnguardedByChoice()}}
 	if faceOn {
 		fc.Model, fc.Dim = d.rec.Model, d.rec.Dim
