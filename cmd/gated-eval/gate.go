@@ -240,25 +240,6 @@ type gateModel struct {
 	cal         *calibration
 }
 
-type jsonCalibration struct {
-	Mode                 string  `json:"mode"`
-	Target               float64 `json:"target"`
-	Reason               string  `json:"reason"`
-	IdentThreshold       float32 `json:"identify_threshold"`
-	IdentMargin          float32 `json:"identify_margin"`
-	IdentBound           float64 `json:"identify_stranger_bound"`
-	IdentResidentProbes  int     `json:"identify_resident_probes"`
-	IdentCorrect         int     `json:"identify_correct"`
-	StrangerProbes       int     `json:"stranger_probes"`
-	StrangersIn          int     `json:"strangers_accepted"`
-	VerifyThreshold      float32 `json:"verify_threshold"`
-	VerifyBound          float64 `json:"verify_stranger_bound"`
-	VerifyResidentProbes int     `json:"verify_resident_probes"`
-	VerifyAccepted       int     `json:"verify_accepted"`
-	VerifyAttempts       int     `json:"verify_stranger_attempts"`
-	VerifyStrangersIn    int     `json:"verify_strangers_accepted"`
-}
-
 // predictConfig is --predict's policy: Mode "auto" takes what
 // calibration chooses for the gallery (face.calibrate = true).
 type predictConfig struct {
@@ -346,11 +327,8 @@ func gateFigures(name string, photos []eval.Photo, ms []measured, sp eval.PhotoS
 		return nil, err
 	}
 	gm.cal = &c
-	gm.Calibration = &jsonCalibration{Mode: d.Mode.String(), Target: target, Reason: d.Reason,
-		IdentThreshold: d.Identify.Policy.Threshold, IdentMargin: d.Identify.Policy.MinMargin, IdentBound: d.Identify.Stranger,
-		IdentResidentProbes: c.IdentResidentProbes, IdentCorrect: c.IdentCorrect, StrangerProbes: c.StrangerProbes, StrangersIn: c.StrangersIn,
-		VerifyThreshold: d.Verify.Policy.Threshold, VerifyBound: d.Verify.Stranger, VerifyResidentProbes: c.VerifyResidentProbes,
-		VerifyAccepted: c.VerifyAccepted, VerifyAttempts: c.VerifyAttempts, VerifyStrangersIn: c.VerifyStrangersIn}
+	jc := calibrationJSON(c)
+	gm.Calibration = &jc
 
 	if pc.on {
 		mode, pol := eval.Mode(pc.mode), match.Policy{Threshold: pc.threshold, MinMargin: pc.margin.At(pc.threshold)}

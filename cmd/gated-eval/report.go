@@ -235,29 +235,7 @@ func writeCompareJSON(w io.Writer, src string, c *eval.Comparison, policies []st
 		Policy        string         `json:"policy"`
 		Ident         []jsonIdentity `json:"identification"`
 	}
-	type cali struct {
-		Model                string     `json:"model"`
-		TooSmall             string     `json:"too_small,omitempty"`
-		Mode                 string     `json:"mode,omitempty"`
-		Target               float64    `json:"target"`
-		Residents            int        `json:"residents"`
-		IdentThreshold       float32    `json:"identify_threshold"`
-		IdentMargin          float32    `json:"identify_margin"`
-		IdentBound           float64    `json:"identify_stranger_bound"`
-		IdentResidentProbes  int        `json:"identify_resident_probes"`
-		IdentCorrect         int        `json:"identify_correct"`
-		IdentPredicted       [3]float64 `json:"identify_predicted"` // share, low, high
-		StrangerProbes       int        `json:"stranger_probes"`
-		StrangersIn          int        `json:"strangers_accepted"`
-		VerifyThreshold      float32    `json:"verify_threshold"`
-		VerifyBound          float64    `json:"verify_stranger_bound"`
-		VerifyResidentProbes int        `json:"verify_resident_probes"`
-		VerifyAccepted       int        `json:"verify_accepted"`
-		VerifyPredicted      [3]float64 `json:"verify_predicted"`
-		VerifyAttempts       int        `json:"verify_stranger_attempts"`
-		VerifyStrangersIn    int        `json:"verify_strangers_accepted"`
-		Reason               string     `json:"reason"`
-	}
+
 	out := struct {
 		Source      string   `json:"source"`
 		People      int      `json:"people"`
@@ -267,8 +245,8 @@ func writeCompareJSON(w io.Writer, src string, c *eval.Comparison, policies []st
 			Every     int `json:"enroll_every"`
 			Templates int `json:"templates"`
 		} `json:"split"`
-		Models      []model `json:"models"`
-		Calibration []cali  `json:"calibration,omitempty"`
+		Models      []model           `json:"models"`
+		Calibration []jsonCalibration `json:"calibration,omitempty"`
 	}{Source: src, People: c.People, Descriptors: c.Descriptors, Skipped: skipped}
 	out.Split.Every, out.Split.Templates = c.Split.Every, c.Split.Templates
 	for i, m := range c.Models {
@@ -278,22 +256,53 @@ func writeCompareJSON(w io.Writer, src string, c *eval.Comparison, policies []st
 		out.Models = append(out.Models, jm)
 	}
 	for _, k := range cal {
-		if k.TooSmall != "" {
-			out.Calibration = append(out.Calibration, cali{Model: k.Model, TooSmall: k.TooSmall, Target: k.Target, Residents: k.Residents})
-			continue
-		}
-		d := k.Decision
-		out.Calibration = append(out.Calibration, cali{
-			Model: k.Model, Mode: d.Mode.String(), Target: d.Target, Residents: k.Residents,
-			IdentThreshold: d.Identify.Policy.Threshold, IdentMargin: d.Identify.Policy.MinMargin, IdentBound: d.Identify.Stranger,
-			IdentResidentProbes: k.IdentResidentProbes, IdentCorrect: k.IdentCorrect, StrangerProbes: k.StrangerProbes, StrangersIn: k.StrangersIn,
-			VerifyThreshold: d.Verify.Policy.Threshold, VerifyBound: d.Verify.Stranger, VerifyResidentProbes: k.VerifyResidentProbes,
-			IdentPredicted:  [3]float64{d.Identify.Accept, d.Identify.AcceptLow, d.Identify.AcceptHigh},
-			VerifyPredicted: [3]float64{d.Verify.Accept, d.Verify.AcceptLow, d.Verify.AcceptHigh},
-			VerifyAccepted:  k.VerifyAccepted, VerifyAttempts: k.VerifyAttempts, VerifyStrangersIn: k.VerifyStrangersIn, Reason: d.Reason,
-		})
+		out.Calibration = append(out.Calibration, calibrationJSON(k))
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// jsonCalibration is a calibration as gated-eval's JSON reports it (both
+// modes): what calibrate chose, its prediction, and what held-out people
+// did under it.
+type jsonCalibration struct {
+	Model                string     `json:"model"`
+	TooSmall             string     `json:"too_small,omitempty"`
+	Mode                 string     `json:"mode,omitempty"`
+	Target               float64    `json:"target"`
+	Residents            int        `json:"residents"`
+	IdentThreshold       float32    `json:"identify_threshold"`
+	IdentMargin          float32    `json:"identify_margin"`
+	IdentBound           float64    `json:"identify_stranger_bound"`
+	IdentResidentProbes  int        `json:"identify_resident_probes"`
+	IdentCorrect         int        `json:"identify_correct"`
+	IdentPredicted       [3]float64 `json:"identify_predicted"` // share, low, high
+	StrangerProbes       int        `json:"stranger_probes"`
+	StrangersIn          int        `json:"strangers_accepted"`
+	VerifyThreshold      float32    `json:"verify_threshold"`
+	VerifyBound          float64    `json:"verify_stranger_bound"`
+	VerifyResidentProbes int        `json:"verify_resident_probes"`
+	VerifyAccepted       int        `json:"verify_accepted"`
+	VerifyPredicted      [3]float64 `json:"verify_predicted"`
+	VerifyAttempts       int        `json:"verify_stranger_attempts"`
+	VerifyStrangersIn    int        `json:"verify_strangers_accepted"`
+	Reason               string     `json:"reason,omitempty"`
+}
+
+// calibrationJSON is k as the JSON reports it.
+func calibrationJSON(k calibration) jsonCalibration {
+	if k.TooSmall != "" {
+		return jsonCalibration{Model: k.Model, TooSmall: k.TooSmall, Target: k.Target, Residents: k.Residents}
+	}
+	d := k.Decision
+	return jsonCalibration{
+		Model: k.Model, Mode: d.Mode.String(), Target: k.Target, Residents: k.Residents, Reason: d.Reason,
+		IdentThreshold: d.Identify.Policy.Threshold, IdentMargin: d.Identify.Policy.MinMargin, IdentBound: d.Identify.Stranger,
+		IdentResidentProbes: k.IdentResidentProbes, IdentCorrect: k.IdentCorrect, StrangerProbes: k.StrangerProbes, StrangersIn: k.StrangersIn,
+		IdentPredicted:  [3]float64{d.Identify.Accept, d.Identify.AcceptLow, d.Identify.AcceptHigh},
+		VerifyThreshold: d.Verify.Policy.Threshold, VerifyBound: d.Verify.Stranger, VerifyResidentProbes: k.VerifyResidentProbes,
+		VerifyPredicted: [3]float64{d.Verify.Accept, d.Verify.AcceptLow, d.Verify.AcceptHigh},
+		VerifyAccepted:  k.VerifyAccepted, VerifyAttempts: k.VerifyAttempts, VerifyStrangersIn: k.VerifyStrangersIn,
+	}
 }
