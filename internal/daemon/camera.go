@@ -140,7 +140,7 @@ func (d *daemon) frame(ctx context.Context, fr camera.Frame) {
 	ob := gate.Observation{Time: fr.Time}
 	if f := recognizer.LiveFace(faces); f != nil {
 		ob.Face, ob.Box = f.Descriptor, f.Rect
-		if d.pad != nil {
+		if d.pad != nil && d.gate.WantsLiveness() {
 			// A frame PAD cannot judge keeps nil: the gate fails closed.
 			if lf, err := d.pad.Frame(fr.Mat, f.Rect); err == nil {
 				ob.Liveness = &lf

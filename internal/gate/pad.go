@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gated-dev/gated/internal/calibrate"
 	"github.com/gated-dev/gated/internal/liveness"
 	"github.com/gated-dev/gated/internal/store"
 )
@@ -26,6 +27,16 @@ const (
 	padWindow = 10 * time.Minute
 	padAlarm  = 30 * time.Minute
 )
+
+// WantsLiveness reports whether a face's PAD figures can matter now: the
+// gate has PAD and faces may open the door (not Off, where a face is only
+// told to use card or PIN). The camera loop skips the 7-8 ms a face takes
+// otherwise.
+func (g *Gate) WantsLiveness() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cfg.Liveness != nil && g.mode != calibrate.Off
+}
 
 // padVerdict judges the track's frames, when the gate has PAD: whether
 // they are live, and the fused score. A frame the camera could not judge

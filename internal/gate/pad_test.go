@@ -39,6 +39,9 @@ func (fx *fixture) padFrame(t *testing.T, face []float32, lf *liveness.Frame) *g
 func TestPresentationAttackIsRefused(t *testing.T) {
 	fx := setup(t, gate.Config{Face: true, Mode: calibrate.Identify, Frames: 3, Liveness: liveness.Default, LivenessLayer: liveness.Model})
 	a := fx.ids["a"]
+	if !fx.g.WantsLiveness() {
+		t.Fatal("WantsLiveness() = false with PAD in Identify mode")
+	}
 	for _, f := range []*liveness.Frame{&liveFrame, &liveFrame} {
 		if d := fx.padFrame(t, fx.people[a], f); d != nil {
 			t.Fatalf("decision before 3 frames: %+v", d)
@@ -90,5 +93,16 @@ func TestPresentationAttackIsRefused(t *testing.T) {
 	}
 	if al := fx.g.Alarms(); !slices.ContainsFunc(al, func(s string) bool { return strings.Contains(s, "photos or screens") }) {
 		t.Errorf("Alarms() = %v after 3 refused presentations, want the PAD alarm", al)
+	}
+}
+
+// TestNoLivenessWhileFacesAreOff: with faces off (or no PAD) the camera
+// need not score frames.
+func TestNoLivenessWhileFacesAreOff(t *testing.T) {
+	if fx := setup(t, gate.Config{Face: true, Mode: calibrate.Off, Frames: 3, Liveness: liveness.Default}); fx.g.WantsLiveness() {
+		t.Error("WantsLiveness() = true while faces are off")
+	}
+	if fx := setup(t, gate.Config{Face: true, Mode: calibrate.Identify, Frames: 3}); fx.g.WantsLiveness() {
+		t.Error("WantsLiveness() = true without PAD")
 	}
 }
