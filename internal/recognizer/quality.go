@@ -1,11 +1,14 @@
 package recognizer
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	"math"
 
 	"gocv.io/x/gocv"
+
+	"github.com/gated-dev/gated/internal/liveness"
 )
 
 // Problem is why a capture cannot be used to enroll, phrased so the person in
@@ -219,3 +222,26 @@ func faceStats(frame gocv.Mat, r image.Rectangle) (brightness, sharpness float64
 	s := std.GetDoubleAt(0, 0)
 	return brightness, s * s
 }
+
+// Pose is the face's head pose for the head-turn challenge
+// (liveness.PoseOf), from YuNet's landmarks (to a fraction of a pixel where
+// given). dlib's 5 points (eye corners and the base of the nose, no mouth)
+// give no pose: ErrNoPose.
+func (f Face) Pose() (liveness.Pose, error) {
+	if f.Scheme != YuNet5 || len(f.Landmarks) != 5 {
+		return liveness.Pose{}, ErrNoPose
+	}
+	var p [5]liveness.Point
+	for i := range p {
+		if len(f.Precise) == 5 {
+			p[i] = liveness.Point{X: f.Precise[i].X, Y: f.Precise[i].Y}
+		} else {
+			p[i] = liveness.Point{X: float64(f.Landmarks[i].X), Y: float64(f.Landmarks[i].Y)}
+		}
+	}
+	return liveness.PoseOf(p[0], p[1], p[2], p[3], p[4])
+}
+
+// ErrNoPose is a face whose landmarks give no head pose: the detector is
+// dlib's (face.detector = "hog" or "cnn"), whose 5 points have no mouth.
+var ErrNoPose = errors.New("recognizer: the head-turn challenge needs the yunet detector's landmarks")
