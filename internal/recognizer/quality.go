@@ -9,6 +9,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/gated-dev/gated/internal/liveness"
+	"github.com/gated-dev/gated/internal/recognizer/align"
 )
 
 // Problem is why a capture cannot be used to enroll, phrased so the person in
@@ -225,21 +226,38 @@ func faceStats(frame gocv.Mat, r image.Rectangle) (brightness, sharpness float64
 
 // Pose is the face's head pose for the head-turn challenge
 // (liveness.PoseOf), from YuNet's landmarks (to a fraction of a pixel where
-// given). dlib's 5 points (eye corners and the base of the nose, no mouth)
-// give no pose: ErrNoPose.
+// given; kept when the dlib model put its own in Landmarks). dlib's
+// detectors' 5 points (eye corners and the base of the nose, no mouth) give
+// no pose: ErrNoPose.
 func (f Face) Pose() (liveness.Pose, error) {
-	if f.Scheme != YuNet5 || len(f.Landmarks) != 5 {
+	pts := HeadLandmarks(f)
+	if len(pts) != 5 {
 		return liveness.Pose{}, ErrNoPose
 	}
 	var p [5]liveness.Point
-	for i := range p {
-		if len(f.Precise) == 5 {
-			p[i] = liveness.Point{X: f.Precise[i].X, Y: f.Precise[i].Y}
-		} else {
-			p[i] = liveness.Point{X: float64(f.Landmarks[i].X), Y: float64(f.Landmarks[i].Y)}
-		}
+	for i, q := range pts {
+		p[i] = liveness.Point{X: q.X, Y: q.Y}
 	}
 	return liveness.PoseOf(p[0], p[1], p[2], p[3], p[4])
+}
+
+// HeadLandmarks are the 5 YuNet landmarks a head pose is taken from
+// (Pose), or nil when f has none (dlib's detectors).
+func HeadLandmarks(f Face) []align.Point {
+	pts := f.head
+	if f.Scheme == YuNet5 {
+		pts = f.Precise
+		if len(pts) != 5 {
+			pts = nil
+			for _, p := range f.Landmarks {
+				pts = append(pts, align.Point{X: float64(p.X), Y: float64(p.Y)})
+			}
+		}
+	}
+	if len(pts) != 5 {
+		return nil
+	}
+	return pts
 }
 
 // ErrNoPose is a face whose landmarks give no head pose: the detector is

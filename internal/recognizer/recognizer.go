@@ -87,6 +87,9 @@ type Face struct {
 	// detector gives none (dlib).
 	Score      float64
 	Descriptor []float32
+	// head are YuNet's landmarks when Landmarks are dlib's (the yunet
+	// detector with the dlib model), for the head pose (Pose).
+	head []align.Point
 }
 
 // Scheme says what a Face's 5 landmarks are.

@@ -156,6 +156,7 @@ func (r *Recognizer) yunetFaces(frame gocv.Mat) ([]Face, error) {
 			}
 		}
 		if ok {
+			g.head = f.Precise // for the head pose: dlib's 5 points have no mouth
 			out = append(out, g)
 		}
 	}
