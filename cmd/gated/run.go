@@ -9,6 +9,7 @@ import (
 	"github.com/gated-dev/gated/internal/config"
 	"github.com/gated-dev/gated/internal/daemon"
 	"github.com/gated-dev/gated/internal/recognizer/livenessnet"
+	"github.com/gated-dev/gated/internal/recognizer/yunet"
 	"github.com/gated-dev/gated/internal/retention"
 	"github.com/gated-dev/gated/internal/store"
 	"github.com/gated-dev/gated/models"
@@ -84,6 +85,14 @@ func runCheck(e *env, args []string) error {
 		}
 		if w := cfg.Face.UnguardedByChoice(); w != "" {
 			warnings = append(warnings, w+" (docs/liveness.md)")
+		}
+		if cfg.Face.Challenge && cfg.Face.Detector == "auto" {
+			if err := models.Verify(cfg.Device.ModelsDir, yunet.File); err != nil {
+				warnings = append(warnings, fmt.Sprintf("face.challenge: %v: without the yunet detector every face will be refused as unchallengeable (scripts/fetch-face-model.sh)", err))
+			}
+		}
+		if cfg.Face.Challenge && cfg.Face.Unguarded() != "" {
+			warnings = append(warnings, "face.challenge is on, but it does not count as presentation-attack detection for face.pad_max_apcer: it is measured on views of photos only (docs/liveness.md)")
 		}
 		if cfg.Face.Liveness != "" {
 			if err := models.Verify(cfg.Device.ModelsDir, livenessnet.File); err != nil {

@@ -138,7 +138,7 @@ type Decisions struct {
 type Decision struct {
 	Time     time.Time `json:"time"`
 	Method   string    `json:"method"`   // face, card, card+pin, card+face
-	Outcome  string    `json:"outcome"`  // granted, denied, need-pin, locked-out
+	Outcome  string    `json:"outcome"`  // granted, denied, need-pin, locked-out, turn (asked to turn the head)
 	Resident string    `json:"resident"` // resident ID, when known ("" for an unknown face or card)
 	Name     string    `json:"name"`     // the resident's display name, when known
 	Reader   string    `json:"reader"`   // the card reader or keypad, for card decisions

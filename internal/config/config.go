@@ -122,6 +122,12 @@ type Face struct {
 	// such a layer face may at most confirm a card in "card" mode, which
 	// adds nothing, so it is off.
 	PADMaxAPCER float64 `toml:"pad_max_apcer"`
+	// Challenge asks a face the gate would let in by itself (identify
+	// mode) to turn its head to its left or right, at random, before the
+	// door opens (docs/liveness.md, "Head-turn challenge"). It needs the
+	// yunet detector's landmarks. It does not lower the APCER the policy
+	// counts: it is measured on views of photos only.
+	Challenge bool `toml:"challenge"`
 }
 
 // Camera is the V4L2 camera, or a folder/video standing in for it.
@@ -475,6 +481,9 @@ func (c *Config) check() []error {
 		}
 		if !slices.Contains([]string{"auto", "yunet", "hog", "cnn"}, f.Detector) {
 			bad("face.detector", fmt.Sprintf("%q", f.Detector), `use "auto" (yunet where its model is installed, else hog), "yunet" (finds small and turned faces, fast), "hog" (dlib's, fast, misses faces under about 80 px) or "cnn" (dlib's, slow)`)
+		}
+		if f.Challenge && (f.Detector == "hog" || f.Detector == "cnn") {
+			bad("face.challenge", "true", fmt.Sprintf(`the head-turn challenge needs the yunet detector's landmarks (face.detector = %q has no mouth corners): set face.detector = "yunet" or "auto"`, f.Detector))
 		}
 		if f.MaxSide < 160 || f.MaxSide > 4096 {
 			bad("face.max_side", fmt.Sprintf("%d", f.MaxSide), "use 160-4096 pixels")

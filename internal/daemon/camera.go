@@ -140,6 +140,11 @@ func (d *daemon) frame(ctx context.Context, fr camera.Frame) {
 	ob := gate.Observation{Time: fr.Time}
 	if f := recognizer.LiveFace(faces); f != nil {
 		ob.Face, ob.Box = f.Descriptor, f.Rect
+		if d.cfg.Face.Challenge {
+			if p, err := f.Pose(); err == nil {
+				ob.Pose = &p
+			}
+		}
 		if d.pad != nil && d.gate.WantsLiveness() {
 			// A frame PAD cannot judge keeps nil: the gate fails closed.
 			if lf, err := d.pad.Frame(fr.Mat, f.Rect); err == nil {

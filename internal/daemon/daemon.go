@@ -207,6 +207,11 @@ func (d *daemon) openFaces() (faceOn bool, err error) {
 			d.log.Info("daemon: face model loaded", "model", d.rec.Model, "detector", d.rec.Detector.String(), "configured", cfg.Face.Detector)
 		}
 	}
+	if faceOn && cfg.Face.Challenge && d.rec.Detector != recognizer.DetectorYuNet {
+		// "auto" without the yunet model: no landmarks to challenge with,
+		// so every face would be refused.
+		d.alarm("models", fmt.Sprintf("the head-turn challenge (face.challenge) needs the yunet detector, and %s was loaded: every face will be refused as unchallengeable (card and PIN work; install the yunet model: scripts/fetch-face-model.sh)", d.rec.Detector))
+	}
 	if faceOn && cfg.Face.Liveness != "" {
 		// Configured and missing is not "no PAD": face stays off.
 		if d.pad, err = livenessnet.Load(cfg.Device.ModelsDir); err != nil {
@@ -352,6 +357,7 @@ func (d *daemon) newGate(faceOn bool) error {
 		Log:           d.log,
 		Liveness:      d.liveness(),
 		LivenessLayer: cfg.Face.Liveness,
+		Challenge:     cfg.Face.Challenge,
 	}, d.st, d.door, gal)
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)

@@ -2,7 +2,6 @@ package gate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"image"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/gated-dev/gated/internal/calibrate"
 	"github.com/gated-dev/gated/internal/liveness"
 	"github.com/gated-dev/gated/internal/match"
-	"github.com/gated-dev/gated/internal/store"
 )
 
 // visitGap is how long without frames ends a visit.
@@ -32,6 +30,9 @@ type Observation struct {
 	// Liveness is the PAD figures of that face in this frame, when the gate
 	// has PAD (Config.Liveness); nil when they could not be taken.
 	Liveness *liveness.Frame
+	// Pose is that face's head pose (liveness.PoseOf), for the head-turn
+	// challenge (Config.Challenge); nil when its landmarks give none.
+	Pose *liveness.Pose
 }
 
 // What the gate tells a face it does not let in. Each is said once per
@@ -61,8 +62,11 @@ const (
 // evidence of several; frames of two people are never fused.
 func (g *Gate) Face(ctx context.Context, ob Observation) (*Decision, error) {
 	g.mu.Lock()
-	mode, policy := g.mode, g.policy
+	mode, policy, ch := g.mode, g.policy, g.challenge
 	g.mu.Unlock()
+	if ch != nil {
+		return g.challengeFrame(ctx, ob, ch, policy)
+	}
 	switch mode {
 	case calibrate.Off:
 		return g.faceOff(ob), nil
@@ -104,7 +108,10 @@ func (g *Gate) Face(ctx context.Context, ob Observation) (*Decision, error) {
 		return nil, nil
 	}
 	if live, score := g.padVerdict(); !live {
-		return g.refusePresentation(MethodFace, score), nil
+		return g.refusePresentation(MethodFace, g.cfg.LivenessLayer, score), nil
+	}
+	if g.cfg.Challenge {
+		return g.startChallenge(r), nil
 	}
 	// Let in: the next decision on this face waits for Frames new frames
 	// (and, for this resident, for the cooldown).
@@ -117,21 +124,7 @@ func (g *Gate) Face(ctx context.Context, ob Observation) (*Decision, error) {
 	}
 	g.mu.Unlock()
 
-	d := Decision{Method: MethodFace, Resident: r.Resident, Distance: r.Distance, Margin: r.Margin(), measured: true}
-	res, err := g.st.Resident(r.Resident)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		// Deleted since the gallery was loaded: never let in.
-		d.Outcome, d.Reason = Denied, "resident no longer exists"
-	case err != nil:
-		return nil, fmt.Errorf("gate: resident %s: %w", r.Resident, err)
-	case res.Status != store.StatusActive:
-		d.Outcome, d.Name, d.Reason = Denied, res.Name, "resident is "+res.Status.String()
-	default:
-		d.Outcome, d.Name = Granted, res.Name
-	}
-	out := g.decide(d)
-	return &out, nil
+	return g.admitFace(Decision{Method: MethodFace, Resident: r.Resident, Distance: r.Distance, Margin: r.Margin(), measured: true})
 }
 
 // visit follows a visit to the camera and the face in it (follow), and
@@ -165,7 +158,7 @@ func (g *Gate) follow(ob Observation, jump float32) int {
 	if ob.Face == nil {
 		return 0
 	}
-	if g.track.follow(ob.Box, ob.Face, ob.Liveness, g.cfg.Frames, jump) {
+	if g.track.follow(ob.Box, ob.Face, ob.Liveness, ob.Pose, g.cfg.Frames, jump) {
 		g.told = false
 	}
 	return len(g.track.faces)
@@ -234,7 +227,7 @@ func (g *Gate) verify(ctx context.Context, ob Observation, p match.Policy) (*Dec
 	}
 	if live, score := g.padVerdict(); !live {
 		// The card still waits for its PIN.
-		return g.refusePresentation(MethodCardFace, score), nil
+		return g.refusePresentation(MethodCardFace, g.cfg.LivenessLayer, score), nil
 	}
 	g.pending = nil
 	g.track.restart()

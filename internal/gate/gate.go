@@ -27,6 +27,7 @@ import (
 
 	"github.com/gated-dev/gated/internal/calibrate"
 	"github.com/gated-dev/gated/internal/fallback"
+	"github.com/gated-dev/gated/internal/liveness"
 	"github.com/gated-dev/gated/internal/match"
 	"github.com/gated-dev/gated/internal/store"
 )
@@ -81,6 +82,16 @@ type Config struct {
 	// faces off unless face.pad_max_apcer accepts unguarded faces).
 	Liveness      Liveness
 	LivenessLayer string
+	// Challenge is the head-turn challenge (Identify mode): a face the gate
+	// would let in is first asked to turn its head to its left or right,
+	// at random (Turn, TurnPrompt), and let in only when its pose
+	// (Observation.Pose) follows within ChallengeTime (default 5 s) on
+	// frames that are still the resident's; else refused as a suspected
+	// presentation attack. A flat photo, moved or tilted, keeps its pose.
+	Challenge     bool
+	ChallengeTime time.Duration
+	// Turn picks the way to turn (default: crypto/rand); tests set it.
+	Turn func() liveness.Turn
 	// CardNeedsPIN asks for a PIN after every card; otherwise a valid card
 	// alone opens the door.
 	CardNeedsPIN bool
@@ -162,6 +173,7 @@ type Gate struct {
 	padSeen   []time.Time            // faces PAD refused lately, oldest first
 	padUntil  time.Time              // the PAD alarm stands until then
 	pending   *pendingCard           // Verify mode: a card waiting for its holder's face
+	challenge *challenge             // Identify mode: a face asked to turn its head
 	lastCard  map[string]seenCard    // reader -> the last card read there
 	probes    map[string]*probeState // reader -> unknown cards lately
 }
@@ -193,7 +205,7 @@ func (g *Gate) SetFace(mode calibrate.Mode, p match.Policy) error {
 	g.log.Info("gate: face mode", "mode", mode.String(), "threshold", p.Threshold, "margin", p.MinMargin)
 	g.mode, g.policy = mode, p
 	g.track.restart()
-	g.told, g.pending = false, nil
+	g.told, g.pending, g.challenge = false, nil, nil
 	return nil
 }
 
@@ -248,6 +260,12 @@ func New(cfg Config, st Store, door Door, gallery Gallery) (*Gate, error) {
 	}
 	if cfg.Cooldown <= 0 {
 		cfg.Cooldown = 5 * time.Second
+	}
+	if cfg.ChallengeTime <= 0 {
+		cfg.ChallengeTime = challengeTime
+	}
+	if cfg.Turn == nil {
+		cfg.Turn = randomTurn
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -343,7 +361,7 @@ func (g *Gate) decide(d Decision) Decision {
 		default: // a pulse is already queued
 		}
 	}
-	if d.Outcome != NeedPIN {
+	if d.Outcome != NeedPIN && d.Outcome != Turn { // prompts, not decisions
 		g.audit(store.Event{Kind: store.KindAccess, Actor: "gate", Subject: d.Resident, Outcome: string(d.Outcome), Detail: store.Detail(detail)})
 	}
 	g.log.Info("gate: decision", "method", d.Method, "outcome", d.Outcome, "resident", d.Resident, "reader", d.Reader, "reason", d.Reason)

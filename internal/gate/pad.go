@@ -65,7 +65,7 @@ func (g *Gate) padVerdict() (live bool, score float64) {
 // layer and score (never an image), and counted towards the alarm, once for
 // the track: the face decides nothing more until it leaves the camera.
 // g.mu held; it is released before the decision is recorded.
-func (g *Gate) refusePresentation(method Method, score float64) *Decision {
+func (g *Gate) refusePresentation(method Method, layer string, score float64) *Decision {
 	g.track.restart()
 	g.track.refused = true
 	g.told = true
@@ -87,7 +87,7 @@ func (g *Gate) refusePresentation(method Method, score float64) *Decision {
 		g.audit(store.Event{Kind: store.KindAdmin, Actor: "gate", Outcome: "alarm", Detail: store.Detail(msg)})
 	}
 	d := g.decide(Decision{Method: method, Outcome: Denied, Reason: ReasonPresentation,
-		pad: fmt.Sprintf("presentation attack suspected layer=%s score=%.3f", g.cfg.LivenessLayer, score)})
+		pad: fmt.Sprintf("presentation attack suspected layer=%s score=%.3f", layer, score)})
 	return &d
 }
 

@@ -25,6 +25,7 @@ type track struct {
 	last  []float32
 	faces [][]float32       // the last Frames descriptors, oldest first
 	pad   []*liveness.Frame // their PAD figures (nil: none for that frame)
+	pose  []*liveness.Pose  // their head poses (nil: none for that frame)
 	// refused: PAD refused this face; it decides nothing more until it
 	// leaves (one presentation is one attempt, not one every few frames).
 	refused bool
@@ -39,20 +40,21 @@ type track struct {
 // person. A zero box is a caller that gives no boxes: it continues a track
 // of zero boxes only. It keeps the last k descriptors and reports whether
 // a new track began.
-func (t *track) follow(box image.Rectangle, face []float32, pad *liveness.Frame, k int, jump float32) (fresh bool) {
+func (t *track) follow(box image.Rectangle, face []float32, pad *liveness.Frame, pose *liveness.Pose, k int, jump float32) (fresh bool) {
 	fresh = t.last == nil ||
 		box.Empty() != t.box.Empty() ||
 		(!box.Empty() && iou(box, t.box) < trackIoU) ||
 		(jump > 0 && distance(face, t.reference()) >= jump)
 	if fresh {
-		t.faces, t.pad, t.refused = t.faces[:0], t.pad[:0], false
+		t.faces, t.pad, t.pose, t.refused = t.faces[:0], t.pad[:0], t.pose[:0], false
 	}
 	face = slices.Clone(face) // the caller's buffer may be reused
 	t.box, t.last = box, face
-	t.faces, t.pad = append(t.faces, face), append(t.pad, pad)
+	t.faces, t.pad, t.pose = append(t.faces, face), append(t.pad, pad), append(t.pose, pose)
 	if len(t.faces) > k {
 		t.faces = slices.Delete(t.faces, 0, len(t.faces)-k)
 		t.pad = slices.Delete(t.pad, 0, len(t.pad)-k)
+		t.pose = slices.Delete(t.pose, 0, len(t.pose)-k)
 	}
 	return fresh
 }
@@ -76,7 +78,7 @@ func (t *track) end() { *t = track{} }
 
 // restart keeps following the face but forgets its frames: the next
 // decision waits for k new ones.
-func (t *track) restart() { t.faces, t.pad = t.faces[:0], t.pad[:0] }
+func (t *track) restart() { t.faces, t.pad, t.pose = t.faces[:0], t.pad[:0], t.pose[:0] }
 
 // iou is the intersection over union of two non-empty rectangles.
 func iou(a, b image.Rectangle) float64 {

@@ -31,10 +31,10 @@ func TestTrackFollow(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var tr track
-			if !tr.follow(box, []float32{1, 0}, nil, 3, tt.jump) {
+			if !tr.follow(box, []float32{1, 0}, nil, nil, 3, tt.jump) {
 				t.Fatalf("first face: follow = false, want a new track")
 			}
-			if got := tr.follow(tt.next, tt.face, nil, 3, tt.jump); got != tt.fresh {
+			if got := tr.follow(tt.next, tt.face, nil, nil, 3, tt.jump); got != tt.fresh {
 				t.Errorf("follow(%v, %v) = %v, want %v", tt.next, tt.face, got, tt.fresh)
 			}
 			want := 2
@@ -48,8 +48,8 @@ func TestTrackFollow(t *testing.T) {
 	}
 	t.Run("zero boxes continue one another", func(t *testing.T) {
 		var tr track
-		tr.follow(image.Rectangle{}, []float32{1, 0}, nil, 3, 0)
-		if tr.follow(image.Rectangle{}, []float32{1, 0}, nil, 3, 0) {
+		tr.follow(image.Rectangle{}, []float32{1, 0}, nil, nil, 3, 0)
+		if tr.follow(image.Rectangle{}, []float32{1, 0}, nil, nil, 3, 0) {
 			t.Errorf("a caller without boxes: a second face started a new track")
 		}
 	})
@@ -58,7 +58,7 @@ func TestTrackFollow(t *testing.T) {
 		buf := []float32{0, 0}
 		for i := range 5 {
 			buf[0] = float32(i)
-			tr.follow(box, buf, nil, 3, 0)
+			tr.follow(box, buf, nil, nil, 3, 0)
 		}
 		if len(tr.faces) != 3 || tr.faces[0][0] != 2 || tr.faces[2][0] != 4 {
 			t.Errorf("faces = %v, want the last 3 (2, 3, 4), each its own copy", tr.faces)

@@ -1,0 +1,154 @@
+package gate_test
+
+import (
+	"context"
+	"image"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gated-dev/gated/internal/calibrate"
+	"github.com/gated-dev/gated/internal/gate"
+	"github.com/gated-dev/gated/internal/liveness"
+)
+
+var (
+	spot    = image.Rect(200, 150, 320, 270)
+	frontal = liveness.Pose{X: 0.5, Y: 0.55}
+	toLeft  = liveness.Pose{X: 0.5 + liveness.TurnMin + 0.05, Y: 0.55} // the person's left: the nose towards the image-right eye
+	toRight = liveness.Pose{X: 0.5 - liveness.TurnMin - 0.05, Y: 0.55}
+)
+
+// posed shows one frame of a face at box with a head pose (nil: none).
+func (fx *fixture) posed(t *testing.T, face []float32, box image.Rectangle, pose *liveness.Pose) *gate.Decision {
+	t.Helper()
+	fx.clock.advance(100 * time.Millisecond)
+	d, err := fx.g.Face(context.Background(), gate.Observation{Time: fx.clock.now(), Face: face, Box: box, Pose: pose})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func (fx *fixture) challenged(t *testing.T, face []float32, want liveness.Turn) {
+	t.Helper()
+	fx.posed(t, face, spot, &frontal)
+	fx.posed(t, face, spot, &frontal)
+	d := fx.posed(t, face, spot, &frontal)
+	if d == nil || d.Outcome != gate.Turn || d.Reason != gate.TurnPrompt(want) || d.Resident != "" {
+		t.Fatalf("a resident's face, challenge on: %+v, want %q, naming nobody", d, gate.TurnPrompt(want))
+	}
+}
+
+func challengeEntries(t *testing.T, fx *fixture) int {
+	n := 0
+	for _, e := range accessEntries(fx.audit(t)) {
+		if strings.Contains(e.Detail, "presentation attack suspected layer=challenge score=") {
+			if e.Outcome != "denied" {
+				t.Errorf("challenge audit entry %+v, want denied", e)
+			}
+			n++
+		}
+	}
+	return n
+}
+
+// TestHeadTurnChallenge (issue 14): with the challenge on, a face the gate
+// would let in is asked to turn its head the way chosen at random, and let
+// in only when two frames of the same face, still the resident's, show
+// that turn in time. A photo that keeps its pose, a turn the wrong way, a
+// face that moves away and another person's head turning in its place are
+// refused as suspected presentation attacks.
+func TestHeadTurnChallenge(t *testing.T) {
+	turn := liveness.TurnLeft
+	fx := setup(t, gate.Config{Face: true, Mode: calibrate.Identify, Frames: 3, Challenge: true, Turn: func() liveness.Turn { return turn }})
+	a, b := fx.ids["a"], fx.ids["b"]
+	next := func() { fx.clock.advance(10 * time.Second); fx.posed(t, nil, image.Rectangle{}, nil) }
+
+	// The resident turns as asked.
+	fx.challenged(t, fx.people[a], liveness.TurnLeft)
+	if d := fx.posed(t, fx.people[a], spot.Add(image.Pt(4, 2)), &toLeft); d != nil {
+		t.Fatalf("one turned frame: %+v, want no decision yet", d)
+	}
+	if d := fx.posed(t, fx.people[a], spot.Add(image.Pt(8, 3)), &toLeft); d == nil || d.Outcome != gate.Granted || d.Resident != a {
+		t.Fatalf("two turned frames: %+v, want a granted", d)
+	}
+	fx.waitOpened(t, 1)
+
+	// A photo: its pose does not change, however long it is held.
+	next()
+	fx.challenged(t, fx.people[a], liveness.TurnLeft)
+	var refused []*gate.Decision
+	for range 60 {
+		if d := fx.posed(t, fx.people[a], spot, &frontal); d != nil {
+			refused = append(refused, d)
+		}
+	}
+	if len(refused) != 1 || refused[0].Outcome != gate.Denied || refused[0].Reason != gate.ReasonPresentation {
+		t.Fatalf("a photo held for 6 s: %+v, want one denial %q", refused, gate.ReasonPresentation)
+	}
+
+	// A turn the wrong way.
+	next()
+	turn = liveness.TurnRight
+	fx.challenged(t, fx.people[a], liveness.TurnRight)
+	for range 60 {
+		if d := fx.posed(t, fx.people[a], spot, &toLeft); d != nil && d.Outcome == gate.Granted {
+			t.Fatalf("a left turn passed a right challenge: %+v", d)
+		}
+	}
+
+	// Another person's head, turning as asked where the resident's photo was.
+	next()
+	fx.challenged(t, fx.people[a], liveness.TurnRight)
+	for range 60 {
+		if d := fx.posed(t, fx.people[b], spot, &toRight); d != nil && d.Outcome == gate.Granted {
+			t.Fatalf("b's turning head passed a's challenge: %+v", d)
+		}
+	}
+
+	// The challenged face moves away (swapped for something elsewhere).
+	next()
+	fx.challenged(t, fx.people[a], liveness.TurnRight)
+	if d := fx.posed(t, fx.people[a], spot.Add(image.Pt(300, 0)), &toRight); d == nil || d.Outcome != gate.Denied {
+		t.Fatalf("the face jumped elsewhere: %+v, want denied", d)
+	}
+
+	// Frames whose landmarks give no pose (dlib's detector) cannot be
+	// challenged: refused.
+	next()
+	fx.posed(t, fx.people[a], spot, nil)
+	fx.posed(t, fx.people[a], spot, nil)
+	if d := fx.posed(t, fx.people[a], spot, nil); d == nil || d.Outcome != gate.Denied || d.Reason != gate.ReasonPresentation {
+		t.Fatalf("no poses: %+v, want denied", d)
+	}
+
+	fx.waitOpened(t, 1)
+	if n := challengeEntries(t, fx); n != 5 {
+		t.Errorf("%d audit entries for failed challenges, want 5", n)
+	}
+	for _, e := range fx.audit(t) {
+		if strings.Contains(e.Detail, "turn your head") {
+			t.Errorf("a prompt was audited: %+v", e)
+		}
+	}
+}
+
+// TestChallengeEndsWithTheMode: a change of face mode cancels a challenge.
+func TestChallengeEndsWithTheMode(t *testing.T) {
+	fx := setup(t, gate.Config{Face: true, Mode: calibrate.Identify, Frames: 3, Challenge: true, Turn: func() liveness.Turn { return liveness.TurnLeft }})
+	a := fx.ids["a"]
+	fx.challenged(t, fx.people[a], liveness.TurnLeft)
+	mode, p := fx.g.FaceMode()
+	if err := fx.g.SetFace(calibrate.Off, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.g.SetFace(mode, p); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if d := fx.posed(t, fx.people[a], spot, &toLeft); d != nil && d.Outcome == gate.Granted {
+			t.Fatalf("a challenge survived a mode change: %+v", d)
+		}
+	}
+}
