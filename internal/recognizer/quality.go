@@ -225,19 +225,27 @@ func faceStats(frame gocv.Mat, r image.Rectangle) (brightness, sharpness float64
 
 // Pose is the face's head pose for the head-turn challenge
 // (liveness.PoseOf), from YuNet's landmarks (to a fraction of a pixel where
-// given). dlib's 5 points (eye corners and the base of the nose, no mouth)
-// give no pose: ErrNoPose.
+// given): Landmarks of Scheme YuNet5, or YuNet's points kept beside dlib's
+// (Face.YuNet) when YuNet found the face for a dlib model. A face only dlib
+// found (face.detector = "hog" or "cnn": its 5 points have no mouth) gives
+// no pose: ErrNoPose.
 func (f Face) Pose() (liveness.Pose, error) {
-	if f.Scheme != YuNet5 || len(f.Landmarks) != 5 {
-		return liveness.Pose{}, ErrNoPose
-	}
 	var p [5]liveness.Point
-	for i := range p {
-		if len(f.Precise) == 5 {
-			p[i] = liveness.Point{X: f.Precise[i].X, Y: f.Precise[i].Y}
-		} else {
-			p[i] = liveness.Point{X: float64(f.Landmarks[i].X), Y: float64(f.Landmarks[i].Y)}
+	switch {
+	case len(f.YuNet) == 5:
+		for i, q := range f.YuNet {
+			p[i] = liveness.Point{X: q.X, Y: q.Y}
 		}
+	case f.Scheme == YuNet5 && len(f.Landmarks) == 5:
+		for i := range p {
+			if len(f.Precise) == 5 {
+				p[i] = liveness.Point{X: f.Precise[i].X, Y: f.Precise[i].Y}
+			} else {
+				p[i] = liveness.Point{X: float64(f.Landmarks[i].X), Y: float64(f.Landmarks[i].Y)}
+			}
+		}
+	default:
+		return liveness.Pose{}, ErrNoPose
 	}
 	return liveness.PoseOf(p[0], p[1], p[2], p[3], p[4])
 }
