@@ -270,3 +270,30 @@ func TestChallengeNeedsYuNet(t *testing.T) {
 		t.Errorf("CollectLive with dlib's landmarks = %v, want ErrNoPose", err)
 	}
 }
+
+// TestSwappedPhotosMakeNoBaseline replays what the simulated rig's flat
+// photos did before the frames taken had to agree: photos of one person,
+// turned right, frontal, then turned left, shown one after another in the
+// same place during the frontal captures. Their mean pose was frontal, so
+// the last photo, held still, counted as a turn to the left. Now the
+// captures start again at each swap and the baseline is the last photo
+// itself: held still, it is refused.
+func TestSwappedPhotosMakeNoBaseline(t *testing.T) {
+	r := loadYuNet(t)
+	front, left, right := camera(t, r, "bona4.jpg"), camera(t, r, "bona.jpg"), camera(t, r, "bona3.jpg")
+	c := recognizer.NewLiveCollector(recognizer.Live{Turn: liveness.TurnLeft, TurnWithin: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, f := range []frame{right, front} {
+			feed(ctx, c, []frame{f}, 4, nil)
+		}
+		feed(ctx, c, nil, 0, []frame{left})
+	}()
+	_, err := c.CollectLive(ctx, 3, nil)
+	cancel()
+	<-done
+	wantChallengeRefused(t, err, "photos swapped during the captures, the last held still")
+}

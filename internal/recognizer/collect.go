@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -262,6 +263,15 @@ func (c *Collector) frontal(ctx context.Context, n int, progress func(Progress))
 			skip--
 			continue
 		}
+		if c.live != nil && len(got) > 0 {
+			prev := got[len(got)-1]
+			if iou(prev.box, s.a.Face.Rect) < minIoU || math.Abs(prev.pose.X-s.pose.X) > steadyPose {
+				// Another face, elsewhere, or another pose (a photo
+				// swapped for another): the frames the turn is
+				// measured from must be one still face. Start again.
+				out, got = out[:0], got[:0]
+			}
+		}
 		out = append(out, s.a.Face.Descriptor)
 		got = append(got, taken{vec: s.a.Face.Descriptor, box: s.a.Face.Rect, pose: s.pose, pad: s.pad})
 		skip = collectGap
@@ -270,6 +280,11 @@ func (c *Collector) frontal(ctx context.Context, n int, progress func(Progress))
 	}
 	return out, got, nil
 }
+
+// steadyPose is how far in Pose X two frames taken for one live capture
+// may differ: half of liveness.TurnMin, so that no turn hides in the
+// baseline.
+const steadyPose = liveness.TurnMin / 2
 
 // turnsNeeded is how many frames must show the head turned the asked way.
 const turnsNeeded = 2
