@@ -134,7 +134,7 @@ func (d *daemon) frame(ctx context.Context, fr camera.Frame) {
 	if c != nil {
 		// A resident is enrolling in front of the camera: frames go to
 		// the enrollment, not to access decisions.
-		c.Offer(recognizer.EnrollAssess(fr.Mat, faces))
+		c.Frame(fr.Mat, faces)
 		return
 	}
 	ob := gate.Observation{Time: fr.Time}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"github.com/gated-dev/gated/internal/fallback"
 	"github.com/gated-dev/gated/internal/gate"
 	"github.com/gated-dev/gated/internal/kiosk"
+	"github.com/gated-dev/gated/internal/liveness"
 	"github.com/gated-dev/gated/internal/notice"
 	"github.com/gated-dev/gated/internal/recognizer"
 	"github.com/gated-dev/gated/internal/staffapi"
@@ -70,8 +72,79 @@ func (b kioskBackend) Notice(lang string) (kiosk.Notice, error) {
 	return kiosk.Notice{Version: n.Version, Language: n.Language, Text: n.Text}, nil
 }
 
-func (b kioskBackend) Capture(ctx context.Context, frames int, tips func(kiosk.Advice)) ([][]float32, error) {
-	return b.d.captureFaces(ctx, frames, b.d.cfg.Kiosk.Timeout.Duration, func(p recognizer.Problem) { tips(p) })
+// Capture takes a live capture for a resident enrolling themselves: the
+// frames, judged by presentation-attack detection when the gate has it,
+// then the head-turn challenge, always. The kiosk shows preview, the
+// latest frame as a small JPEG, while it runs; nothing is stored. A
+// refusal is audited with its layer and score, never an image.
+func (b kioskBackend) Capture(ctx context.Context, residentID string, frames int, progress func(kiosk.Progress), preview func([]byte)) ([][]float32, error) {
+	d := b.d
+	if d.rec == nil {
+		return nil, errors.New("face recognition is off at this gate")
+	}
+	if d.rec.Detector != recognizer.DetectorYuNet {
+		d.log.Warn("daemon: kiosk enrollment refused: the head-turn challenge needs face.detector = \"yunet\"; enroll residents with staff photos (gated face enroll --photo) or switch the detector", "detector", d.rec.Detector.String())
+		return nil, fmt.Errorf("%w: face.detector is %s", kiosk.ErrNoChallenge, d.rec.Detector)
+	}
+	l := recognizer.Live{Turn: randomTurn(), Preview: preview}
+	if d.pad != nil {
+		l.PAD, l.Decide, l.Layer = d.pad, liveness.Default.Decide, d.cfg.Face.Liveness
+	}
+	c := recognizer.NewLiveCollector(l)
+	release, err := d.holdCamera(c)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Kiosk.Timeout.Duration)
+	defer cancel()
+	vecs, err := c.CollectLive(ctx, frames, func(p recognizer.Progress) {
+		progress(kiosk.Progress{Advice: p.Problem, Taken: p.Taken, Want: p.Want, Turn: turnName(p), Turned: p.Turned})
+	})
+	var nl *recognizer.NotLiveError
+	switch {
+	case errors.As(err, &nl):
+		d.audit(store.Event{Kind: store.KindEnroll, Actor: "resident:" + residentID + "@kiosk", Subject: residentID, Outcome: "refused", Detail: nl.Error()})
+		return nil, fmt.Errorf("%w: %v", kiosk.ErrNotLive, err)
+	case errors.Is(err, recognizer.ErrNoPose):
+		return nil, fmt.Errorf("%w: %v", kiosk.ErrNoChallenge, err)
+	case err != nil:
+		return nil, fmt.Errorf("%w within %s", err, d.cfg.Kiosk.Timeout.Duration)
+	}
+	return vecs, nil
+}
+
+// turnName is the way a capture asks the head to turn, "" before it does.
+func turnName(p recognizer.Progress) string {
+	if !p.Turning {
+		return ""
+	}
+	return p.Turn.String()
+}
+
+// randomTurn picks the way the head-turn challenge asks: nobody can know
+// it before the screen says it.
+func randomTurn() liveness.Turn {
+	var b [1]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("daemon: no randomness: " + err.Error()) // crypto/rand never fails on Linux
+	}
+	return liveness.Turn(b[0] & 1)
+}
+
+// holdCamera gives the camera's frames to c until release is called.
+func (d *daemon) holdCamera(c *recognizer.Collector) (release func(), err error) {
+	d.cam.mu.Lock()
+	defer d.cam.mu.Unlock()
+	if d.cam.capture != nil {
+		return nil, errors.New("another enrollment is using the camera: try again in a moment")
+	}
+	d.cam.capture = c
+	return func() {
+		d.cam.mu.Lock()
+		d.cam.capture = nil
+		d.cam.mu.Unlock()
+	}, nil
 }
 
 // Enroll stores the consent given at the device and the templates in one

@@ -23,6 +23,9 @@ type backend struct {
 	guardians map[string]string   // resident -> guardian's resident ID
 	optedOut  []string
 	capture   chan [][]float32
+	// progress and preview are the running capture's (the camera's side).
+	progress func(Progress)
+	preview  func([]byte)
 	// hold, when set, keeps Enroll and OptOut waiting until it is closed
 	// (a slow store).
 	hold chan struct{}
@@ -67,7 +70,10 @@ func (b *backend) Notice(lang string) (Notice, error) {
 	return Notice{Version: "1", Language: lang, Text: "notice"}, nil
 }
 
-func (b *backend) Capture(ctx context.Context, frames int, tips func(Advice)) ([][]float32, error) {
+func (b *backend) Capture(ctx context.Context, _ string, frames int, progress func(Progress), preview func([]byte)) ([][]float32, error) {
+	b.mu.Lock()
+	b.progress, b.preview = progress, preview
+	b.mu.Unlock()
 	select {
 	case v := <-b.capture:
 		return v, nil

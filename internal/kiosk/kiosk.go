@@ -15,10 +15,14 @@
 // camera, the store) run beside the caller, never on the loop that carries
 // reader events.
 //
-// It owns the flows and the screen's state, in Chinese and English. It
-// never sees an image or a descriptor (the Backend captures and stores),
-// never opens the door (the gate does), and serves its page only on the
-// loopback listener the daemon gives it.
+// It owns the flows and the screen's state, in Chinese and English. While
+// a resident's face is captured it shows them the camera's picture, as a
+// mirror with a face guide, what to do and how far it is: it holds the
+// latest small JPEG the Backend gives it in memory, and drops it when the
+// capture ends. It never stores or logs an image, never sees a descriptor
+// (the Backend captures and stores), never opens the door (the gate does),
+// and serves its page and the picture only on the loopback listener the
+// daemon gives it.
 package kiosk
 
 import (
@@ -67,15 +71,40 @@ type Backend interface {
 	// and go to the gate); ok is false for an unknown card or on an error.
 	Holder(card fallback.Card) (residentID string, ok bool)
 	Notice(lang string) (Notice, error)
-	// Capture takes frames good camera frames, reporting quality advice
-	// (what the person should do) as it comes.
-	Capture(ctx context.Context, frames int, tips func(Advice)) ([][]float32, error)
+	// Capture takes frames good camera frames of the resident, live (the
+	// head-turn challenge, and presentation-attack detection where the
+	// gate has it), reporting what the person should do and how far it
+	// is through progress, and the camera's picture, as small JPEGs a few
+	// times a second, through preview (neither may be kept past the
+	// capture). A capture refused as not live is ErrNotLive; a gate whose
+	// detector cannot run the challenge, ErrNoChallenge.
+	Capture(ctx context.Context, residentID string, frames int, progress func(Progress), preview func(jpeg []byte)) ([][]float32, error)
 	// Enroll stores the consent (at the device, to notice version in
 	// language, with guardian for a minor) and the templates together.
 	Enroll(ctx context.Context, residentID string, n Notice, g *Guardian, templates [][]float32) error
 	// OptOut destroys the resident's face data and returns the receipt.
 	OptOut(ctx context.Context, residentID string) (receipt string, err error)
 }
+
+// Progress is where a capture is.
+type Progress struct {
+	Advice Advice // what to do about the latest frame
+	Taken  int    // good pictures taken so far
+	Want   int    // of how many
+	// Turn is "left" or "right" once the person is asked to turn their
+	// head to their own left or right; Turned counts the frames that did.
+	Turn   string
+	Turned int
+}
+
+// ErrNotLive is returned by Capture for a capture that did not show a live
+// person (a photo or a screen, or no head turn when asked).
+var ErrNotLive = errors.New("kiosk: no live face")
+
+// ErrNoChallenge is returned by Capture when the gate cannot run the
+// head-turn challenge (its face detector gives no head pose): residents
+// cannot enroll themselves there.
+var ErrNoChallenge = errors.New("kiosk: enrollment at the gate needs the yunet face detector")
 
 // Advice is something the person in front of the camera can do about a
 // capture (recognizer.Problem is one), in their language ("zh", "en").
@@ -122,7 +151,13 @@ type Screen struct {
 	// Code is the one-time number a resident types before their PIN to
 	// consent or to confirm a destruction.
 	Code string `json:"code,omitempty"`
-	Seq  uint64 `json:"seq"`
+	// Live is set while the camera's picture is shown (GET /frame), with
+	// Progress (how far the capture is) and Turn ("left" or "right" while
+	// the head-turn is asked).
+	Live     bool   `json:"live,omitempty"`
+	Progress string `json:"progress,omitempty"`
+	Turn     string `json:"turn,omitempty"`
+	Seq      uint64 `json:"seq"`
 }
 
 // Config sets the kiosk's timing.
@@ -159,6 +194,8 @@ type Kiosk struct {
 	ctx     context.Context // Run's: slow steps end with it
 
 	resultAt time.Time // when a flow's result was shown
+
+	frame []byte // the camera's latest picture, while a capture shows it
 
 	lastCard fallback.Card // the last card shown at the reader while no flow was open
 	lastAt   time.Time     // when
@@ -305,6 +342,9 @@ func (k *Kiosk) show(st State, extra func(*Screen), stay time.Duration) {
 	}
 	s.Seq = k.screen.Seq + 1
 	k.screen = s
+	if !s.Live {
+		k.frame = nil // the picture goes with the capture screen
+	}
 	k.until = time.Time{}
 	if stay > 0 {
 		k.until = k.cfg.Now().Add(stay)
@@ -732,24 +772,48 @@ func (k *Kiosk) optOut(f *flow) {
 	}()
 }
 
-// capture starts the camera step in the background; k.mu held.
+// capture starts the camera step in the background; k.mu held. While it
+// runs the screen shows the camera's picture (Frame), what to do and how
+// far it is; the picture is dropped when it ends.
 func (k *Kiosk) capture() {
 	f := k.flow
 	ctx, cancel := context.WithTimeout(k.ctx, k.cfg.Timeout)
 	f.cancel = cancel
-	k.show(Capture, func(s *Screen) { s.Body = k.text(s.Lang, "look") }, k.cfg.Timeout+5*time.Second)
+	stay := k.cfg.Timeout + 5*time.Second
+	k.show(Capture, func(s *Screen) {
+		s.Body, s.Live, s.Progress = k.text(s.Lang, "look"), true, k.text(s.Lang, "progress", 0, k.cfg.Frames)
+	}, stay)
 	go func() {
 		defer cancel()
-		tips := func(p Advice) {
+		progress := func(p Progress) {
 			k.mu.Lock()
 			defer k.mu.Unlock()
-			if k.flow == f && k.screen.State == Capture {
-				k.show(Capture, func(s *Screen) { s.Body = p.Advice(s.Lang) }, k.cfg.Timeout+5*time.Second)
+			if k.flow != f || k.screen.State != Capture || f.final {
+				return
+			}
+			k.show(Capture, func(s *Screen) {
+				s.Live, s.Progress = true, k.text(s.Lang, "progress", p.Taken, p.Want)
+				if p.Advice != nil {
+					s.Body = p.Advice.Advice(s.Lang)
+				}
+				if p.Turn != "" {
+					s.Body, s.Turn, s.Progress = k.text(s.Lang, "turn-"+p.Turn), p.Turn, k.text(s.Lang, "progress-turn")
+				}
+			}, stay)
+		}
+		preview := func(jpeg []byte) {
+			k.mu.Lock()
+			defer k.mu.Unlock()
+			if k.flow == f && k.screen.State == Capture && k.screen.Live {
+				k.frame = jpeg
 			}
 		}
-		vecs, err := k.be.Capture(ctx, k.cfg.Frames, tips)
+		vecs, err := k.be.Capture(ctx, f.resident.ID, k.cfg.Frames, progress, preview)
 		k.mu.Lock()
 		cancelled := k.flow != f
+		if !cancelled {
+			k.frame = nil
+		}
 		if err == nil && !cancelled {
 			f.final = true // from here 0# cannot cancel: the save is shown
 			k.show(Capture, func(s *Screen) { s.Body = k.text(s.Lang, "saving") }, 0)
@@ -774,6 +838,17 @@ func (k *Kiosk) capture() {
 	}()
 }
 
+// Frame returns the camera's latest picture (a small JPEG) while a capture
+// shows it, else nil. The caller must not keep it.
+func (k *Kiosk) Frame() []byte {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.flow == nil || k.screen.State != Capture || !k.screen.Live {
+		return nil
+	}
+	return k.frame
+}
+
 // problem shows an error in words a resident understands; k.mu held.
 func (k *Kiosk) problem(err error) {
 	k.flow = nil
@@ -783,6 +858,10 @@ func (k *Kiosk) problem(err error) {
 		key = "not-identified"
 	case errors.Is(err, ErrLockedOut):
 		key = "locked-out"
+	case errors.Is(err, ErrNotLive):
+		key = "not-live"
+	case errors.Is(err, ErrNoChallenge):
+		key = "no-challenge"
 	case errors.Is(err, context.DeadlineExceeded):
 		key = "capture-timeout"
 	}

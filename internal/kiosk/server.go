@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -32,6 +33,7 @@ func (k *Kiosk) Handler() http.Handler {
 		json.NewEncoder(w).Encode(k.Screen())
 	})
 	m.HandleFunc("GET /events", k.serveEvents)
+	m.HandleFunc("GET /frame", k.serveFrame)
 	m.HandleFunc("POST /press", k.servePress)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !loopbackHost(r.Host) {
@@ -112,4 +114,18 @@ func (k *Kiosk) servePress(w http.ResponseWriter, r *http.Request) {
 	}
 	k.Press(r.Context(), in.Code)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// serveFrame answers the camera's latest picture while a capture shows it
+// (404 otherwise): a small JPEG held only in memory, never cached (the
+// handler's Cache-Control: no-store), for the browser on this device.
+func (k *Kiosk) serveFrame(w http.ResponseWriter, r *http.Request) {
+	b := k.Frame()
+	if b == nil {
+		http.Error(w, "kiosk: no capture is running", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "image/jpeg")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.Write(b)
 }

@@ -62,6 +62,12 @@ var texts = map[string][2]string{
 	"no-face":            {"您没有登记人脸数据，无需撤回。", "You have no face data to withdraw."},
 	"not-identified":     {"卡和密码不符。", "Card and PIN do not match."},
 	"not-guardian":       {"此卡不是已登记的监护人。请到物业办公室办理。", "This card is not the registered guardian's. Please come to the property office."},
+	"turn-left":          {"请慢慢把头转向您的左边。", "Slowly turn your head to your left."},
+	"turn-right":         {"请慢慢把头转向您的右边。", "Slowly turn your head to your right."},
+	"progress":           {"拍照 %d/%d", "Picture %d of %d"},
+	"progress-turn":      {"最后一步：转头", "Last step: turn your head"},
+	"not-live":           {"未能确认是真人在镜头前：请到物业办公室办理。", "We could not confirm a live face: please ask the property office."},
+	"no-challenge":       {"此门禁暂不能自助登记人脸：请到物业办公室办理。", "Face enrollment is not available at this screen: please ask the property office."},
 	"capture-timeout":    {"没有拍到清晰的人脸。请重试。", "No clear picture of your face. Please try again."},
 	"problem":            {"出了点问题，请重试或联系物业。", "Something went wrong. Try again or ask the property office."},
 }

@@ -244,7 +244,7 @@ func (f Face) Pose() (liveness.Pose, error) {
 // HeadLandmarks are the 5 YuNet landmarks a head pose is taken from
 // (Pose), or nil when f has none (dlib's detectors).
 func HeadLandmarks(f Face) []align.Point {
-	pts := f.head
+	pts := f.YuNet
 	if f.Scheme == YuNet5 {
 		pts = f.Precise
 		if len(pts) != 5 {

@@ -83,13 +83,16 @@ type Face struct {
 	// detector gives them (YuNet); nil otherwise.
 	Precise []align.Point
 	Scheme  Scheme
+	// YuNet are YuNet's 5 points (eye centres, nose tip, mouth corners,
+	// left to right in the image), to a fraction of a pixel, when YuNet
+	// found the face and dlib then placed Landmarks (face.detector =
+	// "yunet" with a dlib model): the head pose (Pose) is taken from them.
+	// nil otherwise (Scheme YuNet5 has them in Precise).
+	YuNet []align.Point
 	// Score is the detector's confidence in [0, 1] (YuNet), or 0 where the
 	// detector gives none (dlib).
 	Score      float64
 	Descriptor []float32
-	// head are YuNet's landmarks when Landmarks are dlib's (the yunet
-	// detector with the dlib model), for the head pose (Pose).
-	head []align.Point
 }
 
 // Scheme says what a Face's 5 landmarks are.

@@ -24,6 +24,8 @@ function show(s) {
   document.getElementById("code").textContent = s.code || "";
   document.getElementById("digits").textContent = "●".repeat(s.digits || 0);
   document.getElementById("receipt").textContent = s.receipt || "";
+  document.getElementById("progress").textContent = s.progress || "";
+  showCamera(s);
   const nav = document.getElementById("buttons");
   nav.replaceChildren();
   let list = buttonsFor[s.state] || [];
@@ -37,6 +39,33 @@ function show(s) {
   }
   document.body.dataset.seq = String(s.seq);
 }
+
+// While a face is captured the page polls the camera's latest picture (a
+// small JPEG, kept only in memory by the daemon) about 8 times a second. The
+// picture is flipped like a mirror, so "your left" is on the screen's left.
+let live = false, polling = false, frameNo = 0;
+function showCamera(s) {
+  live = !!s.live;
+  document.getElementById("camera").hidden = !live;
+  const arrow = document.getElementById("arrow");
+  arrow.dataset.turn = s.turn || "";
+  arrow.textContent = s.turn === "left" ? "\u2190" : s.turn === "right" ? "\u2192" : "";
+  if (live && !polling) {
+    polling = true;
+    nextFrame();
+  }
+  if (!live) document.getElementById("live").removeAttribute("src");
+}
+function nextFrame() {
+  if (!live) {
+    polling = false;
+    return;
+  }
+  document.getElementById("live").src = "/frame?n=" + (frameNo++);
+}
+const img = document.getElementById("live");
+img.addEventListener("load", () => setTimeout(nextFrame, 120));
+img.addEventListener("error", () => setTimeout(nextFrame, 400));
 
 const events = new EventSource("/events");
 events.onmessage = (e) => show(JSON.parse(e.data));
