@@ -15,6 +15,7 @@ import (
 
 	"github.com/gated-dev/gated/internal/nir"
 	"github.com/gated-dev/gated/internal/recognizer"
+	"github.com/gated-dev/gated/internal/recognizer/camera"
 	"github.com/gated-dev/gated/internal/recognizer/yunet"
 )
 
@@ -90,14 +91,15 @@ func Stats(frame gocv.Mat, box image.Rectangle) nir.Stats {
 // Check is the NIR check of a colour face box (colour frame colourSize)
 // against the NIR frame of the same moment (nil: none): nir.Judge with
 // the faces YuNet finds in it. reg nil is no registration.
-func (c *Checker) Check(reg *nir.Registration, colour image.Rectangle, colourSize image.Point, frame *gocv.Mat) (nir.Result, error) {
-	if reg == nil || frame == nil || frame.Empty() {
+func (c *Checker) Check(reg *nir.Registration, colour image.Rectangle, colourSize image.Point, frame *camera.NIRFrame) (nir.Result, error) {
+	if reg == nil || frame == nil || frame.Mat.Empty() {
 		return nir.Judge(reg, colour, colourSize, false, image.Point{}, nil, nil, nir.DefaultLimits), nil
 	}
-	faces, err := c.Faces(*frame)
+	m := frame.Mat
+	faces, err := c.Faces(m)
 	if err != nil {
 		return nir.Result{}, err
 	}
-	size := image.Pt(frame.Cols(), frame.Rows())
-	return nir.Judge(reg, colour, colourSize, true, size, faces, func(r image.Rectangle) nir.Stats { return Stats(*frame, r) }, nir.DefaultLimits), nil
+	size := image.Pt(m.Cols(), m.Rows())
+	return nir.Judge(reg, colour, colourSize, true, size, faces, func(r image.Rectangle) nir.Stats { return Stats(m, r) }, nir.DefaultLimits), nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/gated-dev/gated/internal/liveness"
 	"github.com/gated-dev/gated/internal/nir"
 	"github.com/gated-dev/gated/internal/recognizer"
+	"github.com/gated-dev/gated/internal/recognizer/camera"
 	"github.com/gated-dev/gated/internal/recognizer/nirface"
 	"github.com/gated-dev/gated/internal/testenv"
 )
@@ -134,13 +135,13 @@ func TestSyntheticPairs(t *testing.T) {
 
 	for _, cs := range []struct {
 		name  string
-		frame *gocv.Mat
+		frame *camera.NIRFrame
 		want  liveness.NIRState
 	}{
-		{"face in both, at the registered place", &live, liveness.NIRPassed},
-		{"face only in colour (a screen: NIR dark and flat)", &screen, liveness.NIRFailed},
-		{"a screen held before the face", &held, liveness.NIRFailed},
-		{"NIR face offset beyond the bound", &offset, liveness.NIRFailed},
+		{"face in both, at the registered place", &camera.NIRFrame{Mat: live}, liveness.NIRPassed},
+		{"face only in colour (a screen: NIR dark and flat)", &camera.NIRFrame{Mat: screen}, liveness.NIRFailed},
+		{"a screen held before the face", &camera.NIRFrame{Mat: held}, liveness.NIRFailed},
+		{"NIR face offset beyond the bound", &camera.NIRFrame{Mat: offset}, liveness.NIRFailed},
 		{"no NIR frame of the same moment", nil, liveness.NIRMissing},
 	} {
 		r, err := c.Check(&reg, box, size, cs.frame)
@@ -148,7 +149,7 @@ func TestSyntheticPairs(t *testing.T) {
 			t.Errorf("Check(%s) = %v (IoU %.2f, %+v, %q), %v; want %v", cs.name, r.State, r.IoU, r.Stats, r.Reason, err, cs.want)
 		}
 	}
-	if r, _ := c.Check(nil, box, size, &live); r.State != liveness.NIRUnregistered {
+	if r, _ := c.Check(nil, box, size, &camera.NIRFrame{Mat: live}); r.State != liveness.NIRUnregistered {
 		t.Errorf("Check without a registration = %v, want %v", r.State, liveness.NIRUnregistered)
 	}
 }
