@@ -123,7 +123,15 @@ func (d *daemon) padFrame(fr camera.Frame, box image.Rectangle) *liveness.Frame 
 
 // nirCheck is the NIR check of the face at box.
 func (d *daemon) nirCheck(fr camera.Frame, box image.Rectangle) liveness.NIRState {
-	r, err := d.nir.chk.Check(d.nir.reg.Load(), box, image.Pt(fr.Mat.Cols(), fr.Mat.Rows()), fr.NIR)
+	var r nir.Result
+	yb, ok, err := d.nir.chk.ColourBox(fr.Mat, box)
+	switch {
+	case err != nil:
+	case !ok:
+		r = nir.Result{State: liveness.NIRFailed, Reason: "the NIR check's detector finds no face at the gate's face box in the colour frame"}
+	default:
+		r, err = d.nir.chk.Check(d.nir.reg.Load(), yb, image.Pt(fr.Mat.Cols(), fr.Mat.Rows()), fr.NIR)
+	}
 	if err != nil {
 		r = nir.Result{State: liveness.NIRFailed, Reason: err.Error()}
 	}
@@ -171,6 +179,10 @@ func (d *daemon) nirOffer(fr camera.Frame, faces []recognizer.Face) bool {
 	if err != nil || len(nf) != 1 {
 		return true
 	}
+	cf, err := d.nir.chk.Faces(fr.Mat) // YuNet's box, as the check uses
+	if err != nil || len(cf) != 1 {
+		return true
+	}
 	cs, ns := image.Pt(fr.Mat.Cols(), fr.Mat.Rows()), image.Pt(fr.NIR.Mat.Cols(), fr.NIR.Mat.Rows())
 	d.nir.mu.Lock()
 	defer d.nir.mu.Unlock()
@@ -179,7 +191,7 @@ func (d *daemon) nirOffer(fr camera.Frame, faces []recognizer.Face) bool {
 	}
 	c.colour, c.frame = cs, ns
 	if len(c.pairs) < c.want {
-		c.pairs = append(c.pairs, nir.BoxPair{Colour: faces[0].Rect, NIR: nf[0]})
+		c.pairs = append(c.pairs, nir.BoxPair{Colour: cf[0], NIR: nf[0]})
 		if len(c.pairs) == c.want {
 			close(c.done)
 		}

@@ -58,6 +58,26 @@ func (c *Checker) Faces(frame gocv.Mat) ([]image.Rectangle, error) {
 	return out, nil
 }
 
+// ColourBox is YuNet's box of the face at near in a colour frame: the
+// registration and the check compare YuNet's boxes in both frames, since
+// the gate's own box may be another detector's (dlib's boxes are squarer
+// and smaller than YuNet's, which no scale and shift maps). ok is false
+// when YuNet finds no face overlapping near.
+func (c *Checker) ColourBox(frame gocv.Mat, near image.Rectangle) (box image.Rectangle, ok bool, err error) {
+	fs, err := c.Faces(frame)
+	if err != nil {
+		return image.Rectangle{}, false, err
+	}
+	area := 0
+	for _, f := range fs {
+		in := f.Intersect(near)
+		if a := in.Dx() * in.Dy(); a > area {
+			box, area = f, a
+		}
+	}
+	return box, area > 0, nil
+}
+
 // Stats measures the grey levels of box in an NIR frame (nir.CropStats).
 func Stats(frame gocv.Mat, box image.Rectangle) nir.Stats {
 	box = box.Intersect(image.Rect(0, 0, frame.Cols(), frame.Rows()))
@@ -88,9 +108,9 @@ func Stats(frame gocv.Mat, box image.Rectangle) nir.Stats {
 	return nir.CropStats(b, grey.Cols(), grey.Rows(), grey.Cols())
 }
 
-// Check is the NIR check of a colour face box (colour frame colourSize)
-// against the NIR frame of the same moment (nil: none): nir.Judge with
-// the faces YuNet finds in it. reg nil is no registration.
+// Check is the NIR check of a colour face box (YuNet's: ColourBox; colour
+// frame colourSize) against the NIR frame of the same moment (nil: none):
+// nir.Judge with the faces YuNet finds in it. reg nil is no registration.
 func (c *Checker) Check(reg *nir.Registration, colour image.Rectangle, colourSize image.Point, frame *camera.NIRFrame) (nir.Result, error) {
 	if reg == nil || frame == nil || frame.Mat.Empty() {
 		return nir.Judge(reg, colour, colourSize, false, image.Point{}, nil, nil, nir.DefaultLimits), nil
