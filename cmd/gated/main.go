@@ -57,6 +57,7 @@ func commands() []command {
 		{"face", "enroll|delete ID ...", "enroll a face with consent, or destroy face data (opt-out)", runFace},
 		{"audit", "list|verify|export", "read and check the audit log", runAudit},
 		{"report", "[--json]", "what a data controller must show", runReport},
+		{"camera", "nir-register [--pairs N]", "register the NIR camera with the colour camera ([camera.nir])", runCamera},
 		{"calibrate", "[--json]", "how the gate may use faces: the estimate, the mode and the trade-off", runCalibrate},
 		{"notice", "[--lang zh|en]", "print the notice residents consent to", runNotice},
 		{"keys", "rotate --new-key FILE", "rotate the device key", runKeys},

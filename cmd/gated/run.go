@@ -8,6 +8,7 @@ import (
 
 	"github.com/gated-dev/gated/internal/config"
 	"github.com/gated-dev/gated/internal/daemon"
+	"github.com/gated-dev/gated/internal/liveness"
 	"github.com/gated-dev/gated/internal/recognizer/livenessnet"
 	"github.com/gated-dev/gated/internal/recognizer/yunet"
 	"github.com/gated-dev/gated/internal/retention"
@@ -97,6 +98,13 @@ func runCheck(e *env, args []string) error {
 		if cfg.Face.Liveness != "" {
 			if err := models.Verify(cfg.Device.ModelsDir, livenessnet.File); err != nil {
 				warnings = append(warnings, fmt.Sprintf("face.liveness: %v: face recognition will be off until it is fetched (scripts/fetch-face-model.sh liveness)", err))
+			}
+		}
+		if n := cfg.Camera.NIR; n.On() {
+			warnings = append(warnings, fmt.Sprintf("NIR camera fitted: not measured here (no NIR hardware): it refuses faces the NIR frame does not show, but does not lower the measured APCER the policy counts (%.1f%% for face.liveness = %q; docs/liveness.md); until staff run gated camera nir-register every face is refused as not live (gated status says whether it is registered)",
+				100*liveness.APCER(cfg.Face.Liveness), cfg.Face.Liveness))
+			if err := models.Verify(cfg.Device.ModelsDir, models.YuNetFile); err != nil {
+				warnings = append(warnings, fmt.Sprintf("camera.nir: %v: face recognition will be off until YuNet is fetched (scripts/fetch-face-model.sh yunet)", err))
 			}
 		}
 		if err := models.VerifyFaceModel(cfg.Device.ModelsDir, cfg.Face.Model); err != nil {

@@ -43,6 +43,9 @@ func runStatus(e *env, args []string) error {
 			cam = "DOWN: " + s.Camera.LastErr
 		}
 		fmt.Fprintf(w, "camera: %s (%s), %d frames\n", cam, s.Camera.Source, s.Camera.Frames)
+		if s.Camera.NIR != "" {
+			fmt.Fprintf(w, "NIR camera: %s\n", s.Camera.NIR)
+		}
 	} else {
 		fmt.Fprintln(w, "face: off (card and PIN only)")
 	}

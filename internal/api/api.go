@@ -113,6 +113,9 @@ type Camera struct {
 	Source  string `json:"source,omitempty"`
 	LastErr string `json:"last_error,omitempty"`
 	Frames  uint64 `json:"frames"`
+	// NIR is the near-infrared camera's state, one sentence ("" without
+	// [camera.nir]).
+	NIR string `json:"nir,omitempty"`
 }
 
 // Reader is one card reader's or keypad's health.

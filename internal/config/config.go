@@ -143,7 +143,31 @@ type Camera struct {
 	// Replay shows, at start, the photos already in a camera.files folder;
 	// by default only photos that arrive after start are shown.
 	Replay bool `toml:"replay"`
+	// NIR is the optional near-infrared camera beside it ([camera.nir]).
+	NIR NIRCamera `toml:"nir"`
 }
+
+// NIRCamera is the near-infrared camera of a colour+NIR pair (with an
+// 850 nm illuminator): a face counts only if the NIR frame of the same
+// moment shows it where the registration puts it (internal/nir;
+// docs/liveness.md). Off unless Device or Files is set.
+type NIRCamera struct {
+	// Device is the NIR camera, a second local V4L2 device.
+	Device string `toml:"device"`
+	// Files is a folder standing in for it: the partner of the colour
+	// file x.jpg of camera.files is x.nir.jpg (or .jpeg, .png) here; it
+	// may be camera.files itself.
+	Files  string  `toml:"files"`
+	Width  int     `toml:"width"`
+	Height int     `toml:"height"`
+	FPS    float64 `toml:"fps"`
+	// MaxSkew is the largest time between the colour and the NIR frame of
+	// one pair (default 40ms); a pair further apart is dropped.
+	MaxSkew Duration `toml:"max_skew"`
+}
+
+// On reports whether an NIR camera is configured.
+func (n NIRCamera) On() bool { return n.Device != "" || n.Files != "" }
 
 // Access sets how cards and PINs open the door.
 type Access struct {
@@ -389,7 +413,7 @@ func Default() *Config {
 			Threshold: 0.40, Margin: 0.05, Frames: 3,
 			Cooldown: Duration{5 * time.Second}, Detector: "auto", MaxSide: 1280, PADMaxAPCER: 0.05,
 		},
-		Camera: Camera{Width: 640, Height: 480, FPS: 10, Repeat: 1},
+		Camera: Camera{Width: 640, Height: 480, FPS: 10, Repeat: 1, NIR: NIRCamera{Width: 640, Height: 480, MaxSkew: Duration{40 * time.Millisecond}}},
 		Access: Access{
 			Card: "card", PINTimeout: Duration{20 * time.Second},
 			LockoutFree: 3, LockoutBase: Duration{30 * time.Second}, LockoutMax: Duration{15 * time.Minute},
@@ -502,6 +526,9 @@ func (c *Config) check() []error {
 		if !(cam.FPS >= 0 && cam.FPS <= 60) || cam.Repeat < 1 || cam.Width < 0 || cam.Height < 0 {
 			bad("camera", "fps, width, height or repeat out of range", "use fps 0-60, repeat 1 or more, non-negative sizes")
 		}
+		errs = append(errs, c.checkNIR()...)
+	} else if c.Camera.NIR.On() {
+		bad("camera.nir", "an NIR camera is set but face is off", "set face.enabled = true, or remove [camera.nir]")
 	}
 
 	// Access and readers: face is never the only way in.
@@ -592,6 +619,37 @@ func (c *Config) check() []error {
 	}
 	if r := c.Privacy.Retention.Duration; r < 24*time.Hour || r > 10*365*24*time.Hour {
 		bad("privacy.retention", c.Privacy.Retention.String(), `keep face data from a day to 10 years ("1d" to "3650d"), e.g. "365d"; residents re-consent when it ends`)
+	}
+	return errs
+}
+
+// checkNIR checks [camera.nir] (face on).
+func (c *Config) checkNIR() []error {
+	var errs []error
+	bad := func(field, problem, fix string) { errs = append(errs, fieldErr(c.path, field, problem, fix)) }
+	n, cam := c.Camera.NIR, c.Camera
+	if !n.On() {
+		return nil
+	}
+	switch {
+	case n.Device != "" && n.Files != "":
+		bad("camera.nir.files", "both camera.nir.device and camera.nir.files are set", "use files only to simulate an NIR camera")
+	case n.Device != "" && cam.Device == "":
+		bad("camera.nir.device", "an NIR camera with a simulated colour camera (camera.files)", "pair a real NIR camera with a real colour camera (camera.device), or simulate both (camera.nir.files)")
+	case n.Device != "" && !localCamera(n.Device):
+		bad("camera.nir.device", fmt.Sprintf("%q is not a local V4L2 device", n.Device), "use a device index such as 1 or a path under /dev: gated never opens a network stream")
+	case n.Device != "" && filepath.Clean(n.Device) == filepath.Clean(cam.Device):
+		bad("camera.nir.device", fmt.Sprintf("%q is also camera.device", n.Device), "name the NIR camera's own device (a stable udev link such as /dev/gate-nir)")
+	case n.Files != "" && cam.Files == "":
+		bad("camera.nir.files", "a simulated NIR camera with a real colour camera", "simulate both (camera.files), or set camera.nir.device")
+	case n.Files != "" && !filepath.IsAbs(n.Files):
+		bad("camera.nir.files", fmt.Sprintf("%q is not an absolute path", n.Files), "give the folder of x.nir.jpg partners by its absolute path (it may be camera.files)")
+	}
+	if !(n.FPS >= 0 && n.FPS <= 60) || n.Width < 0 || n.Height < 0 || n.Width > 4096 || n.Height > 4096 {
+		bad("camera.nir", "fps, width or height out of range", "use fps 0-60 (0: the camera's own) and sizes 0-4096")
+	}
+	if s := n.MaxSkew.Duration; s < time.Millisecond || s > 200*time.Millisecond {
+		bad("camera.nir.max_skew", n.MaxSkew.String(), `use 1ms to 200ms, e.g. "40ms": the longest time between the colour and the NIR frame of one moment`)
 	}
 	return errs
 }

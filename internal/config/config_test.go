@@ -227,3 +227,44 @@ func TestUnguardedByChoice(t *testing.T) {
 		t.Errorf("UnguardedByChoice(default) = %q, want none (face is off: Unguarded says why)", w)
 	}
 }
+
+// TestNIRCamera: [camera.nir] is off by default, and a pair that cannot
+// work is refused naming the field and the fix.
+func TestNIRCamera(t *testing.T) {
+	face := minimal + "[face]\nenabled = true\n[privacy]\ncontroller = \"a\"\ncontact = \"b\"\nnotice_version = \"1\"\n"
+	c, err := config.Parse("/etc/gated/gated.toml", []byte(face+"[camera]\ndevice = \"0\"\n"))
+	if err != nil || c.Camera.NIR.On() {
+		t.Fatalf("Parse without [camera.nir] = %v, NIR on %v; want valid, off", err, err == nil && c.Camera.NIR.On())
+	}
+	ok := []string{
+		"[camera]\ndevice = \"/dev/gate-camera\"\n[camera.nir]\ndevice = \"/dev/gate-nir\"\n",
+		"[camera]\nfiles = \"/srv/frames\"\n[camera.nir]\nfiles = \"/srv/frames\"\n",
+	}
+	for _, doc := range ok {
+		c, err := config.Parse("/etc/gated/gated.toml", []byte(face+doc))
+		if err != nil || !c.Camera.NIR.On() || c.Camera.NIR.MaxSkew.Duration != 40*time.Millisecond {
+			t.Errorf("Parse(%q) = %v; want valid, NIR on, max_skew 40ms", doc, err)
+		}
+	}
+	bad := []struct{ doc, want string }{
+		{"[camera]\ndevice = \"0\"\n[camera.nir]\ndevice = \"1\"\nfiles = \"/srv/nir\"\n", "camera.nir.files: both"},
+		{"[camera]\nfiles = \"/srv/frames\"\n[camera.nir]\ndevice = \"1\"\n", "camera.nir.device: an NIR camera with a simulated colour camera"},
+		{"[camera]\ndevice = \"0\"\n[camera.nir]\ndevice = \"rtsp://10.0.0.9/nir\"\n", "camera.nir.device: \"rtsp://10.0.0.9/nir\" is not a local V4L2 device"},
+		{"[camera]\ndevice = \"/dev/video0\"\n[camera.nir]\ndevice = \"/dev/video0\"\n", "is also camera.device"},
+		{"[camera]\ndevice = \"0\"\n[camera.nir]\nfiles = \"/srv/nir\"\n", "camera.nir.files: a simulated NIR camera with a real colour camera"},
+		{"[camera]\nfiles = \"/srv/frames\"\n[camera.nir]\nfiles = \"nir\"\n", "camera.nir.files: \"nir\" is not an absolute path"},
+		{"[camera]\ndevice = \"0\"\n[camera.nir]\ndevice = \"1\"\nfps = 500\n", "camera.nir: fps, width or height out of range"},
+		{"[camera]\ndevice = \"0\"\n[camera.nir]\ndevice = \"1\"\nmax_skew = \"2s\"\n", "camera.nir.max_skew"},
+		{"[camera]\ndevice = \"0\"\n[camera.nir]\ndevice = \"1\"\nexposure = 3\n", "camera.nir.exposure: unknown setting"},
+	}
+	for _, b := range bad {
+		_, err := config.Parse("/etc/gated/gated.toml", []byte(face+b.doc))
+		if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("Parse(%q) = %v, want ErrInvalid saying %q", b.doc, err, b.want)
+		}
+	}
+	_, err = config.Parse("/etc/gated/gated.toml", []byte(minimal+"[camera.nir]\ndevice = \"1\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "camera.nir: an NIR camera is set but face is off") {
+		t.Errorf("NIR with face off: Parse = %v, want refused", err)
+	}
+}

@@ -32,7 +32,7 @@ func (d *daemon) cameraState() api.Camera {
 	c := &d.cam
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return api.Camera{Up: c.up, LastErr: c.err, Frames: c.frames, Source: d.cfg.Camera.Device + d.cfg.Camera.Files}
+	return api.Camera{Up: c.up, LastErr: c.err, Frames: c.frames, Source: d.cfg.Camera.Device + d.cfg.Camera.Files, NIR: d.nirStatus()}
 }
 
 // source is a camera or a file source.
@@ -44,7 +44,10 @@ type source interface {
 func (d *daemon) openCamera() (source, error) {
 	c := d.cfg.Camera
 	if c.Files != "" {
-		return camera.OpenFiles(c.Files, camera.FileOptions{FPS: c.FPS, Repeat: c.Repeat, Loop: c.Loop, Follow: c.Follow, Replay: c.Replay})
+		return camera.OpenFiles(c.Files, camera.FileOptions{FPS: c.FPS, Repeat: c.Repeat, Loop: c.Loop, Follow: c.Follow, Replay: c.Replay, NIR: d.nirFolder()})
+	}
+	if src, ok, err := d.openPairedCamera(); ok {
+		return src, err
 	}
 	return camera.OpenDevice(c.Device, camera.DeviceOptions{Width: c.Width, Height: c.Height, FPS: c.FPS})
 }
@@ -118,18 +121,21 @@ func (d *daemon) frames(ctx context.Context, src source) error {
 
 // frame handles one frame; it owns and closes fr.Mat.
 func (d *daemon) frame(ctx context.Context, fr camera.Frame) {
-	defer fr.Mat.Close()
+	defer fr.Close()
 	d.cam.mu.Lock()
 	d.cam.frames++
 	c := d.cam.capture
 	d.cam.mu.Unlock()
-	if c == nil && !d.gate.WantsFace() {
+	if c == nil && !d.gate.WantsFace() && !d.nirRegistering() {
 		return // no enrollment, and no face could decide anything now
 	}
 	faces, err := d.rec.Faces(fr.Mat)
 	if err != nil {
 		d.log.Warn("daemon: face detection failed", "err", err)
 		return
+	}
+	if d.nirOffer(fr, faces) {
+		return // staff are registering the NIR camera: frames go to it
 	}
 	if c != nil {
 		// A resident is enrolling in front of the camera: frames go to
@@ -145,15 +151,7 @@ func (d *daemon) frame(ctx context.Context, fr camera.Frame) {
 				ob.Pose = &p
 			}
 		}
-		if d.pad != nil && d.gate.WantsLiveness() {
-			// A frame PAD cannot judge keeps nil: the gate fails closed.
-			if lf, err := d.pad.Frame(fr.Mat, f.Rect); err == nil {
-				ob.Liveness = &lf
-			} else if time.Since(d.cam.padWarned) > 10*time.Second { // rate-limited: per frame
-				d.cam.padWarned = time.Now()
-				d.log.Warn("daemon: presentation-attack detection failed on a frame", "err", err)
-			}
-		}
+		ob.Liveness = d.padFrame(fr, f.Rect) // nil when PAD cannot judge: the gate fails closed
 	}
 	if _, err := d.gate.Face(ctx, ob); err != nil {
 		d.log.Error("daemon: face decision", "err", err)

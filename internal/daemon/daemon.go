@@ -38,6 +38,7 @@ import (
 	"github.com/gated-dev/gated/internal/kiosk"
 	"github.com/gated-dev/gated/internal/liveness"
 	"github.com/gated-dev/gated/internal/match"
+	"github.com/gated-dev/gated/internal/nir"
 	"github.com/gated-dev/gated/internal/readers"
 	"github.com/gated-dev/gated/internal/recognizer"
 	"github.com/gated-dev/gated/internal/recognizer/facemodel"
@@ -107,6 +108,7 @@ type daemon struct {
 	journal  *store.Journal // while degraded
 	rec      *facemodel.Source
 	pad      *livenessnet.Net // presentation-attack detection; nil without face.liveness
+	nir      nirState         // the NIR camera pair's check ([camera.nir])
 	faces    *faces.Set
 	gate     *gate.Gate
 	kiosk    *kiosk.Kiosk
@@ -173,6 +175,9 @@ func runOnce(parent context.Context, o Options) (err error) {
 	if d.pad != nil {
 		defer d.pad.Close()
 	}
+	if d.nir.chk != nil {
+		defer d.nir.chk.Close()
+	}
 	if err != nil {
 		return err
 	}
@@ -220,6 +225,9 @@ func (d *daemon) openFaces() (faceOn bool, err error) {
 		} else {
 			d.log.Info("daemon: presentation-attack detection loaded", "layer", cfg.Face.Liveness)
 		}
+	}
+	if faceOn && cfg.Camera.NIR.On() {
+		faceOn = d.openNIR()
 	}
 	fc := faces.Config{Retention: cfg.Privacy.Retention.Duration, Log: d.log, Apply: d.applyFace,
 		Settings: calibrate.Settings{Calibrate: cfg.Face.Calibrate, Target: cfg.Face.Target, CardAlone: cfg.Access.Card == "card",
@@ -356,7 +364,7 @@ func (d *daemon) newGate(faceOn bool) error {
 		Lockout:       gate.LockoutPolicy{Free: a.LockoutFree, Base: a.LockoutBase.Duration, Max: a.LockoutMax.Duration, Forget: a.LockoutForget.Duration},
 		Log:           d.log,
 		Liveness:      d.liveness(),
-		LivenessLayer: cfg.Face.Liveness,
+		LivenessLayer: d.livenessLayer(),
 		Challenge:     cfg.Face.Challenge,
 	}, d.st, d.door, gal)
 	if err != nil {
@@ -394,7 +402,11 @@ func (d *daemon) serveControl() (net.Listener, *http.Server, error) {
 		}
 		gids[i], _ = strconv.Atoi(g.Gid)
 	}
-	d.api = staffapi.New(staffapi.Options{Config: d.cfg, Version: d.opts.Version, Started: d.started, Degraded: d.degraded, Calendar: d.cal, Log: d.log},
+	opt := staffapi.Options{Config: d.cfg, Version: d.opts.Version, Started: d.started, Degraded: d.degraded, Calendar: d.cal, Log: d.log}
+	if d.nir.chk != nil {
+		opt.NIR = d
+	}
+	d.api = staffapi.New(opt,
 		d.st, d.faces, d.photos(), d.cameraCapture(), d.gate, device{d})
 	api := d.api
 	l, err := control.Listen(c.Socket, gids[0])
@@ -495,8 +507,14 @@ func (d *daemon) healthLoop(ctx context.Context) error {
 // liveness is the gate's presentation-attack detection: the loaded layer's
 // combination, or nil without one.
 func (d *daemon) liveness() gate.Liveness {
-	if d.pad == nil {
-		return nil
+	var passive gate.Liveness
+	if d.pad != nil {
+		passive = liveness.Default
 	}
-	return liveness.Default
+	if d.nir.chk != nil {
+		// NIR refuses any window with a frame whose check did not pass,
+		// then the passive layer, when there is one, decides.
+		return nir.Layer{Inner: passive}
+	}
+	return passive
 }

@@ -143,6 +143,44 @@ type Frame struct {
 	// how close the face is. Not a feature of the weights; Combination.MaxFill
 	// refuses a face too close to judge.
 	Fill float64 `json:"fill,omitempty"`
+	// NIR is what the near-infrared camera's frame of the same moment
+	// said of the face (internal/nir): NIRUnchecked on a gate without
+	// [camera.nir]. Not a feature of the weights: nir.Layer refuses a
+	// window with any frame not NIRPassed.
+	NIR NIRState `json:"nir,omitempty"`
+}
+
+// NIRState is the near-infrared check of one frame (internal/nir).
+type NIRState uint8
+
+// The NIR states. The zero value is "not checked" (no NIR camera).
+const (
+	NIRUnchecked NIRState = iota
+	// NIRPassed: the NIR frame of the same moment shows a face where the
+	// registration puts the colour face, and its crop passes the checks.
+	NIRPassed
+	// NIRFailed: no such face, or its crop failed (dark, flat, glare).
+	NIRFailed
+	// NIRMissing: no NIR frame of the same moment (fails closed).
+	NIRMissing
+	// NIRUnregistered: no usable colour-to-NIR registration (fails closed).
+	NIRUnregistered
+)
+
+func (s NIRState) String() string {
+	switch s {
+	case NIRUnchecked:
+		return "unchecked"
+	case NIRPassed:
+		return "passed"
+	case NIRFailed:
+		return "failed"
+	case NIRMissing:
+		return "missing"
+	case NIRUnregistered:
+		return "unregistered"
+	}
+	return fmt.Sprintf("NIRState(%d)", uint8(s))
 }
 
 // Vector returns the frame's features in the order a Model's weights take

@@ -137,6 +137,8 @@ type Options struct {
 	Calendar *retention.Calendar
 	Log      *slog.Logger
 	Now      func() time.Time
+	// NIR registers the NIR camera pair; nil without [camera.nir].
+	NIR NIR
 }
 
 // Server answers the staff API.
@@ -227,6 +229,7 @@ func (s *Server) routes() []route {
 		{"POST /v0/restore", A, false, s.restore},
 		{"POST /v0/restore/backup", A, false, s.restoreBackup},
 		{"POST /v0/keys/rotate", A, true, s.rotate},
+		{"POST /v0/camera/nir-register", A, true, s.registerNIR},
 	}
 }
 

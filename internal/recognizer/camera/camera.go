@@ -28,6 +28,24 @@ type Frame struct {
 	Time time.Time
 	Seq  uint64 // 1 for the first frame of a source
 	Name string // the file a frame came from, for file sources
+	// NIR is the near-infrared frame of the same moment, from a camera
+	// pair ([camera.nir]); nil when there is none (no NIR camera, no
+	// partner file, or the two frames were too far apart in time).
+	NIR *NIRFrame
+}
+
+// NIRFrame is the NIR camera's frame of a pair.
+type NIRFrame struct {
+	Mat  gocv.Mat
+	Time time.Time
+}
+
+// Close closes the frame's Mat and its NIR partner's.
+func (f Frame) Close() {
+	f.Mat.Close()
+	if f.NIR != nil {
+		f.NIR.Mat.Close()
+	}
 }
 
 // ErrNotLocal is returned for a camera spec that is not a local V4L2 device.

@@ -43,6 +43,11 @@ type FileOptions struct {
 	Replay bool
 	// Now is the clock for Frame.Time (default time.Now).
 	Now func() time.Time
+	// NIR, for a folder, is the folder of the photos' NIR partners (it may
+	// be the folder itself): the partner of x.jpg is x.nir.jpg (or .jpeg,
+	// .png), delivered as Frame.NIR with the same time. A photo without
+	// one has no NIR frame. Files named *.nir.* are never colour frames.
+	NIR string
 }
 
 // Files is a simulated camera: the photos of a folder in name order, or the
@@ -54,7 +59,8 @@ type Files struct {
 	old   map[string]stamp // photos in a followed folder at open, not shown (Replay off)
 	seen  map[string]stamp // photos shown (queued), as they were then
 	queue []string
-	cur   gocv.Mat // the photo being repeated
+	cur   gocv.Mat  // the photo being repeated
+	nir   *gocv.Mat // its NIR partner, if any
 	name  string
 	left  int
 	seq   uint64
@@ -128,7 +134,11 @@ func (f *Files) Read(ctx context.Context) (Frame, error) {
 		return Frame{}, err
 	}
 	f.seq++
-	return Frame{Mat: m, Time: f.opts.Now(), Seq: f.seq, Name: f.name}, nil
+	fr := Frame{Mat: m, Time: f.opts.Now(), Seq: f.seq, Name: f.name}
+	if f.nir != nil {
+		fr.NIR = &NIRFrame{Mat: f.nir.Clone(), Time: fr.Time}
+	}
+	return fr, nil
 }
 
 func (f *Files) pace(ctx context.Context) error {
@@ -214,7 +224,40 @@ func (f *Files) readPhoto(ctx context.Context) (gocv.Mat, error) {
 	f.cur.Close()
 	f.cur = m
 	f.left = f.opts.Repeat - 1
+	f.loadNIR(name)
 	return m.Clone(), nil
+}
+
+// nirSuffix marks a colour photo's NIR partner: x.jpg -> x.nir.jpg.
+const nirSuffix = ".nir"
+
+// isNIR reports whether a file name is an NIR partner's.
+func isNIR(name string) bool {
+	return strings.HasSuffix(strings.ToLower(strings.TrimSuffix(name, filepath.Ext(name))), nirSuffix)
+}
+
+// loadNIR loads the NIR partner of the colour photo name, when the source
+// pairs: none (nil) when it is missing or cannot be decoded, so that the
+// check fails closed.
+func (f *Files) loadNIR(name string) {
+	if f.nir != nil {
+		f.nir.Close()
+		f.nir = nil
+	}
+	if f.opts.NIR == "" {
+		return
+	}
+	stem := strings.TrimSuffix(name, filepath.Ext(name))
+	for _, ext := range photoExt {
+		data, err := os.ReadFile(filepath.Join(f.opts.NIR, stem+nirSuffix+ext))
+		if err != nil {
+			continue
+		}
+		if m, err := recognizer.DecodeImage(data); err == nil {
+			f.nir = &m
+		}
+		return
+	}
 }
 
 // stamp tells one version of a file from another: a photo written again
@@ -246,7 +289,7 @@ func (f *Files) photos() (map[string]stamp, error) {
 		if !e.Type().IsRegular() || strings.HasPrefix(n, ".") {
 			continue
 		}
-		if !slices.Contains(photoExt, strings.ToLower(filepath.Ext(n))) {
+		if !slices.Contains(photoExt, strings.ToLower(filepath.Ext(n))) || (f.opts.NIR != "" && isNIR(n)) {
 			continue
 		}
 		fi, err := e.Info()
@@ -293,6 +336,9 @@ func (f *Files) scan() error {
 // Close releases the source.
 func (f *Files) Close() error {
 	f.cur.Close()
+	if f.nir != nil {
+		f.nir.Close()
+	}
 	if f.video != nil {
 		return f.video.Close()
 	}
