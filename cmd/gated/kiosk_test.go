@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -75,6 +77,65 @@ func (k *kioskRig) expect(state string, texts ...string) string {
 	body := k.wait(state, texts...)
 	k.shot(state)
 	return body
+}
+
+// noImagesIn fails the test if any file under dir is a JPEG or PNG image.
+func noImagesIn(t *testing.T, dir string) {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		n++
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.HasPrefix(b, []byte{0xFF, 0xD8, 0xFF}) || bytes.HasPrefix(b, []byte("\x89PNG")) {
+			t.Errorf("%s is an image: the kiosk's live picture must never be written", path)
+		}
+		return nil
+	})
+	if err != nil || n == 0 {
+		t.Fatalf("walking the data dir %s: %d files, %v", dir, n, err)
+	}
+}
+
+// liveCapture plays a live capture to the kiosk's camera: a face held
+// still, then the head turned the way the screen asks (challengeFrames).
+// It returns the frontal frame.
+func (k *kioskRig) liveCapture() string {
+	k.t.Helper()
+	front, left, right := challengeFrames(k.t)
+	turned := left
+	if k.holdStillUntilAsked(front) == "right" {
+		turned = right
+	}
+	for range 3 {
+		k.showFile(turned)
+		time.Sleep(300 * time.Millisecond)
+	}
+	return front
+}
+
+// holdStillUntilAsked shows frame (a face held still) to the camera until
+// the screen asks to turn the head, and returns which way: "left" or
+// "right".
+func (k *kioskRig) holdStillUntilAsked(frame string) string {
+	k.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		k.showFile(frame)
+		time.Sleep(300 * time.Millisecond)
+		turn, err := chromedp.Run(k.ctx, chromedp.AttributeValue("#arrow", "data-turn"))
+		if err == nil && (turn.Value == "left" || turn.Value == "right") {
+			k.shot("capture-turn")
+			return turn.Value
+		}
+	}
+	k.t.Fatal("the kiosk never asked to turn the head within 30 s of a face held still")
+	return ""
 }
 
 // wait is expect without the screenshot.
@@ -199,11 +260,11 @@ func TestKioskEnrollmentAndOptOut(t *testing.T) {
 	k.expect("notice")
 	k.confirm("3003", "2468")
 	k.expect("capture", "请")
-	for _, p := range []string{"obama.jpg", "obama2.jpg", "obama3.jpg"} {
-		k.show(p)
-		time.Sleep(300 * time.Millisecond)
-	}
+	// Live captures: her face held still, then her head turned the way
+	// the screen asks.
+	front := k.liveCapture()
 	k.expect("enrolled", "您的人脸已登记")
+	noImagesIn(t, filepath.Join(k.dir, "data")) // the live picture was never written
 	if !k.hasFace(wang) {
 		t.Fatalf("enrolled at the kiosk, but the store holds no face data for %s", wang)
 	}
@@ -217,7 +278,9 @@ func TestKioskEnrollmentAndOptOut(t *testing.T) {
 	// gate's cooldown first.)
 	time.Sleep(2500 * time.Millisecond)
 	k.drainOpens()
-	k.show("obama3.jpg")
+	k.showFile(blankFrame(t))
+	time.Sleep(300 * time.Millisecond)
+	k.showFile(front)
 	k.expectOpen("face enrolled at the kiosk", 20*time.Second)
 	k.expect("granted", "王芳，欢迎回家")
 
@@ -319,10 +382,7 @@ func TestKioskDeclineAndGuardian(t *testing.T) {
 	// ...and can with their guardian's.
 	k.confirm("4004", "1357")
 	k.expect("capture")
-	for _, p := range []string{"obama.jpg", "obama2.jpg", "obama3.jpg"} {
-		k.show(p)
-		time.Sleep(300 * time.Millisecond)
-	}
+	k.liveCapture()
 	k.expect("enrolled")
 	show := k.gated("resident", "show", kid.ID)
 	if !strings.Contains(show, "guardian 李明") {
