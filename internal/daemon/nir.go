@@ -100,7 +100,8 @@ func (d *daemon) nirFolder() string {
 // gate's Observation: nil when no layer is on or the gate cannot use it
 // now, or when the passive layer could not judge the frame (the gate fails
 // closed on nil). With an NIR camera, the frame carries the NIR check.
-func (d *daemon) padFrame(fr camera.Frame, box image.Rectangle) *liveness.Frame {
+func (d *daemon) padFrame(fr camera.Frame, f recognizer.Face) *liveness.Frame {
+	box := f.Rect
 	if (d.pad == nil && d.nir.chk == nil) || !d.gate.WantsLiveness() {
 		return nil
 	}
@@ -116,15 +117,22 @@ func (d *daemon) padFrame(fr camera.Frame, box image.Rectangle) *liveness.Frame 
 		}
 	}
 	if d.nir.chk != nil {
-		lf.NIR = d.nirCheck(fr, box)
+		lf.NIR = d.nirCheck(fr, f)
 	}
 	return &lf
 }
 
-// nirCheck is the NIR check of the face at box.
-func (d *daemon) nirCheck(fr camera.Frame, box image.Rectangle) liveness.NIRState {
+// nirCheck is the NIR check of the face f. It compares YuNet's boxes in
+// both frames: the recognizer's own YuNet box of the face where it has one
+// (no second detection on the colour frame: 13 ms saved a face), else
+// YuNet run again on the colour frame.
+func (d *daemon) nirCheck(fr camera.Frame, f recognizer.Face) liveness.NIRState {
 	var r nir.Result
-	yb, ok, err := d.nir.chk.ColourBox(fr.Mat, box)
+	yb, ok := recognizer.YuNetBox(f)
+	var err error
+	if !ok {
+		yb, ok, err = d.nir.chk.ColourBox(fr.Mat, f.Rect)
+	}
 	switch {
 	case err != nil:
 	case !ok:

@@ -241,6 +241,16 @@ func (f Face) Pose() (liveness.Pose, error) {
 	return liveness.PoseOf(p[0], p[1], p[2], p[3], p[4])
 }
 
+// YuNetBox is YuNet's box of the face: Rect for a face YuNet found and
+// described, YuNetRect where dlib described it; ok is false for a face only
+// dlib's detectors found.
+func YuNetBox(f Face) (image.Rectangle, bool) {
+	if f.Scheme == YuNet5 {
+		return f.Rect, !f.Rect.Empty()
+	}
+	return f.YuNetRect, !f.YuNetRect.Empty()
+}
+
 // HeadLandmarks are the 5 YuNet landmarks a head pose is taken from
 // (Pose), or nil when f has none (dlib's detectors).
 func HeadLandmarks(f Face) []align.Point {

@@ -89,6 +89,9 @@ type Face struct {
 	// "yunet" with a dlib model): the head pose (Pose) is taken from them.
 	// nil otherwise (Scheme YuNet5 has them in Precise).
 	YuNet []align.Point
+	// YuNetRect is YuNet's box of the face when Rect is dlib's (as YuNet
+	// above); the zero Rectangle otherwise (YuNetBox).
+	YuNetRect image.Rectangle
 	// Score is the detector's confidence in [0, 1] (YuNet), or 0 where the
 	// detector gives none (dlib).
 	Score      float64

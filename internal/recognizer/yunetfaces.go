@@ -153,7 +153,7 @@ func (r *Recognizer) yunetFaces(frame gocv.Mat) ([]Face, error) {
 			if j, ok = closest(found[i].Rect, rects); ok {
 				g = whole[j]
 				g.Score = f.Score
-				g.YuNet = f.Precise
+				g.YuNet, g.YuNetRect = f.Precise, f.Rect
 			}
 		}
 		if ok {
@@ -220,7 +220,7 @@ func (r *Recognizer) confirm(bgr gocv.Mat, bounds image.Rectangle, f Face) (Face
 		return Face{}, false, nil
 	}
 	g := found[best]
-	out := Face{Rect: rects[best], Scheme: Dlib5, Score: f.Score, YuNet: f.Precise, Descriptor: append([]float32(nil), g.Descriptor[:]...)}
+	out := Face{Rect: rects[best], Scheme: Dlib5, Score: f.Score, YuNet: f.Precise, YuNetRect: f.Rect, Descriptor: append([]float32(nil), g.Descriptor[:]...)}
 	for _, p := range g.Shapes {
 		out.Landmarks = append(out.Landmarks, back(p))
 	}

@@ -32,7 +32,7 @@ func load(t *testing.T) *nirface.Checker {
 
 // scene is a 640x480 colour frame with a real photo scaled to side px high
 // at (x, y), on a mid-grey wall.
-func scene(t *testing.T, photo string, x, y, side int) gocv.Mat {
+func scene(t testing.TB, photo string, x, y, side int) gocv.Mat {
 	t.Helper()
 	p, err := recognizer.DecodeImage(testenv.Photo(t, photo))
 	if err != nil {
@@ -185,4 +185,46 @@ func TestRegistrationFromSyntheticPairs(t *testing.T) {
 	if worst > 2 {
 		t.Errorf("registered map is off by up to %.2f px at the faces, want <= 2 (%s)", worst, reg)
 	}
+}
+
+// BenchmarkNIRCheckPerFace is what the NIR layer adds to a face that may
+// open the door: YuNet on the NIR frame, the crop statistics and the
+// decision ("box known": the recognizer kept YuNet's box of the face, as
+// the gate's yunet detector does), and YuNet again on the colour frame
+// where it did not ("box found again").
+func BenchmarkNIRCheckPerFace(b *testing.B) {
+	c, err := nirface.Load(testenv.Models(b))
+	if err != nil {
+		b.Fatalf("YuNet: %v (make setup fetches it)", err)
+	}
+	defer c.Close()
+	reg := nir.Registration{Version: nir.Version, Map: known, Pairs: 5, Colour: image.Pt(640, 480), NIR: image.Pt(640, 480)}
+	colour := scene(b, "bona.jpg", 180, 60, 360)
+	defer colour.Close()
+	live := nirOf(colour, known)
+	defer live.Close()
+	box, ok, err := c.ColourBox(colour, image.Rect(250, 120, 420, 300))
+	if err != nil || !ok {
+		b.Fatalf("ColourBox = %v, %v", ok, err)
+	}
+	check := func(box image.Rectangle) {
+		r, err := c.Check(&reg, box, image.Pt(640, 480), &camera.NIRFrame{Mat: live})
+		if err != nil || r.State != liveness.NIRPassed {
+			b.Fatalf("Check = %v, %v", r.State, err)
+		}
+	}
+	b.Run("box known", func(b *testing.B) {
+		for b.Loop() {
+			check(box)
+		}
+	})
+	b.Run("box found again", func(b *testing.B) {
+		for b.Loop() {
+			again, _, err := c.ColourBox(colour, box)
+			if err != nil {
+				b.Fatal(err)
+			}
+			check(again)
+		}
+	})
 }
