@@ -44,7 +44,8 @@ type challenge struct {
 	box              image.Rectangle
 	until            time.Time
 	hits             int
-	best             float64 // the most the face turned the asked way, for the audit
+	pad              []liveness.Frame // the PAD figures of the frames that turned (Config.Liveness)
+	best             float64          // the most the face turned the asked way, for the audit
 }
 
 // randomTurn picks the way to turn with crypto/rand: a photo's holder must
@@ -151,11 +152,27 @@ func (g *Gate) challengeFrame(ctx context.Context, ob Observation, ch *challenge
 		g.mu.Unlock()
 		return nil, nil
 	}
+	if g.cfg.Liveness != nil {
+		// The frames that turn are judged as the frames that recognised
+		// the face were: else a print shown to PAD while recognised and a
+		// screen's clip turning for the challenge each beat the one layer
+		// they are shown to. A frame PAD could not judge does not count.
+		if ob.Liveness == nil {
+			g.mu.Unlock()
+			return nil, nil
+		}
+		ch.pad = append(ch.pad, *ob.Liveness)
+	}
 	if ch.hits++; ch.hits < challengeHits {
 		g.mu.Unlock()
 		return nil, nil
 	}
 	g.challenge = nil
+	if g.cfg.Liveness != nil {
+		if v, err := g.cfg.Liveness.Decide(ch.pad); err != nil || !v.Live {
+			return g.refusePresentation(MethodFace, g.cfg.LivenessLayer, v.Score), nil
+		}
+	}
 	g.track.restart()
 	g.cooldown[ch.resident] = now.Add(g.cfg.Cooldown)
 	g.mu.Unlock()

@@ -1,8 +1,10 @@
 package gate_test
 
 import (
+	"context"
 	"image"
 	"testing"
+	"time"
 
 	"github.com/gated-dev/gated/internal/calibrate"
 	"github.com/gated-dev/gated/internal/gate"
@@ -87,5 +89,62 @@ func TestChallengeSurvivesAFrameWithoutPose(t *testing.T) {
 	}
 	if n := challengeEntries(t, fx); n != 0 {
 		t.Errorf("%d challenge refusals audited for a resident who turned, want 0", n)
+	}
+}
+
+// TestChallengeFramesAreJudgedByPAD (red team, issue 14): with PAD (the
+// passive layer, or the NIR camera pair) and the challenge both on, PAD
+// judged only the frames that recognised the face, and the challenge only
+// the frames that turned. Each attack is then shown only to the layer it
+// beats: a print (which an NIR camera sees as a face, docs/liveness.md)
+// passes PAD while the face is recognised, then a phone replaying a clip
+// of the resident turning (which PAD or NIR would refuse) answers the
+// challenge. The frames that turn must be live too.
+func TestChallengeFramesAreJudgedByPAD(t *testing.T) {
+	fx := setup(t, gate.Config{Face: true, Mode: calibrate.Identify, Frames: 3, Liveness: liveness.Default, LivenessLayer: liveness.Model,
+		Challenge: true, Turn: func() liveness.Turn { return liveness.TurnLeft }})
+	a := fx.ids["a"]
+	show := func(lf *liveness.Frame, pose *liveness.Pose) *gate.Decision {
+		t.Helper()
+		fx.clock.advance(100 * time.Millisecond)
+		d, err := fx.g.Face(context.Background(), gate.Observation{Time: fx.clock.now(), Face: fx.people[a], Box: spot, Liveness: lf, Pose: pose})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	// The print, judged live.
+	show(&liveFrame, &frontal)
+	show(&liveFrame, &frontal)
+	if d := show(&liveFrame, &frontal); d == nil || d.Outcome != gate.Turn {
+		t.Fatalf("frames judged live: %+v, want asked to turn", d)
+	}
+	// The screen's clip turning, which PAD calls an attack.
+	var got []*gate.Decision
+	for range 4 {
+		if d := show(&attackFrame, &toLeft); d != nil {
+			got = append(got, d)
+		}
+	}
+	for _, d := range got {
+		if d.Outcome == gate.Granted {
+			t.Fatalf("turning frames PAD calls an attack answered the challenge: %+v; want refused", d)
+		}
+	}
+	if len(got) != 1 || got[0].Outcome != gate.Denied || got[0].Reason != gate.ReasonPresentation {
+		t.Errorf("turning frames PAD calls an attack: %+v, want one denial %q", got, gate.ReasonPresentation)
+	}
+	// A resident turning, live throughout, still gets in.
+	fx.clock.advance(10 * time.Second)
+	show(nil, nil)
+	fx.posed(t, nil, image.Rectangle{}, nil)
+	show(&liveFrame, &frontal)
+	show(&liveFrame, &frontal)
+	if d := show(&liveFrame, &frontal); d == nil || d.Outcome != gate.Turn {
+		t.Fatalf("a live resident: %+v, want asked to turn", d)
+	}
+	show(&liveFrame, &toLeft)
+	if d := show(&liveFrame, &toLeft); d == nil || d.Outcome != gate.Granted {
+		t.Fatalf("a live resident who turned: %+v, want granted", d)
 	}
 }
