@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"math"
 	"slices"
 	"time"
 
@@ -43,7 +44,8 @@ type challenge struct {
 	box              image.Rectangle
 	until            time.Time
 	hits             int
-	best             float64 // the most the face turned the asked way, for the audit
+	pad              []liveness.Frame // the PAD figures of the frames that turned (Config.Liveness)
+	best             float64          // the most the face turned the asked way, for the audit
 }
 
 // randomTurn picks the way to turn with crypto/rand: a photo's holder must
@@ -56,19 +58,38 @@ func randomTurn() liveness.Turn {
 	return liveness.TurnRight
 }
 
+// steadyPose is how far in Pose X the frames a challenge's baseline is
+// taken from may lie from one another: a live person being recognised
+// holds still (the kiosk's live capture holds its frames to the same).
+// Frames that jump more are a face turning, or pictures swapped (a photo
+// and its mirror image, alternated, put the mean between them and answer
+// either turn): the challenge waits for steady frames.
+const steadyPose = liveness.TurnMin / 2
+
 // startChallenge asks the face the gate would let in as r to turn its
 // head, instead of letting it in. The baseline is the mean pose of the
-// track's frames; a frame without a pose (dlib's detector) makes the
-// challenge impossible: the face is refused as unjudged. g.mu held; it is
-// released.
+// track's frames, which must be steady (steadyPose) and all have a pose,
+// else no challenge starts yet (nil: the window slides on). Frames none of
+// which has a pose (dlib's detector) make the challenge impossible: the
+// face is refused as unjudged. g.mu held; it is released.
 func (g *Gate) startChallenge(r match.Result) *Decision {
 	var base liveness.Pose
+	lo, hi, posed := math.Inf(1), math.Inf(-1), 0
 	for _, p := range g.track.pose {
 		if p == nil {
-			return g.refusePresentation(MethodFace, challengeLayer, 0)
+			continue
 		}
+		posed++
+		lo, hi = min(lo, p.X), max(hi, p.X)
 		base.X += p.X / float64(len(g.track.pose))
 		base.Y += p.Y / float64(len(g.track.pose))
+	}
+	switch {
+	case posed == 0:
+		return g.refusePresentation(MethodFace, challengeLayer, 0)
+	case posed < len(g.track.pose) || hi-lo > steadyPose:
+		g.mu.Unlock()
+		return nil
 	}
 	turn := g.cfg.Turn()
 	g.challenge = &challenge{resident: r.Resident, distance: r.Distance, margin: r.Margin(), turn: turn, base: base,
@@ -131,11 +152,27 @@ func (g *Gate) challengeFrame(ctx context.Context, ob Observation, ch *challenge
 		g.mu.Unlock()
 		return nil, nil
 	}
+	if g.cfg.Liveness != nil {
+		// The frames that turn are judged as the frames that recognised
+		// the face were: else a print shown to PAD while recognised and a
+		// screen's clip turning for the challenge each beat the one layer
+		// they are shown to. A frame PAD could not judge does not count.
+		if ob.Liveness == nil {
+			g.mu.Unlock()
+			return nil, nil
+		}
+		ch.pad = append(ch.pad, *ob.Liveness)
+	}
 	if ch.hits++; ch.hits < challengeHits {
 		g.mu.Unlock()
 		return nil, nil
 	}
 	g.challenge = nil
+	if g.cfg.Liveness != nil {
+		if v, err := g.cfg.Liveness.Decide(ch.pad); err != nil || !v.Live {
+			return g.refusePresentation(MethodFace, g.cfg.LivenessLayer, v.Score), nil
+		}
+	}
 	g.track.restart()
 	g.cooldown[ch.resident] = now.Add(g.cfg.Cooldown)
 	g.mu.Unlock()
