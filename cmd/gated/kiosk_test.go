@@ -112,9 +112,9 @@ func (k *kioskRig) liveCapture() string {
 	if k.holdStillUntilAsked(front) == "right" {
 		turned = right
 	}
-	for range 3 {
-		k.showFile(turned)
-		time.Sleep(300 * time.Millisecond)
+	for _, f := range turnFrames(k.t, front, turned, 8) {
+		k.showFile(f)
+		time.Sleep(100 * time.Millisecond)
 	}
 	return front
 }

@@ -86,7 +86,15 @@ func (b kioskBackend) Capture(ctx context.Context, residentID string, frames int
 		d.log.Warn("daemon: kiosk enrollment refused: the head-turn challenge needs face.detector = \"yunet\"; enroll residents with staff photos (gated face enroll --photo) or switch the detector", "detector", d.rec.Detector.String())
 		return nil, fmt.Errorf("%w: face.detector is %s", kiosk.ErrNoChallenge, d.rec.Detector)
 	}
-	l := recognizer.Live{Turn: randomTurn(), Preview: preview}
+	// Consecutive frames of the turn may differ in descriptor by no more
+	// than the gate's accept threshold: another face swapped in for the
+	// captured one jumps further.
+	_, pol := d.gate.FaceMode()
+	jump := pol.Threshold
+	if jump <= 0 {
+		jump = float32(d.cfg.Face.Threshold)
+	}
+	l := recognizer.Live{Turn: randomTurn(), Preview: preview, MaxJump: jump}
 	if d.pad != nil {
 		l.PAD, l.Decide, l.Layer = d.pad, liveness.Default.Decide, d.cfg.Face.Liveness
 	}

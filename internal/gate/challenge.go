@@ -46,6 +46,12 @@ type challenge struct {
 	hits             int
 	pad              []liveness.Frame // the PAD figures of the frames that turned (Config.Liveness)
 	best             float64          // the most the face turned the asked way, for the audit
+	// last and lastFace are the pose and descriptor of the face's last
+	// frame: each frame must follow from it (liveness.Continuous, and a
+	// descriptor within the threshold), so that the turn is a path and
+	// not a photo swapped for its mirror image or for another face.
+	last     liveness.Pose
+	lastFace []float32
 }
 
 // randomTurn picks the way to turn with crypto/rand: a photo's holder must
@@ -92,8 +98,10 @@ func (g *Gate) startChallenge(r match.Result) *Decision {
 		return nil
 	}
 	turn := g.cfg.Turn()
+	n := len(g.track.pose)
 	g.challenge = &challenge{resident: r.Resident, distance: r.Distance, margin: r.Margin(), turn: turn, base: base,
-		box: g.track.box, until: g.cfg.Now().Add(g.cfg.ChallengeTime)}
+		box: g.track.box, until: g.cfg.Now().Add(g.cfg.ChallengeTime),
+		last: *g.track.pose[n-1], lastFace: slices.Clone(g.track.faces[len(g.track.faces)-1])}
 	g.track.restart()
 	g.mu.Unlock()
 	d := g.decide(Decision{Method: MethodFace, Outcome: Turn, Reason: TurnPrompt(turn)})
@@ -102,10 +110,12 @@ func (g *Gate) startChallenge(r match.Result) *Decision {
 
 // challengeFrame takes a frame while a challenge runs. The frame counts
 // towards the turn when its face is where the challenged face was (box
-// overlap), is still the resident's (the 1:1 distance within the
-// threshold: nobody else's head can be swapped in to turn) and shows the
-// asked turn; challengeHits such frames let the resident in. Time running
-// out, or the face leaving or changing place, refuses it as a suspected
+// overlap), follows from the frame before (its pose within
+// liveness.MaxStep, its descriptor within the threshold: a path, not a
+// jump), is still the resident's (the 1:1 distance within the threshold:
+// nobody else's head can be swapped in to turn) and shows the asked turn;
+// challengeHits such frames let the resident in. Time running out, the
+// face leaving or changing place, or a jump refuses it as a suspected
 // presentation attack. g.mu not held.
 func (g *Gate) challengeFrame(ctx context.Context, ob Observation, ch *challenge, p match.Policy) (*Decision, error) {
 	now := g.cfg.Now()
@@ -125,6 +135,16 @@ func (g *Gate) challengeFrame(ctx context.Context, ob Observation, ch *challenge
 		g.track.end() // another face, or the same elsewhere: a new track
 		return g.failChallenge(ch), nil
 	}
+	// Each frame must follow from the last: a jump in pose (a photo
+	// swapped for its mirror image, or for another photo) or in
+	// descriptor (another face in its place) is refused.
+	if (ob.Pose != nil && !liveness.Continuous(ch.last, *ob.Pose)) || distance(ch.lastFace, ob.Face) >= p.Threshold {
+		return g.failChallenge(ch), nil
+	}
+	if ob.Pose != nil {
+		ch.last = *ob.Pose
+	}
+	ch.lastFace = slices.Clone(ob.Face)
 	// The challenged face is followed where it goes; if it fails, it
 	// stays refused until it leaves (track.refused).
 	ch.box, g.track.box, g.track.last = ob.Box, ob.Box, slices.Clone(ob.Face)

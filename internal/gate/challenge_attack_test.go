@@ -3,6 +3,7 @@ package gate_test
 import (
 	"context"
 	"image"
+	"slices"
 	"testing"
 	"time"
 
@@ -81,6 +82,7 @@ func TestChallengeSurvivesAFrameWithoutPose(t *testing.T) {
 	if d == nil || d.Outcome != gate.Turn {
 		t.Fatalf("steady frames with poses after it: %+v, want asked to turn", d)
 	}
+	fx.turnLeft(t, fx.people[a], spot)
 	for range 2 {
 		d = fx.posed(t, fx.people[a], spot, &toLeft)
 	}
@@ -121,8 +123,8 @@ func TestChallengeFramesAreJudgedByPAD(t *testing.T) {
 	}
 	// The screen's clip turning, which PAD calls an attack.
 	var got []*gate.Decision
-	for range 4 {
-		if d := show(&attackFrame, &toLeft); d != nil {
+	for _, p := range append(slices.Clone(leftPath), toLeft, toLeft, toLeft) {
+		if d := show(&attackFrame, &p); d != nil {
 			got = append(got, d)
 		}
 	}
@@ -142,6 +144,9 @@ func TestChallengeFramesAreJudgedByPAD(t *testing.T) {
 	show(&liveFrame, &frontal)
 	if d := show(&liveFrame, &frontal); d == nil || d.Outcome != gate.Turn {
 		t.Fatalf("a live resident: %+v, want asked to turn", d)
+	}
+	for _, p := range leftPath {
+		show(&liveFrame, &p)
 	}
 	show(&liveFrame, &toLeft)
 	if d := show(&liveFrame, &toLeft); d == nil || d.Outcome != gate.Granted {

@@ -17,7 +17,21 @@ var (
 	frontal = liveness.Pose{X: 0.5, Y: 0.55}
 	toLeft  = liveness.Pose{X: 0.5 + liveness.TurnMin + 0.05, Y: 0.55} // the person's left: the nose towards the image-right eye
 	toRight = liveness.Pose{X: 0.5 - liveness.TurnMin - 0.05, Y: 0.55}
+	// leftPath is a head on its way from frontal to toLeft, a frame at a
+	// time (liveness.MaxStep), not yet turned by TurnMin.
+	leftPath = []liveness.Pose{{X: 0.55, Y: 0.55}, {X: 0.6, Y: 0.55}, {X: 0.65, Y: 0.55}}
 )
+
+// turnLeft shows the frames of a head turning from frontal to the edge of
+// a left turn (leftPath): no decision yet.
+func (fx *fixture) turnLeft(t *testing.T, face []float32, box image.Rectangle) {
+	t.Helper()
+	for _, p := range leftPath {
+		if d := fx.posed(t, face, box, &p); d != nil {
+			t.Fatalf("a head on its way to turning (pose %v): %+v, want no decision yet", p, d)
+		}
+	}
+}
 
 // posed shows one frame of a face at box with a head pose (nil: none).
 func (fx *fixture) posed(t *testing.T, face []float32, box image.Rectangle, pose *liveness.Pose) *gate.Decision {
@@ -67,6 +81,7 @@ func TestHeadTurnChallenge(t *testing.T) {
 
 	// The resident turns as asked.
 	fx.challenged(t, fx.people[a], liveness.TurnLeft)
+	fx.turnLeft(t, fx.people[a], spot)
 	if d := fx.posed(t, fx.people[a], spot.Add(image.Pt(4, 2)), &toLeft); d != nil {
 		t.Fatalf("one turned frame: %+v, want no decision yet", d)
 	}
@@ -101,13 +116,28 @@ func TestHeadTurnChallenge(t *testing.T) {
 	// Another person's head, turning as asked where the resident's photo was.
 	next()
 	fx.challenged(t, fx.people[a], liveness.TurnRight)
-	for range 60 {
-		if d := fx.posed(t, fx.people[b], spot, &toRight); d != nil && d.Outcome == gate.Granted {
-			t.Fatalf("b's turning head passed a's challenge: %+v", d)
-		}
+	if d := fx.posed(t, fx.people[b], spot, &toRight); d == nil || d.Outcome != gate.Denied {
+		t.Fatalf("b's turned head in the place of a's photo: %+v, want denied", d)
+	}
+
+	// The photo swapped for its mirror image: the pose jumps.
+	next()
+	turn = liveness.TurnLeft
+	fx.challenged(t, fx.people[a], liveness.TurnLeft)
+	if d := fx.posed(t, fx.people[a], spot, &toLeft); d == nil || d.Outcome != gate.Denied || d.Reason != gate.ReasonPresentation {
+		t.Fatalf("the photo's mirror image: %+v, want denied at once: %q", d, gate.ReasonPresentation)
+	}
+
+	// Another person's frontal face put in the photo's place, then
+	// turning: the descriptor jumps.
+	next()
+	fx.challenged(t, fx.people[a], liveness.TurnLeft)
+	if d := fx.posed(t, fx.people[b], spot, &frontal); d == nil || d.Outcome != gate.Denied {
+		t.Fatalf("another face in the photo's place: %+v, want denied at once", d)
 	}
 
 	// The challenged face moves away (swapped for something elsewhere).
+	turn = liveness.TurnRight
 	next()
 	fx.challenged(t, fx.people[a], liveness.TurnRight)
 	if d := fx.posed(t, fx.people[a], spot.Add(image.Pt(300, 0)), &toRight); d == nil || d.Outcome != gate.Denied {
@@ -124,8 +154,8 @@ func TestHeadTurnChallenge(t *testing.T) {
 	}
 
 	fx.waitOpened(t, 1)
-	if n := challengeEntries(t, fx); n != 5 {
-		t.Errorf("%d audit entries for failed challenges, want 5", n)
+	if n := challengeEntries(t, fx); n != 7 {
+		t.Errorf("%d audit entries for failed challenges, want 7", n)
 	}
 	for _, e := range fx.audit(t) {
 		if strings.Contains(e.Detail, "turn your head") {

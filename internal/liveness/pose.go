@@ -141,3 +141,18 @@ func Turned(t Turn, base, pose Pose, min float64) bool {
 	}
 	return dx >= min
 }
+
+// MaxStep is the most a head's Pose may move between two consecutive
+// frames of the head-turn challenge (in X or Y). A head turning at the
+// pace the screen asks for ("slowly") moves its Pose X by 0.02-0.07 a
+// frame at 10 frames a second (TurnMin, about 20 degrees, in half a second
+// or more); a photo swapped for another, or for its own mirror image
+// (which moves X to 1-X), jumps at once, and any jump that alone would pass
+// TurnMin is over MaxStep. So the turn must be a path, not a jump.
+const MaxStep = 0.15
+
+// Continuous reports whether next can follow prev in one frame of a
+// turning head (MaxStep).
+func Continuous(prev, next Pose) bool {
+	return math.Abs(next.X-prev.X) <= MaxStep && math.Abs(next.Y-prev.Y) <= MaxStep
+}

@@ -185,3 +185,24 @@ func FuzzPoseOf(f *testing.F) {
 		}
 	})
 }
+
+// A head turning by up to 45 degrees in steps of 3 degrees moves
+// continuously; a photo swapped for its mirror image does not, whenever
+// the swap alone would pass TurnMin.
+func TestATurnIsAPathNotAJump(t *testing.T) {
+	prev := poseOf(t, project(0, 0, 800, 600))
+	for deg := 3.0; deg <= 45; deg += 3 {
+		next := poseOf(t, project(deg*math.Pi/180, 0, 800, 600))
+		if !Continuous(prev, next) {
+			t.Fatalf("a 3-degree step at %v degrees moved Pose %v -> %v: not continuous", deg, prev, next)
+		}
+		prev = next
+	}
+	for x := 0.0; x <= 1; x += 0.01 {
+		photo, mirror := Pose{X: x, Y: 0.5}, Pose{X: 1 - x, Y: 0.5}
+		passes := Turned(TurnLeft, photo, mirror, TurnMin) || Turned(TurnRight, photo, mirror, TurnMin)
+		if passes && Continuous(photo, mirror) {
+			t.Fatalf("a photo at X %.2f and its mirror: the jump passes a turn and is continuous", x)
+		}
+	}
+}

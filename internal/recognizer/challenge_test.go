@@ -3,6 +3,7 @@ package recognizer_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"errors"
 	"image"
 	"image/jpeg"
@@ -76,6 +77,24 @@ func tilted(t *testing.T, r *recognizer.Recognizer, f frame, dst [4]image.Point,
 	out := gocv.NewMat()
 	gocv.WarpPerspective(f.mat, &out, h, image.Pt(640, 480))
 	return find(t, r, out, name)
+}
+
+// fade is a head turning from a to b in steps frames, as a camera at 10
+// frames a second would see a slow turn: a cross-fade of the two photos
+// (composed with the face in one place), whose landmarks, and so its pose,
+// move in steps of under 0.1 (bona4 to bona3: 0.57, 0.52, 0.42 ... 0.21,
+// 0.23), then b held for two more frames. It is also what an attacker's
+// morphing video would show: the challenge stops photos, not videos.
+func fade(t *testing.T, r *recognizer.Recognizer, a, b frame, steps int) []frame {
+	t.Helper()
+	var out []frame
+	for i := 1; i <= steps; i++ {
+		w := float64(i) / float64(steps)
+		m := gocv.NewMat()
+		gocv.AddWeighted(a.mat, 1-w, b.mat, w, 0, &m)
+		out = append(out, find(t, r, m, fmt.Sprintf("fade %.1f", w)))
+	}
+	return append(out, b, b)
 }
 
 // feed plays frames to c as the camera loop would, a few milliseconds
@@ -152,7 +171,7 @@ func TestHeadTurnChallengeAtEnrollment(t *testing.T) {
 			turn     liveness.Turn
 			from, to frame
 		}{{liveness.TurnLeft, right, front}, {liveness.TurnRight, front, right}} {
-			vecs, progress, err := capture(t, tt.turn, within, tt.from, []frame{tt.to}, recognizer.Live{})
+			vecs, progress, err := capture(t, tt.turn, within, tt.from, fade(t, r, tt.from, tt.to, 10), recognizer.Live{MaxJump: 0.45})
 			if err != nil || len(vecs) != 3 {
 				t.Errorf("turn %v: CollectLive = %d templates, %v; want 3 and no error", tt.turn, len(vecs), err)
 				continue

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"image"
 	"math"
-	"sync/atomic"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -31,7 +30,6 @@ import (
 type Collector struct {
 	samples chan sample
 	live    *Live
-	turning atomic.Bool // the head-turn step runs: no PAD on frames
 
 	// The camera loop's own (one goroutine).
 	lastPreview time.Time
@@ -57,6 +55,10 @@ type Live struct {
 	Preview func(jpeg []byte)
 	// Now is the clock for the preview rate (default time.Now).
 	Now func() time.Time
+	// MaxJump is the largest descriptor distance between two consecutive
+	// frames of the turn (the gate's accept threshold): another face put
+	// in the place of the one captured jumps further. 0: not checked.
+	MaxJump float32
 }
 
 // FramePAD scores one face of a frame for presentation-attack detection
@@ -161,8 +163,10 @@ func (c *Collector) Frame(frame gocv.Mat, faces []Face) {
 	if len(faces) == 1 {
 		s.pose, s.poseErr = faces[0].Pose()
 	}
-	if l != nil && l.PAD != nil && s.a.Problem == Good && !c.turning.Load() {
-		if f, err := l.PAD.Frame(frame, s.a.Face.Rect); err == nil {
+	if l != nil && l.PAD != nil && len(faces) == 1 {
+		// Every frame of one face, the turn's included: the frames that
+		// answer the challenge are judged live too.
+		if f, err := l.PAD.Frame(frame, faces[0].Rect); err == nil {
 			s.pad = &f
 		}
 	}
@@ -326,11 +330,14 @@ func (c *Collector) CollectLive(ctx context.Context, n int, progress func(Progre
 
 // challenge asks for the head turn and waits for turnsNeeded frames of the
 // same face, where the taken frames had it, turned the asked way from
-// their mean pose by liveness.TurnMin; another face, or several, starts
-// the count again.
+// their mean pose by liveness.TurnMin. Each frame must follow from the one
+// before (its pose within liveness.MaxStep, its descriptor within
+// Live.MaxJump): the turn is a path, not a photo swapped for its mirror
+// image or another face put in its place, which are refused at once.
+// Several faces start the count again. With PAD, the turned frames are
+// judged live together as the frames taken were.
 func (c *Collector) challenge(ctx context.Context, got []taken, progress func(Progress)) error {
 	l := c.live
-	c.turning.Store(true)
 	var base liveness.Pose
 	for _, g := range got {
 		base.X += g.pose.X / float64(len(got))
@@ -347,6 +354,9 @@ func (c *Collector) challenge(ctx context.Context, got []taken, progress func(Pr
 	timer := time.NewTimer(l.TurnWithin)
 	defer timer.Stop()
 	best := 0.0 // how far the head went the asked way
+	last, lastVec := got[len(got)-1].pose, got[len(got)-1].vec
+	var pads []liveness.Frame
+	var unjudged bool
 	for {
 		var s sample
 		select {
@@ -366,6 +376,10 @@ func (c *Collector) challenge(ctx context.Context, got []taken, progress func(Pr
 		case s.poseErr != nil:
 			continue
 		}
+		if !liveness.Continuous(last, s.pose) || (l.MaxJump > 0 && vecDistance(lastVec, s.a.Face.Descriptor) >= l.MaxJump) {
+			return &NotLiveError{Layer: LayerChallenge, Score: best}
+		}
+		last, lastVec = s.pose, s.a.Face.Descriptor
 		dx := s.pose.X - base.X
 		if l.Turn == liveness.TurnRight {
 			dx = -dx
@@ -373,12 +387,40 @@ func (c *Collector) challenge(ctx context.Context, got []taken, progress func(Pr
 		best = max(best, dx)
 		if liveness.Turned(l.Turn, base, s.pose, liveness.TurnMin) {
 			p.Turned++
+			if s.pad == nil {
+				unjudged = true
+			} else {
+				pads = append(pads, *s.pad)
+			}
 			tell()
 			if p.Turned >= turnsNeeded {
+				if l.PAD == nil {
+					return nil
+				}
+				if unjudged {
+					return &NotLiveError{Layer: l.Layer, Score: 0} // fail closed
+				}
+				if v, err := l.Decide(pads); err != nil || !v.Live {
+					return &NotLiveError{Layer: l.Layer, Score: v.Score}
+				}
 				return nil
 			}
 		}
 	}
+}
+
+// vecDistance is the Euclidean distance of two descriptors; +Inf for
+// descriptors of different lengths.
+func vecDistance(a, b []float32) float32 {
+	if len(a) != len(b) {
+		return float32(math.Inf(1))
+	}
+	var s float64
+	for i := range a {
+		d := float64(a[i] - b[i])
+		s += d * d
+	}
+	return float32(math.Sqrt(s))
 }
 
 // iou is the intersection of two boxes over their union.
