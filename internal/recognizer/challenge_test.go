@@ -3,8 +3,8 @@ package recognizer_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"math"
