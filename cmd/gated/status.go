@@ -81,7 +81,7 @@ func counts(m map[string]int) string {
 		return "none"
 	}
 	var parts []string
-	for _, k := range []string{"face", "card", "card+pin", "card+face"} {
+	for _, k := range []string{"face", "card", "card+pin", "card+face", "exit"} {
 		if m[k] > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 		}

@@ -42,6 +42,7 @@ type Config struct {
 	Access  Access   `toml:"access"`
 	Readers []Reader `toml:"reader"`
 	Relay   Relay    `toml:"relay"`
+	Door    Door     `toml:"door"`
 	Privacy Privacy  `toml:"privacy"`
 	Kiosk   Kiosk    `toml:"kiosk"`
 	Store   Store    `toml:"store"`
@@ -571,6 +572,7 @@ func (c *Config) check() []error {
 	}
 	errs = append(errs, c.checkReaders()...)
 	errs = append(errs, c.checkRelay()...)
+	errs = append(errs, c.checkDoor()...)
 	if c.Face.Enabled {
 		for _, f := range []struct{ name, v string }{
 			{"privacy.controller", c.Privacy.Controller},

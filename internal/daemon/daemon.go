@@ -101,6 +101,7 @@ type daemon struct {
 	dataDir string
 
 	door     *door.Door
+	inputs   *door.Inputs   // the door's contact, exit button, tamper, alarm output (doorio.go)
 	kek      store.KEK      // guarded by mu after start: key() and setKEK
 	db       *store.DB      // the store, or a backup opened read-only
 	st       auditedStore   // db, with audit entries to the journal while degraded
@@ -145,6 +146,9 @@ func runOnce(parent context.Context, o Options) (err error) {
 			err = errors.Join(err, cerr)
 		}
 	}()
+
+	d.openDoorInputs()
+	defer d.closeDoorInputs()
 
 	if err := os.MkdirAll(d.dataDir, 0o700); err != nil {
 		return fmt.Errorf("daemon: data directory: %w", err)
@@ -253,6 +257,7 @@ func (d *daemon) serve(parent context.Context, l net.Listener, srv *http.Server,
 	g.Go(func() error { return d.gate.Run(gctx) })
 	d.startReaders(gctx, g)
 	g.Go(func() error { return d.healthLoop(gctx) })
+	g.Go(func() error { return d.doorLoop(gctx) })
 	g.Go(func() error { return d.maintain(gctx) })
 	if faceOn {
 		g.Go(func() error { return d.cameraLoop(gctx) })
@@ -366,6 +371,7 @@ func (d *daemon) newGate(faceOn bool) error {
 		Liveness:      d.liveness(),
 		LivenessLayer: d.livenessLayer(),
 		Challenge:     cfg.Face.Challenge,
+		Door:          d.doorConfig(),
 	}, d.st, d.door, gal)
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)

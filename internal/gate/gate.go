@@ -101,6 +101,7 @@ type Config struct {
 	CardTimeout time.Duration
 	Bind        map[string]string
 	Lockout     LockoutPolicy
+	Door        DoorConfig // the door's alarms and exit button (door.go)
 	Now         func() time.Time
 	Log         *slog.Logger
 }
@@ -176,6 +177,7 @@ type Gate struct {
 	challenge *challenge             // Identify mode: a face asked to turn its head
 	lastCard  map[string]seenCard    // reader -> the last card read there
 	probes    map[string]*probeState // reader -> unknown cards lately
+	dw        doorWatch              // the door's inputs and alarms (door.go)
 }
 
 // pendingCard is a card shown in Verify mode, waiting for the face of its
@@ -295,7 +297,7 @@ func (g *Gate) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-g.opens:
-			if err := g.door.Open(ctx); err != nil && ctx.Err() == nil {
+			if err := g.openDoor(ctx); err != nil && ctx.Err() == nil {
 				g.log.Error("gate: door", "err", err)
 				g.audit(store.Event{Kind: store.KindAccess, Actor: "gate", Outcome: "door-error", Detail: store.Detail(err.Error())})
 			}

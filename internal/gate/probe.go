@@ -124,6 +124,7 @@ func (g *Gate) Alarms() []string {
 		}
 	}
 	out = append(out, g.padAlarms()...)
+	out = append(out, g.DoorAlarms()...)
 	slices.Sort(out)
 	return out
 }

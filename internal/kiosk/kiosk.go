@@ -377,6 +377,9 @@ func (k *Kiosk) toIdle() {
 func (k *Kiosk) Decision(d gate.Decision) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.doorDecision(d) { // door.go
+		return
+	}
 	if k.flow != nil || (d.Reader != "" && k.cfg.Reader != "" && d.Reader != k.cfg.Reader) {
 		return
 	}
