@@ -88,7 +88,7 @@ func TestDoorForcedOpenE2E(t *testing.T) {
 	default:
 	}
 	w := watched()
-	if !strings.Contains(w, "door     ALARM") || !strings.Contains(w, "ALARM-CLEARED") {
+	if !strings.Contains(w, "door     ALARM forced-open") || !strings.Contains(w, "ALARM-CLEARED") {
 		t.Errorf("gated watch = %q, want the alarm and its end", w)
 	}
 	audit := r.gated("audit", "list", "--json")

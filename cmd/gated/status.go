@@ -105,7 +105,10 @@ func decisionLine(d api.Decision) string {
 		}
 		s += fmt.Sprintf(" (distance %.3f, margin %s)", d.Distance, margin)
 	}
-	if d.Reader != "" {
+	switch {
+	case d.Method == "door" && d.Reader != "":
+		s += " " + d.Reader // the alarm: forced-open, held-open, tamper
+	case d.Reader != "":
 		s += " at " + d.Reader
 	}
 	if d.Reason != "" {
