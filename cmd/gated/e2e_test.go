@@ -292,7 +292,11 @@ func (r *gateRig) swipe(card, pin string) {
 	r.t.Helper()
 	r.write(r.reader.Peer, card+"\r\n")
 	if pin != "" {
-		time.Sleep(200 * time.Millisecond)
+		// The card and the keypad are two readers, read by two
+		// goroutines: a PIN typed too soon after the card may be read
+		// first on a busy machine ("no card shown before the PIN"). A
+		// person takes a second or more.
+		time.Sleep(350 * time.Millisecond)
 		r.keys(pin + "#")
 	}
 }
@@ -309,7 +313,7 @@ func (r *gateRig) swipeBack(card, pin string) {
 	r.t.Helper()
 	r.write(r.back.Peer, card+"\r\n")
 	if pin != "" {
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(350 * time.Millisecond)
 		r.write(r.backKeypad.Peer, pin+"#")
 	}
 }
