@@ -29,6 +29,7 @@ import (
 	"github.com/gated-dev/gated/internal/fallback"
 	"github.com/gated-dev/gated/internal/liveness"
 	"github.com/gated-dev/gated/internal/match"
+	"github.com/gated-dev/gated/internal/schedule"
 	"github.com/gated-dev/gated/internal/store"
 )
 
@@ -41,6 +42,7 @@ type Store interface {
 	VerifyPIN(residentID, pin string) (bool, error)
 	AppendAudit(ev store.Event) (store.AuditEntry, error)
 	Counters
+	ScheduleStore
 }
 
 // Door is the lock the gate opens.
@@ -103,6 +105,12 @@ type Config struct {
 	Lockout     LockoutPolicy
 	Now         func() time.Time
 	Log         *slog.Logger
+
+	// Schedule holds the time profiles and groups residents may be
+	// assigned (nil: none; validity dates still hold), AntiPassback the
+	// entry and exit readers (schedule.go).
+	Schedule     *schedule.Set
+	AntiPassback AntiPassback
 }
 
 // Method is how a person asked to be let in.
@@ -176,6 +184,7 @@ type Gate struct {
 	challenge *challenge             // Identify mode: a face asked to turn its head
 	lastCard  map[string]seenCard    // reader -> the last card read there
 	probes    map[string]*probeState // reader -> unknown cards lately
+	pbMu      sync.Mutex             // anti-passback: one read-and-write of the state at a time
 }
 
 // pendingCard is a card shown in Verify mode, waiting for the face of its
@@ -334,6 +343,7 @@ func (g *Gate) Stats() Stats {
 // decide records a final decision: audit, door, subscribers. Called with
 // g.mu not held.
 func (g *Gate) decide(d Decision) Decision {
+	d = g.passback(d)
 	d.Time = g.cfg.Now()
 	detail := "method=" + string(d.Method)
 	if d.Reader != "" {
