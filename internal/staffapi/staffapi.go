@@ -219,6 +219,7 @@ func (s *Server) routes() []route {
 		{"DELETE /v0/residents/{id}", W, true, s.deleteResident},
 		{"POST /v0/residents/{id}/cards", W, true, s.card(true)},
 		{"POST /v0/residents/{id}/cards/revoke", W, true, s.card(false)},
+		{"PATCH /v0/residents/{id}/access", W, true, s.setAccess},
 		{"PUT /v0/residents/{id}/pin", W, true, s.setPIN},
 		{"DELETE /v0/residents/{id}/pin", W, true, s.clearPIN},
 		{"POST /v0/residents/{id}/face", W, true, s.enroll},
