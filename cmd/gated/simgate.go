@@ -46,6 +46,7 @@ var simDefaults = []struct {
 	{"privacy", [][2]string{{"controller", `"Demo Property Management"`}, {"contact", `"Property office, Building 1"`}, {"notice_version", `"2026-11"`}}},
 	{"store", nil},
 	{"kiosk", nil},
+	{"schedule", nil},
 }
 
 // config renders the gate's configuration file.
