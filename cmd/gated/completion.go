@@ -7,7 +7,7 @@ import (
 
 // subcommands of each command group, for completion.
 var groups = map[string][]string{
-	"resident": {"add", "list", "show", "update", "disable", "enable", "delete"},
+	"resident": {"add", "list", "show", "update", "disable", "enable", "delete", "set"},
 	"card":     {"assign", "revoke"},
 	"pin":      {"set", "reset"},
 	"face":     {"enroll", "delete", "reconsent"},

@@ -18,6 +18,7 @@ func runResident(e *env, args []string) error {
 		"disable": residentStatus("disabled"),
 		"enable":  residentStatus("active"),
 		"delete":  residentDelete,
+		"set":     residentSet, // schedule.go
 	})
 }
 
@@ -86,6 +87,9 @@ func residentShow(e *env, args []string) error {
 		fmt.Fprintf(w, "under 14; guardian: %s\n", orDash(r.GuardianID))
 	}
 	fmt.Fprintf(w, "PIN: %s; face data: %s (%d templates)\n", yesno(r.HasPIN), yesno(r.Face), r.Templates)
+	if r.Access != nil {
+		fmt.Fprintf(w, "access: %s\n", describeAccess(*r.Access))
+	}
 	fmt.Fprintf(w, "created %s, updated %s\n", when(r.CreatedAt), when(r.UpdatedAt))
 	for _, c := range r.Consents {
 		state := "standing"

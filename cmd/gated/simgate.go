@@ -47,6 +47,7 @@ var simDefaults = []struct {
 	{"store", nil},
 	{"kiosk", nil},
 	{"door", nil},
+	{"schedule", nil},
 }
 
 // config renders the gate's configuration file.

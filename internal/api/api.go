@@ -188,6 +188,8 @@ type Resident struct {
 	Consents   []Consent `json:"consents,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
+
+	Access *AccessState `json:"access,omitempty"` // limits, when set (schedule.go)
 }
 
 // NewResident adds a resident.

@@ -355,7 +355,10 @@ func (d *daemon) newGate(faceOn bool) error {
 		gal = d.faces.Gallery()
 	}
 	a := cfg.Access
-	var err error
+	sched, passback, err := d.schedule()
+	if err != nil {
+		return err
+	}
 	// Until the first calibration, faces are off (calibrate.Off is the
 	// zero mode).
 	d.gate, err = gate.New(gate.Config{
@@ -372,6 +375,8 @@ func (d *daemon) newGate(faceOn bool) error {
 		LivenessLayer: d.livenessLayer(),
 		Challenge:     cfg.Face.Challenge,
 		Door:          d.doorConfig(),
+		Schedule:      sched,
+		AntiPassback:  passback,
 	}, d.st, d.door, gal)
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)

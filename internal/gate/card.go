@@ -45,6 +45,9 @@ func (g *Gate) resident(card fallback.Card) (r store.Resident, why string, known
 	if r.Status != store.StatusActive {
 		return r, "resident is " + r.Status.String(), true, nil
 	}
+	if why := g.outside(r, card.Key()); why != "" {
+		return r, why, true, nil
+	}
 	return r, "", true, nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gated-dev/gated/internal/liveness"
 	"github.com/gated-dev/gated/internal/match"
+	"github.com/gated-dev/gated/internal/schedule"
 	"github.com/gated-dev/gated/internal/store"
 )
 
@@ -218,6 +219,8 @@ func (g *Gate) admitFace(d Decision) (*Decision, error) {
 		return nil, fmt.Errorf("gate: resident %s: %w", d.Resident, err)
 	case res.Status != store.StatusActive:
 		d.Outcome, d.Name, d.Reason = Denied, res.Name, "resident is "+res.Status.String()
+	case g.outside(res, "") != "":
+		d.Outcome, d.Name, d.Reason = Denied, res.Name, schedule.Reason
 	default:
 		d.Outcome, d.Name = Granted, res.Name
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/gated-dev/gated/internal/fallback"
 	"github.com/gated-dev/gated/internal/liveness"
 	"github.com/gated-dev/gated/internal/match"
+	"github.com/gated-dev/gated/internal/schedule"
 	"github.com/gated-dev/gated/internal/store"
 )
 
@@ -41,6 +42,7 @@ type Store interface {
 	VerifyPIN(residentID, pin string) (bool, error)
 	AppendAudit(ev store.Event) (store.AuditEntry, error)
 	Counters
+	ScheduleStore
 }
 
 // Door is the lock the gate opens.
@@ -104,6 +106,12 @@ type Config struct {
 	Door        DoorConfig // the door's alarms and exit button (door.go)
 	Now         func() time.Time
 	Log         *slog.Logger
+
+	// Schedule holds the time profiles and groups residents may be
+	// assigned (nil: none; validity dates still hold), AntiPassback the
+	// entry and exit readers (schedule.go).
+	Schedule     *schedule.Set
+	AntiPassback AntiPassback
 }
 
 // Method is how a person asked to be let in.
@@ -178,6 +186,7 @@ type Gate struct {
 	lastCard  map[string]seenCard    // reader -> the last card read there
 	probes    map[string]*probeState // reader -> unknown cards lately
 	dw        doorWatch              // the door's inputs and alarms (door.go)
+	pbMu      sync.Mutex             // anti-passback: one read-and-write of the state at a time
 }
 
 // pendingCard is a card shown in Verify mode, waiting for the face of its
@@ -336,6 +345,7 @@ func (g *Gate) Stats() Stats {
 // decide records a final decision: audit, door, subscribers. Called with
 // g.mu not held.
 func (g *Gate) decide(d Decision) Decision {
+	d = g.passback(d)
 	d.Time = g.cfg.Now()
 	detail := "method=" + string(d.Method)
 	if d.Reader != "" {

@@ -12,6 +12,10 @@ import (
 
 func (s *Server) apiResident(r store.Resident, full bool) (api.Resident, error) {
 	out := api.Resident{ID: r.ID, Name: r.Name, Unit: r.Unit, Status: r.Status.String(), Minor: r.Minor, GuardianID: r.GuardianID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	if !r.Access.Zero() {
+		a := accessState(r.Access)
+		out.Access = &a
+	}
 	var err error
 	if out.Face, err = s.st.HasFaceData(r.ID); err != nil {
 		return out, err

@@ -46,6 +46,7 @@ import (
 // Store is what the staff API reads and changes in the store directly
 // (everything but face data, which goes through Faces).
 type Store interface {
+	AccessStore
 	AddResident(actor string, r store.Resident) (store.Resident, error)
 	Resident(id string) (store.Resident, error)
 	UpdateResident(actor string, r store.Resident) (store.Resident, error)
@@ -219,6 +220,7 @@ func (s *Server) routes() []route {
 		{"DELETE /v0/residents/{id}", W, true, s.deleteResident},
 		{"POST /v0/residents/{id}/cards", W, true, s.card(true)},
 		{"POST /v0/residents/{id}/cards/revoke", W, true, s.card(false)},
+		{"PATCH /v0/residents/{id}/access", W, true, s.setAccess},
 		{"PUT /v0/residents/{id}/pin", W, true, s.setPIN},
 		{"DELETE /v0/residents/{id}/pin", W, true, s.clearPIN},
 		{"POST /v0/residents/{id}/face", W, true, s.enroll},

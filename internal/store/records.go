@@ -60,11 +60,12 @@ type Resident struct {
 	GuardianID string
 	CreatedAt  time.Time // set by the store
 	UpdatedAt  time.Time // set by the store
+	Access     Access    // when the resident may pass (schedule.go); set by SetResidentAccess
 }
 
 func encodeResident(r Resident) []byte {
 	e := encoder{b: make([]byte, 0, 64+len(r.Name)+len(r.Unit))}
-	e.u8(1)
+	e.u8(residentVersion(r))
 	e.str(r.ID)
 	e.str(r.Name)
 	e.str(r.Unit)
@@ -73,12 +74,15 @@ func encodeResident(r Resident) []byte {
 	e.str(r.GuardianID)
 	e.time(r.CreatedAt)
 	e.time(r.UpdatedAt)
+	if residentVersion(r) == 2 {
+		e.access(r.Access)
+	}
 	return e.b
 }
 
 func decodeResident(b []byte) (Resident, error) {
 	d := decoder{b: b}
-	d.version(1, "resident")
+	v := d.version12("resident")
 	r := Resident{
 		ID:         d.str(maxIDLen),
 		Name:       d.str(maxNameLen),
@@ -88,6 +92,9 @@ func decodeResident(b []byte) (Resident, error) {
 		GuardianID: d.str(maxIDLen),
 		CreatedAt:  d.time(),
 		UpdatedAt:  d.time(),
+	}
+	if v == 2 {
+		r.Access = d.access()
 	}
 	if d.err == nil && !r.Status.valid() {
 		d.fail("resident: bad status %d", r.Status)
@@ -250,20 +257,31 @@ func decodeDeletion(b []byte) (DeletionRecord, error) {
 type cardRecord struct {
 	ResidentID string
 	AssignedAt time.Time
+	Access     Access // the card's own window of dates (schedule.go)
 }
 
 func encodeCard(c cardRecord) []byte {
 	var e encoder
-	e.u8(1)
+	e.u8(cardVersion(c))
 	e.str(c.ResidentID)
 	e.time(c.AssignedAt)
+	if cardVersion(c) == 2 {
+		e.time(c.Access.ValidFrom)
+		e.time(c.Access.ValidUntil)
+	}
 	return e.b
 }
 
 func decodeCard(b []byte) (cardRecord, error) {
 	d := decoder{b: b}
-	d.version(1, "card")
+	v := d.version12("card")
 	c := cardRecord{ResidentID: d.str(maxIDLen), AssignedAt: d.time()}
+	if v == 2 {
+		c.Access = Access{ValidFrom: d.time(), ValidUntil: d.time()}
+		if d.err == nil && c.Access.Zero() {
+			d.fail("card: version 2 record with no validity (it is written as version 1)")
+		}
+	}
 	return c, d.finish()
 }
 

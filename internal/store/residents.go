@@ -38,6 +38,9 @@ func checkResident(r Resident) error {
 	if !r.Status.valid() {
 		return fmt.Errorf("%w: status %d", ErrInvalid, r.Status)
 	}
+	if err := checkAccess(r.Access); err != nil {
+		return err
+	}
 	if r.GuardianID != "" {
 		if err := checkID("guardian ID", r.GuardianID); err != nil {
 			return err
