@@ -115,6 +115,10 @@ func (g *Gate) usePass(d Decision, id string) (*Decision, error) {
 		d.Outcome = Granted
 	case errors.Is(err, store.ErrPassRefused), errors.Is(err, store.ErrNotFound):
 		d.Outcome, d.Reason = Denied, passReason(err)
+	case errors.Is(err, store.ErrReadOnly):
+		// Served from a backup: a use could not be counted, so the pass
+		// could be replayed. Fail closed.
+		d.Outcome, d.Reason = Denied, "visitor passes cannot be used now: ask your host or the property office"
 	default:
 		return nil, fmt.Errorf("gate: use pass %s: %w", id, err)
 	}
