@@ -75,9 +75,6 @@ func visitorAdd(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *cf.json {
-		return writeJSON(e.stdout, out)
-	}
 	q, err := qrcode.New(out.QR, qrcode.Medium)
 	if err != nil {
 		return fmt.Errorf("visitor add: QR code: %w", err)
@@ -92,6 +89,9 @@ func visitorAdd(e *env, args []string) error {
 	}
 	if err := os.WriteFile(file, img, 0o600); err != nil {
 		return fmt.Errorf("visitor add: %w", err)
+	}
+	if *cf.json {
+		return writeJSON(e.stdout, out)
 	}
 	abs, _ := filepath.Abs(file)
 	w := e.stdout
