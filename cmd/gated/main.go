@@ -52,6 +52,7 @@ func commands() []command {
 		{"status", "[--json]", "show the gate's state", runStatus},
 		{"watch", "[--json]", "show access decisions as they happen", runWatch},
 		{"resident", "add|list|show|update|disable|enable|delete ...", "manage residents", runResident},
+		{"visitor", "add|list|revoke ...", "issue and revoke visitor passes (code and QR)", runVisitor},
 		{"card", "assign|revoke ID NUMBER", "manage cards", runCard},
 		{"pin", "set|reset ID", "manage PINs", runPIN},
 		{"face", "enroll|delete ID ...", "enroll a face with consent, or destroy face data (opt-out)", runFace},

@@ -187,7 +187,7 @@ type Access struct {
 // Reader is one card reader or keypad.
 type Reader struct {
 	Name   string `toml:"name"`
-	Type   string `toml:"type"` // ascii, wiegand, keypad, osdp
+	Type   string `toml:"type"` // ascii, wiegand, keypad, osdp, qr
 	Device string `toml:"device"`
 	Baud   int    `toml:"baud"`
 	// ascii and wiegand
@@ -196,7 +196,7 @@ type Reader struct {
 	Suffix     string `toml:"suffix"`
 	Number     string `toml:"number"` // decimal or hex (ascii)
 	Bits       int    `toml:"bits"`   // wiegand: 26, 34 or 0 for both
-	// keypad
+	// keypad (and qr: the door's card reader, for passes bound to it)
 	For       string   `toml:"for"` // the card reader this keypad's PINs belong to
 	InterKey  Duration `toml:"inter_key"`
 	MaxDigits int      `toml:"max_digits"`
@@ -611,7 +611,7 @@ func (c *Config) check() []error {
 		switch {
 		case c.Kiosk.Reader == "":
 			bad("kiosk.reader", "the screen is bound to no reader", "name the card reader at the screen: only its card and keypad start and answer the screen's flows")
-		case j < 0 || c.Readers[j].Type == "keypad":
+		case j < 0 || c.Readers[j].Type == "keypad" || c.Readers[j].Type == "qr":
 			bad("kiosk.reader", fmt.Sprintf("%q is not a card reader of this file", c.Kiosk.Reader), "name an ascii, wiegand or osdp reader (its keypads come with it)")
 		}
 		for i, r := range c.Readers {
@@ -698,6 +698,8 @@ func (c *Config) checkReaders() []error {
 			if r.For == "" {
 				bad(at+".for", "a keypad's PINs belong to no card reader", "set for = the name of the card reader beside it")
 			}
+		case "qr":
+			// A QR/barcode scanner for visitor passes: no card reader.
 		case "osdp":
 			cardReaders++
 			pinReaders++
@@ -710,13 +712,13 @@ func (c *Config) checkReaders() []error {
 				bad(at+".secure", fmt.Sprintf("%q", r.Secure), `use "paired" (default), "install" to pair a new reader, or "insecure"`)
 			}
 		default:
-			bad(at+".type", fmt.Sprintf("%q", r.Type), `use "ascii", "wiegand", "keypad" or "osdp"`)
+			bad(at+".type", fmt.Sprintf("%q", r.Type), `use "ascii", "wiegand", "keypad", "osdp" or "qr"`)
 		}
 	}
 	for i, r := range c.Readers {
-		if r.Type == "keypad" && r.For != "" {
+		if (r.Type == "keypad" || r.Type == "qr") && r.For != "" {
 			j := slices.IndexFunc(c.Readers, func(o Reader) bool { return o.Name == r.For })
-			if j < 0 || c.Readers[j].Type == "keypad" {
+			if j < 0 || c.Readers[j].Type == "keypad" || c.Readers[j].Type == "qr" {
 				bad(fmt.Sprintf("reader[%d].for", i), fmt.Sprintf("%q is not a card reader of this file", r.For), "name an ascii, wiegand or osdp reader")
 			}
 		}

@@ -369,6 +369,7 @@ func (d *daemon) newGate(faceOn bool) error {
 		CardNeedsPIN:  a.Card == "card+pin",
 		CardTimeout:   a.PINTimeout.Duration,
 		Bind:          readers.Bindings(cfg.Readers),
+		Passes:        d.st,
 		Lockout:       gate.LockoutPolicy{Free: a.LockoutFree, Base: a.LockoutBase.Duration, Max: a.LockoutMax.Duration, Forget: a.LockoutForget.Duration},
 		Log:           d.log,
 		Liveness:      d.liveness(),

@@ -13,7 +13,11 @@
 //     NewASCIIReader, framing by ParseASCII.
 //   - Wiegand-to-serial converters sending the raw 26- or 34-bit frame as
 //     hex: NewWiegandReader, decoding and parity by DecodeWiegand.
-//   - Serial keypads sending one byte per key: NewKeypadReader.
+//   - Serial keypads sending one byte per key: NewKeypadReader. An entry
+//     that starts with '#' ('#', digits, '#') is a visitor code (KindCode),
+//     never a card's PIN.
+//   - Serial QR/barcode scanners sending the decoded text as a line:
+//     NewScanReader, framing by ParseScan (KindScan).
 //   - OSDP v2.2 readers over RS-485: package fallback/osdp.
 //
 // Parsers are pure functions over bytes; the I/O loops are separate. Ports

@@ -17,6 +17,10 @@ const (
 	// KindKey is a single key press, for user feedback only; it carries how
 	// many digits are entered, never which.
 	KindKey
+	// KindCode is a visitor code: '#', digits, '#' (see PINEntry).
+	KindCode
+	// KindScan is a line of text from a QR/barcode scanner.
+	KindScan
 )
 
 func (k EventKind) String() string {
@@ -27,6 +31,10 @@ func (k EventKind) String() string {
 		return "pin"
 	case KindKey:
 		return "key"
+	case KindCode:
+		return "code"
+	case KindScan:
+		return "scan"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -108,7 +116,7 @@ type Event struct {
 	Time   time.Time
 	Kind   EventKind
 	Card   Card   // KindCard
-	PIN    Secret // KindPIN
+	PIN    Secret // KindPIN, KindCode; KindScan: the text scanned
 	Digits int    // KindKey: digits entered so far (0 after a clear)
 }
 

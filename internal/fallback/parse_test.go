@@ -224,7 +224,13 @@ func TestPINEntry(t *testing.T) {
 		{"submit", []key{{'1', 0}, {'2', 1}, {'3', 2}, {'#', 3}}, []Step{StepDigit, StepDigit, StepDigit, StepSubmitted}, "123"},
 		{"clear", []key{{'1', 0}, {'*', 1}, {'9', 2}, {'#', 3}}, []Step{StepDigit, StepCleared, StepDigit, StepSubmitted}, "9"},
 		{"osdp keys", []key{{'4', 0}, {0x7F, 1}, {'5', 2}, {0x0D, 3}}, []Step{StepDigit, StepCleared, StepDigit, StepSubmitted}, "5"},
-		{"empty submit", []key{{'#', 0}}, []Step{StepIgnored}, ""},
+		{"lone # starts a visitor code", []key{{'#', 0}}, []Step{StepDigit}, ""},
+		// A visitor code: '#', digits, '#'. It is no PIN, and longer than
+		// MaxDigits is fine (up to maxCodeDigits).
+		{"visitor code", []key{{'#', 0}, {'1', 0}, {'2', 0}, {'3', 0}, {'4', 0}, {'5', 0}, {'#', 1}}, []Step{StepDigit, StepDigit, StepDigit, StepDigit, StepDigit, StepDigit, StepCode}, ""},
+		{"## is nothing", []key{{'#', 0}, {'#', 0}, {'1', 1}, {'2', 1}, {'#', 1}}, []Step{StepDigit, StepCleared, StepDigit, StepDigit, StepSubmitted}, "12"},
+		{"code mode expires", []key{{'#', 0}, {'1', 6}, {'#', 6}}, []Step{StepDigit, StepDigit, StepSubmitted}, "1"},
+		{"PIN then # then PIN", []key{{'1', 0}, {'#', 0}, {'#', 1}, {'*', 1}, {'2', 1}, {'#', 1}}, []Step{StepDigit, StepSubmitted, StepDigit, StepCleared, StepDigit, StepSubmitted}, "2"},
 		{"timeout", []key{{'1', 0}, {'2', 6}, {'#', 7}}, []Step{StepDigit, StepDigit, StepSubmitted}, "2"},
 		{"timeout then submit", []key{{'1', 0}, {'#', 6}}, []Step{StepDigit, StepCleared}, ""},
 		{"junk", []key{{'A', 0}, {0, 0}}, []Step{StepIgnored, StepIgnored}, ""},

@@ -14,6 +14,11 @@ const (
 // PINEntry assembles key presses into a PIN: digits accumulate, '#' submits,
 // '*' clears, and a pause longer than InterKey between keys clears. It is a
 // pure state machine: the caller passes the time of each key.
+//
+// An entry that starts with '#' is a visitor code, not a PIN: '#', the
+// digits, '#' (StepCode). A PIN never starts with '#' (a '#' with no
+// digits submits nothing), so a code is never taken for a card's PIN nor
+// a PIN for a code.
 type PINEntry struct {
 	// InterKey is the longest pause between keys; 5 s when 0.
 	InterKey time.Duration
@@ -27,6 +32,7 @@ type PINEntry struct {
 	// never taken as an entry of its own (the last digits of a long PIN
 	// as "0#").
 	overflow bool
+	code     bool // the entry started with '#': a visitor code
 }
 
 // Step is what one key did.
@@ -37,7 +43,11 @@ const (
 	StepDigit                 // a digit was added
 	StepCleared               // the entry was cleared ('*', overflow or timeout)
 	StepSubmitted             // '#' with at least one digit: PIN is set
+	StepCode                  // '#' ended an entry started with '#': a visitor code
 )
+
+// maxCodeDigits bounds a visitor code entry.
+const maxCodeDigits = 16
 
 func (p *PINEntry) interKey() time.Duration {
 	if p.InterKey <= 0 {
@@ -65,7 +75,7 @@ func (p *PINEntry) Key(k byte, now time.Time) (step Step, pin Secret) {
 		p.last = now
 		return StepIgnored, Secret{}
 	case k >= '0' && k <= '9':
-		if len(p.digits) >= p.maxDigits() {
+		if len(p.digits) >= p.maxDigits() && (!p.code || len(p.digits) >= maxCodeDigits) {
 			p.clear()
 			p.overflow, p.last = true, now
 			return StepCleared, Secret{}
@@ -81,14 +91,20 @@ func (p *PINEntry) Key(k byte, now time.Time) (step Step, pin Secret) {
 		return StepCleared, Secret{}
 	case k == KeySubmit || k == osdpKeyEnter:
 		if len(p.digits) == 0 {
-			if expired {
+			if expired || p.code {
+				p.clear() // "##": nothing
 				return StepCleared, Secret{}
 			}
-			return StepIgnored, Secret{}
+			p.code, p.last = true, now // a visitor code follows
+			return StepDigit, Secret{}
 		}
 		pin = Secret{string(p.digits)}
+		step = StepSubmitted
+		if p.code {
+			step = StepCode
+		}
 		p.clear()
-		return StepSubmitted, pin
+		return step, pin
 	}
 	if expired {
 		return StepCleared, Secret{}
@@ -99,7 +115,7 @@ func (p *PINEntry) Key(k byte, now time.Time) (step Step, pin Secret) {
 // Expire clears a pending entry whose last key is older than InterKey and
 // reports whether it did.
 func (p *PINEntry) Expire(now time.Time) bool {
-	if (len(p.digits) > 0 || p.overflow) && now.Sub(p.last) > p.interKey() {
+	if (len(p.digits) > 0 || p.overflow || p.code) && now.Sub(p.last) > p.interKey() {
 		p.clear()
 		return true
 	}
@@ -107,7 +123,7 @@ func (p *PINEntry) Expire(now time.Time) bool {
 }
 
 func (p *PINEntry) clear() {
-	p.overflow = false
+	p.overflow, p.code = false, false
 	for i := range p.digits {
 		p.digits[i] = 0
 	}

@@ -280,6 +280,8 @@ func (k *keypadProto) feed(p []byte, now time.Time, emit func(Event), drop func(
 			emit(Event{Time: now, Kind: KindKey, Digits: k.entry.Len()})
 		case StepSubmitted:
 			emit(Event{Time: now, Kind: KindPIN, PIN: pin})
+		case StepCode:
+			emit(Event{Time: now, Kind: KindCode, PIN: pin})
 		}
 	}
 }

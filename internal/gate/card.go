@@ -21,6 +21,10 @@ func (g *Gate) Reader(ctx context.Context, ev fallback.Event) (*Decision, error)
 		return g.card(ctx, ev)
 	case fallback.KindPIN:
 		return g.pin(ctx, ev)
+	case fallback.KindCode:
+		return g.code(ctx, ev)
+	case fallback.KindScan:
+		return g.scan(ctx, ev)
 	}
 	return nil, nil
 }

@@ -104,6 +104,7 @@ type Config struct {
 	Bind        map[string]string
 	Lockout     LockoutPolicy
 	Door        DoorConfig // the door's alarms and exit button (door.go)
+	Passes      Passes     // visitor passes (codes and QR payloads); nil: refused
 	Now         func() time.Time
 	Log         *slog.Logger
 
@@ -145,6 +146,7 @@ type Decision struct {
 	Resident string // resident ID, when known
 	Name     string // resident's display name, when known
 	Reader   string // the reader, for card and PIN
+	Pass     string // the visitor pass, for visitor codes and QR (no person)
 	Reason   string // why, for denials; what to do next
 	// Face decisions: distance to the resident (for an unknown face, to the
 	// nearest one) and margin to the runner-up; 0 when no face was
@@ -362,6 +364,11 @@ func (g *Gate) decide(d Decision) Decision {
 	if d.pad != "" {
 		detail += " " + d.pad
 	}
+	subject := d.Resident
+	if d.Pass != "" {
+		subject = d.Pass // a visitor: the pass, never a person
+		detail += " pass=" + d.Pass
+	}
 	if d.Reason != "" {
 		detail += " reason=" + d.Reason
 	}
@@ -374,7 +381,7 @@ func (g *Gate) decide(d Decision) Decision {
 		}
 	}
 	if d.Outcome != NeedPIN && d.Outcome != Turn { // prompts, not decisions
-		g.audit(store.Event{Kind: store.KindAccess, Actor: "gate", Subject: d.Resident, Outcome: string(d.Outcome), Detail: store.Detail(detail)})
+		g.audit(store.Event{Kind: store.KindAccess, Actor: "gate", Subject: subject, Outcome: string(d.Outcome), Detail: store.Detail(detail)})
 	}
 	g.log.Info("gate: decision", "method", d.Method, "outcome", d.Outcome, "resident", d.Resident, "reader", d.Reader, "reason", d.Reason)
 	g.mu.Lock()

@@ -60,6 +60,8 @@ func open(rc config.Reader, secrets Secrets, log *slog.Logger) (Reader, error) {
 		return fallback.NewASCIIReader(sc, line)
 	case "wiegand":
 		return fallback.NewWiegandReader(sc, fallback.WiegandConfig{Line: line, Bits: rc.Bits})
+	case "qr":
+		return fallback.NewScanReader(sc, line)
 	case "keypad":
 		return fallback.NewKeypadReader(sc, fallback.KeypadConfig{InterKey: rc.InterKey.Duration, MaxDigits: rc.MaxDigits})
 	case "osdp":
@@ -99,7 +101,7 @@ func openOSDP(rc config.Reader, secrets Secrets, log *slog.Logger) (Reader, erro
 func Bindings(rcs []config.Reader) map[string]string {
 	m := map[string]string{}
 	for _, r := range rcs {
-		if r.Type == "keypad" {
+		if r.Type == "keypad" || r.Type == "qr" && r.For != "" {
 			m[r.Name] = r.For
 		}
 	}

@@ -68,6 +68,7 @@ type Store interface {
 	PendingDestructions() ([]store.PendingDestruction, error)
 	Backup(actor string, w io.Writer) (int64, error)
 	KEKFingerprint() string
+	Passes // visitor passes (visitors.go)
 }
 
 // Faces is the owner of face data (internal/faces).
@@ -232,6 +233,9 @@ func (s *Server) routes() []route {
 		{"POST /v0/restore/backup", A, false, s.restoreBackup},
 		{"POST /v0/keys/rotate", A, true, s.rotate},
 		{"POST /v0/camera/nir-register", A, true, s.registerNIR},
+		{"GET /v0/visitors", R, false, s.passes},
+		{"POST /v0/visitors", W, true, s.addPass},
+		{"POST /v0/visitors/{id}/revoke", W, true, s.revokePass},
 	}
 }
 

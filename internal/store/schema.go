@@ -58,6 +58,7 @@ func defaultMigrations() []migration {
 	return []migration{
 		migrateV1,
 		migrateV2,
+		migrateV3,
 	}
 }
 

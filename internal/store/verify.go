@@ -159,10 +159,11 @@ var schemaBuckets = []bucketSpec{
 	{bucketMeta, 1}, {bucketSettings, 1}, {bucketResidents, 1}, {bucketDataKeys, 1}, {bucketTemplates, 1},
 	{bucketCards, 1}, {bucketPINs, 1}, {bucketConsents, 1}, {bucketDeletions, 1}, {bucketAudit, 1},
 	{bucketFailures, 2}, {bucketPending, 2},
+	{bucketVisitors, 3},
 }
 
 // knownSchema is the newest schema verifyTx knows every bucket of.
-const knownSchema = 2
+const knownSchema = 3
 
 // damaged formats a record-level problem: bucket, key, what failed.
 func damaged(bucket []byte, key []byte, format string, args ...any) error {
@@ -248,6 +249,9 @@ func verifyTx(tx *bolt.Tx, kek KEK, current uint32, opts Options) (uint32, verif
 	}
 	if version >= 2 {
 		checks = append(checks, verifyFailures, verifyPending)
+	}
+	if version >= 3 {
+		checks = append(checks, verifyVisitors)
 	}
 	for _, check := range checks {
 		if err := check(tx, kek, keys, &n); err != nil {

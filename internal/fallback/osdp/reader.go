@@ -535,6 +535,8 @@ func (l *link) handle(p Packet, isReq bool) error {
 				l.emit(fallback.Event{Time: now, Kind: fallback.KindKey, Digits: l.pin.Len()})
 			case fallback.StepSubmitted:
 				l.emit(fallback.Event{Time: now, Kind: fallback.KindPIN, PIN: pin})
+			case fallback.StepCode:
+				l.emit(fallback.Event{Time: now, Kind: fallback.KindCode, PIN: pin})
 			}
 		}
 	}

@@ -1,0 +1,127 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gated-dev/gated/internal/fallback"
+	"github.com/gated-dev/gated/internal/store"
+)
+
+// Passes is what the gate needs of the store for visitor passes: find a
+// pass by its code or its QR payload, and spend one use of it (refused
+// with an error wrapping store.ErrPassRefused that says why).
+type Passes interface {
+	FindPassCode(code string) (string, error)
+	CheckPassQR(payload string) (string, error)
+	UsePass(id, reader string) (store.Pass, error)
+}
+
+// Visitor methods.
+const (
+	MethodCode Method = "visitor-code" // a visitor code typed at a keypad: '#', the code, '#'
+	MethodQR   Method = "visitor-qr"   // a pass's QR code shown to a scanner
+)
+
+// visitorCodeKey is the lock-out key every visitor code counts against:
+// a code is typed without a card, so guesses at any keypad are counted
+// together (and per reader), and the count outlives a restart.
+const visitorCodeKey = "visitor-code"
+
+// passReason is what the visitor is told when a pass is refused.
+func passReason(err error) string {
+	switch {
+	case errors.Is(err, store.ErrPassExpired):
+		return "this pass has expired: ask your host for a new one"
+	case errors.Is(err, store.ErrPassNotYet):
+		return "this pass is not valid yet"
+	case errors.Is(err, store.ErrPassRevoked):
+		return "this pass was cancelled: ask your host"
+	case errors.Is(err, store.ErrPassUsedUp):
+		return "this pass has been used: ask your host for a new one"
+	case errors.Is(err, store.ErrPassWrongReader):
+		return "this pass is not for this door"
+	}
+	return "not a pass of this gate"
+}
+
+// code decides on a visitor code typed at a keypad. It counts against the
+// lock-out like a PIN (one shared key for all codes, and the reader's), so
+// guessing is slowed everywhere; the pass it opens is audited, no person.
+func (g *Gate) code(ctx context.Context, ev fallback.Event) (*Decision, error) {
+	reader := g.pairing.Reader(ev.Reader)
+	d := Decision{Method: MethodCode, Reader: reader}
+	if g.cfg.Passes == nil {
+		d.Outcome, d.Reason = Denied, "visitor codes are not used at this gate"
+		out := g.decide(d)
+		return &out, nil
+	}
+	wait, release, err := g.lockout.begin(ctx, visitorCodeKey, reader)
+	switch {
+	case err != nil:
+		return nil, err
+	case wait > 0:
+		d.Outcome, d.Wait = LockedOut, wait
+		d.Reason = fmt.Sprintf("too many wrong codes: try again in %s", wait.Round(1e9))
+		out := g.decide(d)
+		return &out, nil
+	}
+	id, err := g.cfg.Passes.FindPassCode(ev.PIN.Reveal())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		release(checkFailed)
+		d.Outcome, d.Reason = Denied, "wrong code"
+		out := g.decide(d)
+		return &out, nil
+	case err != nil:
+		release(checkAborted)
+		return nil, fmt.Errorf("gate: visitor code: %w", err)
+	}
+	release(checkPassed) // the right code: whether the pass still opens is UsePass's
+	return g.usePass(d, id)
+}
+
+// scan decides on a QR payload from a scanner. A forged payload cannot be
+// guessed (a 128-bit signature), so scans do not count against the
+// lock-out; each refusal is audited.
+func (g *Gate) scan(ctx context.Context, ev fallback.Event) (*Decision, error) {
+	reader := g.pairing.Reader(ev.Reader)
+	d := Decision{Method: MethodQR, Reader: reader}
+	if g.cfg.Passes == nil {
+		d.Outcome, d.Reason = Denied, "visitor passes are not used at this gate"
+		out := g.decide(d)
+		return &out, nil
+	}
+	id, err := g.cfg.Passes.CheckPassQR(ev.PIN.Reveal())
+	switch {
+	case errors.Is(err, store.ErrPassRefused), errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrNotFound):
+		d.Outcome, d.Reason = Denied, passReason(err)
+		out := g.decide(d)
+		return &out, nil
+	case err != nil:
+		return nil, fmt.Errorf("gate: visitor QR: %w", err)
+	}
+	return g.usePass(d, id)
+}
+
+// usePass spends a use of the pass before the door opens: a pass is never
+// used twice, also when the gate restarts between two scans.
+func (g *Gate) usePass(d Decision, id string) (*Decision, error) {
+	d.Pass = id
+	_, err := g.cfg.Passes.UsePass(id, d.Reader)
+	switch {
+	case err == nil:
+		d.Outcome = Granted
+	case errors.Is(err, store.ErrPassRefused), errors.Is(err, store.ErrNotFound):
+		d.Outcome, d.Reason = Denied, passReason(err)
+	case errors.Is(err, store.ErrReadOnly):
+		// Served from a backup: a use could not be counted, so the pass
+		// could be replayed. Fail closed.
+		d.Outcome, d.Reason = Denied, "visitor passes cannot be used now: ask your host or the property office"
+	default:
+		return nil, fmt.Errorf("gate: use pass %s: %w", id, err)
+	}
+	out := g.decide(d)
+	return &out, nil
+}
