@@ -207,6 +207,7 @@ func runDemo(e *env, args []string) error {
 			return true
 		}
 	}
+	var courier string // the visitor pass's code
 	steps := []struct {
 		say string
 		do  func() error
@@ -226,6 +227,22 @@ func runDemo(e *env, args []string) error {
 			}
 			time.Sleep(300 * time.Millisecond)
 			return send("keypad", "1111#")
+		}},
+		{"the property office issues a one-use pass for a courier (valid 2 h)", func() error {
+			now := time.Now()
+			p, err := c.AddPass(ctx, api.NewPass{Name: "courier", From: now, Until: now.Add(2 * time.Hour), Uses: 1})
+			if err != nil {
+				return err
+			}
+			courier = p.Code
+			say("  staff: pass %s, code %s (shown once; typed as # %s #)", p.ID, p.Code, p.Code)
+			return nil
+		}},
+		{"the courier, who has no card, types # and the code and # on the keypad", func() error {
+			return send("keypad", "#"+courier+"#")
+		}},
+		{"the courier comes back and types the same code again", func() error {
+			return send("keypad", "#"+courier+"#")
 		}},
 		{"Obama withdraws his consent at the property office", func() error {
 			d, err := c.DeleteFace(ctx, obama.ID, "consent withdrawn at the office", time.Time{})

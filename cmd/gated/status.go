@@ -81,7 +81,7 @@ func counts(m map[string]int) string {
 		return "none"
 	}
 	var parts []string
-	for _, k := range []string{"face", "card", "card+pin", "card+face", "exit"} {
+	for _, k := range []string{"face", "card", "card+pin", "card+face", "exit", "visitor-code", "visitor-qr"} {
 		if m[k] > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 		}
@@ -94,6 +94,9 @@ func decisionLine(d api.Decision) string {
 	who := d.Name
 	if who == "" {
 		who = d.Resident
+	}
+	if who == "" && d.Pass != "" {
+		who = "pass " + d.Pass
 	}
 	if who != "" {
 		s += " " + who

@@ -140,11 +140,12 @@ type Decisions struct {
 // line). Every field is always present, empty when it does not apply.
 type Decision struct {
 	Time     time.Time `json:"time"`
-	Method   string    `json:"method"`   // face, card, card+pin, card+face
+	Method   string    `json:"method"`   // face, card, card+pin, card+face, exit, door, visitor-code, visitor-qr
 	Outcome  string    `json:"outcome"`  // granted, denied, need-pin, locked-out, turn (asked to turn the head)
 	Resident string    `json:"resident"` // resident ID, when known ("" for an unknown face or card)
 	Name     string    `json:"name"`     // the resident's display name, when known
 	Reader   string    `json:"reader"`   // the card reader or keypad, for card decisions
+	Pass     string    `json:"pass"`     // the visitor pass, for visitor codes and QR (never a person)
 	Reason   string    `json:"reason"`   // why not, and what to do instead
 	// Distance of the face to the resident's templates (an unknown face:
 	// to the nearest resident's); 0 when no face was compared, and 0.000

@@ -59,7 +59,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 const ReadersDown = "every card and PIN reader is down: only enrolled faces can get in"
 
 func apiDecision(g gate.Decision) api.Decision {
-	d := api.Decision{Time: g.Time, Method: string(g.Method), Outcome: string(g.Outcome), Resident: g.Resident, Name: g.Name, Reader: g.Reader, Reason: g.Reason, Distance: g.Distance}
+	d := api.Decision{Time: g.Time, Method: string(g.Method), Outcome: string(g.Outcome), Resident: g.Resident, Name: g.Name, Reader: g.Reader, Pass: g.Pass, Reason: g.Reason, Distance: g.Distance}
 	if f := float64(g.Distance); math.IsInf(f, 0) || math.IsNaN(f) {
 		d.Distance = 0 // JSON has no infinity: an empty gallery's "no match"
 	}
