@@ -52,7 +52,7 @@ type Activity struct {
 	To      time.Time     `json:"to"`
 	Entries uint64        `json:"entries"`
 	Counts  []KindOutcome `json:"counts"`
-	Reasons []ReasonCount     `json:"reasons"`
+	Reasons []ReasonCount `json:"reasons"`
 	Alarms  []Alarm       `json:"alarms"`
 	// AlarmsLeftOut counts alarms in the period not listed (the oldest).
 	AlarmsLeftOut int `json:"alarms_left_out,omitempty"`
