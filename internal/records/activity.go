@@ -36,7 +36,6 @@ type Tally struct {
 	counts  map[[2]string]int
 	reasons map[[3]string]int
 	open    []int // indexes into a.Alarms of alarms not yet ended
-	problem string
 }
 
 // NewTally starts the activity of a period.
