@@ -17,4 +17,4 @@ go test -run '^$' -bench DaemonMemory -benchtime 1x ./cmd/gated/
 go test -run '^$' -bench 'CardToRelay' -benchtime 300x ./internal/fallback/
 OPENBLAS_NUM_THREADS=1 go test -run '^$' -bench NIRCheck -benchtime 50x ./internal/recognizer/nirface/
 go test -run '^$' -bench . ./internal/fallback/osdp/ ./internal/relay/
-GATED_BENCH_RESIDENTS=${GATED_BENCH_RESIDENTS:-100000} go test -run '^$' -bench . -benchtime 3x ./internal/store/
+GATED_BENCH_RESIDENTS=${GATED_BENCH_RESIDENTS:-100000} GATED_BENCH_AUDIT=${GATED_BENCH_AUDIT:-1000000} go test -run '^$' -bench . -benchtime 3x ./internal/store/

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 )
 
 func runAudit(e *env, args []string) error {
@@ -51,23 +50,6 @@ func runAudit(e *env, args []string) error {
 			}
 			return nil
 		},
-		"export": func(e *env, args []string) error {
-			fs := newFlags(e, "audit export", "[--out FILE]  (JSON lines; standard output by default)")
-			cf := addClientFlags(e, fs)
-			out := fs.String("out", "", "write to this file (created 0600)")
-			if _, err := positional(fs, args); err != nil {
-				return err
-			}
-			w := e.stdout
-			if *out != "" {
-				f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				w = f
-			}
-			return cf.client().ExportAudit(e.ctx, w)
-		},
+		"export": runAuditExport,
 	})
 }

@@ -7,12 +7,22 @@ import (
 )
 
 func runReport(e *env, args []string) error {
-	fs := newFlags(e, "report", "[--json]")
+	fs := newFlags(e, "report", "[--from WHEN] [--to WHEN] [--json]  (activity: the last 30 days by default)")
 	cf := addClientFlags(e, fs)
+	fromS := fs.String("from", "", "start of the activity period (2026-11-01, 2026-11-01 08:00, or RFC 3339)")
+	toS := fs.String("to", "", "end of the activity period (a date alone: to the end of that day)")
 	if _, err := positional(fs, args); err != nil {
 		return err
 	}
-	r, err := cf.client().Report(e.ctx)
+	from, err := parseWhen(*fromS, false)
+	if err != nil {
+		return fmt.Errorf("--from %w", err)
+	}
+	to, err := parseWhen(*toS, true)
+	if err != nil {
+		return fmt.Errorf("--to %w", err)
+	}
+	r, err := cf.client().ReportFor(e.ctx, from, to)
 	if err != nil {
 		return err
 	}
@@ -82,6 +92,7 @@ func runReport(e *env, args []string) error {
 		audit = fmt.Sprintf("BROKEN at entry %d: %s", r.Audit.FirstBad, r.Audit.Problem)
 	}
 	fmt.Fprintf(w, "\nAudit log: %s; %s\n", audit, r.AuditRetention)
+	printActivity(w, r.Activity)
 	return nil
 }
 

@@ -393,6 +393,8 @@ type Report struct {
 	Expiring []Expiry `json:"expiring"`
 	// Pending lists destructions not yet complete on disk.
 	Pending []Pending `json:"pending_destructions"`
+	// Activity is what the audit log says of the period (gated report --from --to).
+	Activity *Activity `json:"activity,omitempty"`
 }
 
 // Expiry is when a resident's face data will be purged unless they consent

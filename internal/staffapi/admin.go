@@ -56,13 +56,6 @@ func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request) {
 	control.WriteJSON(w, v)
 }
 
-func (s *Server) auditExport(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	if err := s.st.ExportAudit(w, 0); err != nil {
-		s.log.Error("staffapi: audit export", "err", err)
-	}
-}
-
 func (s *Server) notice(w http.ResponseWriter, r *http.Request) {
 	n, err := s.notices(r.URL.Query().Get("lang"))
 	if err != nil {

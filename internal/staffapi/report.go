@@ -14,6 +14,9 @@ import (
 
 func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 	rep, err := s.buildReport()
+	if err == nil {
+		rep.Activity, err = s.activity(r)
+	}
 	if err != nil {
 		fail(w, err)
 		return

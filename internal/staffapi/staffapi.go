@@ -63,6 +63,7 @@ type Store interface {
 	ForEachAudit(from uint64, fn func(store.AuditEntry) error) error
 	VerifyAudit() (store.AuditReport, error)
 	ExportAudit(w io.Writer, from uint64) error
+	WalkAuditRange(from, to time.Time, fn func(store.AuditRecord) error) (store.AuditRange, error)
 	AppendAudit(ev store.Event) (store.AuditEntry, error)
 	Stats() (store.Stats, error)
 	PendingDestructions() ([]store.PendingDestruction, error)

@@ -294,12 +294,10 @@ func sharedAuditStore(b *testing.B) (string, KEK) {
 			return
 		}
 		defer db.Close()
-		now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
-		ev := Event{Kind: KindAccess, Actor: "gate:front", Subject: "r-000000000001", Outcome: "granted", Detail: "method=face distance=0.41 margin=0.12"}
 		for done := 0; done < s.entries && s.err == nil; {
 			s.err = db.bolt.Update(func(tx *bolt.Tx) error {
 				for i := 0; i < 20000 && done < s.entries; i, done = i+1, done+1 {
-					if _, err := appendAuditEntry(tx, db.keys, now.Add(time.Duration(done)*time.Second), ev); err != nil {
+					if _, err := appendAuditEntry(tx, db.keys, auditBenchTime(done), auditBenchEvent(done)); err != nil {
 						return err
 					}
 				}

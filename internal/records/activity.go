@@ -1,0 +1,196 @@
+package records
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/gated-dev/gated/internal/api"
+	"github.com/gated-dev/gated/internal/store"
+)
+
+// What the tally reads in an entry. The audit log has no alarm or pass
+// fields: these are the strings the gate writes (Outcome "alarm" and
+// "alarm-cleared" today), kept here in one place so that a new event
+// needs only a line.
+var (
+	// alarmStarts and alarmEnds are the outcomes that raise and end an
+	// alarm, of any kind.
+	alarmStarts = []string{"alarm", "alarm-start", "alarm-started", "alarm-raised", "raised"}
+	alarmEnds   = []string{"alarm-cleared", "alarm-end", "alarm-ended", "cleared", "ended"}
+	// alarmKind is a kind whose entries are all alarms: Outcome "start" or
+	// "end" then say which.
+	alarmKind = "alarm"
+)
+
+// maxAlarms bounds the alarms a period lists (the newest); maxReasons the
+// distinct refusal reasons it counts.
+const (
+	maxAlarms  = 500
+	maxReasons = 200
+)
+
+// Tally counts the entries of a period as they stream past.
+type Tally struct {
+	a       api.Activity
+	counts  map[[2]string]int
+	reasons map[[3]string]int
+	open    []int // indexes into a.Alarms of alarms not yet ended
+}
+
+// NewTally starts the activity of a period.
+func NewTally() *Tally {
+	return &Tally{counts: map[[2]string]int{}, reasons: map[[3]string]int{}}
+}
+
+// Add counts one record.
+func (t *Tally) Add(r store.AuditRecord) {
+	t.a.Entries++
+	if r.Damaged != "" {
+		t.counts[[2]string{"(damaged)", ""}]++
+		return
+	}
+	kind, out := string(r.Kind), r.Outcome
+	t.counts[[2]string{kind, out}]++
+	if reason := Field(r.Detail, "reason"); reason != "" {
+		k := [3]string{kind, out, reason}
+		if _, ok := t.reasons[k]; ok || len(t.reasons) < maxReasons {
+			t.reasons[k]++
+		} else {
+			t.reasons[[3]string{kind, out, "(other reasons)"}]++
+		}
+	}
+	switch {
+	case slices.Contains(alarmStarts, out), kind == alarmKind && (out == "start" || out == "started"):
+		t.a.Alarms = append(t.a.Alarms, api.Alarm{Name: alarmName(r), Actor: r.Actor, Start: r.Time, StartSeq: r.Seq})
+		t.open = append(t.open, len(t.a.Alarms)-1)
+		t.trim()
+	case slices.Contains(alarmEnds, out), kind == alarmKind && (out == "end" || out == "stopped"):
+		t.end(r)
+	}
+}
+
+// end closes the alarm r ends: the open one of the same actor and name,
+// else (an end that names its alarm differently, as "a fallback reader is
+// up again" ends "all fallback readers down") the newest open one of the
+// same actor; else the alarm began before the period.
+func (t *Tally) end(r store.AuditRecord) {
+	name := alarmName(r)
+	pick := -1
+	for i := len(t.open) - 1; i >= 0; i-- {
+		al := t.a.Alarms[t.open[i]]
+		if al.Actor != r.Actor {
+			continue
+		}
+		if al.Name == name {
+			pick = i
+			break
+		}
+		if pick < 0 && !explicitName(r) {
+			pick = i
+		}
+	}
+	if pick < 0 {
+		t.a.Alarms = append(t.a.Alarms, api.Alarm{Name: name, Actor: r.Actor, End: r.Time, EndSeq: r.Seq})
+		t.trim()
+		return
+	}
+	al := &t.a.Alarms[t.open[pick]]
+	al.End, al.EndSeq = r.Time, r.Seq
+	t.open = slices.Delete(t.open, pick, pick+1)
+}
+
+// trim keeps the newest maxAlarms alarms.
+func (t *Tally) trim() {
+	if len(t.a.Alarms) <= maxAlarms {
+		return
+	}
+	t.a.Alarms = t.a.Alarms[1:]
+	t.a.AlarmsLeftOut++
+	t.open = slices.DeleteFunc(t.open, func(i int) bool { return i == 0 })
+	for j := range t.open {
+		t.open[j]--
+	}
+}
+
+// alarmName is the first word of the alarm= field of the detail, else the subject, else the
+// detail.
+func alarmName(r store.AuditRecord) string {
+	if n, _, _ := strings.Cut(Field(r.Detail, "alarm"), " "); n != "" {
+		return n
+	}
+	if r.Subject != "" {
+		return r.Subject
+	}
+	return r.Detail
+}
+
+func explicitName(r store.AuditRecord) bool { return Field(r.Detail, "alarm") != "" || r.Subject != "" }
+
+// Activity is the period's activity: counts sorted by kind then outcome,
+// reasons by count, alarms in the order they started (or ended, when they
+// began before the period), with the chain's check of the period.
+func (t *Tally) Activity(r store.AuditRange) api.Activity {
+	a := t.a
+	a.From, a.To = r.From, r.To
+	a.Verified, a.Problem = r.OK(), r.Problem
+	a.Counts = []api.KindOutcome{}
+	for k, n := range t.counts {
+		a.Counts = append(a.Counts, api.KindOutcome{Kind: k[0], Outcome: k[1], Count: n})
+	}
+	slices.SortFunc(a.Counts, func(x, y api.KindOutcome) int {
+		return cmp.Or(cmp.Compare(x.Kind, y.Kind), cmp.Compare(x.Outcome, y.Outcome))
+	})
+	a.Reasons = []api.ReasonCount{}
+	for k, n := range t.reasons {
+		a.Reasons = append(a.Reasons, api.ReasonCount{Kind: k[0], Outcome: k[1], Reason: k[2], Count: n})
+	}
+	slices.SortFunc(a.Reasons, func(x, y api.ReasonCount) int {
+		return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.Reason, y.Reason), cmp.Compare(x.Outcome, y.Outcome))
+	})
+	if a.Alarms == nil {
+		a.Alarms = []api.Alarm{}
+	}
+	return a
+}
+
+// Field is the value of key=value in an audit detail ("reader=front
+// reason=wrong PIN"): up to the next " word=" (so a reason may hold
+// spaces), or "" when the detail has no such key.
+func Field(detail, key string) string {
+	for i := 0; i < len(detail); {
+		j := strings.Index(detail[i:], key+"=")
+		if j < 0 {
+			return ""
+		}
+		j += i
+		if j > 0 && detail[j-1] != ' ' {
+			i = j + 1
+			continue
+		}
+		v := detail[j+len(key)+1:]
+		if end := nextField(v); end >= 0 {
+			v = v[:end]
+		}
+		return strings.TrimSpace(v)
+	}
+	return ""
+}
+
+// nextField is where the next " word=" begins in s, or -1.
+func nextField(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] != ' ' {
+			continue
+		}
+		w := s[i+1:]
+		n := 0
+		for n < len(w) && (w[n] >= 'a' && w[n] <= 'z' || w[n] == '_' || w[n] == '.' || w[n] == '-' || w[n] >= '0' && w[n] <= '9') {
+			n++
+		}
+		if n > 0 && n < len(w) && w[n] == '=' {
+			return i
+		}
+	}
+	return -1
+}

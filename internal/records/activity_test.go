@@ -1,0 +1,95 @@
+package records
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gated-dev/gated/internal/store"
+)
+
+func TestField(t *testing.T) {
+	for _, tc := range []struct{ detail, key, want string }{
+		{"method=card reader=front reason=wrong PIN", "reason", "wrong PIN"},
+		{"method=card reader=front reason=wrong PIN", "reader", "front"},
+		{"reader=front reason=your access is not valid at this time: ask the property office", "reason", "your access is not valid at this time: ask the property office"},
+		{"treason=x", "reason", ""},
+		{"alarm=door.held_open after 30s", "alarm", "door.held_open after 30s"},
+		{"alarm=door.forced door=main", "alarm", "door.forced"},
+		{"", "reason", ""},
+	} {
+		if got := Field(tc.detail, tc.key); got != tc.want {
+			t.Errorf("Field(%q, %q) = %q, want %q", tc.detail, tc.key, got, tc.want)
+		}
+	}
+}
+
+func TestTally(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+	seq := uint64(0)
+	ev := func(min int, kind store.Kind, actor, subject, outcome, detail string) store.AuditRecord {
+		seq++
+		var r store.AuditRecord
+		r.Seq, r.Time, r.Kind, r.Actor, r.Subject, r.Outcome, r.Detail = seq, t0.Add(time.Duration(min)*time.Minute), kind, actor, subject, outcome, detail
+		return r
+	}
+	tl := NewTally()
+	for _, r := range []store.AuditRecord{
+		ev(0, store.KindAdmin, "gate", "", "alarm-cleared", "a fallback reader is up again"), // began before the period
+		ev(1, store.KindAccess, "gate", "r-1", "granted", "method=face"),
+		ev(2, store.KindAccess, "gate", "r-2", "denied", "method=card reader=front reason=your access is not valid at this time: ask the property office"),
+		ev(3, store.KindAccess, "gate", "r-3", "denied", "method=card reader=front reason=your access is not valid at this time: ask the property office"),
+		ev(4, store.KindAdmin, "gate", "", "alarm", "all fallback readers down: front"),
+		ev(5, store.KindAdmin, "system", "", "alarm", "door forced open"),
+		ev(6, "alarm", "gate:door", "", "start", "alarm=door.held_open open 30s"),
+		ev(7, store.KindAdmin, "gate", "", "alarm-cleared", "a fallback reader is up again"),
+		ev(8, "alarm", "gate:door", "", "end", "alarm=door.held_open closed"),
+		ev(9, "visitor", "staff:alice", "pass-1", "issued", "uses=1"),
+		ev(10, "visitor", "gate", "pass-1", "granted", "method=code"),
+	} {
+		tl.Add(r)
+	}
+	tl.Add(store.AuditRecord{Damaged: "does not decode"})
+	a := tl.Activity(store.AuditRange{})
+	if a.Entries != 12 || !a.Verified {
+		t.Errorf("Entries, Verified = %d, %v, want 12, true", a.Entries, a.Verified)
+	}
+	counts := map[string]int{}
+	for _, c := range a.Counts {
+		counts[c.Kind+"/"+c.Outcome] = c.Count
+	}
+	for k, want := range map[string]int{"access/denied": 2, "access/granted": 1, "visitor/issued": 1, "visitor/granted": 1, "alarm/start": 1, "(damaged)/": 1, "admin/alarm": 2} {
+		if counts[k] != want {
+			t.Errorf("count %s = %d, want %d (all: %v)", k, counts[k], want, counts)
+		}
+	}
+	if len(a.Reasons) != 1 || a.Reasons[0].Count != 2 || a.Reasons[0].Reason != "your access is not valid at this time: ask the property office" {
+		t.Errorf("Reasons = %+v, want the schedule refusal twice", a.Reasons)
+	}
+	type pair struct {
+		name       string
+		start, end uint64
+	}
+	want := []pair{{"a fallback reader is up again", 0, 1}, {"all fallback readers down: front", 5, 8}, {"door forced open", 6, 0}, {"door.held_open", 7, 9}}
+	if len(a.Alarms) != len(want) {
+		t.Fatalf("Alarms = %+v, want %d", a.Alarms, len(want))
+	}
+	for i, w := range want {
+		got := a.Alarms[i]
+		if got.StartSeq != w.start || got.EndSeq != w.end {
+			t.Errorf("alarm %d (%s) = start %d end %d, want %d, %d", i, got.Name, got.StartSeq, got.EndSeq, w.start, w.end)
+		}
+	}
+}
+
+func TestTallyBoundsAlarms(t *testing.T) {
+	tl := NewTally()
+	for i := range maxAlarms + 10 {
+		var r store.AuditRecord
+		r.Seq, r.Kind, r.Actor, r.Outcome, r.Detail = uint64(i+1), store.KindAdmin, "gate", "alarm", "PAD"
+		tl.Add(r)
+	}
+	a := tl.Activity(store.AuditRange{})
+	if len(a.Alarms) != maxAlarms || a.AlarmsLeftOut != 10 || a.Alarms[0].StartSeq != 11 {
+		t.Errorf("%d alarms listed, %d left out, first %d; want %d, 10, 11", len(a.Alarms), a.AlarmsLeftOut, a.Alarms[0].StartSeq, maxAlarms)
+	}
+}
