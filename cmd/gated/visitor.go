@@ -20,20 +20,6 @@ func runVisitor(e *env, args []string) error {
 	})
 }
 
-// parseWhen reads a time staff type: RFC 3339, or "2006-01-02 15:04" /
-// "2006-01-02T15:04" in local time.
-func parseWhen(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	for _, layout := range []string{"2006-01-02 15:04", "2006-01-02T15:04"} {
-		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, usageError{fmt.Sprintf("%q is not a time: use 2006-01-02 15:04 or RFC 3339", s)}
-}
-
 func visitorAdd(e *env, args []string) error {
 	fs := newFlags(e, "visitor add", "--name NAME (--valid 2h | --from TIME --until TIME) [--uses N] [--reader NAME] [--png FILE]")
 	cf := addClientFlags(e, fs)
@@ -56,14 +42,14 @@ func visitorAdd(e *env, args []string) error {
 		now := time.Now()
 		p.From, p.Until = now, now.Add(*valid)
 	case *valid == 0 && *until != "":
-		u, err := parseWhen(*until)
+		u, err := parseWhen(*until, true)
 		if err != nil {
-			return err
+			return usageError{"--until " + err.Error()}
 		}
 		f := time.Now()
 		if *from != "" {
-			if f, err = parseWhen(*from); err != nil {
-				return err
+			if f, err = parseWhen(*from, false); err != nil {
+				return usageError{"--from " + err.Error()}
 			}
 		}
 		p.From, p.Until = f, u

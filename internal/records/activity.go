@@ -116,8 +116,10 @@ func (t *Tally) trim() {
 // alarmName is the first word of the alarm= field of the detail, else the subject, else the
 // detail.
 func alarmName(r store.AuditRecord) string {
-	if n, _, _ := strings.Cut(Field(r.Detail, "alarm"), " "); n != "" {
-		return n
+	// "alarm=forced-open: door forced open ..." and "alarm=forced-open
+	// lasted=4s: ..." (the door's) both name forced-open.
+	if n, _, _ := strings.Cut(Field(r.Detail, "alarm"), " "); strings.TrimRight(n, ":;,.") != "" {
+		return strings.TrimRight(n, ":;,.")
 	}
 	if r.Subject != "" {
 		return r.Subject

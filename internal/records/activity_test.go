@@ -45,19 +45,23 @@ func TestTally(t *testing.T) {
 		ev(8, "alarm", "gate:door", "", "end", "alarm=door.held_open closed"),
 		ev(9, "visitor", "staff:alice", "pass-1", "issued", "uses=1"),
 		ev(10, "visitor", "gate", "pass-1", "granted", "method=code"),
+		// The door's own (internal/gate/door.go).
+		ev(11, store.KindAdmin, "door", "", "alarm", "alarm=forced-open: door forced open: the door opened without a grant or the exit button"),
+		ev(12, store.KindAdmin, "door", "", "alarm", "alarm=tamper: tamper input active"),
+		ev(13, store.KindAdmin, "door", "", "alarm-cleared", "alarm=forced-open lasted=2m0s: door forced open: the door opened without a grant or the exit button"),
 	} {
 		tl.Add(r)
 	}
 	tl.Add(store.AuditRecord{Damaged: "does not decode"})
 	a := tl.Activity(store.AuditRange{})
-	if a.Entries != 12 || !a.Verified {
-		t.Errorf("Entries, Verified = %d, %v, want 12, true", a.Entries, a.Verified)
+	if a.Entries != 15 || !a.Verified {
+		t.Errorf("Entries, Verified = %d, %v, want 15, true", a.Entries, a.Verified)
 	}
 	counts := map[string]int{}
 	for _, c := range a.Counts {
 		counts[c.Kind+"/"+c.Outcome] = c.Count
 	}
-	for k, want := range map[string]int{"access/denied": 2, "access/granted": 1, "visitor/issued": 1, "visitor/granted": 1, "alarm/start": 1, "(damaged)/": 1, "admin/alarm": 2} {
+	for k, want := range map[string]int{"access/denied": 2, "access/granted": 1, "visitor/issued": 1, "visitor/granted": 1, "alarm/start": 1, "(damaged)/": 1, "admin/alarm": 4, "admin/alarm-cleared": 3} {
 		if counts[k] != want {
 			t.Errorf("count %s = %d, want %d (all: %v)", k, counts[k], want, counts)
 		}
@@ -69,12 +73,15 @@ func TestTally(t *testing.T) {
 		name       string
 		start, end uint64
 	}
-	want := []pair{{"a fallback reader is up again", 0, 1}, {"all fallback readers down: front", 5, 8}, {"door forced open", 6, 0}, {"door.held_open", 7, 9}}
+	want := []pair{{"a fallback reader is up again", 0, 1}, {"all fallback readers down: front", 5, 8}, {"door forced open", 6, 0}, {"door.held_open", 7, 9}, {"forced-open", 12, 14}, {"tamper", 13, 0}}
 	if len(a.Alarms) != len(want) {
 		t.Fatalf("Alarms = %+v, want %d", a.Alarms, len(want))
 	}
 	for i, w := range want {
 		got := a.Alarms[i]
+		if i >= 4 && got.Name != w.name {
+			t.Errorf("alarm %d named %q, want %q", i, got.Name, w.name)
+		}
 		if got.StartSeq != w.start || got.EndSeq != w.end {
 			t.Errorf("alarm %d (%s) = start %d end %d, want %d, %d", i, got.Name, got.StartSeq, got.EndSeq, w.start, w.end)
 		}
