@@ -72,7 +72,7 @@ func sub(e *env, group string, args []string, cmds map[string]func(*env, []strin
 			names = append(names, n)
 		}
 		slices.Sort(names)
-		return usageError{fmt.Sprintf("gated %s: give a subcommand: %s", group, strings.Join(names, ", "))}
+		return usageError{"give a subcommand: " + strings.Join(names, ", ")}
 	}
 	f, ok := cmds[args[0]]
 	if !ok {

@@ -51,7 +51,7 @@ func commands() []command {
 		{"keygen", "--out FILE [--owner USER]", "create a device key file", runKeygen},
 		{"status", "[--json]", "show the gate's state", runStatus},
 		{"watch", "[--json]", "show access decisions as they happen", runWatch},
-		{"resident", "add|list|show|update|disable|enable|delete ...", "manage residents", runResident},
+		{"resident", "add|list|show|update|set|disable|enable|delete ...", "manage residents", runResident},
 		{"visitor", "add|list|revoke ...", "issue and revoke visitor passes (code and QR)", runVisitor},
 		{"card", "assign|revoke ID NUMBER", "manage cards", runCard},
 		{"pin", "set|reset ID", "manage PINs", runPIN},
