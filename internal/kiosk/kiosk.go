@@ -10,7 +10,7 @@
 // It is bound to one reader (and that reader's keypad): the daemon gives it
 // only that reader's events. Cards and PINs there are the gate's, as at any
 // reader: a flow starts only when the door has just opened for a card
-// there and 1# or 2# follows, and it is for that card's holder. Consent,
+// there and 1#, 2# or 3# follows, and it is for that card's holder. Consent,
 // a guardian's consent and the destruction of face data each take a card
 // again, the number the screen shows, then the PIN; a PIN without the
 // number right before it is the gate's. Slow steps (the PIN check, the
@@ -384,7 +384,7 @@ func (k *Kiosk) toIdle() {
 
 // Decision shows an access decision of the gate on the idle screen. While a
 // resident is in an enrollment or opt-out, decisions are not shown. A door
-// opened for the last card shown at the kiosk's reader lets 1# or 2# start
+// opened for the last card shown at the kiosk's reader lets 1#, 2# or 3# start
 // a flow for that card's holder (idle).
 func (k *Kiosk) Decision(d gate.Decision) {
 	k.mu.Lock()
@@ -436,7 +436,7 @@ func (k *Kiosk) Decision(d gate.Decision) {
 // gives it no other) and reports whether the kiosk used it; if not, the
 // gate must have it. It never blocks on slow work. Cards always go to the
 // gate too (false), and so does every PIN but the one that completes a
-// deciding step (step); codes shorter than a PIN (1#, 2#, 9#, 0#, the
+// deciding step (step); codes shorter than a PIN (1#, 2#, 3#, 9#, 0#, the
 // number shown) are the kiosk's.
 func (k *Kiosk) Event(ctx context.Context, ev fallback.Event) bool {
 	k.mu.Lock()
@@ -468,7 +468,7 @@ const window = 20 * time.Second
 // idle takes an event while no flow is open; k.mu held. Cards and PINs
 // are always the gate's: a resident's card and PIN are never swallowed.
 // The kiosk remembers the last card shown, and the gate's decision tells
-// it when the door opened for that card (Decision); 1# or 2# within
+// it when the door opened for that card (Decision); 1#, 2# or 3# within
 // window of that starts a flow for it. 9# switches the language.
 func (k *Kiosk) idle(ev fallback.Event) bool {
 	now := k.cfg.Now()
