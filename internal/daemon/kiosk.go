@@ -32,7 +32,7 @@ type kioskBackend struct{ d *daemon }
 func (d *daemon) newKiosk() *kiosk.Kiosk {
 	c := d.cfg.Kiosk
 	return kiosk.New(kiosk.Config{Frames: c.EnrollFrames, Timeout: c.Timeout.Duration, PINTimeout: d.cfg.Access.PINTimeout.Duration,
-		FaceMode: calibrate.Off, Reader: c.Reader, Log: d.log}, kioskBackend{d})
+		FaceMode: calibrate.Off, Reader: c.Reader, Log: d.log, Passes: d.kioskPasses()}, kioskBackend{d})
 }
 
 // Holder looks a card up in the store, with no PIN: the kiosk only lets a

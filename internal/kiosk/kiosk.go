@@ -2,13 +2,15 @@
 // of the camera sees (idle, granted, denied) and the two things residents
 // do there themselves: enroll their face, after reading the notice and
 // consenting as a separate step, and withdraw (opt out), which destroys
-// their face data at once. Every step works from the keypad alone (PINs
-// end with #): the screen only shows.
+// their face data at once; and, where the daemon allows (Config.Passes),
+// a visitor pass a resident issues for their guest, shown once (pass.go).
+// Every step works from the keypad alone (PINs end with #): the screen
+// only shows.
 //
 // It is bound to one reader (and that reader's keypad): the daemon gives it
 // only that reader's events. Cards and PINs there are the gate's, as at any
 // reader: a flow starts only when the door has just opened for a card
-// there and 1# or 2# follows, and it is for that card's holder. Consent,
+// there and 1#, 2# or 3# follows, and it is for that card's holder. Consent,
 // a guardian's consent and the destruction of face data each take a card
 // again, the number the screen shows, then the PIN; a PIN without the
 // number right before it is the gate's. Slow steps (the PIN check, the
@@ -157,7 +159,11 @@ type Screen struct {
 	Live     bool   `json:"live,omitempty"`
 	Progress string `json:"progress,omitempty"`
 	Turn     string `json:"turn,omitempty"`
-	Seq      uint64 `json:"seq"`
+	// Pass is a visitor pass's code as the visitor types it ("# code #"),
+	// shown once; QR is set when its QR code is shown too (GET /pass.png).
+	Pass string `json:"pass,omitempty"`
+	QR   bool   `json:"qr,omitempty"`
+	Seq  uint64 `json:"seq"`
 }
 
 // Config sets the kiosk's timing.
@@ -176,6 +182,7 @@ type Config struct {
 	Reader string
 	Log    *slog.Logger
 	Now    func() time.Time
+	Passes Passes // visitor passes residents issue (3#, pass.go); nil: not offered
 }
 
 // Kiosk runs the resident screen.
@@ -195,7 +202,8 @@ type Kiosk struct {
 
 	resultAt time.Time // when a flow's result was shown
 
-	frame []byte // the camera's latest picture, while a capture shows it
+	frame  []byte // the camera's latest picture, while a capture shows it
+	passQR []byte // the PNG of a pass's QR code, while it shows (pass.go)
 
 	lastCard fallback.Card // the last card shown at the reader while no flow was open
 	lastAt   time.Time     // when
@@ -212,6 +220,7 @@ type grant struct {
 // flow is an enrollment or opt-out in progress.
 type flow struct {
 	optOut     bool
+	pass       bool          // a visitor pass (pass.go)
 	card       fallback.Card // the card the door opened for before the flow began
 	residentID string        // its holder, as the gate said
 	resident   Resident      // once their card and PIN confirmed it
@@ -345,6 +354,9 @@ func (k *Kiosk) show(st State, extra func(*Screen), stay time.Duration) {
 	if !s.Live {
 		k.frame = nil // the picture goes with the capture screen
 	}
+	if s.Pass == "" {
+		k.passQR = nil // the QR code goes with the pass's screen
+	}
 	k.until = time.Time{}
 	if stay > 0 {
 		k.until = k.cfg.Now().Add(stay)
@@ -372,7 +384,7 @@ func (k *Kiosk) toIdle() {
 
 // Decision shows an access decision of the gate on the idle screen. While a
 // resident is in an enrollment or opt-out, decisions are not shown. A door
-// opened for the last card shown at the kiosk's reader lets 1# or 2# start
+// opened for the last card shown at the kiosk's reader lets 1#, 2# or 3# start
 // a flow for that card's holder (idle).
 func (k *Kiosk) Decision(d gate.Decision) {
 	k.mu.Lock()
@@ -424,7 +436,7 @@ func (k *Kiosk) Decision(d gate.Decision) {
 // gives it no other) and reports whether the kiosk used it; if not, the
 // gate must have it. It never blocks on slow work. Cards always go to the
 // gate too (false), and so does every PIN but the one that completes a
-// deciding step (step); codes shorter than a PIN (1#, 2#, 9#, 0#, the
+// deciding step (step); codes shorter than a PIN (1#, 2#, 3#, 9#, 0#, the
 // number shown) are the kiosk's.
 func (k *Kiosk) Event(ctx context.Context, ev fallback.Event) bool {
 	k.mu.Lock()
@@ -456,7 +468,7 @@ const window = 20 * time.Second
 // idle takes an event while no flow is open; k.mu held. Cards and PINs
 // are always the gate's: a resident's card and PIN are never swallowed.
 // The kiosk remembers the last card shown, and the gate's decision tells
-// it when the door opened for that card (Decision); 1# or 2# within
+// it when the door opened for that card (Decision); 1#, 2# or 3# within
 // window of that starts a flow for it. 9# switches the language.
 func (k *Kiosk) idle(ev fallback.Event) bool {
 	now := k.cfg.Now()
@@ -479,6 +491,8 @@ func (k *Kiosk) idle(ev fallback.Event) bool {
 		}
 		k.granted = grant{}
 		k.start(&flow{optOut: optOut, card: g.card, residentID: g.resident})
+	case "3":
+		return k.idlePass(now) // a visitor pass (pass.go)
 	case "9":
 		lang := "en"
 		if k.screen.Lang == "en" {
@@ -500,6 +514,10 @@ func (k *Kiosk) idle(ev fallback.Event) bool {
 func (k *Kiosk) start(f *flow) {
 	f.code = newCode()
 	k.flow = f
+	if f.pass {
+		k.startPass(f)
+		return
+	}
 	if f.optOut {
 		k.show(OptOutConfirm, func(s *Screen) {
 			s.Code = f.code
@@ -519,10 +537,10 @@ func (k *Kiosk) start(f *flow) {
 	}, k.cfg.Timeout*3)
 }
 
-// Press takes a touch on the screen: the menu codes only (0, 1, 2, 9),
+// Press takes a touch on the screen: the menu codes only (0, 1, 2, 3, 9),
 // never a PIN.
 func (k *Kiosk) Press(ctx context.Context, code string) {
-	if len(code) != 1 || !strings.Contains("0129", code) {
+	if len(code) != 1 || !strings.Contains("01239", code) {
 		return
 	}
 	k.Event(ctx, fallback.Event{Reader: "screen", Kind: fallback.KindPIN, PIN: fallback.NewSecret(code), Time: k.cfg.Now()})
@@ -555,7 +573,10 @@ func (k *Kiosk) update(change func(*Screen)) {
 // one entry from one keypad.
 func (k *Kiosk) step(ev fallback.Event) bool {
 	f, st := k.flow, k.screen.State
-	deciding := st == ReadNotice || st == OptOutConfirm || st == GuardianCard
+	if st == PassChoose || st == PassShown {
+		return k.passStep(ev)
+	}
+	deciding := st == ReadNotice || st == OptOutConfirm || st == GuardianCard || st == PassConfirm
 	now := k.cfg.Now()
 	if ev.Kind == fallback.KindCard {
 		if !deciding || f.busy || f.final {
@@ -620,6 +641,8 @@ func (k *Kiosk) step(ev fallback.Event) bool {
 			k.confirmed(f, who)
 		case GuardianCard:
 			k.guardianConsented(f, who)
+		case PassConfirm:
+			k.passIdentified(f, who)
 		}
 	})
 	return true
@@ -643,7 +666,7 @@ const (
 
 // keysFor names the keypad line of a deciding step at a stage.
 func keysFor(st State, stage int) string {
-	key := map[State]string{ReadNotice: "notice-keys", OptOutConfirm: "optout-keys", GuardianCard: "guardian-keys"}[st]
+	key := map[State]string{ReadNotice: "notice-keys", OptOutConfirm: "optout-keys", GuardianCard: "guardian-keys", PassConfirm: "pass-keys"}[st]
 	if stage == stageCard {
 		return key + "-card"
 	}

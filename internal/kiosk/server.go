@@ -34,6 +34,7 @@ func (k *Kiosk) Handler() http.Handler {
 	})
 	m.HandleFunc("GET /events", k.serveEvents)
 	m.HandleFunc("GET /frame", k.serveFrame)
+	m.HandleFunc("GET /pass.png", k.servePassQR) // pass.go
 	m.HandleFunc("POST /press", k.servePress)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !loopbackHost(r.Host) {
@@ -97,15 +98,15 @@ func (k *Kiosk) serveEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // servePress takes a touch on the screen: {"code": "1"}, the same codes
-// as on the keypad (1, 2, 9, 0). A PIN is never entered on the screen.
+// as on the keypad (1, 2, 3, 9, 0). A PIN is never entered on the screen.
 func (k *Kiosk) servePress(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Code string `json:"code"`
 	}
 	dec := json.NewDecoder(io.LimitReader(r.Body, 256))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil || len(in.Code) != 1 || !strings.Contains("0129", in.Code) {
-		http.Error(w, "kiosk: press 0, 1, 2 or 9", http.StatusBadRequest)
+	if err := dec.Decode(&in); err != nil || len(in.Code) != 1 || !strings.Contains("01239", in.Code) {
+		http.Error(w, "kiosk: press 0, 1, 2, 3 or 9", http.StatusBadRequest)
 		return
 	}
 	if o := r.Header.Get("Origin"); o != "" && !loopbackHost(strings.TrimPrefix(strings.TrimPrefix(o, "http://"), "https://")) {

@@ -20,8 +20,8 @@ var texts = map[string][2]string{
 	"t-optout-done":    {"人脸数据已销毁", "Face data destroyed"},
 	"t-problem":        {"请重试", "Please try again"},
 	// bodies
-	"idle-keys":        {"刷卡开门后：1# 登记人脸　2# 撤回同意（删除人脸数据）　9# English", "after your card opens the door: 1# enroll your face   2# withdraw (delete face data)   9# 中文"},
-	"granted-keys":     {"1# 登记人脸　2# 撤回同意（删除人脸数据）", "1# enroll your face   2# withdraw (delete face data)"},
+	"idle-keys":        {"刷卡开门后：1# 登记人脸　2# 撤回同意（删除人脸数据）　3# 访客通行码　9# English", "after your card opens the door: 1# enroll your face   2# withdraw (delete face data)   3# visitor pass   9# 中文"},
+	"granted-keys":     {"1# 登记人脸　2# 撤回同意（删除人脸数据）　3# 访客通行码", "1# enroll your face   2# withdraw (delete face data)   3# visitor pass"},
 	"enroll-first":     {"登记人脸：请先在这里照常刷卡开门，然后在 20 秒内按 1#。", "To enroll your face: first open the door here with your card as usual, then type 1# within 20 seconds."},
 	"optout-first":     {"撤回同意：请先在这里照常刷卡开门，然后在 20 秒内按 2#。", "To withdraw: first open the door here with your card as usual, then type 2# within 20 seconds."},
 	"idle":             {"请看摄像头，或刷卡并输入密码。", "Look at the camera, or use your card and PIN."},

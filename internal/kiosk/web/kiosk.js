@@ -2,13 +2,15 @@
 // server-sent events; buttons send the same codes as the keypad.
 "use strict";
 const buttonsFor = {
-  "idle": [["1", {zh: "登记人脸", en: "Enroll face"}], ["2", {zh: "撤回同意", en: "Withdraw"}], ["9", {zh: "English", en: "中文"}]],
+  "idle": [["1", {zh: "登记人脸", en: "Enroll face"}], ["2", {zh: "撤回同意", en: "Withdraw"}], ["3", {zh: "访客通行码", en: "Visitor pass"}], ["9", {zh: "English", en: "中文"}]],
   // Agreeing and destroying take the resident's PIN on the keypad: the
   // screen offers only the way out.
   "notice": [["0", {zh: "我不同意", en: "I do not agree"}]],
   "optout-confirm": [["0", {zh: "取消", en: "Cancel"}]],
+  "pass-choose": [["1", {zh: "一次", en: "One visit"}], ["2", {zh: "多次", en: "Several visits"}], ["0", {zh: "取消", en: "Cancel"}]],
+  "pass-shown": [["0", {zh: "完成", en: "Done"}]],
 };
-const cancelable = ["enroll-card", "enroll-pin", "guardian-card", "guardian-pin", "capture", "optout-card", "optout-pin"];
+const cancelable = ["pass-confirm", "enroll-card", "enroll-pin", "guardian-card", "guardian-pin", "capture", "optout-card", "optout-pin"];
 
 function press(code) {
   fetch("/press", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({code})});
@@ -26,6 +28,7 @@ function show(s) {
   document.getElementById("receipt").textContent = s.receipt || "";
   document.getElementById("progress").textContent = s.progress || "";
   showCamera(s);
+  showPass(s);
   const nav = document.getElementById("buttons");
   nav.replaceChildren();
   let list = buttonsFor[s.state] || [];
@@ -38,6 +41,16 @@ function show(s) {
     nav.append(b);
   }
   document.body.dataset.seq = String(s.seq);
+}
+
+// A visitor pass is shown once: its code, and its QR code (a PNG the daemon
+// holds in memory only while this screen shows).
+function showPass(s) {
+  document.getElementById("pass").textContent = s.pass || "";
+  const qr = document.getElementById("qr");
+  if (s.qr) qr.src = "/pass.png?n=" + s.seq;
+  else qr.removeAttribute("src");
+  qr.hidden = !s.qr;
 }
 
 // While a face is captured the page polls the camera's latest picture (a
