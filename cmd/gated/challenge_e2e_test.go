@@ -137,7 +137,7 @@ func TestHeadTurnChallengeOnTheRealBinary(t *testing.T) {
 	// Each photo is 2 frames (not the rig's 4): the turn's 9 frames then
 	// take under a second of the 5 s the gate allows, even on a busy test
 	// machine.
-	r := startRigWith(t, map[string]string{"face.challenge": "true", "camera.repeat": "2"})
+	r := startRigWith(t, map[string]string{"face.challenge": "true", "camera.repeat": "2", "face.challenge_time": `"8s"`})
 	id := r.addResident("Bona", "7101", "1234")
 	r.gated("face", "enroll", id, "--photo", front, "--photo", left, "--photo", right, "--consent", "paper")
 	lines, _ := r.watch("--json")

@@ -40,7 +40,7 @@ func startKiosk(t *testing.T) *kioskRig {
 	addr := l.Addr().String()
 	l.Close()
 	r := startRigWith(t, map[string]string{"kiosk.enabled": "true", "kiosk.listen": strconv.Quote(addr), "kiosk.reader": `"front"`,
-		"kiosk.enroll_frames": "3", "kiosk.timeout": `"40s"`})
+		"kiosk.enroll_frames": "3", "kiosk.timeout": `"40s"`, "face.challenge_time": `"10s"`})
 	k := &kioskRig{gateRig: r, url: "http://" + addr + "/"}
 	k.shots = t.TempDir()
 	if os.Getenv("GATED_UPDATE_SCREENSHOTS") != "" {

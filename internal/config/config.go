@@ -132,6 +132,10 @@ type Face struct {
 	// yunet detector's landmarks. It does not lower the APCER the policy
 	// counts: it is measured on views of photos only.
 	Challenge bool `toml:"challenge"`
+	// ChallengeTime is how long a face asked to turn its head has to do
+	// it, at the door and at the kiosk (default 5 s; 2 s to 20 s): longer
+	// on a slow gate that sees few frames a second.
+	ChallengeTime Duration `toml:"challenge_time"`
 }
 
 // Camera is the V4L2 camera, or a folder/video standing in for it.
@@ -415,7 +419,7 @@ func Default() *Config {
 		Face: Face{
 			Model: models.Dlib, Calibrate: true, Target: 1e-4,
 			Threshold: 0.40, Margin: 0.05, Frames: 3,
-			Cooldown: Duration{5 * time.Second}, Detector: "auto", MaxSide: 1280, PADMaxAPCER: 0.05,
+			Cooldown: Duration{5 * time.Second}, Detector: "auto", MaxSide: 1280, PADMaxAPCER: 0.05, ChallengeTime: Duration{5 * time.Second},
 		},
 		Camera: Camera{Width: 640, Height: 480, FPS: 10, Repeat: 1, NIR: NIRCamera{Width: 640, Height: 480, MaxSkew: Duration{40 * time.Millisecond}}},
 		Access: Access{
@@ -509,6 +513,9 @@ func (c *Config) check() []error {
 		}
 		if !slices.Contains([]string{"auto", "yunet", "hog", "cnn"}, f.Detector) {
 			bad("face.detector", fmt.Sprintf("%q", f.Detector), `use "auto" (yunet where its model is installed, else hog), "yunet" (finds small and turned faces, fast), "hog" (dlib's, fast, misses faces under about 80 px) or "cnn" (dlib's, slow)`)
+		}
+		if f.ChallengeTime.Duration < 2*time.Second || f.ChallengeTime.Duration > 20*time.Second {
+			bad("face.challenge_time", f.ChallengeTime.String(), `use 2s to 20s, e.g. "5s": how long a face asked to turn its head has to do it`)
 		}
 		if f.Challenge && (f.Detector == "hog" || f.Detector == "cnn") {
 			bad("face.challenge", "true", fmt.Sprintf(`the head-turn challenge needs the yunet detector's landmarks (face.detector = %q has no mouth corners): set face.detector = "yunet" or "auto"`, f.Detector))

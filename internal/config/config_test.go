@@ -93,6 +93,7 @@ for = "nobody"
 		{"days overflow", minimal + "[privacy]\nretention = \"1e10d\"\n", []string{`"1e10d" is not a duration`}},
 		{"no face cooldown", minimal + "[face]\nenabled = true\ncooldown = \"1ns\"\n[camera]\ndevice = \"0\"\n", []string{"face.cooldown"}},
 		{"a cooldown of years", minimal + "[face]\nenabled = true\ncooldown = \"87600h\"\n[camera]\ndevice = \"0\"\n", []string{"face.cooldown"}},
+		{"a challenge time of a minute", minimal + "[face]\nenabled = true\nchallenge_time = \"1m\"\n[camera]\ndevice = \"0\"\n", []string{"face.challenge_time"}},
 		{"a challenge without landmarks", minimal + "[face]\nenabled = true\ndetector = \"hog\"\nchallenge = true\n[camera]\ndevice = \"0\"\n", []string{"face.challenge", "yunet"}},
 		{"PIN timeout too short", minimal + "[access]\npin_timeout = \"1s\"\n", []string{"access.pin_timeout"}},
 		{"lockout never starts", minimal + "[access]\nlockout_free = 1000000000\n", []string{"access.lockout"}},

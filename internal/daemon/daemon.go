@@ -375,6 +375,7 @@ func (d *daemon) newGate(faceOn bool) error {
 		Liveness:      d.liveness(),
 		LivenessLayer: d.livenessLayer(),
 		Challenge:     cfg.Face.Challenge,
+		ChallengeTime: cfg.Face.ChallengeTime.Duration,
 		Door:          d.doorConfig(),
 		Schedule:      sched,
 		AntiPassback:  passback,

@@ -94,7 +94,7 @@ func (b kioskBackend) Capture(ctx context.Context, residentID string, frames int
 	if jump <= 0 {
 		jump = float32(d.cfg.Face.Threshold)
 	}
-	l := recognizer.Live{Turn: randomTurn(), Preview: preview, MaxJump: jump}
+	l := recognizer.Live{Turn: randomTurn(), TurnWithin: d.cfg.Face.ChallengeTime.Duration, Preview: preview, MaxJump: jump}
 	if d.pad != nil {
 		l.PAD, l.Decide, l.Layer = d.pad, liveness.Default.Decide, d.cfg.Face.Liveness
 	}
