@@ -60,6 +60,25 @@ func (db *DB) AssignCard(actor, residentID, number string) error {
 	return nil
 }
 
+// heldCard returns the cards bucket and the record of the card with hash
+// h, which residentID must hold (else ErrNotFound; a record that does not
+// decode is ErrCorrupt).
+func heldCard(tx *bolt.Tx, h []byte, residentID string) (*bolt.Bucket, cardRecord, error) {
+	b := tx.Bucket(bucketCards)
+	v := b.Get(h)
+	if v == nil {
+		return nil, cardRecord{}, fmt.Errorf("%w: card", ErrNotFound)
+	}
+	c, err := decodeCard(v)
+	if err != nil {
+		return nil, cardRecord{}, fmt.Errorf("%w: %s: %w", ErrCorrupt, cardTag(h), err)
+	}
+	if c.ResidentID != residentID {
+		return nil, cardRecord{}, fmt.Errorf("%w: card of this resident", ErrNotFound)
+	}
+	return b, c, nil
+}
+
 // RevokeCard removes the card from the resident, or returns ErrNotFound if
 // the resident does not hold it.
 func (db *DB) RevokeCard(actor, residentID, number string) error {
@@ -69,17 +88,9 @@ func (db *DB) RevokeCard(actor, residentID, number string) error {
 	}
 	h := db.keys.cardHash(number)
 	err = db.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCards)
-		v := b.Get(h)
-		if v == nil {
-			return fmt.Errorf("%w: card", ErrNotFound)
-		}
-		c, err := decodeCard(v)
+		b, _, err := heldCard(tx, h, residentID)
 		if err != nil {
-			return fmt.Errorf("%w: %s: %w", ErrCorrupt, cardTag(h), err)
-		}
-		if c.ResidentID != residentID {
-			return fmt.Errorf("%w: card of this resident", ErrNotFound)
+			return err
 		}
 		if err := b.Delete(h); err != nil {
 			return err

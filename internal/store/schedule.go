@@ -129,17 +129,9 @@ func (db *DB) SetCardValidity(actor, residentID, number string, from, until time
 	}
 	h := db.keys.cardHash(number)
 	err = db.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCards)
-		v := b.Get(h)
-		if v == nil {
-			return fmt.Errorf("%w: card", ErrNotFound)
-		}
-		c, err := decodeCard(v)
+		b, c, err := heldCard(tx, h, residentID)
 		if err != nil {
-			return fmt.Errorf("%w: %s: %w", ErrCorrupt, cardTag(h), err)
-		}
-		if c.ResidentID != residentID {
-			return fmt.Errorf("%w: card of this resident", ErrNotFound)
+			return err
 		}
 		c.Access = a
 		if err := b.Put(h, encodeCard(c)); err != nil {
