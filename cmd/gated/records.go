@@ -37,6 +37,18 @@ func parseWhen(s string, end bool) (time.Time, error) {
 	return t, nil
 }
 
+// parsePeriod reads --from and --to (parseWhen; a date alone as --to is
+// the end of that day).
+func parsePeriod(fromS, toS string) (from, to time.Time, err error) {
+	if from, err = parseWhen(fromS, false); err != nil {
+		return from, to, fmt.Errorf("--from %w", err)
+	}
+	if to, err = parseWhen(toS, true); err != nil {
+		return from, to, fmt.Errorf("--to %w", err)
+	}
+	return from, to, nil
+}
+
 // runAuditExport is gated audit export.
 func runAuditExport(e *env, args []string) error {
 	fs := newFlags(e, "audit export", "[--from WHEN] [--to WHEN] [--format csv|jsonl] [--out FILE]\n"+
@@ -50,13 +62,9 @@ func runAuditExport(e *env, args []string) error {
 	if _, err := positional(fs, args); err != nil {
 		return err
 	}
-	from, err := parseWhen(*fromS, false)
+	from, to, err := parsePeriod(*fromS, *toS)
 	if err != nil {
-		return fmt.Errorf("--from %w", err)
-	}
-	to, err := parseWhen(*toS, true)
-	if err != nil {
-		return fmt.Errorf("--to %w", err)
+		return err
 	}
 	f, err := records.ParseFormat(*formatS)
 	if err != nil {

@@ -14,13 +14,9 @@ func runReport(e *env, args []string) error {
 	if _, err := positional(fs, args); err != nil {
 		return err
 	}
-	from, err := parseWhen(*fromS, false)
+	from, to, err := parsePeriod(*fromS, *toS)
 	if err != nil {
-		return fmt.Errorf("--from %w", err)
-	}
-	to, err := parseWhen(*toS, true)
-	if err != nil {
-		return fmt.Errorf("--to %w", err)
+		return err
 	}
 	r, err := cf.client().ReportFor(e.ctx, from, to)
 	if err != nil {
