@@ -428,6 +428,21 @@ func (db *DB) RevokePass(actor, id string) error {
 
 var errNoChange = errors.New("no change")
 
+// loadPass returns the visitors bucket and the pass id in it: ErrNotFound,
+// or ErrCorrupt for a record that does not decode.
+func loadPass(tx *bolt.Tx, id string) (*bolt.Bucket, passRecord, error) {
+	b := tx.Bucket(bucketVisitors)
+	v := b.Get([]byte(id))
+	if v == nil {
+		return nil, passRecord{}, fmt.Errorf("%w: pass %s", ErrNotFound, id)
+	}
+	r, err := decodePass(v)
+	if err != nil {
+		return nil, passRecord{}, fmt.Errorf("%w: pass %s: %w", ErrCorrupt, id, err)
+	}
+	return b, r, nil
+}
+
 // changePass applies fn to the pass in one transaction with its audit
 // entry (detail); fn returning errNoChange commits nothing.
 func (db *DB) changePass(actor, id, detail string, fn func(*passRecord, time.Time) error) error {
@@ -436,14 +451,9 @@ func (db *DB) changePass(actor, id, detail string, fn func(*passRecord, time.Tim
 		return fmt.Errorf("store: pass %s: %w", id, err)
 	}
 	err = db.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketVisitors)
-		v := b.Get([]byte(id))
-		if v == nil {
-			return fmt.Errorf("%w: pass %s", ErrNotFound, id)
-		}
-		r, err := decodePass(v)
+		b, r, err := loadPass(tx, id)
 		if err != nil {
-			return fmt.Errorf("%w: pass %s: %w", ErrCorrupt, id, err)
+			return err
 		}
 		if err := fn(&r, now); err != nil {
 			return err
@@ -532,14 +542,9 @@ func (db *DB) changePassQuiet(id string, fn func(*passRecord, time.Time) error) 
 		return err
 	}
 	return db.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketVisitors)
-		v := b.Get([]byte(id))
-		if v == nil {
-			return fmt.Errorf("%w: pass %s", ErrNotFound, id)
-		}
-		r, err := decodePass(v)
+		b, r, err := loadPass(tx, id)
 		if err != nil {
-			return fmt.Errorf("%w: pass %s: %w", ErrCorrupt, id, err)
+			return err
 		}
 		if err := fn(&r, now); err != nil {
 			return err
