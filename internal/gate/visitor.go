@@ -78,8 +78,18 @@ func (g *Gate) code(ctx context.Context, ev fallback.Event) (*Decision, error) {
 		release(checkAborted)
 		return nil, fmt.Errorf("gate: visitor code: %w", err)
 	}
-	release(checkPassed) // the right code: whether the pass still opens is UsePass's
-	return g.usePass(d, id)
+	// The right code of a pass: only a use that opens the door clears
+	// the count. The code of a used, expired or revoked pass is no guess,
+	// but a guesser may hold one (their own, from last week): were it to
+	// clear the count, typing it after each wait would give 3 more free
+	// guesses, for ever.
+	out, err := g.usePass(d, id)
+	if err == nil && out.Outcome == Granted {
+		release(checkPassed)
+	} else {
+		release(checkAborted)
+	}
+	return out, err
 }
 
 // scan decides on a QR payload from a scanner. A forged payload cannot be
