@@ -1,6 +1,7 @@
 package gate_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -53,5 +54,45 @@ func TestRedVisitorDeadCodeDoesNotResetLockout(t *testing.T) {
 		if d := decideEv(t, fx, codeEv("front", wrong)); d.Outcome != gate.Denied {
 			t.Fatalf("round %d: the guess due after the wait = %+v, want denied", round, d)
 		}
+	}
+}
+
+// A visitor holds their phone in front of a scanner in continuous mode
+// (most scanners re-read a code left in view every few hundred ms): the
+// QR is one presentation, like a card held on a reader. It opened the door
+// once per read, spending every use of a multi-use pass in a second.
+func TestRedVisitorQRHeldAtScannerIsOnePresentation(t *testing.T) {
+	fx := passFixture(t)
+	now := fx.clock.now()
+	p, err := fx.st.AddPass("staff:test", store.NewPass{Name: "plumber", From: now, Until: now.Add(8 * time.Hour), Uses: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(at time.Time) *gate.Decision {
+		t.Helper()
+		ev := scanEv("front-qr", p.QR)
+		ev.Time = at
+		d, err := fx.g.Reader(context.Background(), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	t0 := time.Now()
+	if d := read(t0); d == nil || d.Outcome != gate.Granted {
+		t.Fatalf("first read = %+v, want granted", d)
+	}
+	for i := 1; i <= 5; i++ {
+		if d := read(t0.Add(time.Duration(i) * 300 * time.Millisecond)); d != nil {
+			t.Fatalf("re-read %d of the QR held in view = %+v, want no decision (one presentation)", i, d)
+		}
+	}
+	ps, err := fx.st.Passes()
+	if err != nil || len(ps) != 1 || ps[0].Used != 1 {
+		t.Fatalf("passes = %+v, %v; want one use spent", ps, err)
+	}
+	// Shown again later (the plumber comes back): a new presentation.
+	if d := read(t0.Add(10 * time.Second)); d == nil || d.Outcome != gate.Granted {
+		t.Errorf("the QR shown again 10 s later = %+v, want granted", d)
 	}
 }
