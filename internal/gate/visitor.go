@@ -86,13 +86,14 @@ func (g *Gate) code(ctx context.Context, ev fallback.Event) (*Decision, error) {
 	// but a guesser may hold one (their own, from last week): were it to
 	// clear the count, typing it after each wait would give 3 more free
 	// guesses, for ever.
-	out, err := g.usePass(d, id)
-	if err == nil && out.Outcome == Granted {
+	d.Pass = id
+	_, err = g.cfg.Passes.UsePass(id, d.Reader)
+	if err == nil {
 		release(checkPassed)
 	} else {
 		release(checkAborted)
 	}
-	return out, err
+	return g.passDecision(d, err)
 }
 
 // scan decides on a QR payload from a scanner. A forged payload cannot be
@@ -126,6 +127,11 @@ func (g *Gate) scan(ctx context.Context, ev fallback.Event) (*Decision, error) {
 func (g *Gate) usePass(d Decision, id string) (*Decision, error) {
 	d.Pass = id
 	_, err := g.cfg.Passes.UsePass(id, d.Reader)
+	return g.passDecision(d, err)
+}
+
+// passDecision decides on a pass whose use UsePass answered with err.
+func (g *Gate) passDecision(d Decision, err error) (*Decision, error) {
 	switch {
 	case err == nil:
 		d.Outcome = Granted
@@ -136,7 +142,7 @@ func (g *Gate) usePass(d Decision, id string) (*Decision, error) {
 		// could be replayed. Fail closed.
 		d.Outcome, d.Reason = Denied, "visitor passes cannot be used now: ask your host or the property office"
 	default:
-		return nil, fmt.Errorf("gate: use pass %s: %w", id, err)
+		return nil, fmt.Errorf("gate: use pass %s: %w", d.Pass, err)
 	}
 	out := g.decide(d)
 	return &out, nil
