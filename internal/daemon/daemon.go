@@ -162,9 +162,15 @@ func runOnce(parent context.Context, o Options) (err error) {
 	}
 	d.log.Info("daemon: device key loaded", "kek", d.kek.Fingerprint())
 	if d.cal, err = retention.LoadCalendar(cfg.Privacy.Holidays, cfg.Privacy.TimeZone); err != nil {
-		// Deadlines only; card and PIN must not wait for a calendar.
-		d.alarm("calendar", fmt.Sprintf("privacy.holidays cannot be read (%v): deletion deadlines are counted Monday to Friday until it is fixed", err))
-		d.cal = retention.Weekdays(time.Local)
+		// Card and PIN must not wait for a calendar: Monday to Friday, but
+		// still in the configured zone, which time profiles are read in
+		// (the system's zone would shift every window by its offset).
+		loc, zerr := time.LoadLocation(cfg.Privacy.TimeZone) // "" is UTC; checked by config
+		if zerr != nil || cfg.Privacy.TimeZone == "" {
+			loc = time.Local
+		}
+		d.alarm("calendar", fmt.Sprintf("privacy.holidays cannot be read (%v): deletion deadlines are counted and \"workdays\" time profiles hold Monday to Friday, holidays included, until it is fixed", err))
+		d.cal = retention.Weekdays(loc)
 	}
 	if err := d.openStore(); err != nil {
 		return err

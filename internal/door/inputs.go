@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -185,6 +186,21 @@ func (in *Inputs) read(name string, f input, b *boardRead) (ok, active bool) {
 		in.log.Info("door: input reads again", "input", name)
 	}
 	return err == nil, v
+}
+
+// Unreadable names the inputs whose last read failed, sorted ("door
+// contact", "exit button", "tamper input"); nil when every input read.
+func (in *Inputs) Unreadable() []string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var out []string
+	for name, failing := range in.failing {
+		if failing {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Sound switches the alarm output; without one it does nothing.

@@ -2,8 +2,11 @@ package gate
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gated-dev/gated/internal/fallback"
 	"github.com/gated-dev/gated/internal/store"
@@ -78,14 +81,28 @@ func (g *Gate) code(ctx context.Context, ev fallback.Event) (*Decision, error) {
 		release(checkAborted)
 		return nil, fmt.Errorf("gate: visitor code: %w", err)
 	}
-	release(checkPassed) // the right code: whether the pass still opens is UsePass's
-	return g.usePass(d, id)
+	// The right code of a pass: only a use that opens the door clears
+	// the count. The code of a used, expired or revoked pass is no guess,
+	// but a guesser may hold one (their own, from last week): were it to
+	// clear the count, typing it after each wait would give 3 more free
+	// guesses, for ever.
+	d.Pass = id
+	_, err = g.cfg.Passes.UsePass(id, d.Reader)
+	if err == nil {
+		release(checkPassed)
+	} else {
+		release(checkAborted)
+	}
+	return g.passDecision(d, err)
 }
 
 // scan decides on a QR payload from a scanner. A forged payload cannot be
 // guessed (a 128-bit signature), so scans do not count against the
 // lock-out; each refusal is audited.
 func (g *Gate) scan(ctx context.Context, ev fallback.Event) (*Decision, error) {
+	if g.repeatedScan(ev) {
+		return nil, nil // the same QR read again while held in view
+	}
 	reader := g.pairing.Reader(ev.Reader)
 	d := Decision{Method: MethodQR, Reader: reader}
 	if g.cfg.Passes == nil {
@@ -110,6 +127,11 @@ func (g *Gate) scan(ctx context.Context, ev fallback.Event) (*Decision, error) {
 func (g *Gate) usePass(d Decision, id string) (*Decision, error) {
 	d.Pass = id
 	_, err := g.cfg.Passes.UsePass(id, d.Reader)
+	return g.passDecision(d, err)
+}
+
+// passDecision decides on a pass whose use UsePass answered with err.
+func (g *Gate) passDecision(d Decision, err error) (*Decision, error) {
 	switch {
 	case err == nil:
 		d.Outcome = Granted
@@ -120,8 +142,31 @@ func (g *Gate) usePass(d Decision, id string) (*Decision, error) {
 		// could be replayed. Fail closed.
 		d.Outcome, d.Reason = Denied, "visitor passes cannot be used now: ask your host or the property office"
 	default:
-		return nil, fmt.Errorf("gate: use pass %s: %w", id, err)
+		return nil, fmt.Errorf("gate: use pass %s: %w", d.Pass, err)
 	}
 	out := g.decide(d)
 	return &out, nil
+}
+
+// scanRepeatWindow: a QR read again at the same scanner within this long of
+// its last read is the same presentation. Scanners in continuous mode
+// re-read a code left in view every few hundred ms (some every 1-2 s);
+// each read must not spend a use of the pass.
+const scanRepeatWindow = 3 * time.Second
+
+// repeatedScan reports whether ev repeats the text last scanned at its
+// scanner within scanRepeatWindow (by the scanner's times; an event
+// without one repeats nothing). It shares lastCard, keyed by the scanner's
+// own name and a hash of the text (the text is a bearer credential).
+func (g *Gate) repeatedScan(ev fallback.Event) bool {
+	if ev.Time.IsZero() {
+		return false
+	}
+	sum := sha256.Sum256([]byte(ev.PIN.Reveal()))
+	key := "scan:" + hex.EncodeToString(sum[:16])
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	last, ok := g.lastCard[ev.Reader]
+	g.lastCard[ev.Reader] = seenCard{key: key, at: ev.Time}
+	return ok && last.key == key && !ev.Time.Before(last.at) && ev.Time.Sub(last.at) < scanRepeatWindow
 }

@@ -52,7 +52,7 @@ func (t *Tally) Add(r store.AuditRecord) {
 	}
 	kind, out := string(r.Kind), r.Outcome
 	t.counts[[2]string{kind, out}]++
-	if reason := Field(r.Detail, "reason"); reason != "" {
+	if reason := reasonKind(Field(r.Detail, "reason")); reason != "" {
 		k := [3]string{kind, out, reason}
 		if _, ok := t.reasons[k]; ok || len(t.reasons) < maxReasons {
 			t.reasons[k]++
@@ -195,4 +195,17 @@ func nextField(s string) int {
 		}
 	}
 	return -1
+}
+
+// reasonKind is a refusal reason without the parts that vary from one
+// refusal to the next: the wait of a lock-out ("too many wrong PINs: try
+// again in 14m31s" is "too many wrong PINs: try again in ..."), so that
+// a guesser hammering a locked keypad counts as one reason, not hundreds
+// that push the others out of the bounded list.
+func reasonKind(reason string) string {
+	const wait = "try again in "
+	if i := strings.Index(reason, wait); i >= 0 {
+		return reason[:i+len(wait)] + "..."
+	}
+	return reason
 }
