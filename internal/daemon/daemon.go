@@ -292,9 +292,11 @@ func (d *daemon) serve(parent context.Context, l net.Listener, srv *http.Server,
 			select {
 			case <-gctx.Done():
 				d.api.FlushRefusals(true)
+				d.gate.FlushRefusals(true)
 				return nil
 			case <-t.C:
 				d.api.FlushRefusals(false)
+				d.gate.FlushRefusals(false)
 			}
 		}
 	})

@@ -181,14 +181,15 @@ type Gate struct {
 	readers   []fallback.Health
 	mode      calibrate.Mode
 	policy    match.Policy
-	padSeen   []time.Time            // faces PAD refused lately, oldest first
-	padUntil  time.Time              // the PAD alarm stands until then
-	pending   *pendingCard           // Verify mode: a card waiting for its holder's face
-	challenge *challenge             // Identify mode: a face asked to turn its head
-	lastCard  map[string]seenCard    // reader -> the last card read there
-	probes    map[string]*probeState // reader -> unknown cards lately
-	dw        doorWatch              // the door's inputs and alarms (door.go)
-	pbMu      sync.Mutex             // anti-passback: one read-and-write of the state at a time
+	padSeen   []time.Time             // faces PAD refused lately, oldest first
+	padUntil  time.Time               // the PAD alarm stands until then
+	pending   *pendingCard            // Verify mode: a card waiting for its holder's face
+	challenge *challenge              // Identify mode: a face asked to turn its head
+	floods    map[string]*floodWindow // refusals naming nobody, by method and reader (flood.go)
+	lastCard  map[string]seenCard     // reader -> the last card read there
+	probes    map[string]*probeState  // reader -> unknown cards lately
+	dw        doorWatch               // the door's inputs and alarms (door.go)
+	pbMu      sync.Mutex              // anti-passback: one read-and-write of the state at a time
 }
 
 // pendingCard is a card shown in Verify mode, waiting for the face of its
@@ -381,7 +382,13 @@ func (g *Gate) decide(d Decision) Decision {
 		}
 	}
 	if d.Outcome != NeedPIN && d.Outcome != Turn { // prompts, not decisions
-		g.audit(store.Event{Kind: store.KindAccess, Actor: "gate", Subject: subject, Outcome: string(d.Outcome), Detail: store.Detail(detail)})
+		quiet, earlier := g.quietRefusal(d)
+		if earlier != nil {
+			g.audit(*earlier)
+		}
+		if !quiet {
+			g.audit(store.Event{Kind: store.KindAccess, Actor: "gate", Subject: subject, Outcome: string(d.Outcome), Detail: store.Detail(detail)})
+		}
 	}
 	g.log.Info("gate: decision", "method", d.Method, "outcome", d.Outcome, "resident", d.Resident, "reader", d.Reader, "reason", d.Reason)
 	g.mu.Lock()
