@@ -263,6 +263,11 @@ func (d *daemon) purge() {
 	if n > 0 {
 		d.log.Info("daemon: retention purge", "destroyed", n)
 	}
+	if n, err := d.db.PrunePasses("system", store.PassKeep); err != nil {
+		d.log.Error("daemon: visitor passes purge", "err", err)
+	} else if n > 0 {
+		d.log.Info("daemon: visitor passes purge", "removed", n)
+	}
 }
 
 // backupIfDue takes a scheduled backup when the newest is older than the

@@ -604,3 +604,54 @@ func verifyVisitors(tx *bolt.Tx, _ KEK, _ deviceKeys, _ *verifyCounts) error {
 		return nil
 	})
 }
+
+// PassKeep is how long a pass is kept after it ended (expired, used up,
+// or revoked and past its validity): long enough for staff to see what
+// happened to it; its uses stay in the audit log, under its ID, for the
+// log's retention. Then its record (the visitor's name, the code's hash)
+// is removed by PrunePasses.
+const PassKeep = 30 * 24 * time.Hour
+
+// PrunePasses removes the passes that ended more than keep ago, with one
+// audit entry, and returns how many. A pass ends at its Until, or at its
+// last use when that used it up.
+func (db *DB) PrunePasses(actor string, keep time.Duration) (int, error) {
+	now, err := db.now()
+	if err != nil {
+		return 0, fmt.Errorf("store: prune passes: %w", err)
+	}
+	n := 0
+	err = db.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketVisitors)
+		var old [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			r, err := decodePass(v)
+			if err != nil {
+				return nil // a damaged record is the file check's to report, not ours to delete
+			}
+			ended := r.Until
+			if r.Used >= r.Uses && !r.LastUsed.IsZero() && r.LastUsed.Before(ended) {
+				ended = r.LastUsed
+			}
+			if !r.live(now) && now.Sub(ended) > keep {
+				old = append(old, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		if err != nil || len(old) == 0 {
+			return err
+		}
+		for _, k := range old {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(old)
+		return appendAudit(tx, db.keys, now, Event{Kind: KindAdmin, Actor: actor, Outcome: "ok",
+			Detail: Detail(fmt.Sprintf("%d visitor passes that ended more than %s ago removed (their uses stay in the audit log)", n, keep))})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: prune passes: %w", err)
+	}
+	return n, nil
+}

@@ -187,3 +187,43 @@ func FuzzDecodePass(f *testing.F) {
 		}
 	})
 }
+
+// TestPrunePasses (red team, issue 15): passes that ended more than
+// PassKeep ago are removed (the visitor's name and the code's hash with
+// them), live ones and recent ones are kept, and a pruned pass's code and
+// QR no longer open anything.
+func TestPrunePasses(t *testing.T) {
+	db, clk, _, _ := passDB(t)
+	now := clk.Now()
+	add := func(name string, until time.Duration, uses int) IssuedPass {
+		t.Helper()
+		p, err := db.AddPass("staff:0", NewPass{Name: name, From: now, Until: now.Add(until), Uses: uses})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	used := add("courier", 24*time.Hour, 1)
+	if _, err := db.UsePass(used.ID, "front"); err != nil {
+		t.Fatal(err)
+	}
+	expired := add("plumber", 2*time.Hour, 3)
+	long := add("nanny", 300*24*time.Hour, 100)
+	clk.set(now.Add(PassKeep + 12*time.Hour)) // the courier's ended 30.5 days ago, the plumber's 30.4
+	if n, err := db.PrunePasses("system", PassKeep); err != nil || n != 2 {
+		t.Fatalf("PrunePasses = %d, %v; want 2", n, err)
+	}
+	ps, err := db.Passes()
+	if err != nil || len(ps) != 1 || ps[0].ID != long.ID {
+		t.Fatalf("Passes after pruning = %+v, %v; want only the nanny's", ps, err)
+	}
+	if _, err := db.FindPassCode(expired.Code); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a pruned pass's code: %v, want ErrNotFound", err)
+	}
+	if _, err := db.CheckPassQR(used.QR); err == nil {
+		t.Errorf("a pruned pass's QR was accepted")
+	}
+	if n, err := db.PrunePasses("system", PassKeep); err != nil || n != 0 {
+		t.Errorf("PrunePasses again = %d, %v; want 0", n, err)
+	}
+}
