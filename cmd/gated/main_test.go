@@ -47,6 +47,9 @@ func TestDemo(t *testing.T) {
 		"face     DENIED: face not recognised: please use your card or PIN",
 		"card+pin GRANTED Biden at front",
 		"card+pin DENIED Biden at front: wrong PIN",
+		"visitor-code GRANTED pass v-",
+		"visitor-code DENIED pass v-",
+		"this pass has been used",
 		"face data destroyed at once: receipt d-",
 		"card+pin GRANTED Obama at front",
 		"verified true",
@@ -56,14 +59,15 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
 	}
-	// Three openings: Obama's face, Biden's card+PIN, Obama's card+PIN.
-	if n := strings.Count(out, "relay  ON"); n != 3 {
-		t.Errorf("relay opened %d times, want 3:\n%s", n, out)
+	// Four openings: Obama's face, Biden's card+PIN, the courier's code
+	// (once, not twice), Obama's card+PIN.
+	if n := strings.Count(out, "relay  ON"); n != 4 {
+		t.Errorf("relay opened %d times, want 4:\n%s", n, out)
 	}
 	// After the opt-out, Obama's face is denied like a stranger's.
 	// (Cut at the next step's heading: a bare "7." also matches a timestamp.)
-	after := out[strings.Index(out, "6. Obama looks at the camera again"):]
-	if end := strings.Index(after, "\n7. "); end < 0 || !strings.Contains(after[:end], "DENIED") {
+	after := out[strings.Index(out, "9. Obama looks at the camera again"):]
+	if end := strings.Index(after, "\n10. "); end < 0 || !strings.Contains(after[:end], "DENIED") {
 		t.Errorf("Obama's face after opt-out was not denied:\n%s", after)
 	}
 	if strings.Contains(errs, "lock failed") {
