@@ -14,6 +14,9 @@ var groups = map[string][]string{
 	"audit":    {"list", "verify", "export"},
 	"keys":     {"rotate"},
 	"relay":    {"lock"},
+	"visitor":  {"add", "list", "revoke"},
+	"camera":   {"nir-register"},
+	"clock":    {"reset"},
 }
 
 func runCompletion(e *env, args []string) error {

@@ -59,6 +59,7 @@ func commands() []command {
 		{"audit", "list|verify|export", "read and check the audit log", runAudit},
 		{"report", "[--json]", "what a data controller must show", runReport},
 		{"camera", "nir-register [--pairs N]", "register the NIR camera with the colour camera ([camera.nir])", runCamera},
+		{"clock", "reset", "after the clock ran ahead and was put right: judge passes and end dates by it again", runClock},
 		{"calibrate", "[--json]", "how the gate may use faces: the estimate, the mode and the trade-off", runCalibrate},
 		{"notice", "[--lang zh|en]", "print the notice residents consent to", runNotice},
 		{"keys", "rotate --new-key FILE", "rotate the device key", runKeys},

@@ -125,6 +125,7 @@ func (g *Gate) Alarms() []string {
 	}
 	out = append(out, g.padAlarms()...)
 	out = append(out, g.DoorAlarms()...)
+	out = append(out, g.clockAlarms(now)...)
 	slices.Sort(out)
 	return out
 }

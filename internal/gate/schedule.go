@@ -2,6 +2,7 @@ package gate
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -15,6 +16,8 @@ type ScheduleStore interface {
 	CardValidity(number string) (from, until time.Time, err error)
 	Passback(residentID string) (inside bool, at time.Time, err error)
 	SetPassback(residentID string, inside bool, at time.Time) error
+	// ClockFloor is the latest time the store wrote an audit entry at.
+	ClockFloor() (time.Time, error)
 }
 
 // AntiPassback names the readers of a gate with an entry and an exit
@@ -40,8 +43,53 @@ const ReasonPassback = "this card has already entered: leave by the exit first, 
 // it for residents and their cards; the visitor pass path calls it with
 // the pass's window before opening, and on an error decides Denied with
 // Reason schedule.Reason (the person is never told the cause).
+//
+// An end date is judged at the later of the clock and the store's clock
+// floor (the latest audit entry's time): a clock set back does not bring a
+// tenant's ended access back (red team, issue 15). Starts and weekly
+// windows are judged by the clock alone.
 func (g *Gate) ValidNow(vs ...schedule.Validity) error {
-	return g.cfg.Schedule.Check(g.cfg.Now(), vs...)
+	now := g.cfg.Now()
+	if err := g.cfg.Schedule.Check(now, vs...); err != nil {
+		return err
+	}
+	floor := g.clockFloor()
+	if !floor.After(now) {
+		return nil
+	}
+	for _, v := range vs {
+		if !v.Until.IsZero() && !floor.Before(v.Until) {
+			return &schedule.OutsideError{Cause: fmt.Sprintf("ended %s: the clock reads %s, behind the audit log's latest entry (%s)",
+				v.Until.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), floor.Format(time.RFC3339))}
+		}
+	}
+	return nil
+}
+
+// clockSlack is how far the clock may be behind the store's clock floor
+// before the gate raises an alarm (two entries written a moment apart by
+// two goroutines are not a clock set back).
+const clockSlack = time.Minute
+
+// clockFloor is the store's clock floor; the zero time when it cannot be
+// read (logged).
+func (g *Gate) clockFloor() time.Time {
+	t, err := g.st.ClockFloor()
+	if err != nil {
+		g.log.Error("gate: clock floor", "err", err)
+		return time.Time{}
+	}
+	return t
+}
+
+// clockAlarms says when the clock is behind the audit log.
+func (g *Gate) clockAlarms(now time.Time) []string {
+	floor := g.clockFloor()
+	if behind := floor.Sub(now); behind > clockSlack {
+		return []string{fmt.Sprintf("the clock reads %s, %s behind the audit log's latest entry (%s): visitor passes and access end dates are judged at %s; fix the clock (NTP, the RTC), or if it is right now (it had run ahead), run gated clock reset",
+			now.UTC().Format(time.RFC3339), behind.Round(time.Second), floor.Format(time.RFC3339), floor.Format(time.RFC3339))}
+	}
+	return nil
 }
 
 // residentValidity is the Validity of a resident's stored Access.

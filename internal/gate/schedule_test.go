@@ -203,3 +203,31 @@ func TestAntiPassback(t *testing.T) {
 		}
 	}
 }
+
+// TestClockSetBackDoesNotReviveAccess (red team, issue 15): a tenant whose
+// access ended stays refused when the clock is set back before the end,
+// since end dates are judged at the latest audit entry's time; the gate
+// raises an alarm saying the clock is behind the audit log.
+func TestClockSetBackDoesNotReviveAccess(t *testing.T) {
+	fx := setup(t, gate.Config{CardNeedsPIN: false, Schedule: cleanersSet(t)})
+	start := fx.clock.t
+	id := fx.ids["a"]
+	if _, err := fx.st.SetResidentAccess("staff:test", id, store.Access{ValidUntil: start.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	fx.clock.t = start.Add(2 * time.Hour)
+	if d := decide(t, fx.g, card("100a")); d.Outcome != gate.Denied || d.Reason != schedule.Reason {
+		t.Fatalf("after valid_until: %+v, want denied", d)
+	}
+	fx.clock.t = start.Add(30 * time.Minute) // set back before the end
+	if d := decide(t, fx.g, card("100a")); d.Outcome != gate.Denied || d.Reason != schedule.Reason {
+		t.Errorf("the clock set back before valid_until: %+v, want still denied", d)
+	}
+	if as := fx.g.Alarms(); len(as) != 1 || !strings.Contains(as[0], "behind the audit log") || !strings.Contains(as[0], "gated clock reset") {
+		t.Errorf("Alarms with the clock set back = %q, want the clock alarm", as)
+	}
+	// Another resident without an end date is let in as ever.
+	if d := decide(t, fx.g, card("100b")); d.Outcome != gate.Granted {
+		t.Errorf("a resident without an end date, clock set back: %+v, want granted", d)
+	}
+}

@@ -198,6 +198,9 @@ func appendAuditEntry(tx *bolt.Tx, keys deviceKeys, now time.Time, ev Event) (Au
 	if err := meta.Put(metaAuditHead, encodeAuditHead(head)); err != nil {
 		return AuditEntry{}, err
 	}
+	if err := raiseClockFloor(tx, a.Time); err != nil {
+		return AuditEntry{}, err
+	}
 	return a, nil
 }
 

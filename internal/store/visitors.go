@@ -96,13 +96,13 @@ func (p Pass) State(now time.Time) string {
 func (p Pass) live(now time.Time) bool { return !p.Revoked && p.Used < p.Uses && now.Before(p.Until) }
 
 // refusal returns why the pass cannot be used at reader at now, or nil.
-func (p Pass) refusal(reader string, now time.Time) error {
+func (p Pass) refusal(reader string, now, floor time.Time) error {
 	switch {
 	case p.Revoked:
 		return ErrPassRevoked
 	case p.Used >= p.Uses:
 		return ErrPassUsedUp
-	case !now.Before(p.Until):
+	case !laterOf(now, floor).Before(p.Until): // a clock set back does not revive a pass
 		return ErrPassExpired
 	case now.Before(p.From):
 		return ErrPassNotYet
@@ -520,8 +520,8 @@ func (db *DB) FindPassCode(code string) (string, error) {
 // stays used after a restart. The caller audits the decision.
 func (db *DB) UsePass(id, reader string) (Pass, error) {
 	var out Pass
-	err := db.changePassQuiet(id, func(r *passRecord, now time.Time) error {
-		if err := r.refusal(reader, now); err != nil {
+	err := db.changePassQuiet(id, func(r *passRecord, now, floor time.Time) error {
+		if err := r.refusal(reader, now, floor); err != nil {
 			out = r.Pass
 			return err
 		}
@@ -536,7 +536,9 @@ func (db *DB) UsePass(id, reader string) (Pass, error) {
 	return out, nil
 }
 
-func (db *DB) changePassQuiet(id string, fn func(*passRecord, time.Time) error) error {
+// changePassQuiet applies fn to the pass, with the clock and the clock
+// floor, in one transaction, unaudited (the gate audits the decision).
+func (db *DB) changePassQuiet(id string, fn func(r *passRecord, now, floor time.Time) error) error {
 	now, err := db.now()
 	if err != nil {
 		return err
@@ -546,7 +548,7 @@ func (db *DB) changePassQuiet(id string, fn func(*passRecord, time.Time) error) 
 		if err != nil {
 			return err
 		}
-		if err := fn(&r, now); err != nil {
+		if err := fn(&r, now, clockFloor(tx)); err != nil {
 			return err
 		}
 		return b.Put([]byte(id), encodePass(r))
