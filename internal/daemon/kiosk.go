@@ -16,6 +16,7 @@ import (
 	"github.com/gated-dev/gated/internal/fallback"
 	"github.com/gated-dev/gated/internal/gate"
 	"github.com/gated-dev/gated/internal/kiosk"
+	"github.com/gated-dev/gated/internal/kioskpass"
 	"github.com/gated-dev/gated/internal/liveness"
 	"github.com/gated-dev/gated/internal/notice"
 	"github.com/gated-dev/gated/internal/recognizer"
@@ -32,7 +33,7 @@ type kioskBackend struct{ d *daemon }
 func (d *daemon) newKiosk() *kiosk.Kiosk {
 	c := d.cfg.Kiosk
 	return kiosk.New(kiosk.Config{Frames: c.EnrollFrames, Timeout: c.Timeout.Duration, PINTimeout: d.cfg.Access.PINTimeout.Duration,
-		FaceMode: calibrate.Off, Reader: c.Reader, Log: d.log, Passes: d.kioskPasses()}, kioskBackend{d})
+		FaceMode: calibrate.Off, Reader: c.Reader, Log: d.log, Passes: kioskpass.New(d.db, d.cfg.Visitor, d.audit)}, kioskBackend{d})
 }
 
 // Holder looks a card up in the store, with no PIN: the kiosk only lets a

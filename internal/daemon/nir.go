@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gated-dev/gated/internal/liveness"
@@ -18,27 +15,11 @@ import (
 )
 
 // nirState is the near-infrared camera pair's ([camera.nir]) part of the
-// daemon: the checker, the registration in use, and a registration being
-// collected.
+// daemon: the pair (nil without [camera.nir], or with face off), and the
+// camera loop's rate limit on logging failed checks.
 type nirState struct {
-	chk *nirface.Checker // nil without [camera.nir] (or face off)
-	reg atomic.Pointer[nir.Registration]
-
-	mu      sync.Mutex
-	collect *nirCollect
-
-	// counts for gated status; the camera loop's, read under mu.
-	passed, failed, missing uint64
-	lastWhy                 string
-	warned                  time.Time // the camera loop's own
-}
-
-// nirCollect is a registration in progress, fed by the camera loop.
-type nirCollect struct {
-	want          int
-	pairs         []nir.BoxPair
-	colour, frame image.Point
-	done          chan struct{}
+	chk    *nirface.Pair
+	warned time.Time // the camera loop's own
 }
 
 // openNIR loads the NIR check when [camera.nir] is set: configured and
@@ -50,7 +31,7 @@ func (d *daemon) openNIR() (faceOn bool) {
 		d.alarm("models", fmt.Sprintf("face recognition is off: the NIR camera's face detector ([camera.nir]) could not load: %v (card and PIN work)", err))
 		return false
 	}
-	d.nir.chk = chk
+	d.nir.chk = nirface.NewPair(chk)
 	d.loadNIRRegistration()
 	d.log.Info("daemon: NIR camera check loaded", "layer", d.livenessLayer())
 	return true
@@ -72,7 +53,7 @@ func (d *daemon) loadNIRRegistration() {
 		d.alarm("nir", fmt.Sprintf("the NIR camera's registration is unusable (%v): every face is refused as not live until staff run gated camera nir-register again (card and PIN work)", err))
 		return
 	}
-	d.nir.reg.Store(&reg)
+	d.nir.chk.SetRegistration(reg)
 	d.alarm("nir", "")
 }
 
@@ -122,40 +103,10 @@ func (d *daemon) padFrame(fr camera.Frame, f recognizer.Face) *liveness.Frame {
 	return &lf
 }
 
-// nirCheck is the NIR check of the face f. It compares YuNet's boxes in
-// both frames: the recognizer's own YuNet box of the face where it has one
-// (no second detection on the colour frame: 13 ms saved a face), else
-// YuNet run again on the colour frame.
+// nirCheck is the NIR check of the face f, its failures logged at most
+// every 10 s.
 func (d *daemon) nirCheck(fr camera.Frame, f recognizer.Face) liveness.NIRState {
-	var r nir.Result
-	yb, ok := recognizer.YuNetBox(f)
-	var err error
-	if !ok {
-		yb, ok, err = d.nir.chk.ColourBox(fr.Mat, f.Rect)
-	}
-	switch {
-	case err != nil:
-	case !ok:
-		r = nir.Result{State: liveness.NIRFailed, Reason: "the NIR check's detector finds no face at the gate's face box in the colour frame"}
-	default:
-		r, err = d.nir.chk.Check(d.nir.reg.Load(), yb, image.Pt(fr.Mat.Cols(), fr.Mat.Rows()), fr.NIR)
-	}
-	if err != nil {
-		r = nir.Result{State: liveness.NIRFailed, Reason: err.Error()}
-	}
-	d.nir.mu.Lock()
-	switch r.State {
-	case liveness.NIRPassed:
-		d.nir.passed++
-	case liveness.NIRMissing:
-		d.nir.missing++
-	default:
-		d.nir.failed++
-	}
-	if r.Reason != "" {
-		d.nir.lastWhy = r.Reason
-	}
-	d.nir.mu.Unlock()
+	r := d.nir.chk.Check(fr, f)
 	if r.State != liveness.NIRPassed && time.Since(d.nir.warned) > 10*time.Second { // rate-limited: per frame
 		d.nir.warned = time.Now()
 		d.log.Info("daemon: NIR check did not pass", "state", r.State.String(), "why", r.Reason, "iou", r.IoU)
@@ -164,47 +115,11 @@ func (d *daemon) nirCheck(fr camera.Frame, f recognizer.Face) liveness.NIRState 
 }
 
 // nirRegistering reports whether a registration is collecting frames.
-func (d *daemon) nirRegistering() bool {
-	d.nir.mu.Lock()
-	defer d.nir.mu.Unlock()
-	return d.nir.collect != nil
-}
+func (d *daemon) nirRegistering() bool { return d.nir.chk != nil && d.nir.chk.Registering() }
 
-// nirOffer gives a frame to a registration in progress; true when one is
-// (the frame then decides nothing else). A pair counts when the colour
-// frame and its NIR partner show exactly one face each.
+// nirOffer gives a frame to a registration in progress; true when one is.
 func (d *daemon) nirOffer(fr camera.Frame, faces []recognizer.Face) bool {
-	d.nir.mu.Lock()
-	c := d.nir.collect
-	d.nir.mu.Unlock()
-	if c == nil {
-		return false
-	}
-	if len(faces) != 1 || fr.NIR == nil {
-		return true
-	}
-	nf, err := d.nir.chk.Faces(fr.NIR.Mat)
-	if err != nil || len(nf) != 1 {
-		return true
-	}
-	cf, err := d.nir.chk.Faces(fr.Mat) // YuNet's box, as the check uses
-	if err != nil || len(cf) != 1 {
-		return true
-	}
-	cs, ns := image.Pt(fr.Mat.Cols(), fr.Mat.Rows()), image.Pt(fr.NIR.Mat.Cols(), fr.NIR.Mat.Rows())
-	d.nir.mu.Lock()
-	defer d.nir.mu.Unlock()
-	if len(c.pairs) > 0 && (cs != c.colour || ns != c.frame) {
-		c.pairs = c.pairs[:0] // a camera changed its frame size: start again
-	}
-	c.colour, c.frame = cs, ns
-	if len(c.pairs) < c.want {
-		c.pairs = append(c.pairs, nir.BoxPair{Colour: cf[0], NIR: nf[0]})
-		if len(c.pairs) == c.want {
-			close(c.done)
-		}
-	}
-	return true
+	return d.nir.chk != nil && d.nir.chk.Offer(fr, faces)
 }
 
 // RegisterNIR collects pairs frame pairs with one face in each within
@@ -214,35 +129,10 @@ func (d *daemon) RegisterNIR(ctx context.Context, actor string, pairs int, timeo
 	if d.nir.chk == nil {
 		return nir.Registration{}, errors.New("this gate has no NIR camera ([camera.nir]) in use")
 	}
-	c := &nirCollect{want: pairs, done: make(chan struct{})}
-	d.nir.mu.Lock()
-	if d.nir.collect != nil {
-		d.nir.mu.Unlock()
-		return nir.Registration{}, errors.New("another registration is using the cameras")
+	reg, err := d.nir.chk.Register(ctx, pairs, timeout)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return nir.Registration{}, err
 	}
-	d.nir.collect = c
-	d.nir.mu.Unlock()
-	defer func() {
-		d.nir.mu.Lock()
-		d.nir.collect = nil
-		d.nir.mu.Unlock()
-	}()
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-c.done:
-	case <-ctx.Done():
-		return nir.Registration{}, ctx.Err()
-	case <-t.C:
-		d.nir.mu.Lock()
-		n := len(c.pairs)
-		d.nir.mu.Unlock()
-		return nir.Registration{}, fmt.Errorf("only %d of %d frame pairs with exactly one face in each camera within %s: one person stands 0.5-1.5 m in front of both cameras, moving slowly about the view", n, pairs, timeout)
-	}
-	d.nir.mu.Lock()
-	ps, cs, ns := append([]nir.BoxPair(nil), c.pairs...), c.colour, c.frame
-	d.nir.mu.Unlock()
-	reg, err := nir.Register(ps, cs, ns)
 	if err != nil {
 		d.audit(store.Event{Kind: store.KindAdmin, Actor: actor, Outcome: "refused", Detail: store.Detail("NIR camera registration refused: " + err.Error())})
 		return nir.Registration{}, err
@@ -256,7 +146,7 @@ func (d *daemon) RegisterNIR(ctx context.Context, actor string, pairs int, timeo
 		return nir.Registration{}, fmt.Errorf("store the registration: %w", err)
 	}
 	d.audit(store.Event{Kind: store.KindAdmin, Actor: actor, Outcome: "ok", Detail: store.Detail("NIR camera registered: " + reg.String())})
-	d.nir.reg.Store(&reg)
+	d.nir.chk.SetRegistration(reg)
 	d.alarm("nir", "")
 	d.log.Info("daemon: NIR camera registered", "registration", reg.String(), "by", actor)
 	return reg, nil
@@ -267,18 +157,7 @@ func (d *daemon) nirStatus() string {
 	if d.nir.chk == nil {
 		return ""
 	}
-	d.nir.mu.Lock()
-	p, f, m, why := d.nir.passed, d.nir.failed, d.nir.missing, d.nir.lastWhy
-	d.nir.mu.Unlock()
-	reg := "NOT REGISTERED: faces are refused as not live (gated camera nir-register)"
-	if r := d.nir.reg.Load(); r != nil {
-		reg = "registered " + r.At.Format(time.DateOnly) + " by " + r.By + ": " + r.String()
-	}
-	s := fmt.Sprintf("%s; not measured on NIR hardware; frames passed %d, failed %d, without an NIR frame %d", reg, p, f, m)
-	if why != "" {
-		s += "; last refusal: " + why
-	}
-	return s
+	return d.nir.chk.Status()
 }
 
 // livenessLayer names the PAD layers in use for the audit ("" for none).
