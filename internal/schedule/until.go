@@ -32,3 +32,6 @@ func (s *Set) Until(name string, t time.Time) time.Time {
 	}
 	return time.Time{}
 }
+
+// Location is the time zone windows are read in (UTC for a nil set).
+func (s *Set) Location() *time.Location { return s.location() }
