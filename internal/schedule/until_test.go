@@ -47,7 +47,7 @@ func TestHoldsUntil(t *testing.T) {
 		{"market", "2026-09-30 08:59:59", true, "2026-09-30 09:00:00"},
 		{"market", "2026-09-30 09:00:00", false, ""},
 		{"market", "2026-09-30 06:59:59", false, ""},
-		{"market", "2026-10-01 07:30:00", false, ""}, // National Day: not a working day
+		{"market", "2026-10-01 07:30:00", false, ""},                   // National Day: not a working day
 		{"market", "2026-10-10 07:30:00", true, "2026-10-10 09:00:00"}, // a make-up working Saturday
 		{"night", "2026-09-30 23:10:30", true, "2026-10-01 06:00:00"},
 		{"night", "2026-10-01 05:59:00", true, "2026-10-01 06:00:00"},
