@@ -9,8 +9,10 @@
 // It owns the order "lock first": no Door leaves Open before the lock
 // command was sent (the previous process may have died mid-pulse, and a
 // latching board stays where it was left; see package relay). It must never
-// decide who may enter, never open the door except through Door.Open, and
-// never read more of the configuration than [relay].
+// decide who may enter, never open the door except through Door.Open (a
+// pulse) and Door.Hold (a scheduled unlock window, which the gate ends with
+// Door.Release; Close ends it too), and never read more of the
+// configuration than [relay].
 package door
 
 import (
