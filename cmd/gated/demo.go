@@ -58,7 +58,7 @@ func runDemo(e *env, args []string) error {
 	defer wg.Wait()
 	hw, stopHW := context.WithCancel(context.Background())
 	defer stopHW()
-	for _, name := range []string{"reader", "keypad", "relay"} {
+	for _, name := range []string{"reader", "keypad", "relay", "door"} {
 		if err := ptyPair(hw, &wg, socat, filepath.Join(dir, name)); err != nil {
 			return err
 		}
@@ -75,7 +75,9 @@ func runDemo(e *env, args []string) error {
 	}
 	cfgText := simGate{Dir: dir, Models: *modelDir, Name: "demo-gate", Relay: filepath.Join(dir, "relay"),
 		Readers: []simReader{{Name: "front", Type: "ascii", Device: filepath.Join(dir, "reader")}, {Name: "keypad", Type: "keypad", Device: filepath.Join(dir, "keypad"), For: "front"}},
-		Set:     map[string]string{"face.cooldown": `"3s"`, "camera.fps": "10"}}.config()
+		Set: map[string]string{"face.cooldown": `"3s"`, "camera.fps": "10",
+			// The door contact, on a Modbus input board (simDoorBoard).
+			"door.board": `{type = "modbus", device = "%[dir]/door"}`, "door.contact": `{input = 1}`}}.config()
 	if err := os.WriteFile(filepath.Join(dir, "gated.toml"), []byte(cfgText), 0o600); err != nil {
 		return err
 	}
@@ -87,7 +89,7 @@ func runDemo(e *env, args []string) error {
 	out := &lockedWriter{w: e.stdout}
 	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
 	say("gated demo: the real daemon on a simulated gate (state in %s)", dir)
-	say("camera: a folder of photos; card reader, keypad and relay board: socat pseudo-terminals")
+	say("camera: a folder of photos; card reader, keypad, relay board and door-contact board: socat pseudo-terminals")
 	say("        every face this camera sees is a photo, so the demo accepts unguarded faces (face.pad_max_apcer = 1);\n" +
 		"        a real gate must not: docs/liveness.md\n")
 
@@ -108,6 +110,17 @@ func runDemo(e *env, args []string) error {
 		})
 	}()
 	go func() { <-hw.Done(); relay.Close() }()
+
+	// The door contact's board answers the daemon's polls: the door is shut
+	// until the scene forces it.
+	doorBoard := &simDoorBoard{}
+	doorPeer, err := os.OpenFile(filepath.Join(dir, "door.peer"), os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); doorBoard.serve(hw, doorPeer) }()
+	go func() { <-hw.Done(); doorPeer.Close() }()
 
 	logFile, err := os.OpenFile(filepath.Join(dir, "gated.log"), os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -209,25 +222,26 @@ func runDemo(e *env, args []string) error {
 	}
 	var courier string // the visitor pass's code
 	steps := []struct {
-		say string
-		do  func() error
+		say   string
+		do    func() error
+		quick bool // the gate answers at once: a short pause
 	}{
-		{"Obama walks up to the gate and looks at the camera", func() error { return show("obama3.jpg") }},
-		{"Biden, whose face was never enrolled, looks at the camera", func() error { return show("biden.jpg") }},
+		{"Obama walks up to the gate and looks at the camera", func() error { return show("obama3.jpg") }, false},
+		{"Biden, whose face was never enrolled, looks at the camera", func() error { return show("biden.jpg") }, false},
 		{"Biden shows card 2002 and types 5678#", func() error {
 			if err := send("reader", "2002\r\n"); err != nil {
 				return err
 			}
 			time.Sleep(300 * time.Millisecond)
 			return send("keypad", "5678#")
-		}},
+		}, false},
 		{"Biden shows his card but mistypes his PIN (1111#)", func() error {
 			if err := send("reader", "2002\r\n"); err != nil {
 				return err
 			}
 			time.Sleep(300 * time.Millisecond)
 			return send("keypad", "1111#")
-		}},
+		}, false},
 		{"the property office issues a one-use pass for a courier (valid 2 h)", func() error {
 			now := time.Now()
 			p, err := c.AddPass(ctx, api.NewPass{Name: "courier", From: now, Until: now.Add(2 * time.Hour), Uses: 1})
@@ -237,13 +251,21 @@ func runDemo(e *env, args []string) error {
 			courier = p.Code
 			say("  staff: pass %s, code %s (shown once; typed as # %s #)", p.ID, p.Code, p.Code)
 			return nil
-		}},
+		}, false},
 		{"the courier, who has no card, types # and the code and # on the keypad", func() error {
 			return send("keypad", "#"+courier+"#")
-		}},
+		}, false},
 		{"the courier comes back and types the same code again", func() error {
 			return send("keypad", "#"+courier+"#")
-		}},
+		}, false},
+		{"someone pulls the locked door open: no grant, no exit button (the door contact opens)", func() error {
+			doorBoard.open.Store(true)
+			return nil
+		}, true},
+		{"the property office shuts the door", func() error {
+			doorBoard.open.Store(false)
+			return nil
+		}, true},
 		{"Obama withdraws his consent at the property office", func() error {
 			d, err := c.DeleteFace(ctx, obama.ID, "consent withdrawn at the office", time.Time{})
 			if err != nil {
@@ -251,22 +273,26 @@ func runDemo(e *env, args []string) error {
 			}
 			say("  staff: face data destroyed at once: receipt %s, %d templates", d.ReceiptID, d.Templates)
 			return nil
-		}},
-		{"Obama looks at the camera again", func() error { return show("obama3.jpg") }},
+		}, false},
+		{"Obama looks at the camera again", func() error { return show("obama3.jpg") }, false},
 		{"Obama shows card 1001 and types 1234#", func() error {
 			if err := send("reader", "1001\r\n"); err != nil {
 				return err
 			}
 			time.Sleep(300 * time.Millisecond)
 			return send("keypad", "1234#")
-		}},
+		}, false},
 	}
 	for i, s := range steps {
 		say("\n%d. %s", i+1, s.say)
 		if err := s.do(); err != nil {
 			return err
 		}
-		if !wait(*pause + 2*time.Second) {
+		d := *pause + 2*time.Second
+		if s.quick {
+			d = *pause
+		}
+		if !wait(d) {
 			return ctx.Err()
 		}
 	}
@@ -279,6 +305,13 @@ func runDemo(e *env, args []string) error {
 		return err
 	}
 	say("\naudit chain: %d entries, verified %v", v.Entries, v.OK)
+	if es, err := c.Audit(ctx, 0, 10000); err == nil {
+		for _, e := range es {
+			if e.Actor == "door" {
+				say("audit: %s %s %s: %s", e.Time.Local().Format("15:04:05"), e.Actor, e.Outcome, e.Detail)
+			}
+		}
+	}
 	say("report: face data held for %d of %d residents; %d deletion(s) with receipts; filing threshold %d", rep.PeopleWithFace, rep.Residents, len(rep.Deletions), rep.FilingThreshold)
 	say("no photo was kept; the daemon held no network socket; daemon log: %s", filepath.Join(dir, "gated.log"))
 	cancel()

@@ -50,6 +50,10 @@ func TestDemo(t *testing.T) {
 		"visitor-code GRANTED pass v-",
 		"visitor-code DENIED pass v-",
 		"this pass has been used",
+		"door     ALARM forced-open: door forced open",
+		"door     ALARM-CLEARED forced-open: ended after",
+		"door alarm: alarm=forced-open: door forced open",
+		"door alarm-cleared: alarm=forced-open lasted=",
 		"face data destroyed at once: receipt d-",
 		"card+pin GRANTED Obama at front",
 		"verified true",
@@ -66,8 +70,8 @@ func TestDemo(t *testing.T) {
 	}
 	// After the opt-out, Obama's face is denied like a stranger's.
 	// (Cut at the next step's heading: a bare "7." also matches a timestamp.)
-	after := out[strings.Index(out, "9. Obama looks at the camera again"):]
-	if end := strings.Index(after, "\n10. "); end < 0 || !strings.Contains(after[:end], "DENIED") {
+	after := out[strings.Index(out, "11. Obama looks at the camera again"):]
+	if end := strings.Index(after, "\n12. "); end < 0 || !strings.Contains(after[:end], "DENIED") {
 		t.Errorf("Obama's face after opt-out was not denied:\n%s", after)
 	}
 	if strings.Contains(errs, "lock failed") {

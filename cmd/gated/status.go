@@ -26,6 +26,9 @@ func runStatus(e *env, args []string) error {
 	for _, a := range s.Alarms {
 		fmt.Fprintf(w, "ALARM: %s\n", a)
 	}
+	if s.Door != "" {
+		fmt.Fprintln(w, s.Door) // door unlocked by schedule until 09:00
+	}
 	if s.Degraded != "" {
 		fmt.Fprintf(w, "STORE DAMAGED: %s\n", s.Degraded)
 	}

@@ -22,6 +22,9 @@ type Status struct {
 	// Alarms lists every alarm standing now (readers down, a damaged
 	// store, a door not confirmed locked), one sentence each.
 	Alarms []string `json:"alarms,omitempty"`
+	// Door says what the door does besides its pulses: "door unlocked by
+	// schedule until 09:00" while a scheduled unlock window holds it.
+	Door string `json:"door,omitempty"`
 	// Degraded is set while the store is damaged and card and PIN are
 	// served read-only from a backup: it says what is damaged and how to
 	// restore. Changes are refused meanwhile.

@@ -22,10 +22,15 @@ import (
 //	[schedule.anti_passback]
 //	entry = ["front-in"]
 //	exit = ["front-out"]
+//
+// UnlockProfile names a profile during which the door is held unlocked
+// (a scheduled unlock window: a market gate open 07:00-09:00); "" is off,
+// the default.
 type Schedule struct {
-	Profiles     map[string][]string `toml:"profiles"`
-	Groups       map[string]string   `toml:"groups"`
-	AntiPassback AntiPassback        `toml:"anti_passback"`
+	UnlockProfile string              `toml:"unlock_profile"`
+	Profiles      map[string][]string `toml:"profiles"`
+	Groups        map[string]string   `toml:"groups"`
+	AntiPassback  AntiPassback        `toml:"anti_passback"`
 }
 
 // AntiPassback names the entry and exit card readers; both empty: off.
@@ -70,6 +75,11 @@ func (c *Config) checkSchedule() []error {
 		}
 		if _, ok := s.Profiles[p]; !ok {
 			bad("schedule.groups."+g, fmt.Sprintf("profile %q is not in [schedule.profiles]", p), "define it, or name one that is")
+		}
+	}
+	if u := s.UnlockProfile; u != "" {
+		if _, ok := s.Profiles[u]; !ok {
+			bad("schedule.unlock_profile", fmt.Sprintf("profile %q is not in [schedule.profiles]", u), `define it (e.g. market = ["workdays 07:00-09:00"]), or leave unlock_profile out (off)`)
 		}
 	}
 	ap := s.AntiPassback

@@ -387,6 +387,7 @@ func (d *daemon) newGate(faceOn bool) error {
 		Door:          d.doorConfig(),
 		Schedule:      sched,
 		AntiPassback:  passback,
+		Unlock:        cfg.Schedule.UnlockProfile, // a scheduled unlock window; the gate holds d.door
 	}, d.st, d.door, gal)
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)

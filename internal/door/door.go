@@ -9,8 +9,10 @@
 // It owns the order "lock first": no Door leaves Open before the lock
 // command was sent (the previous process may have died mid-pulse, and a
 // latching board stays where it was left; see package relay). It must never
-// decide who may enter, never open the door except through Door.Open, and
-// never read more of the configuration than [relay].
+// decide who may enter, never open the door except through Door.Open (a
+// pulse) and Door.Hold (a scheduled unlock window, which the gate ends with
+// Door.Release; Close ends it too), and never read more of the
+// configuration than [relay].
 package door
 
 import (
@@ -168,9 +170,38 @@ func (d *Door) Open(ctx context.Context) error {
 	return d.door.Open(ctx)
 }
 
-// Halt locks the door now, retrying, and reads it back where the hardware
-// can; a *NotLockedError says it may be open.
+// Hold unlocks the door until Release (a scheduled unlock window): pulses
+// that end meanwhile leave it unlocked. See relay.Door.Hold.
+func (d *Door) Hold(ctx context.Context) error {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed {
+		return ErrClosed
+	}
+	return d.door.Hold(ctx)
+}
+
+// Release ends a hold: the door locks now (retried as relay.Lock does),
+// or at the end of a pulse in progress; a *NotLockedError says it may be
+// open.
+func (d *Door) Release() error {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed {
+		return nil // Close locked it
+	}
+	if err := d.door.Release(); err != nil {
+		return &NotLockedError{Relay: d.hw.name, Err: err}
+	}
+	return nil
+}
+
+// Halt ends any hold and locks the door now, retrying, and reads it back
+// where the hardware can; a *NotLockedError says it may be open.
 func (d *Door) Halt() error {
+	if d.door.Held() {
+		d.door.Halt() // ends the hold; the lock below retries and reads back
+	}
 	_, err := d.hw.lock()
 	return err
 }

@@ -79,6 +79,7 @@ type DoorState struct {
 type doorWatch struct {
 	mu       sync.Mutex
 	unlocked bool      // a pulse is running
+	held     bool      // an unlock window holds the door unlocked (unlock.go)
 	lockedAt time.Time // when the last pulse ended
 	known    bool      // the contact has been read
 	closed   bool
@@ -139,14 +140,14 @@ func (g *Gate) DoorInputs(s DoorState) {
 			}
 		case w.closed && !s.Closed:
 			w.closed, w.openedAt = false, now
-			if !w.unlocked && now.Sub(w.lockedAt) > DoorGrace {
+			if !w.unlocked && !w.held && now.Sub(w.lockedAt) > DoorGrace {
 				raise = append(raise, AlarmForcedOpen)
 			}
 		case !w.closed && s.Closed:
 			w.closed = true
 			clear = append(clear, AlarmForcedOpen, AlarmHeldOpen)
 		}
-		if !w.closed && now.Sub(w.openedAt) >= g.heldOpen() {
+		if !w.closed && !w.held && now.Sub(w.openedAt) >= g.heldOpen() {
 			raise = append(raise, AlarmHeldOpen)
 		}
 	}

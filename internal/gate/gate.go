@@ -113,6 +113,10 @@ type Config struct {
 	// entry and exit readers (schedule.go).
 	Schedule     *schedule.Set
 	AntiPassback AntiPassback
+	// Unlock names a profile of Schedule during which the door is held
+	// unlocked (a scheduled unlock window, unlock.go); "" is off, the
+	// default. The door must then be a Holder.
+	Unlock string
 }
 
 // Method is how a person asked to be let in.
@@ -190,6 +194,8 @@ type Gate struct {
 	probes    map[string]*probeState  // reader -> unknown cards lately
 	dw        doorWatch               // the door's inputs and alarms (door.go)
 	pbMu      sync.Mutex              // anti-passback: one read-and-write of the state at a time
+	holder    Holder                  // the door, when an unlock window is configured
+	ul        unlockState             // the scheduled unlock window (unlock.go)
 }
 
 // pendingCard is a card shown in Verify mode, waiting for the face of its
@@ -299,15 +305,26 @@ func New(cfg Config, st Store, door Door, gallery Gallery) (*Gate, error) {
 	}
 	g.pairing = fallback.NewPairing(fallback.PairingConfig{CardTimeout: cfg.CardTimeout, Bind: cfg.Bind, Now: cfg.Now})
 	g.lockout = newLockout(cfg.Lockout, st, cfg.Now, cfg.Log)
+	if err := g.newUnlock(); err != nil {
+		return nil, err
+	}
 	return g, nil
 }
 
-// Run opens the door when decisions ask for it, until ctx is done.
+// Run opens the door when decisions ask for it, and keeps the unlock
+// window (unlock.go), until ctx is done; a window holding the door then
+// ends with the door locked.
 func (g *Gate) Run(ctx context.Context) error {
+	tick, stop := g.unlockTicker()
+	defer stop()
+	defer g.unlockStop()
+	g.CheckUnlock(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-tick:
+			g.CheckUnlock(ctx)
 		case <-g.opens:
 			if err := g.openDoor(ctx); err != nil && ctx.Err() == nil {
 				g.log.Error("gate: door", "err", err)

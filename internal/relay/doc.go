@@ -2,6 +2,8 @@
 // door-contact input. A Relay has two states, open and locked, and Halt
 // always returns it to locked. Pulse opens for a time and always locks
 // again, also when the context is cancelled or a write fails.
+// Door.Hold keeps a door unlocked (a scheduled unlock window) through any
+// pulses until Door.Release or Door.Halt, which lock it.
 //
 // Drivers: serial relay boards (the USB "LCUS" boards and any board driven by
 // fixed byte commands) through Serial, and Linux GPIO character-device lines

@@ -22,12 +22,17 @@ type DoorConfig struct {
 // ErrNoContact: the door has no contact configured.
 var ErrNoContact = errors.New("relay: no door contact configured")
 
-// Door unlocks a door for a pulse through a Relay, one pulse at a time.
+// Door unlocks a door for a pulse through a Relay, one pulse at a time,
+// or holds it unlocked (Hold, Release: a scheduled unlock window).
 type Door struct {
 	relay Relay
 	cfg   DoorConfig
 	log   *slog.Logger
-	mu    sync.Mutex
+	mu    sync.Mutex // one pulse at a time
+
+	hmu     sync.Mutex // guards held and pulsing, and the writes that depend on them
+	held    bool       // Hold: the door stays unlocked until Release or Halt
+	pulsing bool       // a pulse has the relay open
 }
 
 // NewDoor returns a door on r.
@@ -58,7 +63,7 @@ func (d *Door) Open(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.cfg.Contact == nil {
-		return Pulse(ctx, d.relay, d.cfg.Pulse)
+		return d.pulse(ctx)
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -84,7 +89,71 @@ func (d *Door) Open(ctx context.Context) error {
 			}
 		}
 	}()
-	return Pulse(pctx, d.relay, d.cfg.Pulse)
+	return d.pulse(pctx)
+}
+
+// pulse is Pulse, except that a pulse ending while the door is held leaves
+// it unlocked: the hold's Release (or Halt) locks it.
+func (d *Door) pulse(ctx context.Context) (err error) {
+	d.hmu.Lock()
+	d.pulsing = true
+	d.hmu.Unlock()
+	defer func() {
+		d.hmu.Lock()
+		defer d.hmu.Unlock()
+		d.pulsing = false
+		if d.held {
+			return
+		}
+		if lerr := Lock(d.relay); lerr != nil {
+			err = errors.Join(err, lerr)
+		}
+	}()
+	if err := d.relay.Set(ctx, true); err != nil {
+		return fmt.Errorf("relay: open: %w", err)
+	}
+	t := time.NewTimer(d.cfg.Pulse)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// Hold unlocks the door until Release or Halt: pulses that end meanwhile
+// leave it unlocked. A failed unlock is locked again (it may have partly
+// reached the board) and the door is not held.
+func (d *Door) Hold(ctx context.Context) error {
+	d.hmu.Lock()
+	defer d.hmu.Unlock()
+	if err := d.relay.Set(ctx, true); err != nil {
+		if !d.pulsing {
+			err = errors.Join(err, Lock(d.relay))
+		}
+		return fmt.Errorf("relay: hold open: %w", err)
+	}
+	d.held = true
+	return nil
+}
+
+// Release ends a hold: the door locks now, or, while a pulse runs, at the
+// pulse's own end. A lock that fails after retries returns ErrNotLocked.
+func (d *Door) Release() error {
+	d.hmu.Lock()
+	defer d.hmu.Unlock()
+	d.held = false
+	if d.pulsing {
+		return nil
+	}
+	return Lock(d.relay)
+}
+
+// Held reports whether the door is held unlocked.
+func (d *Door) Held() bool {
+	d.hmu.Lock()
+	defer d.hmu.Unlock()
+	return d.held
 }
 
 // Closed reads the door contact.
@@ -95,6 +164,11 @@ func (d *Door) Closed() (bool, error) {
 	return d.cfg.Contact.Closed()
 }
 
-// Halt locks the door now (it does not wait for a pulse in progress, whose
-// own lock follows).
-func (d *Door) Halt() error { return d.relay.Halt() }
+// Halt ends any hold and locks the door now (it does not wait for a pulse
+// in progress, whose own lock follows).
+func (d *Door) Halt() error {
+	d.hmu.Lock()
+	d.held = false
+	d.hmu.Unlock()
+	return d.relay.Halt()
+}

@@ -99,6 +99,7 @@ type Gate interface {
 	Subscribe() (<-chan gate.Decision, func())
 	Stats() gate.Stats
 	FaceMode() (calibrate.Mode, match.Policy)
+	DoorState() string // "door unlocked by schedule until 09:00", or ""
 }
 
 // Device is the state only the daemon knows, and what it alone can do.

@@ -29,6 +29,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	}
 	out.Readers = s.dev.Readers()
 	out.Alarms = s.dev.Alarms()
+	out.Door = s.gate.DoorState()
 	for _, a := range out.Alarms {
 		if a == ReadersDown {
 			out.Alarm = a
