@@ -25,7 +25,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 pkgs=(build-essential pkg-config ca-certificates curl bzip2
 	libdlib-dev libopenblas-dev libblas-dev liblapack-dev libatlas-base-dev
 	libjpeg-dev libopencv-dev socat python3 python3-pip python3-venv systemd
-	chromium fonts-noto-cjk strace)
+	chromium fonts-noto-cjk strace syncthing)
 command -v npm >/dev/null || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do
