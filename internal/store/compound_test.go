@@ -203,7 +203,10 @@ func TestCompoundLocalEditsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	edits := map[string]error{
-		"update":        func() error { _, err := db.UpdateResident("staff:x", Resident{ID: resA, Name: "X", Status: StatusActive}); return err }(),
+		"update": func() error {
+			_, err := db.UpdateResident("staff:x", Resident{ID: resA, Name: "X", Status: StatusActive})
+			return err
+		}(),
 		"access":        func() error { _, err := db.SetResidentAccess("staff:x", resA, Access{Profile: "x"}); return err }(),
 		"assign card":   db.AssignCard("staff:x", resA, "5555"),
 		"revoke card":   db.RevokeCard("staff:x", resA, "1001"),
