@@ -15,6 +15,7 @@ var groups = map[string][]string{
 	"keys":     {"rotate"},
 	"relay":    {"lock"},
 	"visitor":  {"add", "list", "revoke"},
+	"compound": {"join", "status", "export"},
 	"camera":   {"nir-register"},
 	"clock":    {"reset"},
 }

@@ -65,6 +65,8 @@ func commands() []command {
 		{"keys", "rotate --new-key FILE", "rotate the device key", runKeys},
 		{"backup", "--out FILE", "write an encrypted backup of the store", runBackup},
 		{"restore", "FILE", "restore the store from a backup", runRestore},
+		{"compound", "join|status|export ...", "this gate in a compound: join, status, event bundle to a USB stick", runCompound},
+		{"import", "FILE", "import a records bundle from the property office (a USB stick)", runImport},
 		{"relay", "lock [--config FILE]", "command the door's relay locked (systemd runs it after every stop)", runRelay},
 		{"completion", "bash|zsh", "print a shell completion script", runCompletion},
 		{"demo", "[flags]", "show the face pipeline deciding on a simulated camera", runDemo},

@@ -50,6 +50,7 @@ type Config struct {
 
 	Schedule Schedule `toml:"schedule"` // schedule.go
 	Visitor  Visitor  `toml:"visitor"`  // visitor.go
+	Compound Compound `toml:"compound"` // compound.go
 }
 
 // Device says where gated keeps its state and keys.
@@ -630,6 +631,7 @@ func (c *Config) check() []error {
 		}
 	}
 	errs = append(errs, c.checkSchedule()...)
+	errs = append(errs, c.checkCompound()...)
 	errs = append(errs, c.checkVisitor()...)
 	if r := c.Privacy.Retention.Duration; r < 24*time.Hour || r > 10*365*24*time.Hour {
 		bad("privacy.retention", c.Privacy.Retention.String(), `keep face data from a day to 10 years ("1d" to "3650d"), e.g. "365d"; residents re-consent when it ends`)

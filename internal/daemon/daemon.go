@@ -30,6 +30,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gated-dev/gated/internal/calibrate"
+	"github.com/gated-dev/gated/internal/compound"
 	"github.com/gated-dev/gated/internal/config"
 	"github.com/gated-dev/gated/internal/control"
 	"github.com/gated-dev/gated/internal/door"
@@ -122,6 +123,7 @@ type daemon struct {
 
 	changed chan struct{} // staff changed residents or credentials: back up soon
 	api     *staffapi.Server
+	comp    *compound.Service // the compound's inbox and outbox (compound.go)
 
 	mu     sync.Mutex
 	alarms map[string]string // kind -> sentence, standing alarms besides the readers'
@@ -265,6 +267,9 @@ func (d *daemon) serve(parent context.Context, l net.Listener, srv *http.Server,
 	g.Go(func() error { return d.healthLoop(gctx) })
 	g.Go(func() error { return d.doorLoop(gctx) })
 	g.Go(func() error { return d.maintain(gctx) })
+	if d.degraded == "" {
+		g.Go(func() error { return d.comp.Run(gctx) })
+	}
 	if faceOn {
 		g.Go(func() error { return d.cameraLoop(gctx) })
 		g.Go(func() error { return d.faces.Run(gctx) })
@@ -363,10 +368,14 @@ func (d *daemon) newGate(faceOn bool) error {
 		gal = d.faces.Gallery()
 	}
 	a := cfg.Access
-	sched, passback, err := d.schedule()
+	sched, warn, err := d.schedule()
 	if err != nil {
 		return err
 	}
+	for _, w := range warn {
+		d.log.Warn("daemon: " + w)
+	}
+	ap := cfg.Schedule.AntiPassback
 	// Until the first calibration, faces are off (calibrate.Off is the
 	// zero mode).
 	d.gate, err = gate.New(gate.Config{
@@ -386,7 +395,7 @@ func (d *daemon) newGate(faceOn bool) error {
 		ChallengeTime: cfg.Face.ChallengeTime.Duration,
 		Door:          d.doorConfig(),
 		Schedule:      sched,
-		AntiPassback:  passback,
+		AntiPassback:  gate.AntiPassback{Entry: ap.Entry, Exit: ap.Exit},
 		Unlock:        cfg.Schedule.UnlockProfile, // a scheduled unlock window; the gate holds d.door
 	}, d.st, d.door, gal)
 	if err != nil {
@@ -428,6 +437,8 @@ func (d *daemon) serveControl() (net.Listener, *http.Server, error) {
 	if d.nir.chk != nil {
 		opt.NIR = d
 	}
+	d.comp = d.newCompound()
+	opt.Compound = compoundAPI{d, d.comp}
 	d.api = staffapi.New(opt,
 		d.st, d.faces, d.photos(), d.cameraCapture(), d.gate, device{d})
 	api := d.api

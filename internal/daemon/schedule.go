@@ -3,22 +3,23 @@ package daemon
 import (
 	"fmt"
 
-	"github.com/gated-dev/gated/internal/gate"
+	"github.com/gated-dev/gated/internal/compound"
 	"github.com/gated-dev/gated/internal/schedule"
 )
 
-// schedule builds the gate's time profiles from [schedule], on the holiday
-// calendar of privacy.holidays in privacy.time_zone (the calendar that
-// counts deletion deadlines), and its anti-passback readers.
-func (d *daemon) schedule() (*schedule.Set, gate.AntiPassback, error) {
+// schedule builds the gate's time profiles from [schedule] and the
+// property office's (compound.ScheduleSet: the office's win a clash,
+// returned as a warning), on the holiday calendar of privacy.holidays in
+// privacy.time_zone (the calendar that counts deletion deadlines).
+func (d *daemon) schedule() (*schedule.Set, []string, error) {
 	ps, err := d.cfg.ScheduleProfiles()
 	if err != nil {
-		return nil, gate.AntiPassback{}, fmt.Errorf("daemon: schedule: %w", err)
+		return nil, nil, fmt.Errorf("daemon: schedule: %w", err)
 	}
-	set, err := schedule.NewSet(ps, d.cfg.Schedule.Groups, d.cal, d.cal.Location)
+	c, _ := d.db.Compound() // outside a compound: no office profiles
+	set, warn, err := compound.ScheduleSet(ps, d.cfg.Schedule.Groups, c, d.cal, d.cal.Location)
 	if err != nil {
-		return nil, gate.AntiPassback{}, fmt.Errorf("daemon: schedule: %w", err)
+		return nil, warn, fmt.Errorf("daemon: schedule: %w", err)
 	}
-	ap := d.cfg.Schedule.AntiPassback
-	return set, gate.AntiPassback{Entry: ap.Entry, Exit: ap.Exit}, nil
+	return set, warn, nil
 }

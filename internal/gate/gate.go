@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gated-dev/gated/internal/calibrate"
@@ -173,6 +174,8 @@ type Gate struct {
 	pairing *fallback.Pairing
 	lockout *lockout
 	opens   chan struct{} // door requests, coalesced while a pulse runs
+
+	sched atomic.Pointer[schedule.Set] // replaces cfg.Schedule once set (compound.go)
 
 	mu        sync.Mutex
 	track     track                // the face in view and its last frames

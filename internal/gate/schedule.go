@@ -50,7 +50,7 @@ const ReasonPassback = "this card has already entered: leave by the exit first, 
 // windows are judged by the clock alone.
 func (g *Gate) ValidNow(vs ...schedule.Validity) error {
 	now := g.cfg.Now()
-	if err := g.cfg.Schedule.Check(now, vs...); err != nil {
+	if err := g.schedule().Check(now, vs...); err != nil {
 		return err
 	}
 	floor := g.clockFloor()

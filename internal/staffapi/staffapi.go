@@ -144,6 +144,8 @@ type Options struct {
 	Now      func() time.Time
 	// NIR registers the NIR camera pair; nil without [camera.nir].
 	NIR NIR
+	// Compound is the gate's side of a compound (compound.go).
+	Compound Compound
 }
 
 // Server answers the staff API.
@@ -243,10 +245,12 @@ func (s *Server) routes() []route {
 	}
 }
 
+func (s *Server) allRoutes() []route { return append(s.routes(), s.compoundRoutes()...) }
+
 // Handler returns the API's handler: each route behind its role check.
 func (s *Server) Handler() http.Handler {
 	m := http.NewServeMux()
-	for _, rt := range s.routes() {
+	for _, rt := range s.allRoutes() {
 		m.HandleFunc(rt.pattern, s.guard(rt))
 	}
 	return m
@@ -420,7 +424,8 @@ func fail(w http.ResponseWriter, err error) {
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, errBadRequest), errors.Is(err, faces.ErrRequest),
 		errors.Is(err, store.ErrWrongKey), errors.Is(err, store.ErrInsecureKeyFile), errors.Is(err, store.ErrBadKeyFile):
 		status = http.StatusBadRequest
-	case errors.Is(err, store.ErrCardInUse), errors.Is(err, store.ErrAlreadyEnrolled), errors.Is(err, store.ErrNoFaceData):
+	case errors.Is(err, store.ErrCardInUse), errors.Is(err, store.ErrAlreadyEnrolled), errors.Is(err, store.ErrNoFaceData),
+		errors.Is(err, store.ErrManaged):
 		status = http.StatusConflict
 	case errors.Is(err, store.ErrReadOnly):
 		status = http.StatusServiceUnavailable

@@ -38,6 +38,9 @@ func (db *DB) AssignCard(actor, residentID, number string) error {
 		if _, err := getResident(tx, residentID); err != nil {
 			return err
 		}
+		if err := managedTx(tx, residentID); err != nil {
+			return err
+		}
 		b := tx.Bucket(bucketCards)
 		if v := b.Get(h); v != nil {
 			c, err := decodeCard(v)
@@ -88,6 +91,9 @@ func (db *DB) RevokeCard(actor, residentID, number string) error {
 	}
 	h := db.keys.cardHash(number)
 	err = db.update(func(tx *bolt.Tx) error {
+		if err := managedTx(tx, residentID); err != nil {
+			return err
+		}
 		b, _, err := heldCard(tx, h, residentID)
 		if err != nil {
 			return err
@@ -111,7 +117,12 @@ func (db *DB) LookupCard(number string) (string, error) {
 	err := db.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketCards).Get(h)
 		if v == nil {
-			return fmt.Errorf("%w: card", ErrNotFound)
+			c, ok, err := officeCard(tx, db.keys, number) // compound.go
+			if err == nil && !ok {
+				err = fmt.Errorf("%w: card", ErrNotFound)
+			}
+			id = c.ResidentID
+			return err
 		}
 		c, err := decodeCard(v)
 		if err != nil {
@@ -170,6 +181,9 @@ func (db *DB) SetPIN(actor, residentID, pin string) error {
 		if _, err := getResident(tx, residentID); err != nil {
 			return err
 		}
+		if err := managedTx(tx, residentID); err != nil {
+			return err
+		}
 		if err := tx.Bucket(bucketPINs).Put([]byte(residentID), rec); err != nil {
 			return err
 		}
@@ -188,6 +202,9 @@ func (db *DB) ClearPIN(actor, residentID string) error {
 		return fmt.Errorf("store: clear PIN: %w", err)
 	}
 	err = db.update(func(tx *bolt.Tx) error {
+		if err := managedTx(tx, residentID); err != nil {
+			return err
+		}
 		b := tx.Bucket(bucketPINs)
 		if b.Get([]byte(residentID)) == nil {
 			return fmt.Errorf("%w: PIN", ErrNotFound)
@@ -209,7 +226,17 @@ func (db *DB) ClearPIN(actor, residentID string) error {
 // attempts is the caller's job.
 func (db *DB) VerifyPIN(residentID, pin string) (bool, error) {
 	var rec pinRecord
+	pepper := db.keys.pin
 	err := db.view(func(tx *bolt.Tx) error {
+		if o, p, ok, err := officePIN(tx, db.keys, residentID); ok || err != nil { // compound.go
+			if err == nil && o == nil {
+				err = fmt.Errorf("%w: PIN of %s", ErrNotFound, residentID)
+			}
+			if err == nil {
+				rec, pepper = *o, p
+			}
+			return err
+		}
 		v := tx.Bucket(bucketPINs).Get([]byte(residentID))
 		if v == nil {
 			return fmt.Errorf("%w: PIN of %s", ErrNotFound, residentID)
@@ -226,5 +253,5 @@ func (db *DB) VerifyPIN(residentID, pin string) (bool, error) {
 	if checkPIN(pin) != nil {
 		return false, nil
 	}
-	return rec.matches(db.keys.pin, pin), nil
+	return rec.matches(pepper, pin), nil
 }

@@ -76,6 +76,13 @@ func (db *DB) destroy(actor, residentID, reason string, whole bool, requestedAt 
 		if _, err := getResident(tx, residentID); err != nil {
 			return err
 		}
+		if whole {
+			if err := managedTx(tx, residentID); err != nil {
+				return err
+			}
+		} else if err := noteOptOutTx(tx, residentID, reason, requestedAt, now); err != nil { // compound.go
+			return err
+		}
 		n, err := destroyFaceTx(tx, residentID)
 		if err != nil {
 			return err

@@ -86,25 +86,28 @@ func TestOpenDamagedMetaRecords(t *testing.T) {
 			flipInFile(t, path, kek.verifier(), 0, 0x01)
 			flipInFile(t, path, secret, len(secret)-3, 0x80)
 		}, kek, ErrCorrupt, []string{"kek-verifier and device-secret: damaged"}},
-		{"schema 3 to 4: a newer gated", func(t *testing.T, path string) {
-			flipInFile(t, path, schema, len("schema")+3, 0x07)
-		}, kek, ErrSchemaTooNew, []string{"schema 4", "upgrade gated"}},
-		{"schema 3 to 0x01000003", func(t *testing.T, path string) {
+		{"schema 4 to 5: a newer gated", func(t *testing.T, path string) {
+			flipInFile(t, path, schema, len("schema")+3, 0x01)
+		}, kek, ErrSchemaTooNew, []string{"schema 5", "upgrade gated"}},
+		{"schema 4 to 0x01000004", func(t *testing.T, path string) {
 			flipInFile(t, path, schema, len("schema"), 0x01)
-		}, kek, ErrCorrupt, []string{"key schema: version 16777219, which no gated wrote"}},
-		{"schema 3 to 0", func(t *testing.T, path string) {
-			flipInFile(t, path, schema, len("schema")+3, 0x03)
+		}, kek, ErrCorrupt, []string{"key schema: version 16777220, which no gated wrote"}},
+		{"schema 4 to 0", func(t *testing.T, path string) {
+			flipInFile(t, path, schema, len("schema")+3, 0x04)
 		}, kek, ErrCorrupt, []string{"key schema: version 0"}},
 		// Red team round 2: one flipped bit turned 2 into 1, and Open ran
 		// the 1 to 2 migration on a store that has its buckets ("create
 		// bucket failures: bucket already exists", outside ErrCorrupt: the
 		// daemon exited although a good backup existed).
-		{"schema 3 to 1", func(t *testing.T, path string) {
-			flipInFile(t, path, schema, len("schema")+3, 0x02)
+		{"schema 4 to 1", func(t *testing.T, path string) {
+			flipInFile(t, path, schema, len("schema")+3, 0x05)
 		}, kek, ErrCorrupt, []string{"key schema: version 1, but bucket failures of schema 2 is there"}},
-		{"schema 3 to 2", func(t *testing.T, path string) {
-			flipInFile(t, path, schema, len("schema")+3, 0x01)
+		{"schema 4 to 2", func(t *testing.T, path string) {
+			flipInFile(t, path, schema, len("schema")+3, 0x06)
 		}, kek, ErrCorrupt, []string{"key schema: version 2, but bucket visitors of schema 3 is there"}},
+		{"schema 4 to 3", func(t *testing.T, path string) {
+			flipInFile(t, path, schema, len("schema")+3, 0x07)
+		}, kek, ErrCorrupt, []string{"key schema: version 3, but bucket compound of schema 4 is there"}},
 		{"schema 1000", setSchema(maxPlausibleSchema), kek, ErrSchemaTooNew, []string{"schema 1000"}},
 		{"schema 1001", setSchema(maxPlausibleSchema + 1), kek, ErrCorrupt, []string{"version 1001, which no gated wrote"}},
 		{"another key", func(*testing.T, string) {}, other, ErrWrongKey,

@@ -129,6 +129,9 @@ func (db *DB) UpdateResident(actor string, r Resident) (Resident, error) {
 		if err != nil {
 			return err
 		}
+		if err := managedTx(tx, r.ID); err != nil {
+			return err
+		}
 		if r.GuardianID != "" {
 			if _, err := getResident(tx, r.GuardianID); err != nil {
 				return fmt.Errorf("guardian: %w", err)

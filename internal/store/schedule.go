@@ -103,6 +103,9 @@ func (db *DB) SetResidentAccess(actor, residentID string, a Access) (Resident, e
 		if err != nil {
 			return err
 		}
+		if err := managedTx(tx, residentID); err != nil {
+			return err
+		}
 		r.Access, r.UpdatedAt = a, now
 		if err := tx.Bucket(bucketResidents).Put([]byte(residentID), encodeResident(r)); err != nil {
 			return err
@@ -129,6 +132,9 @@ func (db *DB) SetCardValidity(actor, residentID, number string, from, until time
 	}
 	h := db.keys.cardHash(number)
 	err = db.update(func(tx *bolt.Tx) error {
+		if err := managedTx(tx, residentID); err != nil {
+			return err
+		}
 		b, c, err := heldCard(tx, h, residentID)
 		if err != nil {
 			return err
@@ -152,7 +158,12 @@ func (db *DB) CardValidity(number string) (from, until time.Time, err error) {
 	err = db.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketCards).Get(h)
 		if v == nil {
-			return fmt.Errorf("%w: card", ErrNotFound)
+			c, ok, err := officeCard(tx, db.keys, number)
+			if err == nil && !ok {
+				err = fmt.Errorf("%w: card", ErrNotFound)
+			}
+			from, until = c.Access.ValidFrom, c.Access.ValidUntil
+			return err
 		}
 		c, err := decodeCard(v)
 		if err != nil {

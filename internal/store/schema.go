@@ -59,6 +59,7 @@ func defaultMigrations() []migration {
 		migrateV1,
 		migrateV2,
 		migrateV3,
+		migrateV4, // compound.go
 	}
 }
 

@@ -34,8 +34,8 @@ func TestOpenCreates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.SchemaVersion != 3 || s.KEKFingerprint != kek.Fingerprint() || s.AuditEntries != 1 {
-		t.Errorf("Stats of a new store = %+v, want schema 3, %s, 1 audit entry", s, kek.Fingerprint())
+	if s.SchemaVersion != 4 || s.KEKFingerprint != kek.Fingerprint() || s.AuditEntries != 1 {
+		t.Errorf("Stats of a new store = %+v, want schema 4, %s, 1 audit entry", s, kek.Fingerprint())
 	}
 	db.Close()
 	if _, err := db.Resident("r-x"); !errors.Is(err, ErrClosed) {
@@ -191,7 +191,7 @@ func TestMigrations(t *testing.T) {
 			}
 			return errors.New("disk on fire")
 		})
-		if _, err := Open(path, kek, opts); err == nil || !strings.Contains(err.Error(), "migrate schema 3 to 4") {
+		if _, err := Open(path, kek, opts); err == nil || !strings.Contains(err.Error(), "migrate schema 4 to 5") {
 			t.Errorf("Open with failing migration = %v, want it named", err)
 		}
 		if !bytes.Equal(readFile(t, path), before) {
@@ -209,7 +209,7 @@ func TestMigrations(t *testing.T) {
 			return err
 		})
 		_, err := Open(path, kek, opts)
-		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "migrate schema 3 to 4") || !strings.Contains(err.Error(), "bucket already exists") {
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "migrate schema 4 to 5") || !strings.Contains(err.Error(), "bucket already exists") {
 			t.Errorf("Open with a migration the file contradicts = %v, want ErrCorrupt naming the migration and the cause", err)
 		}
 		if !bytes.Equal(readFile(t, path), before) {
@@ -231,8 +231,8 @@ func TestMigrations(t *testing.T) {
 				t.Fatal(err)
 			}
 			s, _ := db.Stats()
-			if s.SchemaVersion != 4 {
-				t.Errorf("schema after migration = %d, want 4", s.SchemaVersion)
+			if s.SchemaVersion != 5 {
+				t.Errorf("schema after migration = %d, want 5", s.SchemaVersion)
 			}
 			if _, err := db.Resident(res.ID); err != nil {
 				t.Errorf("resident lost in migration: %v", err)
@@ -282,8 +282,8 @@ func TestMigrateSchema1(t *testing.T) {
 		t.Fatalf("Open of a schema 1 store = %v", err)
 	}
 	defer db.Close()
-	if s, _ := db.Stats(); s.SchemaVersion != 3 {
-		t.Errorf("schema after Open = %d, want 3", s.SchemaVersion)
+	if s, _ := db.Stats(); s.SchemaVersion != 4 {
+		t.Errorf("schema after Open = %d, want 4", s.SchemaVersion)
 	}
 	if id, err := db.LookupCard("1001"); err != nil || id != res.ID {
 		t.Errorf("LookupCard after migration = %q, %v", id, err)

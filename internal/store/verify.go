@@ -160,10 +160,11 @@ var schemaBuckets = []bucketSpec{
 	{bucketCards, 1}, {bucketPINs, 1}, {bucketConsents, 1}, {bucketDeletions, 1}, {bucketAudit, 1},
 	{bucketFailures, 2}, {bucketPending, 2},
 	{bucketVisitors, 3},
+	{bucketCompound, 4}, {bucketOfficeRes, 4}, {bucketOfficeCards, 4}, {bucketOfficePasses, 4}, {bucketErasures, 4},
 }
 
 // knownSchema is the newest schema verifyTx knows every bucket of.
-const knownSchema = 3
+const knownSchema = 4
 
 // damaged formats a record-level problem: bucket, key, what failed.
 func damaged(bucket []byte, key []byte, format string, args ...any) error {
@@ -252,6 +253,9 @@ func verifyTx(tx *bolt.Tx, kek KEK, current uint32, opts Options) (uint32, verif
 	}
 	if version >= 3 {
 		checks = append(checks, verifyVisitors)
+	}
+	if version >= 4 {
+		checks = append(checks, verifyCompound)
 	}
 	for _, check := range checks {
 		if err := check(tx, kek, keys, &n); err != nil {

@@ -374,14 +374,20 @@ func (db *DB) AddPass(actor string, p NewPass) (IssuedPass, error) {
 func (db *DB) Passes() ([]Pass, error) {
 	var out []Pass
 	err := db.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketVisitors).ForEach(func(k, v []byte) error {
+		list := func(k, v []byte) error {
 			r, err := decodePass(v)
 			if err != nil {
 				return fmt.Errorf("%w: pass %s: %w", ErrCorrupt, printableKey(k), err)
 			}
 			out = append(out, r.Pass)
 			return nil
-		})
+		}
+		if ob := tx.Bucket(bucketOfficePasses); ob != nil { // compound.go
+			if err := ob.ForEach(list); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketVisitors).ForEach(list)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: passes: %w", err)
@@ -434,6 +440,11 @@ func loadPass(tx *bolt.Tx, id string) (*bolt.Bucket, passRecord, error) {
 	b := tx.Bucket(bucketVisitors)
 	v := b.Get([]byte(id))
 	if v == nil {
+		if ob := tx.Bucket(bucketOfficePasses); ob != nil { // compound.go
+			b, v = ob, ob.Get([]byte(id))
+		}
+	}
+	if v == nil {
 		return nil, passRecord{}, fmt.Errorf("%w: pass %s", ErrNotFound, id)
 	}
 	r, err := decodePass(v)
@@ -454,6 +465,9 @@ func (db *DB) changePass(actor, id, detail string, fn func(*passRecord, time.Tim
 		b, r, err := loadPass(tx, id)
 		if err != nil {
 			return err
+		}
+		if r.Issuer == "office" && tx.Bucket(bucketVisitors).Get([]byte(id)) == nil {
+			return fmt.Errorf("pass %s: %w", id, ErrManaged)
 		}
 		if err := fn(&r, now); err != nil {
 			return err
@@ -481,7 +495,13 @@ func (db *DB) FindPassCode(code string) (string, error) {
 	k := db.keys.visitor()
 	hint := k.codeHint(code)
 	var cands []passRecord
+	var office []passRecord // compound.go: the office's passes, peppered with the compound secret
+	var officePepper []byte
 	err := db.view(func(tx *bolt.Tx) error {
+		var err error
+		if office, officePepper, err = officePassCandidates(tx, db.keys, code); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketVisitors).ForEach(func(_, v []byte) error {
 			r, err := decodePass(v)
 			if err == nil && hmac.Equal(r.Hint, hint) {
@@ -494,9 +514,14 @@ func (db *DB) FindPassCode(code string) (string, error) {
 		return "", fmt.Errorf("store: find pass code: %w", err)
 	}
 	if len(code) != PassCodeDigits || checkPIN(code) != nil {
-		cands = nil
+		cands, office = nil, nil
 	}
-	if len(cands) == 0 {
+	for _, r := range office {
+		if r.Code.matches(officePepper, code) {
+			return r.ID, nil
+		}
+	}
+	if len(cands) == 0 && len(office) == 0 {
 		decoy := pinRecord{Params: db.opts.PIN, Salt: make([]byte, pinSaltLen), Hash: make([]byte, pinHashLen)}
 		if decoy.Params.valid() {
 			decoy.matches(k.pepper, code)

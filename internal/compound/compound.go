@@ -1,0 +1,466 @@
+// Package compound is the gate's side of a compound (docs/compound.md):
+// it imports the property office's records bundles (from the inbox
+// directory or a file staff hand in), has the store apply them and the
+// face-data owner drop the faces they erase, rebuilds the gate's time
+// profiles from them, and writes the gate's event bundles to the outbox.
+//
+// It owns the inbox and outbox directories and the list of inbox files it
+// has dealt with. It never opens a network socket, never writes outside
+// the data directory (the CLI writes a USB stick's copy, not the daemon),
+// never reads a template, and never trusts a file before bundle.Open has
+// verified it against the pinned office key.
+package compound
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gated-dev/gated/internal/bundle"
+	"github.com/gated-dev/gated/internal/schedule"
+	"github.com/gated-dev/gated/internal/store"
+)
+
+// Store is what the compound needs of the store.
+type Store interface {
+	JoinCompound(actor, name, gate string, office bundle.PublicKey) (store.Compound, error)
+	Compound() (store.Compound, error)
+	CompoundIdentity() (bundle.Identity, error)
+	FaceTargets(h bundle.Header, r *bundle.Records) ([]string, error)
+	ApplyRecords(actor string, h bundle.Header, r *bundle.Records) (store.ImportResult, error)
+	NoteRefusedImport(actor string, seq uint64, cause error)
+	EventBundle(maxAudit int) (bundle.Header, *bundle.Events, error)
+	EventsDue() (bool, error)
+}
+
+// Faces takes faces out of the matcher before a store change destroys
+// them (faces.Set.RemoveFor).
+type Faces interface {
+	RemoveFor(ids []string, change func() error) error
+}
+
+// Config sets up a Service.
+type Config struct {
+	Inbox, Outbox string
+	// Seen is the file listing the SHA-256 of every inbox file dealt
+	// with (imported or refused), so none is tried for ever.
+	Seen        string
+	EventsEvery time.Duration // 15 min when 0
+	Poll        time.Duration // 10 s when 0
+	MaxAudit    int           // audit entries per event bundle; 20,000 when 0
+	// Applied is called after a records bundle applied (the daemon
+	// rebuilds the gate's time profiles).
+	Applied func()
+	Log     *slog.Logger
+}
+
+// Service imports and exports bundles for one gate.
+type Service struct {
+	st    Store
+	faces Faces
+	cfg   Config
+	log   *slog.Logger
+	mu    sync.Mutex // one import or event bundle at a time
+}
+
+// New returns the service; faces may be nil (no face data to drop).
+func New(cfg Config, st Store, fs Faces) *Service {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.EventsEvery <= 0 {
+		cfg.EventsEvery = 15 * time.Minute
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 10 * time.Second
+	}
+	if cfg.MaxAudit <= 0 {
+		cfg.MaxAudit = 20000
+	}
+	if cfg.Applied == nil {
+		cfg.Applied = func() {}
+	}
+	return &Service{st: st, faces: fs, cfg: cfg, log: cfg.Log}
+}
+
+// Join makes this gate a member (store.JoinCompound) from the office's
+// key in text form.
+func (s *Service) Join(actor, officeKey, name, gate string) (store.Compound, error) {
+	k, err := bundle.ParsePublicKey(officeKey)
+	if err != nil {
+		return store.Compound{}, fmt.Errorf("compound: join: office key: %w: %w", store.ErrInvalid, err)
+	}
+	return s.st.JoinCompound(actor, name, gate, k)
+}
+
+// Import verifies and applies one records bundle. Every refusal is
+// audited with its reason; a bundle applied writes an event bundle to
+// the outbox.
+func (s *Service) Import(actor string, raw []byte) (store.ImportResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res, err := s.importLocked(actor, raw)
+	if err != nil && !errors.Is(err, store.ErrPending) {
+		return res, err
+	}
+	s.cfg.Applied()
+	if _, werr := s.writeEventsLocked(s.cfg.Outbox); werr != nil {
+		s.log.Error("compound: event bundle after an import", "err", werr)
+	}
+	return res, err
+}
+
+func (s *Service) importLocked(actor string, raw []byte) (store.ImportResult, error) {
+	c, err := s.st.Compound()
+	if err != nil {
+		return store.ImportResult{}, err
+	}
+	id, err := s.st.CompoundIdentity()
+	if err != nil {
+		return store.ImportResult{}, err
+	}
+	var seq uint64
+	if h, perr := bundle.ParseHeader(raw); perr == nil {
+		seq = h.Seq
+	}
+	h, payload, err := bundle.Open(raw, c.Office, id)
+	if err != nil {
+		s.st.NoteRefusedImport(actor, seq, err)
+		return store.ImportResult{}, fmt.Errorf("compound: import: %w", err)
+	}
+	r, err := bundle.DecodeRecords(payload, h.Snapshot())
+	clear(payload)
+	if err != nil {
+		s.st.NoteRefusedImport(actor, h.Seq, err)
+		return store.ImportResult{}, fmt.Errorf("compound: import records %d: %w", h.Seq, err)
+	}
+	targets, err := s.st.FaceTargets(h, r)
+	if err != nil {
+		return store.ImportResult{}, err
+	}
+	var res store.ImportResult
+	apply := func() error {
+		var err error
+		res, err = s.st.ApplyRecords(actor, h, r)
+		return err
+	}
+	if s.faces != nil {
+		err = s.faces.RemoveFor(targets, apply)
+	} else {
+		err = apply()
+	}
+	if err != nil && !errors.Is(err, store.ErrPending) {
+		return store.ImportResult{}, err
+	}
+	s.log.Info("compound: records bundle applied", "result", res.String())
+	return res, err
+}
+
+// EventFile names an event bundle.
+func EventFile(seq uint64) string { return fmt.Sprintf("events-%020d.gevents", seq) }
+
+// Events makes the gate's next event bundle, sealed to the office, and
+// returns its file name and bytes.
+func (s *Service) Events() (string, []byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.eventsLocked()
+}
+
+func (s *Service) eventsLocked() (string, []byte, error) {
+	id, err := s.st.CompoundIdentity()
+	if err != nil {
+		return "", nil, err
+	}
+	h, ev, err := s.st.EventBundle(s.cfg.MaxAudit)
+	if err != nil {
+		return "", nil, err
+	}
+	p, err := ev.Encode()
+	if err != nil {
+		return "", nil, fmt.Errorf("compound: event bundle: %w", err)
+	}
+	b, err := bundle.Seal(id, h, p)
+	if err != nil {
+		return "", nil, fmt.Errorf("compound: event bundle: %w", err)
+	}
+	return EventFile(h.Seq), b, nil
+}
+
+// WriteEvents writes the next event bundle into the outbox and returns
+// its path.
+func (s *Service) WriteEvents() (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writeEventsLocked(s.cfg.Outbox)
+}
+
+func (s *Service) writeEventsLocked(dir string) (string, error) {
+	name, b, err := s.eventsLocked()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, name)
+	if err := WriteAtomic(p, b, 0o640); err != nil {
+		return "", fmt.Errorf("compound: event bundle: %w", err)
+	}
+	s.log.Info("compound: event bundle written", "file", p, "bytes", len(b))
+	return p, nil
+}
+
+// WriteAtomic writes b to path through a temporary file in the same
+// directory (".tmp-*"), fsynced, then renamed, with the given mode.
+func WriteAtomic(path string, b []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	ok = true
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// Run polls the inbox at start and every Poll, writes an event bundle
+// when something waits to be reported (an import, an opt-out) and every
+// EventsEvery, until ctx ends. Outside a compound it only waits.
+func (s *Service) Run(ctx context.Context) error {
+	poll := time.NewTicker(s.cfg.Poll)
+	defer poll.Stop()
+	every := time.NewTicker(s.cfg.EventsEvery)
+	defer every.Stop()
+	for {
+		if _, err := s.st.Compound(); err == nil {
+			if err := os.MkdirAll(s.cfg.Inbox, 0o750); err != nil {
+				s.log.Error("compound: inbox", "err", err)
+			}
+			if err := os.MkdirAll(s.cfg.Outbox, 0o750); err != nil {
+				s.log.Error("compound: outbox", "err", err)
+			}
+			s.ScanInbox()
+			if due, err := s.st.EventsDue(); err == nil && due {
+				if _, err := s.WriteEvents(); err != nil {
+					s.log.Error("compound: event bundle", "err", err)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-poll.C:
+		case <-every.C:
+			if _, err := s.st.Compound(); err == nil {
+				if _, err := s.WriteEvents(); err != nil {
+					s.log.Error("compound: event bundle", "err", err)
+				}
+			}
+		}
+	}
+}
+
+type inboxFile struct {
+	path string
+	sum  string
+	h    bundle.Header
+}
+
+// ScanInbox imports the inbox's records bundles not dealt with before, in
+// sequence order; a newer snapshot supersedes older files, which are set
+// aside unimported. Files stay where the sync engine put them (the
+// office's outbox is their source; deleting them in a receive-only
+// folder would be a local change to revert); each is remembered by its
+// SHA-256 in Config.Seen, imported or refused, so none is tried twice.
+// It returns how many it applied.
+func (s *Service) ScanInbox() int {
+	ents, err := os.ReadDir(s.cfg.Inbox)
+	if err != nil {
+		s.log.Error("compound: inbox", "err", err)
+		return 0
+	}
+	seen := s.readSeen()
+	var files []inboxFile
+	var done []string
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".gbundle") {
+			continue
+		}
+		p := filepath.Join(s.cfg.Inbox, e.Name())
+		b, err := readBounded(p)
+		if err != nil {
+			s.log.Error("compound: inbox file", "file", p, "err", err)
+			continue
+		}
+		sum := sha256.Sum256(b)
+		f := inboxFile{path: p, sum: hex.EncodeToString(sum[:])}
+		if seen[f.sum] {
+			continue
+		}
+		f.h, _ = bundle.ParseHeader(b) // an unparsable file sorts first and is refused with the reason
+		files = append(files, f)
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].h.Seq < files[j].h.Seq })
+	var newest uint64 // the newest snapshot
+	for _, f := range files {
+		if f.h.Kind == bundle.KindRecords && f.h.Snapshot() && f.h.Seq > newest {
+			newest = f.h.Seq
+		}
+	}
+	applied := 0
+	for _, f := range files {
+		if f.h.Seq != 0 && f.h.Seq < newest {
+			s.log.Info("compound: inbox file superseded by a newer snapshot", "file", f.path, "seq", f.h.Seq, "snapshot", newest)
+			done = append(done, f.sum)
+			continue
+		}
+		b, err := readBounded(f.path)
+		if err != nil {
+			continue
+		}
+		if _, err := s.Import("compound:inbox", b); err != nil && !errors.Is(err, store.ErrPending) {
+			s.log.Warn("compound: inbox file refused", "file", f.path, "err", err)
+		} else {
+			applied++
+		}
+		done = append(done, f.sum)
+	}
+	s.addSeen(done)
+	return applied
+}
+
+func readBounded(p string) ([]byte, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > bundle.MaxPayload+4096 {
+		return nil, fmt.Errorf("%s: %d bytes is larger than any bundle", p, fi.Size())
+	}
+	return os.ReadFile(p)
+}
+
+const maxSeen = 10000
+
+func (s *Service) readSeen() map[string]bool {
+	out := map[string]bool{}
+	f, err := os.Open(s.cfg.Seen)
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); len(l) == 64 {
+			out[l] = true
+		}
+	}
+	return out
+}
+
+func (s *Service) addSeen(sums []string) {
+	if len(sums) == 0 || s.cfg.Seen == "" {
+		return
+	}
+	var lines []string
+	if b, err := os.ReadFile(s.cfg.Seen); err == nil {
+		lines = strings.Fields(string(b))
+	}
+	for _, x := range sums {
+		if !slices.Contains(lines, x) {
+			lines = append(lines, x)
+		}
+	}
+	if len(lines) > maxSeen {
+		lines = lines[len(lines)-maxSeen:]
+	}
+	if err := WriteAtomic(s.cfg.Seen, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		s.log.Error("compound: remembering inbox files", "err", err)
+	}
+}
+
+// ScheduleSet combines the configuration's time profiles and groups with
+// the office's: the office's win for the same name (it manages the
+// compound's residents), and each clash is returned as a warning.
+func ScheduleSet(profiles []schedule.Profile, groups map[string]string, c store.Compound, cal schedule.Calendar, loc *time.Location) (*schedule.Set, []string, error) {
+	var warn []string
+	byName := map[string]schedule.Profile{}
+	for _, p := range profiles {
+		byName[p.Name] = p
+	}
+	for _, n := range sortedKeys(c.Profiles) {
+		p, err := schedule.ParseProfile(n, c.Profiles[n])
+		if err != nil {
+			return nil, nil, fmt.Errorf("compound: office profile %s: %w", n, err)
+		}
+		if _, ok := byName[n]; ok {
+			warn = append(warn, fmt.Sprintf("time profile %q is defined in gated.toml and by the property office: the office's is used", n))
+		}
+		byName[n] = p
+	}
+	gs := map[string]string{}
+	for g, p := range groups {
+		gs[g] = p
+	}
+	for g, p := range c.Groups {
+		if old, ok := gs[g]; ok && old != p {
+			warn = append(warn, fmt.Sprintf("group %q is defined in gated.toml and by the property office: the office's is used", g))
+		}
+		gs[g] = p
+	}
+	out := make([]schedule.Profile, 0, len(byName))
+	for _, n := range sortedKeys(byName) {
+		out = append(out, byName[n])
+	}
+	set, err := schedule.NewSet(out, gs, cal, loc)
+	if err != nil {
+		return nil, warn, fmt.Errorf("compound: schedule: %w", err)
+	}
+	return set, warn, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
