@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/gated-dev/gated/internal/config"
 	"github.com/gated-dev/gated/internal/daemon"
@@ -12,6 +13,7 @@ import (
 	"github.com/gated-dev/gated/internal/recognizer/livenessnet"
 	"github.com/gated-dev/gated/internal/recognizer/yunet"
 	"github.com/gated-dev/gated/internal/retention"
+	"github.com/gated-dev/gated/internal/schedule"
 	"github.com/gated-dev/gated/internal/store"
 	"github.com/gated-dev/gated/models"
 )
@@ -111,8 +113,17 @@ func runCheck(e *env, args []string) error {
 			warnings = append(warnings, fmt.Sprintf("device.models_dir: %v: face recognition will be off until this is fixed (card and PIN work)", err))
 		}
 	}
-	if _, err := retention.LoadCalendar(cfg.Privacy.Holidays, cfg.Privacy.TimeZone); err != nil {
+	cal, err := retention.LoadCalendar(cfg.Privacy.Holidays, cfg.Privacy.TimeZone)
+	if err != nil {
 		warnings = append(warnings, fmt.Sprintf("privacy.holidays: %v: deletion deadlines will be counted Monday to Friday", err))
+		loc, zerr := time.LoadLocation(cfg.Privacy.TimeZone) // as the daemon does without its calendar
+		if zerr != nil || cfg.Privacy.TimeZone == "" {
+			loc = time.Local
+		}
+		cal = retention.Weekdays(loc)
+	}
+	if w := unlockWarning(cfg, cal, time.Now()); w != "" {
+		warnings = append(warnings, w)
 	}
 	for _, w := range warnings {
 		fmt.Fprintf(e.stderr, "%s: warning: %s\n", *path, w)
@@ -122,4 +133,39 @@ func runCheck(e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "%s: ok (%d readers, relay %s, face %s%s)\n", *path, len(cfg.Readers), cfg.Relay.Type, map[bool]string{true: "on", false: "off"}[cfg.Face.Enabled], keyNote)
 	return nil
+}
+
+// unlockWarning warns when schedule.unlock_profile holds the door unlocked
+// for half of the next seven days or more (from now, on the calendar): a
+// profile that holds always, or hours written the wrong way round ("daily
+// 09:00-07:00" runs past midnight). They are valid, and an office may
+// mean them, so it is a warning, not an error.
+func unlockWarning(cfg *config.Config, cal *retention.Calendar, now time.Time) string {
+	name := cfg.Schedule.UnlockProfile
+	if name == "" {
+		return ""
+	}
+	ps, err := cfg.ScheduleProfiles()
+	if err != nil {
+		return "" // an error of Load already
+	}
+	set, err := schedule.NewSet(ps, cfg.Schedule.Groups, cal, cal.Location)
+	if err != nil {
+		return ""
+	}
+	const week = 7 * 24 * 60
+	held := 0
+	start := now.Truncate(time.Minute)
+	for m := range week {
+		if set.Holds(name, start.Add(time.Duration(m)*time.Minute)) {
+			held++
+		}
+	}
+	switch {
+	case held == week:
+		return fmt.Sprintf("schedule.unlock_profile: profile %q holds at every minute of the next 7 days: gated will never lock the door (leave unlock_profile out to keep it locked between grants)", name)
+	case 2*held >= week:
+		return fmt.Sprintf("schedule.unlock_profile: profile %q holds the door unlocked %d h of the next 7 days: check its windows (one whose end is before its start runs past midnight: \"daily 09:00-07:00\" is 22 h a day)", name, held/60)
+	}
+	return ""
 }

@@ -115,9 +115,10 @@ func probeSentence(reader string, n int) string {
 // (the readers' own health is Alarm's).
 func (g *Gate) Alarms() []string {
 	now := g.cfg.Now()
+	// The unlock window's lock comes first: CheckUnlock takes g.mu under it.
+	out := g.unlockAlarms()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var out []string
 	for reader, p := range g.probes {
 		if now.Before(p.until) {
 			out = append(out, probeSentence(reader, max(len(p.seen), probeLimit)))

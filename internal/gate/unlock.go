@@ -62,6 +62,8 @@ type unlockState struct {
 	since   time.Time // when the hold began
 	until   time.Time // when the window ends (zero: not within 8 days)
 	failing string    // the last hold or release error, logged once
+	alarm   string    // standing while a hold or release fails (Alarms)
+	ending  bool      // the window ended, the lock has not gone through yet
 	behind  bool      // the clock is behind the floor (logged once)
 }
 
@@ -89,10 +91,22 @@ func (g *Gate) DoorState() string {
 	u := &g.ul
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if !u.held {
-		return ""
+	if !u.held || u.ending {
+		return "" // an end whose lock fails is an alarm (unlockAlarms)
 	}
 	return g.unlockSentence(u.until)
+}
+
+// unlockAlarms is the alarm standing while the window cannot hold or lock
+// the door (Alarms includes it).
+func (g *Gate) unlockAlarms() []string {
+	u := &g.ul
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.alarm == "" {
+		return nil
+	}
+	return []string{u.alarm}
 }
 
 // CheckUnlock judges the unlock window now and holds or releases the door
@@ -118,11 +132,24 @@ func (g *Gate) CheckUnlock(ctx context.Context) {
 		u.behind = false
 	}
 	switch {
+	case want && u.held && u.ending:
+		// The window holds again before the lock of its end went through:
+		// hold the door again (Release let go of it), without a new start.
+		if err := g.holder.Hold(ctx); err != nil {
+			g.unlockFailed("hold the door unlocked", err)
+			return
+		}
+		u.ending, u.failing, u.alarm = false, "", ""
+		u.until = g.cfg.Schedule.Until(g.cfg.Unlock, now)
+		g.dw.mu.Lock()
+		g.dw.held = true
+		g.dw.mu.Unlock()
 	case want && !u.held:
 		if err := g.holder.Hold(ctx); err != nil {
 			g.unlockFailed("hold the door unlocked", err)
 			return
 		}
+		u.alarm = ""
 		u.held, u.since, u.until, u.failing = true, now, g.cfg.Schedule.Until(g.cfg.Unlock, now), ""
 		g.dw.mu.Lock()
 		g.dw.held = true
@@ -149,19 +176,23 @@ func (g *Gate) unlockRelease(now time.Time, why string) {
 	u := &g.ul
 	// The door's alarms are back, whether or not the lock goes through:
 	// a door standing open at the end of the window starts its held-open
-	// time now, and the strike's grace runs from now.
-	g.dw.mu.Lock()
-	g.dw.held, g.dw.lockedAt = false, now
-	if g.dw.known && !g.dw.closed {
-		g.dw.openedAt = now
+	// time now, and the strike's grace runs from now. Only at the end
+	// itself: a lock retried every second must not start them again.
+	if !u.ending {
+		u.ending = true
+		g.dw.mu.Lock()
+		g.dw.held, g.dw.lockedAt = false, now
+		if g.dw.known && !g.dw.closed {
+			g.dw.openedAt = now
+		}
+		g.dw.mu.Unlock()
 	}
-	g.dw.mu.Unlock()
 	if err := g.holder.Release(); err != nil {
 		g.unlockFailed("lock the door at the end of the unlock window", err) // tried again at the next check
 		return
 	}
 	lasted := now.Sub(u.since).Round(time.Second)
-	u.held, u.failing = false, ""
+	u.held, u.ending, u.failing, u.alarm = false, false, "", ""
 	g.unlockEvent(Relocked, now, fmt.Sprintf("unlock profile=%s lasted=%v: door locked: %s", g.cfg.Unlock, lasted, why),
 		"door locked by schedule: "+why)
 }
@@ -177,8 +208,13 @@ func (g *Gate) unlockStop() {
 }
 
 // unlockFailed logs and audits a hold or release that failed, once until
-// it works again; u.mu held.
+// it works again, and raises the alarm that stands until then; u.mu held.
 func (g *Gate) unlockFailed(what string, err error) {
+	if g.ul.ending {
+		g.ul.alarm = fmt.Sprintf("the door may be NOT locked: the unlock window (profile %s) ended and the relay cannot be locked (%v): check the relay board and its cable, or lock the door by hand", g.cfg.Unlock, err)
+	} else {
+		g.ul.alarm = fmt.Sprintf("the unlock window (profile %s) cannot hold the door unlocked (%v): the door stays locked and opens only for grants", g.cfg.Unlock, err)
+	}
 	if g.ul.failing == err.Error() {
 		return
 	}
