@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gated-dev/gated/internal/bundle"
@@ -344,8 +346,17 @@ func (s *Service) ScanInbox() int {
 			newest = f.h.Seq
 		}
 	}
+	var have uint64
+	if m, err := s.st.Compound(); err == nil {
+		have = m.Applied
+	}
 	applied := 0
 	for _, f := range files {
+		if f.h.Kind == bundle.KindRecords && !f.h.Snapshot() && f.h.Base > have && f.h.Seq > newest {
+			// A delta that arrived before its base (a sync engine does
+			// not keep order): leave it for a later scan.
+			continue
+		}
 		if f.h.Seq != 0 && f.h.Seq < newest {
 			s.log.Info("compound: inbox file superseded by a newer snapshot", "file", f.path, "seq", f.h.Seq, "snapshot", newest)
 			done = append(done, f.sum)
@@ -366,15 +377,34 @@ func (s *Service) ScanInbox() int {
 	return applied
 }
 
+// readBounded reads a regular file of the inbox without following a
+// symbolic link (the sync engine can make them, and a link could point
+// at the store), refusing anything larger than a bundle can be.
 func readBounded(p string) ([]byte, error) {
-	fi, err := os.Stat(p)
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
-	if fi.Size() > bundle.MaxPayload+4096 {
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", p)
+	}
+	const limit = bundle.MaxPayload + 4096
+	if fi.Size() > limit {
 		return nil, fmt.Errorf("%s: %d bytes is larger than any bundle", p, fi.Size())
 	}
-	return os.ReadFile(p)
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > limit {
+		return nil, fmt.Errorf("%s: larger than any bundle", p)
+	}
+	return b, nil
 }
 
 const maxSeen = 10000
