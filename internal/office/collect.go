@@ -42,6 +42,7 @@ type Collected struct {
 	Applied  uint64 `json:"applied,omitempty"`
 	Error    string `json:"error,omitempty"` // refused (or already collected: Replay)
 	Replay   bool   `json:"replay,omitempty"`
+	Err      error  `json:"-"` // the refusal, for errors.Is
 }
 
 // CollectReport is the result of Collect.
@@ -160,7 +161,7 @@ func (o *Office) CollectFile(actor, gate, path string) Collected {
 	res := Collected{Gate: gate, File: path}
 	err := o.collectFile(actor, gate, path, &res)
 	if err != nil {
-		res.Error = err.Error()
+		res.Error, res.Err = err.Error(), err
 		res.Replay = errors.Is(err, ErrReplay)
 		if !res.Replay {
 			o.noteRefusal(actor, gate, path, err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/gated-dev/gated/internal/bundle"
 )
@@ -184,7 +185,7 @@ func Open(dir string, kek KEK, opts Options) (*Office, error) {
 	}
 	db, err := bolt.Open(p, 0o600, &bolt.Options{Timeout: time.Second, NoSync: opts.NoSync})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("%w: %s", ErrLocked, p)
 		}
 		return nil, fmt.Errorf("office: open %s: %w", p, err)
