@@ -70,6 +70,7 @@ func commands() []command {
 		{"relay", "lock [--config FILE]", "command the door's relay locked (systemd runs it after every stop)", runRelay},
 		{"completion", "bash|zsh", "print a shell completion script", runCompletion},
 		{"demo", "[flags]", "show the face pipeline deciding on a simulated camera", runDemo},
+		{"office", "[--dir DIR] [--key FILE] init|resident|card|pin|visitor|schedule|gate|optout|publish|collect|report ...", "the property office: one set of records for every gate of a compound", runOffice},
 		{"version", "", "print the version", runVersion},
 	}
 }

@@ -92,6 +92,13 @@ func (a AuditEntry) computeHash() [32]byte {
 	return sha256.Sum256(e.b)
 }
 
+// AuditEntryHash is the hash of an audit entry with these fields (the
+// chain's canonical encoding, as computeHash), for a party that holds a
+// copy of a gate's chain (the property office) to check it.
+func AuditEntryHash(seq uint64, t time.Time, kind, actor, subject, outcome, detail string, prev [32]byte) [32]byte {
+	return AuditEntry{Seq: seq, Time: t, Event: Event{Kind: Kind(kind), Actor: actor, Subject: subject, Outcome: outcome, Detail: detail}, PrevHash: prev}.computeHash()
+}
+
 func encodeAudit(a AuditEntry) []byte {
 	var e encoder
 	e.u8(1)
