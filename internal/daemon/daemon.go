@@ -438,7 +438,7 @@ func (d *daemon) serveControl() (net.Listener, *http.Server, error) {
 		opt.NIR = d
 	}
 	d.comp = d.newCompound()
-	opt.Compound = compoundAPI{d, d.comp}
+	opt.Compound = compound.API{Svc: d.comp, Warnings: d.compoundWarnings}
 	d.api = staffapi.New(opt,
 		d.st, d.faces, d.photos(), d.cameraCapture(), d.gate, device{d})
 	api := d.api
