@@ -218,7 +218,26 @@ func (s *Service) writeEventsLocked(dir string) (string, error) {
 		return "", fmt.Errorf("compound: event bundle: %w", err)
 	}
 	s.log.Info("compound: event bundle written", "file", p, "bytes", len(b))
+	s.pruneEvents(dir, name)
 	return p, nil
+}
+
+// pruneEvents removes the event bundles older than newest from the
+// outbox: each bundle repeats everything the office has not
+// acknowledged, so the newest holds all the older ones do (and a sync
+// engine then drops them at the office too).
+func (s *Service) pruneEvents(dir, newest string) {
+	old, err := filepath.Glob(filepath.Join(dir, "events-*.gevents"))
+	if err != nil {
+		return
+	}
+	for _, f := range old {
+		if filepath.Base(f) < newest { // zero-padded sequence numbers sort as numbers
+			if err := os.Remove(f); err != nil {
+				s.log.Warn("compound: prune an old event bundle", "file", f, "err", err)
+			}
+		}
+	}
 }
 
 // WriteAtomic writes b to path through a temporary file in the same
@@ -370,6 +389,7 @@ func (s *Service) ScanInbox() int {
 			s.log.Warn("compound: inbox file refused", "file", f.path, "err", err)
 		} else {
 			applied++
+			have = f.h.Seq
 		}
 		done = append(done, f.sum)
 	}
