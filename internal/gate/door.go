@@ -3,6 +3,7 @@ package gate
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -87,6 +88,12 @@ type doorWatch struct {
 	exit     bool // the exit button was pressed at the last reading
 	alarms   map[string]doorAlarm
 	buzzing  bool
+	// restored: the alarms kept from before a restart were read
+	// (doorstate.go); wasOpen: the door stood open then, since
+	// wasOpenSince.
+	restored     bool
+	wasOpen      bool
+	wasOpenSince time.Time
 }
 
 type doorAlarm struct {
@@ -128,6 +135,10 @@ func (g *Gate) heldOpen() time.Duration {
 func (g *Gate) DoorInputs(s DoorState) {
 	now := g.cfg.Now()
 	w := &g.dw
+	if !w.restored {
+		w.restored = true
+		w.wasOpen, w.wasOpenSince = g.restoredDoorAlarms(now)
+	}
 	w.mu.Lock()
 	var raise, clear []string
 	press := false
@@ -136,7 +147,12 @@ func (g *Gate) DoorInputs(s DoorState) {
 		case !w.known:
 			w.known, w.closed = true, s.Closed
 			if !s.Closed {
-				w.openedAt = now // open at start: the held-open clock starts now
+				// Open at start: the held-open clock starts now, or when
+				// the door was found open before a restart.
+				w.openedAt = now
+				if w.wasOpen {
+					w.openedAt = w.wasOpenSince.Add(-g.heldOpen())
+				}
 			}
 		case w.closed && !s.Closed:
 			w.closed, w.openedAt = false, now
@@ -191,7 +207,15 @@ func (g *Gate) DoorInputs(s DoorState) {
 	}
 	buzz := len(w.alarms) > 0
 	sound := g.cfg.Door.Buzzer != nil && buzz != w.buzzing
+	var keep map[string]doorAlarm
+	if len(changes) > 0 {
+		keep = maps.Clone(w.alarms)
+	}
 	w.mu.Unlock()
+
+	if len(changes) > 0 {
+		g.saveDoorAlarms(keep)
+	}
 
 	for _, c := range changes {
 		g.doorAlarm(c.kind, c.a, c.ended, now)

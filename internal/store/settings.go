@@ -51,3 +51,28 @@ func (db *DB) Setting(name string) ([]byte, error) {
 	}
 	return v, nil
 }
+
+// StatePrefix starts the names PutState accepts.
+const StatePrefix = "state:"
+
+// PutState stores a small value of the daemon's own bookkeeping, under a
+// name starting "state:", WITHOUT an audit entry: it is for facts the
+// audit log already holds in other words (which door alarms stand now,
+// so a restart after a power cut can close them). Nothing that decides
+// access may be kept here. A nil value deletes the name.
+func (db *DB) PutState(name string, value []byte) error {
+	if !validSettingKey(name) || !strings.HasPrefix(name, StatePrefix) || len(value) > maxSettingVal {
+		return fmt.Errorf("store: put state %q: %w: a name starting %q, a value up to %d bytes", name, ErrInvalid, StatePrefix, maxSettingVal)
+	}
+	err := db.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSettings)
+		if value == nil {
+			return b.Delete([]byte(name))
+		}
+		return b.Put([]byte(name), bytes.Clone(value))
+	})
+	if err != nil {
+		return fmt.Errorf("store: put state %q: %w", name, err)
+	}
+	return nil
+}

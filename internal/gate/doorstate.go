@@ -1,0 +1,102 @@
+package gate
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/gated-dev/gated/internal/store"
+)
+
+// Door alarms across a restart. An alarm's end is audited when the door
+// closes or the input clears; a power cut or a crash while an alarm
+// stands would leave its start without an end, and a door forced and
+// still open at the restart would start a fresh held-open clock as if
+// nothing had happened. So the gate keeps the standing alarms (kind and
+// start) in the store's unaudited state (store.DB.PutState) whenever
+// they change, and at its first reading of the inputs after a start:
+//
+//   - every alarm that stood when gated stopped is audited as ended "by
+//     a restart", with how long it had stood by the last time gated ran;
+//   - if one of them was forced or held open and the contact reads open
+//     now, held open is raised at once (the door has stood open since
+//     before the restart), not after a fresh door.held_open.
+
+// doorAlarmState is the store state name.
+const doorAlarmState = store.StatePrefix + "door-alarms"
+
+// alarmStateStore is the part of the store that keeps it (*store.DB).
+type alarmStateStore interface {
+	Setting(name string) ([]byte, error)
+	PutState(name string, value []byte) error
+}
+
+type savedAlarm struct {
+	Kind  string    `json:"kind"`
+	Since time.Time `json:"since"`
+}
+
+// saveDoorAlarms records the alarms standing now; errors are logged (the
+// store may be read-only; the audit log still has each start).
+func (g *Gate) saveDoorAlarms(alarms map[string]doorAlarm) {
+	st, ok := g.st.(alarmStateStore)
+	if !ok {
+		return
+	}
+	var v []byte
+	if len(alarms) > 0 {
+		list := make([]savedAlarm, 0, len(alarms))
+		for k, a := range alarms {
+			list = append(list, savedAlarm{Kind: k, Since: a.since})
+		}
+		v, _ = json.Marshal(list)
+	}
+	if err := st.PutState(doorAlarmState, v); err != nil {
+		g.log.Warn("gate: keep the standing door alarms", "err", err)
+	}
+}
+
+// restoredDoorAlarms reads and closes the alarms that stood when gated
+// last stopped: each is audited as ended by the restart. It returns
+// whether the door was open (forced or held) then, and since when.
+func (g *Gate) restoredDoorAlarms(now time.Time) (wasOpen bool, openSince time.Time) {
+	st, ok := g.st.(alarmStateStore)
+	if !ok {
+		return false, time.Time{}
+	}
+	v, err := st.Setting(doorAlarmState)
+	if err != nil || len(v) == 0 {
+		return false, time.Time{}
+	}
+	var list []savedAlarm
+	if err := json.Unmarshal(v, &list); err != nil {
+		g.log.Warn("gate: the standing door alarms kept in the store do not read; ignored", "err", err)
+		return false, time.Time{}
+	}
+	for _, s := range list {
+		sentence, known := doorSentences[s.Kind]
+		if !known {
+			continue
+		}
+		if s.Kind == AlarmHeldOpen {
+			sentence = fmt.Sprintf(sentence, g.heldOpen())
+		}
+		detail := fmt.Sprintf("alarm=%s started=%s ended by a restart (gated stopped while it stood: a power cut or a crash?): %s",
+			s.Kind, s.Since.UTC().Format(time.RFC3339), sentence)
+		g.log.Warn("gate: door alarm ended by a restart", "alarm", s.Kind, "since", s.Since)
+		g.audit(store.Event{Kind: store.KindAdmin, Actor: "door", Outcome: string(AlarmCleared), Detail: store.Detail(detail)})
+		if s.Kind == AlarmForcedOpen || s.Kind == AlarmHeldOpen {
+			if !wasOpen || s.Since.Before(openSince) {
+				openSince = s.Since
+			}
+			wasOpen = true
+		}
+	}
+	if err := st.PutState(doorAlarmState, nil); err != nil {
+		g.log.Warn("gate: clear the standing door alarms", "err", err)
+	}
+	if openSince.After(now) {
+		openSince = now
+	}
+	return wasOpen, openSince
+}
