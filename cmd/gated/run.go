@@ -125,6 +125,9 @@ func runCheck(e *env, args []string) error {
 	if w := unlockWarning(cfg, cal, time.Now()); w != "" {
 		warnings = append(warnings, w)
 	}
+	if ap := cfg.Schedule.AntiPassback; cfg.Schedule.UnlockProfile != "" && len(ap.Entry)+len(ap.Exit) > 0 {
+		warnings = append(warnings, "schedule.unlock_profile with schedule.anti_passback: people who badged in and leave through the door held open by the window are not seen leaving, and are refused at the entry reader afterwards until staff run gated resident set ID --clear-passback (docs/ops-sched.md)")
+	}
 	for _, w := range warnings {
 		fmt.Fprintf(e.stderr, "%s: warning: %s\n", *path, w)
 	}
