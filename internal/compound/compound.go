@@ -325,8 +325,8 @@ type inboxFile struct {
 }
 
 // ScanInbox imports the inbox's records bundles not dealt with before, in
-// sequence order; a newer snapshot supersedes older files, which are set
-// aside unimported. Files stay where the sync engine put them (the
+// sequence order; the newest snapshot that applies supersedes older
+// files, which are set aside unimported. Files stay where the sync engine put them (the
 // office's outbox is their source; deleting them in a receive-only
 // folder would be a local change to revert); each is remembered by its
 // SHA-256 in Config.Seen, imported or refused, so none is tried twice.
@@ -359,18 +359,47 @@ func (s *Service) ScanInbox() int {
 		files = append(files, f)
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].h.Seq < files[j].h.Seq })
-	var newest uint64 // the newest snapshot
-	for _, f := range files {
-		if f.h.Kind == bundle.KindRecords && f.h.Snapshot() && f.h.Seq > newest {
-			newest = f.h.Seq
+	applied := 0
+	applied0 := func() uint64 {
+		if m, err := s.st.Compound(); err == nil {
+			return m.Applied
+		}
+		return 0
+	}
+	have := applied0()
+	try := func(f inboxFile) bool {
+		done = append(done, f.sum)
+		b, err := readBounded(f.path)
+		if err != nil {
+			return false
+		}
+		if _, err := s.Import("compound:inbox", b); err != nil && !errors.Is(err, store.ErrPending) {
+			s.log.Warn("compound: inbox file refused", "file", f.path, "err", err)
+			return false
+		}
+		applied++
+		have = applied0()
+		return true
+	}
+	// The newest snapshot that applies supersedes the files before it.
+	// Headers are not verified until Import: a file that only claims to
+	// be a newer snapshot (damaged, or made by whoever can write the
+	// inbox) is refused and supersedes nothing.
+	var newest uint64
+	tried := make([]bool, len(files))
+	for i := len(files) - 1; i >= 0; i-- {
+		if f := files[i]; f.h.Kind == bundle.KindRecords && f.h.Snapshot() && f.h.Seq > have {
+			tried[i] = true
+			if try(f) {
+				newest = f.h.Seq
+				break
+			}
 		}
 	}
-	var have uint64
-	if m, err := s.st.Compound(); err == nil {
-		have = m.Applied
-	}
-	applied := 0
-	for _, f := range files {
+	for i, f := range files {
+		if tried[i] {
+			continue
+		}
 		if f.h.Kind == bundle.KindRecords && !f.h.Snapshot() && f.h.Base > have && f.h.Seq > newest {
 			// A delta that arrived before its base (a sync engine does
 			// not keep order): leave it for a later scan.
@@ -381,17 +410,7 @@ func (s *Service) ScanInbox() int {
 			done = append(done, f.sum)
 			continue
 		}
-		b, err := readBounded(f.path)
-		if err != nil {
-			continue
-		}
-		if _, err := s.Import("compound:inbox", b); err != nil && !errors.Is(err, store.ErrPending) {
-			s.log.Warn("compound: inbox file refused", "file", f.path, "err", err)
-		} else {
-			applied++
-			have = f.h.Seq
-		}
-		done = append(done, f.sum)
+		try(f)
 	}
 	s.addSeen(done)
 	return applied

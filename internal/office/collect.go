@@ -225,7 +225,7 @@ func (o *Office) collectFile(actor, gate, path string, res *Collected) error {
 			return fmt.Errorf("%w: opt-out %s says it was asked at %q", ErrWrongGate, x.ID, x.Origin)
 		}
 	}
-	return o.db.Update(func(tx *bolt.Tx) error {
+	err = o.db.Update(func(tx *bolt.Tx) error {
 		g, err := o.gate(tx, gate) // again, inside the transaction
 		if err != nil {
 			return err
@@ -278,6 +278,45 @@ func (o *Office) collectFile(actor, gate, path string, res *Collected) error {
 		res.Audit, res.Receipts, res.OptOuts, res.Applied = len(fresh), nr, no, ev.Applied
 		return o.logTx(tx, actor, "collect", gate, fmt.Sprintf("events %d: %d audit entries, %d receipts, %d opt-outs, applied %d",
 			h.Seq, len(fresh), nr, no, ev.Applied))
+	})
+	if errors.Is(err, ErrChainBroken) {
+		o.noteApplied(gate, ev.Applied)
+	}
+	return err
+}
+
+// noteApplied keeps what a gate says it applied from an event bundle
+// refused only for its audit chain (signed by the gate, sealed to this
+// office, its payload and names checked). An office store restored from
+// a backup holds fewer of the gate's entries than the gate has been
+// told are acknowledged, so the gate's bundles go on past a gap until a
+// records bundle it applies acknowledges less; without this the office
+// would go on publishing deltas against, and sequence numbers below,
+// what the gate applied, which it refuses: the two would never get
+// back in step. With it the next publish is a snapshot above the gate's
+// sequence (no record of its base here), whose Acked brings the gate's
+// entries back from where this office's copy ends.
+func (o *Office) noteApplied(gate string, applied uint64) {
+	o.db.Update(func(tx *bolt.Tx) error {
+		g, err := o.gate(tx, gate)
+		if err != nil || g.Applied == applied {
+			return err
+		}
+		g.Applied = applied
+		if err := o.put(tx, bucketGates, []byte(gate), g); err != nil {
+			return err
+		}
+		c, err := o.counters(tx)
+		if err != nil {
+			return err
+		}
+		if applied > c.Seq {
+			c.Seq = applied
+			if err := o.setCounters(tx, c); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

@@ -113,7 +113,9 @@ func (o *Office) publishGate(actor, outbox, name string, snapshot bool) (Publish
 		if err != nil {
 			return err
 		}
-		if !snapshot && haveLast && digest == last.Digest && !refused(g, last.Seq) && !o.changedSince(tx, name, last.Rev) {
+		// A gate that applied more than this store ever wrote (the store was
+		// restored from a backup) is not up to date, whatever else holds.
+		if !snapshot && haveLast && digest == last.Digest && !refused(g, last.Seq) && g.Applied <= last.Seq && !o.changedSince(tx, name, last.Rev) {
 			res.UpToDate = true
 			return nil
 		}

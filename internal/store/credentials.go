@@ -52,6 +52,14 @@ func (db *DB) AssignCard(actor, residentID, number string) error {
 			}
 			return fmt.Errorf("%w: %s", ErrCardInUse, cardTag(h))
 		}
+		// A local card is looked up first: one with the number of an
+		// office card would take that card over here, out of the
+		// office's reach (its revocation would not stop it).
+		if _, ok, err := officeCard(tx, db.keys, number); err != nil {
+			return err
+		} else if ok {
+			return fmt.Errorf("%w: %s is the property office's", ErrCardInUse, cardTag(h))
+		}
 		if err := b.Put(h, encodeCard(cardRecord{ResidentID: residentID, AssignedAt: now})); err != nil {
 			return err
 		}

@@ -497,11 +497,9 @@ func (db *DB) FindPassCode(code string) (string, error) {
 	var cands []passRecord
 	var office []passRecord // compound.go: the office's passes, peppered with the compound secret
 	var officePepper []byte
+	var officeErr error // damaged compound records cost the office's passes only
 	err := db.view(func(tx *bolt.Tx) error {
-		var err error
-		if office, officePepper, err = officePassCandidates(tx, db.keys, code); err != nil {
-			return err
-		}
+		office, officePepper, officeErr = officePassCandidates(tx, db.keys, code)
 		return tx.Bucket(bucketVisitors).ForEach(func(_, v []byte) error {
 			r, err := decodePass(v)
 			if err == nil && hmac.Equal(r.Hint, hint) {
@@ -521,7 +519,10 @@ func (db *DB) FindPassCode(code string) (string, error) {
 			return r.ID, nil
 		}
 	}
-	if len(cands) == 0 && len(office) == 0 {
+	if officeErr != nil {
+		db.log.Error("store: the office's visitor passes cannot be read", "err", officeErr)
+	}
+	if len(cands) == 0 && len(office) == 0 && officeErr == nil {
 		decoy := pinRecord{Params: db.opts.PIN, Salt: make([]byte, pinSaltLen), Hash: make([]byte, pinHashLen)}
 		if decoy.Params.valid() {
 			decoy.matches(k.pepper, code)
@@ -534,6 +535,9 @@ func (db *DB) FindPassCode(code string) (string, error) {
 		if r.Code.matches(k.pepper, code) {
 			return r.ID, nil
 		}
+	}
+	if officeErr != nil {
+		return "", fmt.Errorf("store: find pass code: %w", officeErr)
 	}
 	return "", fmt.Errorf("store: find pass code: %w: no pass has this code", ErrNotFound)
 }
