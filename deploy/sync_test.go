@@ -4,154 +4,22 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gated-dev/gated/internal/testenv"
+	"github.com/gated-dev/gated/internal/testenv/syncthingtest"
 )
 
-// syncSetup is the script that writes both sides' Syncthing configuration.
+// syncSetup is the script that writes both sides' Syncthing configuration
+// (run by syncthingtest; read and checked by syncunits_test.go).
 const syncSetup = "syncthing/gated-sync-setup"
-
-// stInstance is one running Syncthing: its home, REST address and API key.
-type stInstance struct {
-	name, home, gui, apikey string
-	log                     string
-	stop                    func() // idempotent
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// setupScript runs gated-sync-setup with the test's syncthing.
-func setupScript(t *testing.T, syncthing string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(syncSetup, args...)
-	cmd.Env = append(os.Environ(), "SYNCTHING="+syncthing)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("gated-sync-setup %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// startSyncthing runs syncthing serve on home (under strace -f to trace,
-// when trace is set) until the test ends, and returns it.
-func startSyncthing(t *testing.T, syncthing, name, home, trace string) *stInstance {
-	t.Helper()
-	cfg, err := os.ReadFile(filepath.Join(home, "config.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := &stInstance{name: name, home: home, log: filepath.Join(home, "test.log")}
-	if m := regexp.MustCompile(`<apikey>([^<]+)</apikey>`).FindSubmatch(cfg); m != nil {
-		st.apikey = string(m[1])
-	}
-	if m := regexp.MustCompile(`(?s)<gui [^>]*>\s*<address>([^<]+)</address>`).FindSubmatch(cfg); m != nil {
-		st.gui = string(m[1])
-	}
-	if st.apikey == "" || st.gui == "" {
-		t.Fatalf("%s: no GUI address or API key in config.xml:\n%s", name, cfg)
-	}
-	logf, err := os.Create(st.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	argv := []string{syncthing, "serve", "--home", home, "--no-browser", "--no-restart", "--logflags=3"}
-	if trace != "" {
-		argv = append([]string{testenv.Program(t, "strace", "strace"), "-f", "-qq", "-o", trace}, argv...)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "HOME="+home, "STNOUPGRADE=1", "STNODEFAULTFOLDER=1")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(done) }()
-	var once sync.Once
-	st.stop = func() {
-		once.Do(func() {
-			// Syncthing's monitor and its child (and strace) are one
-			// process group, the one this test started.
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-				<-done
-			}
-		})
-	}
-	t.Cleanup(func() {
-		st.stop()
-		if t.Failed() {
-			b, _ := os.ReadFile(st.log)
-			t.Logf("%s's log:\n%s", name, b)
-		}
-	})
-	return st
-}
-
-// rest GETs path from the instance's REST API into v.
-func (st *stInstance) rest(path string, v any) error {
-	req, err := http.NewRequest("GET", "http://"+st.gui+path, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("X-API-Key", st.apikey)
-	resp, err := (&http.Client{Timeout: 3 * time.Second}).Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: %s: %s", st.name, path, resp.Status, b)
-	}
-	return json.Unmarshal(b, v)
-}
-
-// waitFor polls cond every 10 ms until it holds or the deadline passes.
-func waitFor(ctx context.Context, cond func() bool) bool {
-	for {
-		if cond() {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-}
 
 // arrived reports whether path holds exactly want.
 func arrived(path string, want []byte) bool {
@@ -202,7 +70,7 @@ func median(ds []time.Duration) time.Duration {
 // and one the gate removes (imported) is neither removed at the office nor
 // fetched again. It measures the time from write to arrival.
 func TestSyncthingCarriesBundles(t *testing.T) {
-	syncthing := testenv.Program(t, "syncthing", "syncthing")
+	syncthing := syncthingtest.Program(t)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -213,29 +81,14 @@ func TestSyncthingCarriesBundles(t *testing.T) {
 	outbox, collect := filepath.Join(spool, "outbox"), filepath.Join(spool, "collect")
 	gateInbox, gateOutbox := filepath.Join(dir, "gate", "inbox"), filepath.Join(dir, "gate", "outbox")
 
-	officeID := setupScript(t, syncthing, "id", officeHome)
-	gateID := setupScript(t, syncthing, "id", gateHome)
+	pair := syncthingtest.Configure(t, syncthing, syncthingtest.Layout{Gate: "front", OfficeHome: officeHome, GateHome: gateHome,
+		Outbox: outbox, Collect: collect, Inbox: gateInbox, GateOutbox: gateOutbox})
+	officeID, gateID := pair.OfficeID, pair.GateID
 	if officeID == gateID || !regexp.MustCompile(`^[A-Z2-7]{7}(-[A-Z2-7]{7}){7}$`).MatchString(officeID) {
 		t.Fatalf("device IDs %q, %q: want two different Syncthing IDs", officeID, gateID)
 	}
-	if again := setupScript(t, syncthing, "id", officeHome); again != officeID {
+	if again := syncthingtest.Setup(t, syncthing, "id", officeHome); again != officeID {
 		t.Fatalf("gated-sync-setup id made a new key: %s, then %s", officeID, again)
-	}
-	officePort, gatePort := freePort(t), freePort(t)
-	officeAddr, gateAddr := fmt.Sprintf("tcp://127.0.0.1:%d", officePort), fmt.Sprintf("tcp://127.0.0.1:%d", gatePort)
-	setupScript(t, syncthing, "office", officeHome, "--outbox", outbox, "--collect", collect,
-		"--gate", "front="+gateID+"@"+gateAddr, "--listen", officeAddr, "--gui", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-	setupScript(t, syncthing, "gate", gateHome, "--gate", "front", "--office", officeID+"@"+officeAddr,
-		"--listen", gateAddr, "--gui", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--inbox", gateInbox, "--outbox", gateOutbox)
-	// What deploy/gated-sync.tmpfiles makes on a gate.
-	for _, d := range []struct{ path, kind string }{{gateInbox, "gbundle"}, {gateOutbox, "gevents"}} {
-		if err := os.MkdirAll(filepath.Join(d.path, ".stfolder"), 0o750); err != nil {
-			t.Fatal(err)
-		}
-		ignore := setupScript(t, syncthing, "ignore", d.kind) + "\n"
-		if err := os.WriteFile(filepath.Join(d.path, ".stignore"), []byte(ignore), 0o640); err != nil {
-			t.Fatal(err)
-		}
 	}
 	for _, home := range []string{officeHome, gateHome} {
 		cfg := read(t, filepath.Join(home, "config.xml"))
@@ -250,8 +103,8 @@ func TestSyncthingCarriesBundles(t *testing.T) {
 	officeOut := filepath.Join(outbox, "front")
 	officeCollect := filepath.Join(collect, "front")
 
-	office := startSyncthing(t, syncthing, "office", officeHome, "")
-	gate := startSyncthing(t, syncthing, "gate", gateHome, filepath.Join(dir, "gate.strace"))
+	office := syncthingtest.Start(t, syncthing, "office", officeHome, "")
+	gate := syncthingtest.Start(t, syncthing, "gate", gateHome, filepath.Join(dir, "gate.strace"))
 
 	// 1. A bundle from the office reaches the gate's inbox; beside it a
 	// leftover temporary file and a stray file that must not travel.
@@ -260,7 +113,7 @@ func TestSyncthingCarriesBundles(t *testing.T) {
 	os.WriteFile(filepath.Join(officeOut, ".0002.gbundle.tmp"), []byte("half a bundle"), 0o640)
 	os.WriteFile(filepath.Join(officeOut, "notes.txt"), []byte("not a bundle"), 0o640)
 	t0 := time.Now()
-	if !waitFor(ctx, func() bool { return arrived(filepath.Join(gateInbox, "0001.gbundle"), b1) }) {
+	if !syncthingtest.WaitFor(ctx, func() bool { return arrived(filepath.Join(gateInbox, "0001.gbundle"), b1) }) {
 		t.Fatalf("0001.gbundle written in the office's outbox/front never reached the gate's inbox")
 	}
 	first := time.Since(t0)
@@ -269,7 +122,7 @@ func TestSyncthingCarriesBundles(t *testing.T) {
 	// 2. An event bundle from the gate reaches the office's collect/front.
 	e1 := randomBytes(t, 16<<10)
 	writeBundle(t, gateOutbox, "0001.gevents", e1)
-	if !waitFor(ctx, func() bool { return arrived(filepath.Join(officeCollect, "0001.gevents"), e1) }) {
+	if !syncthingtest.WaitFor(ctx, func() bool { return arrived(filepath.Join(officeCollect, "0001.gevents"), e1) }) {
 		t.Fatalf("0001.gevents written in the gate's outbox never reached the office's collect/front")
 	}
 
@@ -280,13 +133,13 @@ func TestSyncthingCarriesBundles(t *testing.T) {
 		name := fmt.Sprintf("%04d", i)
 		t0 := time.Now()
 		writeBundle(t, officeOut, name+".gbundle", b)
-		if !waitFor(ctx, func() bool { return arrived(filepath.Join(gateInbox, name+".gbundle"), b) }) {
+		if !syncthingtest.WaitFor(ctx, func() bool { return arrived(filepath.Join(gateInbox, name+".gbundle"), b) }) {
 			t.Fatalf("%s.gbundle never reached the gate", name)
 		}
 		down = append(down, time.Since(t0))
 		t0 = time.Now()
 		writeBundle(t, gateOutbox, name+".gevents", e)
-		if !waitFor(ctx, func() bool { return arrived(filepath.Join(officeCollect, name+".gevents"), e) }) {
+		if !syncthingtest.WaitFor(ctx, func() bool { return arrived(filepath.Join(officeCollect, name+".gevents"), e) }) {
 			t.Fatalf("%s.gevents never reached the office", name)
 		}
 		up = append(up, time.Since(t0))
@@ -300,12 +153,11 @@ func TestSyncthingCarriesBundles(t *testing.T) {
 	if err := os.Remove(filepath.Join(gateInbox, "0001.gbundle")); err != nil {
 		t.Fatal(err)
 	}
-	var status struct {
-		Files   int `json:"receiveOnlyChangedFiles"`
-		Deletes int `json:"receiveOnlyChangedDeletes"`
-	}
-	if !waitFor(ctx, func() bool {
-		return gate.rest("/rest/db/status?folder=gated-front-bundles", &status) == nil && status.Files == 1 && status.Deletes == 1
+	var status syncthingtest.FolderStatus
+	if !syncthingtest.WaitFor(ctx, func() bool {
+		var err error
+		status, err = gate.Folder("gated-front-bundles")
+		return err == nil && status.ChangedFiles == 1 && status.ChangedDeletes == 1
 	}) {
 		t.Fatalf("the gate's Syncthing never saw the two local changes in its inbox: %+v, want 1 file and 1 delete changed locally", status)
 	}
@@ -313,12 +165,12 @@ func TestSyncthingCarriesBundles(t *testing.T) {
 	// the gate's index, local changes included, has reached the office.
 	b7 := randomBytes(t, 1<<10)
 	writeBundle(t, officeOut, "0007.gbundle", b7)
-	if !waitFor(ctx, func() bool { return arrived(filepath.Join(gateInbox, "0007.gbundle"), b7) }) {
+	if !syncthingtest.WaitFor(ctx, func() bool { return arrived(filepath.Join(gateInbox, "0007.gbundle"), b7) }) {
 		t.Fatalf("0007.gbundle never reached the gate after its local changes")
 	}
 	e7 := randomBytes(t, 1<<10)
 	writeBundle(t, gateOutbox, "0007.gevents", e7)
-	if !waitFor(ctx, func() bool { return arrived(filepath.Join(officeCollect, "0007.gevents"), e7) }) {
+	if !syncthingtest.WaitFor(ctx, func() bool { return arrived(filepath.Join(officeCollect, "0007.gevents"), e7) }) {
 		t.Fatalf("0007.gevents never reached the office")
 	}
 	time.Sleep(2 * time.Second) // two watcher delays: any change it would send, it has sent
@@ -349,7 +201,7 @@ func TestSyncthingCarriesBundles(t *testing.T) {
 			Type      string `json:"type"`
 		} `json:"connections"`
 	}
-	if err := office.rest("/rest/system/connections", &conns); err != nil {
+	if err := office.REST("/rest/system/connections", &conns); err != nil {
 		t.Fatal(err)
 	}
 	if c := conns.Connections[gateID]; !c.Connected || !strings.HasPrefix(c.Type, "tcp") || !strings.Contains(c.Address, "127.0.0.1:") {
@@ -358,7 +210,7 @@ func TestSyncthingCarriesBundles(t *testing.T) {
 
 	// The gate's Syncthing made only system calls gated-sync.service
 	// allows: a filter that broke it would fail here, not on the gate.
-	gate.stop()
+	gate.Stop()
 	t.Logf("whole test until the gate stopped: %v", time.Since(start))
 	sa := testenv.Program(t, "systemd-analyze", "systemd")
 	allowed := unitSyscalls(t, sa, read(t, "gated-sync.service"))
