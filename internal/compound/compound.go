@@ -74,6 +74,9 @@ type Service struct {
 	cfg   Config
 	log   *slog.Logger
 	mu    sync.Mutex // one import or event bundle at a time
+
+	scanMu sync.Mutex           // one inbox scan at a time
+	stamps map[string]fileStamp // inbox file name -> what the last scan saw
 }
 
 // New returns the service; faces may be nil (no face data to drop).
@@ -289,6 +292,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer poll.Stop()
 	every := time.NewTicker(s.cfg.EventsEvery)
 	defer every.Stop()
+	var arrived <-chan struct{} // the inbox watch, once the gate is a member
 	for {
 		if _, err := s.st.Compound(); err == nil {
 			if err := os.MkdirAll(s.cfg.Inbox, 0o750); err != nil {
@@ -296,6 +300,12 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			if err := os.MkdirAll(s.cfg.Outbox, 0o750); err != nil {
 				s.log.Error("compound: outbox", "err", err)
+			}
+			if arrived == nil {
+				if arrived, err = watchInbox(ctx, s.cfg.Inbox); err != nil {
+					s.log.Warn("compound: the inbox is polled only", "every", s.cfg.Poll, "err", err)
+					arrived = make(chan struct{}) // never fires; do not retry every poll
+				}
 			}
 			s.ScanInbox()
 			if due, err := s.st.EventsDue(); err == nil && due {
@@ -308,6 +318,8 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-poll.C:
+		case <-arrived:
+			time.Sleep(200 * time.Millisecond) // let a burst of files land
 		case <-every.C:
 			if _, err := s.st.Compound(); err == nil {
 				if _, err := s.WriteEvents(); err != nil {
@@ -337,21 +349,43 @@ func (s *Service) ScanInbox() int {
 		s.log.Error("compound: inbox", "err", err)
 		return 0
 	}
+	s.scanMu.Lock()
+	defer s.scanMu.Unlock()
+	if s.stamps == nil {
+		s.stamps = map[string]fileStamp{}
+	}
 	seen := s.readSeen()
 	var files []inboxFile
 	var done []string
+	var read int64
+	stamps := map[string]fileStamp{}
 	for _, e := range ents {
 		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".gbundle") {
 			continue
 		}
 		p := filepath.Join(s.cfg.Inbox, e.Name())
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		stamp := fileStamp{size: fi.Size(), mtime: fi.ModTime()}
+		if old, ok := s.stamps[e.Name()]; ok && old.size == stamp.size && old.mtime.Equal(stamp.mtime) && seen[old.sum] {
+			stamps[e.Name()] = old // dealt with, unchanged: not read again
+			continue
+		}
+		if len(files) >= maxScanFiles || read+fi.Size() > maxScanBytes {
+			continue // the rest at the next scan: a flood of files costs one scan's reading at a time
+		}
 		b, err := readBounded(p)
 		if err != nil {
 			s.log.Error("compound: inbox file", "file", p, "err", err)
 			continue
 		}
+		read += int64(len(b))
 		sum := sha256.Sum256(b)
 		f := inboxFile{path: p, sum: hex.EncodeToString(sum[:])}
+		stamp.sum = f.sum
+		stamps[e.Name()] = stamp
 		if seen[f.sum] {
 			continue
 		}
@@ -413,7 +447,22 @@ func (s *Service) ScanInbox() int {
 		try(f)
 	}
 	s.addSeen(done)
+	s.stamps = stamps
 	return applied
+}
+
+// Limits on one inbox scan's reading (a sync user may fill the inbox).
+const (
+	maxScanFiles = 64
+	maxScanBytes = 256 << 20
+)
+
+// fileStamp is what a scan saw of an inbox file, so an unchanged file
+// dealt with before is not read and hashed again at every poll.
+type fileStamp struct {
+	size  int64
+	mtime time.Time
+	sum   string
 }
 
 // readBounded reads a regular file of the inbox without following a

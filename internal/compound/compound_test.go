@@ -1,6 +1,8 @@
 package compound_test
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -220,5 +222,54 @@ func TestWriteEventsPrunes(t *testing.T) {
 	ev, err := bundle.DecodeEvents(p)
 	if err != nil || h.Seq != 3 || len(ev.Audit) == 0 {
 		t.Fatalf("event bundle seq %d, %v; want seq 3 with the audit chain", h.Seq, err)
+	}
+}
+
+// A flood of junk in the inbox is read a bounded batch at a time; the
+// office's bundle among it still applies within a few scans.
+func TestScanInboxFlood(t *testing.T) {
+	r := newRig(t)
+	for i := range 200 {
+		r.drop(fmt.Sprintf("junk-%03d.gbundle", i), []byte(fmt.Sprintf("GATEDBN1 junk %d", i)))
+	}
+	r.drop("records-1.gbundle", r.bundle(1, 0, "000000000001"))
+	scans := 0
+	for r.status().Applied != 1 && scans < 10 {
+		r.svc.ScanInbox()
+		scans++
+	}
+	if r.status().Applied != 1 {
+		t.Fatalf("the office's bundle among 200 junk files: not applied after %d scans", scans)
+	}
+	if scans < 2 {
+		t.Errorf("one scan read all 201 files; want batches of at most 64")
+	}
+}
+
+// The daemon's loop applies a bundle within a second or two of its
+// arrival (inotify), not at the next poll.
+func TestRunWakesOnArrival(t *testing.T) {
+	r := newRig(t)
+	r.svc = compound.New(compound.Config{Inbox: r.inbox, Outbox: r.outbox, Seen: filepath.Join(r.dir, "compound-seen"),
+		Poll: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, r.db, noFaces{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.svc.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(300 * time.Millisecond) // the first pass and the watch
+	// As a sync engine does: a hidden temporary file, renamed.
+	tmp := filepath.Join(r.inbox, ".syncthing.records-1.gbundle.tmp")
+	if err := os.WriteFile(tmp, r.bundle(1, 0, "000000000001"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := os.Rename(tmp, filepath.Join(r.inbox, "records-1.gbundle")); err != nil {
+		t.Fatal(err)
+	}
+	for r.status().Applied != 1 {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("a bundle renamed into the inbox was not applied within 5 s (poll is 1 h: the watch did not wake the scan)")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
