@@ -432,8 +432,11 @@ func noteOptOutTx(tx *bolt.Tx, residentID, reason string, requested, now time.Ti
 	if managedTx(tx, residentID) == nil {
 		return nil
 	}
+	// A damaged membership record must not stop a person's face data
+	// being destroyed: the order is kept without its origin, which the
+	// event bundle fills in once the membership reads again.
 	m, err := getMember(tx)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrCorrupt) {
 		return err
 	}
 	b := tx.Bucket(bucketErasures)

@@ -660,7 +660,11 @@ func (db *DB) EventBundle(maxAudit int) (bundle.Header, *bundle.Events, error) {
 			if e.Order {
 				ev.Receipts = append(ev.Receipts, bundle.Receipt{Erasure: e.ID, Resident: e.Resident, At: e.At, Templates: e.Templates})
 			} else {
-				ev.OptOuts = append(ev.OptOuts, bundle.Erasure{ID: e.ID, Resident: e.Resident, Requested: e.Requested, Origin: e.Origin, Reason: e.Reason})
+				origin := e.Origin
+				if origin == "" { // asked while the membership record was damaged
+					origin = m.Gate
+				}
+				ev.OptOuts = append(ev.OptOuts, bundle.Erasure{ID: e.ID, Resident: e.Resident, Requested: e.Requested, Origin: origin, Reason: e.Reason})
 			}
 			if erasureSentIn(cb, e.ID) == 0 {
 				sent = append(sent, []byte("sent:"+e.ID))
