@@ -598,6 +598,25 @@ func officeGate(e *env, of officeFlags, args []string) error {
 				return nil
 			})
 		},
+		"rechain": func(e *env, args []string) error {
+			fs := newFlags(e, "office gate rechain", "NAME --reason TEXT  (after the gate was restored from a backup: accept its audit chain afresh)")
+			reason := fs.String("reason", "", `why, e.g. "restored from its backup of 1 Nov after a disk fault"`)
+			pos, err := positional(fs, args, "NAME")
+			if err != nil {
+				return err
+			}
+			if *reason == "" {
+				return usageError{"--reason is required"}
+			}
+			return withOffice(of, func(o *office.Office) error {
+				n, err := o.Rechain(officeActor(e), pos[0], *reason)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "gate %s: %d audit entries kept as an archived chain; its chain is collected afresh from its next event bundle (publish, so the gate learns the office holds nothing of it)\n", pos[0], n)
+				return nil
+			})
+		},
 		"list": func(e *env, args []string) error {
 			fs := newFlags(e, "office gate list", "[--json]")
 			asJSON := fs.Bool("json", false, "print JSON for scripts")

@@ -183,6 +183,9 @@ func (d *daemon) applyStaged(dbPath string, opts store.Options) {
 		d.alarm("restore", fmt.Sprintf("the staged restore failed and the gate runs on its current store: %v", err))
 	case done:
 		d.log.Info("daemon: store restored from backup", "reapplied_deletions", len(rep.Reapplied), "audit_export", rep.AuditExport, "warnings", rep.Warnings)
+		// The restored store may have applied fewer of the office's
+		// bundles: let the inbox's files be tried again.
+		os.Remove(filepath.Join(d.dataDir, compoundSeen))
 	}
 }
 

@@ -437,6 +437,24 @@ func (o *Office) prune() (int, error) {
 			if err != nil && err != errStop {
 				return err
 			}
+			// Archived chains (rechain.go) age out the same way; they are
+			// not counted in AuditHeld.
+			var archived [][]byte
+			err = each(o, tx, bucketAudit, append([]byte(name), 1), func(k []byte, a *bundle.AuditEntry) error {
+				if a.Time.Before(cut) {
+					archived = append(archived, slices.Clone(k))
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, k := range archived {
+				if err := tx.Bucket(bucketAudit).Delete(k); err != nil {
+					return err
+				}
+			}
+			n += len(archived)
 			for _, k := range old {
 				if err := tx.Bucket(bucketAudit).Delete(k); err != nil {
 					return err

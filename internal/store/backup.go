@@ -166,6 +166,7 @@ func reconcile(dbPath string, restored *DB, opts Options, rep RestoreReport) Res
 		audit     bytes.Buffer
 		badDels   int
 		badAudit  int
+		carry     compoundCarry
 	)
 	// The store being replaced is often damaged: records that do not
 	// decode are counted and skipped, the rest is used.
@@ -185,6 +186,7 @@ func reconcile(dbPath string, restored *DB, opts Options, rep RestoreReport) Res
 			residents[string(k)] = true
 			return nil
 		})
+		carry = readCompoundCarry(tx) // compound_restore.go
 		if pb := tx.Bucket(bucketPending); pb != nil {
 			pb.ForEach(func(_, v []byte) error {
 				if p, err := decodePending(v); err == nil {
@@ -242,6 +244,11 @@ func reconcile(dbPath string, restored *DB, opts Options, rep RestoreReport) Res
 		if err := restored.Compact(); err != nil {
 			warn("compacting after re-applied deletions: %v", err)
 		}
+	}
+	if n, err := restored.carryCompound(carry); err != nil {
+		warn("keeping the compound's event sequence and erasures: %v", err)
+	} else if n > 0 {
+		opts.Logger.Info("restore: compound erasures kept", "count", n)
 	}
 	// Destructions still pending in the replaced store stay pending: the
 	// backups may not be scrubbed yet. FinishPending completes them.
