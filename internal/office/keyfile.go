@@ -1,26 +1,24 @@
 package office
 
 import (
-	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
+
+	"github.com/gated-dev/gated/internal/store"
 )
 
 // Key-file errors.
 var (
-	ErrBadKeyFile      = errors.New("office: bad key file")
-	ErrInsecureKeyFile = errors.New("office: insecure key file")
+	ErrBadKeyFile      = store.ErrBadKeyFile
+	ErrInsecureKeyFile = store.ErrInsecureKeyFile
 )
 
 // KEK is the office key-encryption key. It is never printed: every verb
@@ -86,86 +84,36 @@ func (k KEK) aead() cipher.AEAD {
 	return g
 }
 
-// LoadKEKFile reads the office key: a regular file (not a link, FIFO or
-// device), mode exactly 0600, owned by the effective user, holding 64 hex
-// digits or 32 raw bytes: the rules of the gate's store.LoadKEKFile.
+// LoadKEKFile reads the office key with the gate's rules
+// (store.LoadNewKEKFile: a regular file, not a link, FIFO or device, mode
+// exactly 0600, owned by the effective user, 64 hex digits or 32 raw
+// bytes, not evidently typed text), and derives the office's key from it.
 func LoadKEKFile(path string) (KEK, error) {
-	fi, err := os.Lstat(path)
+	k, err := store.LoadNewKEKFile(path)
 	if err != nil {
-		return KEK{}, fmt.Errorf("%w: %v", ErrBadKeyFile, err)
+		return KEK{}, fmt.Errorf("office: key file: %w", err)
 	}
-	if !fi.Mode().IsRegular() {
-		return KEK{}, fmt.Errorf("%w: %s is not a regular file (a link, a directory or a device): give the key file itself", ErrInsecureKeyFile, path)
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
-	if err != nil {
-		return KEK{}, fmt.Errorf("%w: %v", ErrBadKeyFile, err)
-	}
-	defer f.Close()
-	ofi, err := f.Stat()
-	if err != nil || !os.SameFile(fi, ofi) {
-		return KEK{}, fmt.Errorf("%w: %s was replaced while it was opened", ErrBadKeyFile, path)
-	}
-	if m := ofi.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky); m != 0o600 {
-		return KEK{}, fmt.Errorf("%w: %s has mode %#o, want 0600 (fix: chmod 600 %s)", ErrInsecureKeyFile, path, uint32(m), path)
-	}
-	if st, ok := ofi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Geteuid() {
-		return KEK{}, fmt.Errorf("%w: %s is not owned by uid %d, the user running gated office (fix: chown)", ErrInsecureKeyFile, path, os.Geteuid())
-	}
-	b, err := io.ReadAll(io.LimitReader(f, 1024))
-	if err != nil {
-		return KEK{}, fmt.Errorf("%w: %s: %v", ErrBadKeyFile, path, err)
-	}
-	defer clear(b)
-	if len(b) == 32 {
-		return newKEK(b)
-	}
-	t := bytes.TrimSpace(b)
-	if len(t) != 64 {
-		return KEK{}, fmt.Errorf("%w: %s: want 32 raw bytes or 64 hex digits, got %d bytes", ErrBadKeyFile, path, len(b))
-	}
-	raw := make([]byte, 32)
-	defer clear(raw)
-	if _, err := hex.Decode(raw, t); err != nil {
-		return KEK{}, fmt.Errorf("%w: %s: not hex", ErrBadKeyFile, path)
-	}
-	return newKEK(raw)
+	return fromStore(k)
 }
 
 // GenerateKEKFile creates a new key file at path (0600, its directory
-// 0700 if it is made; failing if the file exists) with a random key in hex.
+// 0700 if it is made; failing if the file exists) with a random key in
+// hex, as gated keygen does.
 func GenerateKEKFile(path string) (KEK, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return KEK{}, fmt.Errorf("office: key directory: %w", err)
+		return KEK{}, fmt.Errorf("office: key file: %w", err)
 	}
-	raw := make([]byte, 32)
+	k, err := store.GenerateKEKFile(path)
+	if err != nil {
+		return KEK{}, fmt.Errorf("office: key file: %w", err)
+	}
+	return fromStore(k)
+}
+
+// fromStore derives the office's key from the key file's.
+func fromStore(k store.KEK) (KEK, error) {
+	raw := k.Derive("office/v1")
 	defer clear(raw)
-	if _, err := rand.Read(raw); err != nil {
-		return KEK{}, err
-	}
-	text := append(hex.AppendEncode(nil, raw), '\n')
-	defer clear(text)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return KEK{}, fmt.Errorf("office: create key file: %w", err)
-	}
-	err = f.Chmod(0o600)
-	if err == nil {
-		_, err = f.Write(text)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(path))
-	}
-	if err != nil {
-		os.Remove(path)
-		return KEK{}, fmt.Errorf("office: write key file %s: %w", path, err)
-	}
 	return newKEK(raw)
 }
 

@@ -445,3 +445,18 @@ func GenerateKEKFile(path string) (KEK, error) {
 	}
 	return NewKEK(raw[:])
 }
+
+// Derive returns a 32-byte key for another use of the same key material
+// (the property office's store keeps its own key file in the gate's
+// format): HKDF-SHA-256 of the store's wrapping key with label, so it
+// is independent of every key the store derives. Clear it after use.
+func (k KEK) Derive(label string) []byte {
+	if k.m == nil {
+		return nil
+	}
+	out, err := hkdf.Key(sha256.New, k.m.wrap[:], nil, "gated/kek/derive/"+label, 32)
+	if err != nil { // only for absurd lengths
+		panic(err)
+	}
+	return out
+}
