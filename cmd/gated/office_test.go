@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -142,7 +144,9 @@ func TestOfficeCLI(t *testing.T) {
 
 	// A wrong key: refused, clearly.
 	other := filepath.Join(root, "other.kek")
-	os.WriteFile(other, []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	os.WriteFile(other, []byte(hex.EncodeToString(raw)+"\n"), 0o600)
 	if _, errs, code := officeRun(t, dir, other, "", "resident", "list"); code != 1 || !strings.Contains(errs, "wrong key") {
 		t.Errorf("a wrong key: exit %d %q, want 1 and wrong key", code, errs)
 	}
