@@ -19,21 +19,15 @@ import (
 	"github.com/gated-dev/gated/internal/schedule"
 )
 
-// Resident is a person the office manages. It has no field for face data.
+// Resident is a person the office manages: the record a gate receives
+// (bundle.Resident; it has no field for face data) and what only the
+// office keeps. The guardian goes to a gate only when the gate also has
+// the guardian.
 type Resident struct {
-	ID         string       `json:"id"`
-	Name       string       `json:"name"`
-	Unit       string       `json:"unit,omitempty"`
-	Minor      bool         `json:"minor,omitempty"`
-	Guardian   string       `json:"guardian,omitempty"`
-	ValidFrom  time.Time    `json:"valid_from,omitzero"`
-	ValidUntil time.Time    `json:"valid_until,omitzero"`
-	Profile    string       `json:"profile,omitempty"`
-	Group      string       `json:"group,omitempty"`
-	Gates      []string     `json:"gates,omitempty"` // empty: every gate
-	PIN        *bundle.Hash `json:"pin,omitempty"`
-	Created    time.Time    `json:"created"`
-	Updated    time.Time    `json:"updated"`
+	bundle.Resident
+	Gates   []string  `json:"gates,omitempty"` // empty: every gate
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
 }
 
 // NewResident is what staff give for a new resident.
@@ -195,10 +189,9 @@ func (o *Office) checkResident(tx *bolt.Tx, r Resident) error {
 }
 
 func (o *Office) toBundle(r Resident, guardian bool) bundle.Resident {
-	b := bundle.Resident{ID: r.ID, Name: r.Name, Unit: r.Unit, Minor: r.Minor, ValidFrom: r.ValidFrom, ValidUntil: r.ValidUntil,
-		Profile: r.Profile, Group: r.Group, PIN: r.PIN}
-	if guardian {
-		b.Guardian = r.Guardian
+	b := r.Resident
+	if !guardian {
+		b.Guardian = ""
 	}
 	return b
 }
@@ -206,8 +199,8 @@ func (o *Office) toBundle(r Resident, guardian bool) bundle.Resident {
 // AddResident adds a resident for the gates it names (every gate when none).
 func (o *Office) AddResident(actor string, n NewResident) (Resident, error) {
 	now := o.now()
-	r := Resident{ID: newID("r"), Name: n.Name, Unit: n.Unit, Minor: n.Minor, Guardian: n.Guardian, ValidFrom: n.ValidFrom,
-		ValidUntil: n.ValidUntil, Profile: n.Profile, Group: n.Group, Gates: n.Gates, Created: now, Updated: now}
+	r := Resident{Resident: bundle.Resident{ID: newID("r"), Name: n.Name, Unit: n.Unit, Minor: n.Minor, Guardian: n.Guardian,
+		ValidFrom: n.ValidFrom, ValidUntil: n.ValidUntil, Profile: n.Profile, Group: n.Group}, Gates: n.Gates, Created: now, Updated: now}
 	err := o.db.Update(func(tx *bolt.Tx) error {
 		if err := o.checkResident(tx, r); err != nil {
 			return err
