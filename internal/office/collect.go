@@ -23,6 +23,10 @@ const Retention = 3 * 365 * 24 * time.Hour
 // acknowledged: a gate behind that gets a snapshot.
 const changeLogKeep = 90 * 24 * time.Hour
 
+// PassKeep is how long a visitor pass is kept after it ended (as on a
+// gate: store.PrunePasses with 30 days).
+const PassKeep = 30 * 24 * time.Hour
+
 // Errors a collected event bundle is refused with; each wraps ErrRefused.
 var (
 	ErrRefused     = errors.New("event bundle refused")
@@ -490,6 +494,31 @@ func (o *Office) prune() (int, error) {
 				if err := tx.Bucket(bucketPubs).Delete(k); err != nil {
 					return err
 				}
+			}
+		}
+		// Visitor passes ended more than PassKeep ago leave the office and,
+		// through the next deltas, the gates (as a gate prunes its own).
+		var ended []Pass
+		err := each(o, tx, bucketPasses, nil, func(_ []byte, p *Pass) error {
+			if p.Until.Before(now.Add(-PassKeep)) {
+				ended = append(ended, *p)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, p := range ended {
+			if err := tx.Bucket(bucketPasses).Delete([]byte(p.ID)); err != nil {
+				return err
+			}
+			if err := o.logChange(tx, 'v', p.ID, "", o.expand(tx, p.Gates), nil); err != nil {
+				return err
+			}
+		}
+		if len(ended) > 0 {
+			if err := o.logTx(tx, "office", "visitor prune", "", fmt.Sprintf("%d passes ended before %s", len(ended), now.Add(-PassKeep).Format(time.DateOnly))); err != nil {
+				return err
 			}
 		}
 		cnt, err := o.counters(tx)
