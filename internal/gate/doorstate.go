@@ -100,3 +100,46 @@ func (g *Gate) restoredDoorAlarms(now time.Time) (wasOpen bool, openSince time.T
 	}
 	return wasOpen, openSince
 }
+
+// An unlock window's hold across a restart: its start is kept in the
+// store's state while the door is held, so a power cut or crash inside
+// the window, which leaves its start without an end in the audit log,
+// is closed at the next start ("ended by a restart") before the window
+// is judged again.
+const unlockWindowState = store.StatePrefix + "unlock-window"
+
+// keepUnlockState records since (a hold began) or clears it (zero).
+func (g *Gate) keepUnlockState(since time.Time) {
+	st, ok := g.st.(alarmStateStore)
+	if !ok {
+		return
+	}
+	var v []byte
+	if !since.IsZero() {
+		v, _ = since.UTC().MarshalText()
+	}
+	if err := st.PutState(unlockWindowState, v); err != nil {
+		g.log.Warn("gate: keep the unlock window's state", "err", err)
+	}
+}
+
+// unlockRestored closes a hold that was running when gated stopped
+// without locking (the door was locked at this start by gated-lock and
+// the daemon before anything else).
+func (g *Gate) unlockRestored(now time.Time) {
+	st, ok := g.st.(alarmStateStore)
+	if !ok {
+		return
+	}
+	v, err := st.Setting(unlockWindowState)
+	if err != nil || len(v) == 0 {
+		return
+	}
+	var since time.Time
+	if since.UnmarshalText(v) != nil {
+		since = time.Time{}
+	}
+	g.unlockEvent(Relocked, now, fmt.Sprintf("unlock profile=%s started=%s: ended by a restart (gated stopped inside the window: a power cut or a crash?)",
+		g.cfg.Unlock, since.Format(time.RFC3339)), "door locked by schedule: ended by a restart")
+	g.keepUnlockState(time.Time{})
+}

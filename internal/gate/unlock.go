@@ -122,6 +122,9 @@ func (g *Gate) CheckUnlock(ctx context.Context) {
 	now := g.cfg.Now()
 	first := !u.checked
 	u.checked = true
+	if first {
+		g.unlockRestored(now)
+	}
 	want := g.cfg.Schedule.Holds(g.cfg.Unlock, now)
 	if floor := g.clockFloor(); want && floor.Sub(now) > clockSlack {
 		if !u.behind {
@@ -151,6 +154,7 @@ func (g *Gate) CheckUnlock(ctx context.Context) {
 		}
 		u.alarm = ""
 		u.held, u.since, u.until, u.failing = true, now, g.cfg.Schedule.Until(g.cfg.Unlock, now), ""
+		g.keepUnlockState(now)
 		g.dw.mu.Lock()
 		g.dw.held = true
 		g.dw.mu.Unlock()
@@ -193,6 +197,7 @@ func (g *Gate) unlockRelease(now time.Time, why string) {
 	}
 	lasted := now.Sub(u.since).Round(time.Second)
 	u.held, u.ending, u.failing, u.alarm = false, false, "", ""
+	g.keepUnlockState(time.Time{})
 	g.unlockEvent(Relocked, now, fmt.Sprintf("unlock profile=%s lasted=%v: door locked: %s", g.cfg.Unlock, lasted, why),
 		"door locked by schedule: "+why)
 }
