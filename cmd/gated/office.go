@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -70,6 +71,9 @@ func officeActor(e *env) string {
 }
 
 func openOffice(of officeFlags) (*office.Office, error) {
+	if _, err := os.Lstat(of.key); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no office key file at %s: run gated office init --compound NAME first, or give --key FILE", of.key)
+	}
 	k, err := office.LoadKEKFile(of.key)
 	if err != nil {
 		return nil, err
