@@ -16,7 +16,7 @@ var groups = map[string][]string{
 	"relay":    {"lock"},
 	"visitor":  {"add", "list", "revoke"},
 	"compound": {"join", "status", "export"},
-	"office":   {"init", "key", "resident", "card", "pin", "visitor", "schedule", "gate", "optout", "publish", "collect", "report"},
+	"office":   {"init", "key", "log", "resident", "card", "pin", "visitor", "schedule", "gate", "optout", "publish", "collect", "report"},
 	"camera":   {"nir-register"},
 	"clock":    {"reset"},
 }

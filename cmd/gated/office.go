@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -44,6 +45,7 @@ func runOffice(e *env, args []string) error {
 	return sub(e, "office", fs.Args(), map[string]func(*env, []string) error{
 		"init":     with(officeInit),
 		"key":      with(officeKey),
+		"log":      with(officeLog),
 		"resident": with(officeResident),
 		"card":     with(officeCard),
 		"pin":      with(officePIN),
@@ -139,6 +141,39 @@ func officeKey(e *env, of officeFlags, args []string) error {
 	}
 	return withOffice(of, func(o *office.Office) error {
 		fmt.Fprintf(e.stdout, "compound %s\noffice public key: %s\nfingerprint:       %s\n", o.Compound(), o.PublicKey(), o.PublicKey().Fingerprint())
+		return nil
+	})
+}
+
+// officeLog prints the office's own log (every change, publish, collect
+// and rechain, hash-chained), after checking its chain.
+func officeLog(e *env, of officeFlags, args []string) error {
+	fs := newFlags(e, "office log", "[--from N] [--json]")
+	from := fs.Uint64("from", 1, "the first entry")
+	asJSON := fs.Bool("json", false, "print JSON lines for scripts and records")
+	if _, err := positional(fs, args); err != nil {
+		return err
+	}
+	enc := json.NewEncoder(e.stdout)
+	return withOffice(of, func(o *office.Office) error {
+		n, verr := o.VerifyLog()
+		ls, err := o.Log(*from)
+		if err != nil {
+			return err
+		}
+		for _, l := range ls {
+			if *asJSON {
+				if err := enc.Encode(l); err != nil {
+					return err
+				}
+				continue
+			}
+			fmt.Fprintf(e.stdout, "%6d %s %-16s %-16s %s %s\n", l.Seq, l.Time.Local().Format("2006-01-02 15:04:05"), l.Actor, l.Action, orDash(l.Subject), l.Detail)
+		}
+		if verr != nil {
+			return fmt.Errorf("the office log does not verify after %d entries: %w", n, verr)
+		}
+		fmt.Fprintf(e.stderr, "office log: %d entries, chain verified\n", n)
 		return nil
 	})
 }
