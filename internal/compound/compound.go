@@ -320,6 +320,9 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-poll.C:
 		case _, ok := <-arrived:
 			if !ok { // the inbox directory itself went: make it and watch it again
+				if ctx.Err() != nil {
+					return nil
+				}
 				arrived = nil
 				continue
 			}
