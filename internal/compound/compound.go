@@ -318,7 +318,14 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-poll.C:
-		case <-arrived:
+		case _, ok := <-arrived:
+			if !ok { // the inbox directory itself went: make it and watch it again
+				if ctx.Err() != nil {
+					return nil
+				}
+				arrived = nil
+				continue
+			}
 			time.Sleep(200 * time.Millisecond) // let a burst of files land
 		case <-every.C:
 			if _, err := s.st.Compound(); err == nil {
@@ -358,6 +365,7 @@ func (s *Service) ScanInbox() int {
 	var files []inboxFile
 	var done []string
 	var read int64
+	fresh, tries := 0, 0 // files read new, imports tried: at most maxScanFiles each a scan
 	stamps := map[string]fileStamp{}
 	for _, e := range ents {
 		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".gbundle") {
@@ -369,13 +377,21 @@ func (s *Service) ScanInbox() int {
 			continue
 		}
 		stamp := fileStamp{size: fi.Size(), mtime: fi.ModTime()}
-		if old, ok := s.stamps[e.Name()]; ok && old.size == stamp.size && old.mtime.Equal(stamp.mtime) && seen[old.sum] {
-			stamps[e.Name()] = old // dealt with, unchanged: not read again
+		if old, ok := s.stamps[e.Name()]; ok && old.size == stamp.size && old.mtime.Equal(stamp.mtime) {
+			stamps[e.Name()] = old // unchanged: not read again
+			if !seen[old.sum] {
+				// Read before and not dealt with (a delta waiting for its
+				// base): its header is known, and it does not take a place
+				// among the new files (forged waiting deltas would
+				// otherwise hold every place for ever).
+				files = append(files, inboxFile{path: p, sum: old.sum, h: old.h})
+			}
 			continue
 		}
-		if len(files) >= maxScanFiles || read+fi.Size() > maxScanBytes {
+		if fresh >= maxScanFiles || read+fi.Size() > maxScanBytes {
 			continue // the rest at the next scan: a flood of files costs one scan's reading at a time
 		}
+		fresh++
 		b, err := readBounded(p)
 		if err != nil {
 			s.log.Error("compound: inbox file", "file", p, "err", err)
@@ -384,12 +400,12 @@ func (s *Service) ScanInbox() int {
 		read += int64(len(b))
 		sum := sha256.Sum256(b)
 		f := inboxFile{path: p, sum: hex.EncodeToString(sum[:])}
-		stamp.sum = f.sum
+		f.h, _ = bundle.ParseHeader(b) // an unparsable file sorts first and is refused with the reason
+		stamp.sum, stamp.h = f.sum, f.h
 		stamps[e.Name()] = stamp
 		if seen[f.sum] {
 			continue
 		}
-		f.h, _ = bundle.ParseHeader(b) // an unparsable file sorts first and is refused with the reason
 		files = append(files, f)
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].h.Seq < files[j].h.Seq })
@@ -402,11 +418,19 @@ func (s *Service) ScanInbox() int {
 	}
 	have := applied0()
 	try := func(f inboxFile) bool {
-		done = append(done, f.sum)
+		if tries >= maxScanFiles {
+			return false // the rest at the next scan
+		}
+		tries++
 		b, err := readBounded(f.path)
 		if err != nil {
-			return false
+			return false // gone or unreadable now: not dealt with, read again later
 		}
+		// Remember what is imported now, not what the scan read: the file
+		// may have been replaced since, and the office's bundle read then
+		// must not be taken as dealt with.
+		sum := sha256.Sum256(b)
+		done = append(done, hex.EncodeToString(sum[:]))
 		if _, err := s.Import("compound:inbox", b); err != nil && !errors.Is(err, store.ErrPending) {
 			s.log.Warn("compound: inbox file refused", "file", f.path, "err", err)
 			return false
@@ -463,6 +487,7 @@ type fileStamp struct {
 	size  int64
 	mtime time.Time
 	sum   string
+	h     bundle.Header // its unverified header (a waiting delta is not read again)
 }
 
 // readBounded reads a regular file of the inbox without following a

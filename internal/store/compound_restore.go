@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -18,7 +19,14 @@ type compoundCarry struct {
 	eventSeq  uint64
 	erasures  map[string][]byte // ID -> record as stored
 	haveState bool
+	member    bool     // the replaced store was a member
+	optOuts   []string // its opt-outs (residents) the office had not acknowledged
 }
+
+// ErrLeftCompound is carryCompound's error when the backup predates the
+// gate's joining: the restored store is no member, so nothing the
+// replaced one owed the office (opt-outs asked here) can be sent.
+var ErrLeftCompound = errors.New("the backup predates this gate's joining the compound: the gate is no longer a member")
 
 // readCompoundCarry reads it from the replaced store (damaged records
 // are skipped: the erasures that decode are carried).
@@ -29,12 +37,16 @@ func readCompoundCarry(tx *bolt.Tx) compoundCarry {
 		return c
 	}
 	c.haveState = true
+	c.member = cb.Get(compMember) != nil
 	c.eventSeq = getU64(cb, compEventSeq)
 	if eb := tx.Bucket(bucketErasures); eb != nil {
 		c.erasures = map[string][]byte{}
 		eb.ForEach(func(k, v []byte) error {
-			if _, err := decodeErasure(v); err == nil {
+			if r, err := decodeErasure(v); err == nil {
 				c.erasures[string(k)] = bytes.Clone(v)
+				if !r.Order && !r.Acked {
+					c.optOuts = append(c.optOuts, r.Resident)
+				}
 			}
 			return nil
 		})
@@ -52,7 +64,10 @@ func (db *DB) carryCompound(c compoundCarry) (int, error) {
 	err := db.update(func(tx *bolt.Tx) error {
 		cb := tx.Bucket(bucketCompound)
 		if cb == nil || cb.Get(compMember) == nil {
-			return nil // the backup predates joining: nothing to carry into
+			if c.member { // the backup predates joining: nothing to carry into
+				return fmt.Errorf("%w: join it again (gated compound join; the office must then take its new key); opt-outs asked here that the office never collected, to ask again at the office: %v", ErrLeftCompound, c.optOuts)
+			}
+			return nil
 		}
 		if c.eventSeq > getU64(cb, compEventSeq) {
 			if err := cb.Put(compEventSeq, be64(c.eventSeq)); err != nil {
