@@ -65,6 +65,7 @@ type Config struct {
 	// rebuilds the gate's time profiles).
 	Applied func()
 	Log     *slog.Logger
+	Now     func() time.Time // time.Now when nil (the refusal count's minute)
 }
 
 // Service imports and exports bundles for one gate.
@@ -74,6 +75,8 @@ type Service struct {
 	cfg   Config
 	log   *slog.Logger
 	mu    sync.Mutex // one import or event bundle at a time
+
+	flood floodCount // refusals of files not from the office (s.mu)
 
 	scanMu sync.Mutex           // one inbox scan at a time
 	stamps map[string]fileStamp // inbox file name -> what the last scan saw
@@ -95,6 +98,9 @@ func New(cfg Config, st Store, fs Faces) *Service {
 	}
 	if cfg.Applied == nil {
 		cfg.Applied = func() {}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	return &Service{st: st, faces: fs, cfg: cfg, log: cfg.Log}
 }
@@ -141,7 +147,7 @@ func (s *Service) importLocked(actor string, raw []byte) (store.ImportResult, er
 	}
 	h, payload, err := bundle.Open(raw, c.Office, id)
 	if err != nil {
-		s.st.NoteRefusedImport(actor, seq, err)
+		s.refusedUnverified(actor, seq, err)
 		return store.ImportResult{}, fmt.Errorf("compound: import: %w", err)
 	}
 	r, err := bundle.DecodeRecords(payload, h.Snapshot())
@@ -351,6 +357,7 @@ type inboxFile struct {
 // SHA-256 in Config.Seen, imported or refused, so none is tried twice.
 // It returns how many it applied.
 func (s *Service) ScanInbox() int {
+	s.flushFlood()
 	ents, err := os.ReadDir(s.cfg.Inbox)
 	if err != nil {
 		s.log.Error("compound: inbox", "err", err)
@@ -606,4 +613,53 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(ks)
 	return ks
+}
+
+// Files that are not a verified bundle from the office (junk, another
+// sender, a damaged copy) can be made by whoever can write the inbox, as
+// fast as they like: each is audited and reported on its own up to
+// floodAudit a minute, the rest counted and audited as one entry when the
+// minute is over (as the gate counts refusals at a reader).
+const floodAudit = 10
+
+type floodCount struct {
+	since   time.Time
+	audited int
+	skipped int
+}
+
+// refusedUnverified notes a refusal before verification; s.mu held.
+func (s *Service) refusedUnverified(actor string, seq uint64, err error) {
+	now := s.cfg.Now()
+	s.flushFloodLocked(actor, now)
+	if s.flood.since.IsZero() {
+		s.flood.since = now
+	}
+	if s.flood.audited < floodAudit {
+		s.flood.audited++
+		s.st.NoteRefusedImport(actor, seq, err)
+		return
+	}
+	s.flood.skipped++
+}
+
+// flushFloodLocked ends the minute: one audit entry for the refusals
+// not audited on their own; s.mu held.
+func (s *Service) flushFloodLocked(actor string, now time.Time) {
+	if s.flood.since.IsZero() || now.Sub(s.flood.since) < time.Minute {
+		return
+	}
+	if s.flood.skipped > 0 {
+		s.log.Warn("compound: inbox flooded with files not from the office", "refused", s.flood.audited+s.flood.skipped, "since", s.flood.since)
+		s.st.NoteRefusedImport(actor, 0, fmt.Errorf("%d more inbox files refused since %s (not from this gate's office; audited %d a minute): someone other than the office writes to the inbox",
+			s.flood.skipped, s.flood.since.UTC().Format(time.RFC3339), floodAudit))
+	}
+	s.flood = floodCount{}
+}
+
+// flushFlood is flushFloodLocked for the scan loop.
+func (s *Service) flushFlood() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flushFloodLocked("compound:inbox", s.cfg.Now())
 }
