@@ -415,13 +415,47 @@ func (o *Office) takeOptOuts(tx *bolt.Tx, gate string, os []bundle.Erasure) (int
 	return n, nil
 }
 
+// pruneSlack is how far the office's clock may run ahead of the newest
+// event bundle a gate made before pruning stops trusting it.
+const pruneSlack = 24 * time.Hour
+
+// pruneClock is the time prune judges ages at: the office's clock, but no
+// later than a day after the newest event bundle any gate made (their
+// clocks, on other machines). An office clock set years ahead would
+// otherwise delete the three years of records it must keep, and one set
+// a month ahead every live visitor pass; with no bundle collected yet
+// there is nothing to prune, and the zero time prunes nothing.
+func (o *Office) pruneClock(tx *bolt.Tx) (time.Time, error) {
+	var newest time.Time
+	for _, name := range o.gateNames(tx) {
+		g, err := o.gate(tx, name)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if g.EventsAt.After(newest) {
+			newest = g.EventsAt
+		}
+	}
+	now := o.now()
+	if newest.IsZero() {
+		return time.Time{}, nil
+	}
+	if limit := newest.Add(pruneSlack); now.After(limit) {
+		return limit, nil
+	}
+	return now, nil
+}
+
 // prune removes collected audit entries older than Retention, erasure
 // orders done longer ago, and change-log entries every gate has applied
 // or older than changeLogKeep.
 func (o *Office) prune() (int, error) {
 	n := 0
 	err := o.db.Update(func(tx *bolt.Tx) error {
-		now := o.now()
+		now, err := o.pruneClock(tx)
+		if err != nil {
+			return err
+		}
 		cut := now.Add(-Retention)
 		gates := o.gateNames(tx)
 		var minRev uint64 = 1<<64 - 1
@@ -499,7 +533,7 @@ func (o *Office) prune() (int, error) {
 		// Visitor passes ended more than PassKeep ago leave the office and,
 		// through the next deltas, the gates (as a gate prunes its own).
 		var ended []Pass
-		err := each(o, tx, bucketPasses, nil, func(_ []byte, p *Pass) error {
+		err = each(o, tx, bucketPasses, nil, func(_ []byte, p *Pass) error {
 			if p.Until.Before(now.Add(-PassKeep)) {
 				ended = append(ended, *p)
 			}
