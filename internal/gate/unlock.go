@@ -154,7 +154,6 @@ func (g *Gate) CheckUnlock(ctx context.Context) {
 		}
 		u.alarm = ""
 		u.held, u.since, u.until, u.failing = true, now, g.cfg.Schedule.Until(g.cfg.Unlock, now), ""
-		g.keepUnlockState(now)
 		g.dw.mu.Lock()
 		g.dw.held = true
 		g.dw.mu.Unlock()
@@ -164,6 +163,7 @@ func (g *Gate) CheckUnlock(ctx context.Context) {
 		}
 		g.unlockEvent(Unlocked, now, fmt.Sprintf("unlock profile=%s until=%s: %s%s", g.cfg.Unlock, untilText(u.until), g.unlockSentence(u.until), why),
 			g.unlockSentence(u.until))
+		g.keepUnlockState(now)
 	case want && !u.until.IsZero() && !now.Before(u.until):
 		u.until = g.cfg.Schedule.Until(g.cfg.Unlock, now) // windows that join
 	case !want && u.held:

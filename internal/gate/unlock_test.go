@@ -275,6 +275,8 @@ func TestUnlockRestartInsideWindow(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	fx2 := setupUnlock(t, st, clk)
 	waitUntil(t, "the gate started again inside the window holds the door", func() bool { return fx2.relay.Open() })
+	// The start is audited just after the relay went on (slow under qemu).
+	waitUntil(t, "the second start audited", func() bool { return len(fx2.scheduleAudit(t)) >= 3 })
 	audit := fx2.scheduleAudit(t)
 	want := []string{
 		"unlocked unlock profile=market until=2026-11-23T09:00:00Z: door unlocked by schedule until 09:00 (gated started inside the window)",
