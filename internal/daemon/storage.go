@@ -12,6 +12,7 @@ import (
 
 	"github.com/gated-dev/gated/internal/api"
 	"github.com/gated-dev/gated/internal/store"
+	"github.com/gated-dev/gated/internal/upkeep"
 )
 
 // auditedStore is the store the gate and the staff API use: while the
@@ -195,118 +196,16 @@ func (d *daemon) applyStaged(dbPath string, opts store.Options) {
 	}
 }
 
-// maintain keeps the store healthy while the gate runs: destructions that
-// could not finish are retried, backups taken, expired face data purged.
+// maintain runs the store's upkeep (internal/upkeep) while the gate runs;
+// a backup served read-only has none.
 func (d *daemon) maintain(ctx context.Context) error {
 	if d.degraded != "" {
-		<-ctx.Done() // a backup served read-only: nothing to maintain
+		<-ctx.Done()
 		return nil
 	}
 	c := d.cfg.Store
-	d.finishPending()
-	d.purge()
-	d.backupIfDue()
-	retry := time.NewTicker(c.RetryEvery.Duration)
-	defer retry.Stop()
-	purge := time.NewTicker(10 * time.Minute)
-	defer purge.Stop()
-	backup := time.NewTicker(min(c.BackupEvery.Duration/4, time.Hour))
-	defer backup.Stop()
-	var afterChange <-chan time.Time // set while a change waits for its backup
-	for {
-		select {
-		case <-ctx.Done():
-			if afterChange != nil {
-				d.backupNow(store.BackupAfterChange) // a change waited for its backup: take it before stopping
-			}
-			return nil
-		case <-retry.C:
-			d.finishPending()
-		case <-purge.C:
-			d.purge()
-		case <-backup.C:
-			d.backupIfDue()
-		case <-d.changed:
-			afterChange = time.After(c.BackupAfterChange.Duration) // settle: a burst of changes, one backup
-		case <-afterChange:
-			afterChange = nil
-			d.backupNow(store.BackupAfterChange)
-		}
-	}
-}
-
-func (d *daemon) finishPending() {
-	done, err := d.db.FinishPending()
-	if done > 0 {
-		d.log.Info("daemon: pending destructions completed", "done", done)
-	}
-	switch rp, rerr := d.db.RotationPending(); {
-	case rerr != nil:
-		d.log.Error("daemon: rotation pending", "err", rerr)
-	case rp:
-		why := ""
-		if err != nil {
-			why = " (" + err.Error() + ")"
-		}
-		d.alarm("rotation", fmt.Sprintf("the device key was rotated, but the file's rewrite or the backup under the new key is not done yet%s: retried every %s; free space in %s", why, d.cfg.Store.RetryEvery.Duration, d.dataDir))
-	default:
-		d.alarm("rotation", "")
-	}
-	ps, perr := d.db.PendingDestructions()
-	if perr != nil {
-		d.log.Error("daemon: pending destructions", "err", perr)
-		return
-	}
-	if len(ps) == 0 {
-		d.alarm("pending", "")
-		return
-	}
-	d.alarm("pending", fmt.Sprintf("%d opt-outs are out of use but not yet gone from disk (%v); retried every %s: free space in %s", len(ps), err, d.cfg.Store.RetryEvery.Duration, d.dataDir))
-}
-
-func (d *daemon) purge() {
-	n, err := d.faces.Purge(time.Now())
-	if err != nil {
-		d.log.Error("daemon: retention purge", "err", err)
-	}
-	if n > 0 {
-		d.log.Info("daemon: retention purge", "destroyed", n)
-	}
-	if n, err := d.db.PrunePasses("system", store.PassKeep); err != nil {
-		d.log.Error("daemon: visitor passes purge", "err", err)
-	} else if n > 0 {
-		d.log.Info("daemon: visitor passes purge", "removed", n)
-	}
-}
-
-// backupIfDue takes a scheduled backup when the newest is older than the
-// interval (or has a time in the future: the clock went back).
-func (d *daemon) backupIfDue() {
-	due, err := d.db.BackupDue(d.cfg.Store.BackupEvery.Duration)
-	if err == nil && !due {
-		return
-	}
-	d.backupNow(store.BackupScheduled)
-}
-
-func (d *daemon) backupNow(kind store.BackupKind) {
-	info, err := d.db.AutoBackup(kind)
-	if err != nil {
-		d.alarm("backup", "the automatic backup failed: "+err.Error())
-		return
-	}
-	d.alarm("backup", "")
-	if info.ClockBehind > 0 {
-		d.alarm("clock", fmt.Sprintf("the clock is %s behind the previous backup's time: check the time source (backups are ordered by their number, not their time)", info.ClockBehind.Round(time.Second)))
-	} else {
-		d.alarm("clock", "")
-	}
-	if info.AuditDamage != nil {
-		d.alarm("audit", info.AuditDamage.Error())
-	} else {
-		d.alarm("audit", "")
-	}
-	d.log.Info("daemon: backup taken", "path", info.Path, "kind", kind, "generation", info.Generation, "bytes", info.Size)
+	return upkeep.Run(ctx, upkeep.Config{RetryEvery: c.RetryEvery.Duration, BackupEvery: c.BackupEvery.Duration,
+		BackupAfterChange: c.BackupAfterChange.Duration, DataDir: d.dataDir, Changed: d.changed, Alarm: d.alarm, Log: d.log}, d.db, d.faces)
 }
 
 // device is what the staff API asks of the daemon.
