@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,18 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/argon2"
-
 	"github.com/gated-dev/gated/internal/bundle"
 )
 
-// officePINHash is the office's PIN hash: HMAC-SHA-256 under the
-// compound's PIN pepper, then argon2id (cheap parameters for the test).
+// officePINHash is the office's PIN hash (bundle.PepperedHash under the
+// compound's PIN pepper), with cheap parameters for the test.
 func officePINHash(pepper []byte, pin string) *bundle.Hash {
-	m := hmac.New(sha256.New, pepper)
-	m.Write([]byte(pin))
 	salt := []byte("0123456789abcdef")
-	return &bundle.Hash{Time: 1, MemoryKiB: 64, Threads: 1, Salt: salt, Sum: argon2.IDKey(m.Sum(nil), salt, 1, 64, 1, 32)}
+	return &bundle.Hash{Time: 1, MemoryKiB: 64, Threads: 1, Salt: salt, Sum: bundle.PepperedHash(pepper, pin, salt, 1, 64, 1, 32)}
 }
 
 // TestCompoundE2E: the real daemon joins a compound; a records bundle the

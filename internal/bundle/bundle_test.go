@@ -264,3 +264,22 @@ func TestSecretDerivationsDiffer(t *testing.T) {
 		t.Fatal("derived values collide")
 	}
 }
+
+// The PIN construction is the gate store's: a Hash made here matches only
+// its own secret, and hostile parameters are refused before any work.
+func TestHash(t *testing.T) {
+	pepper := []byte("pepper")
+	h, err := NewHash(pepper, "2468", 1, 64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.Matches(pepper, "2468") || h.Matches(pepper, "2469") || h.Matches([]byte("other"), "2468") {
+		t.Fatal("Matches does not tell the PIN, another PIN and another pepper apart")
+	}
+	if _, err := NewHash(pepper, "2468", 1, 1<<30, 1); !errors.Is(err, ErrPayload) {
+		t.Fatalf("NewHash with 1 TiB of memory = %v, want refused", err)
+	}
+	if len(CodeHint([]byte("k"), "0123456789")) != 2 {
+		t.Fatal("CodeHint is not 2 bytes")
+	}
+}

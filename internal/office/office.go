@@ -17,6 +17,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/gated-dev/gated/internal/bundle"
+	"github.com/gated-dev/gated/internal/store"
 )
 
 // DBName is the store's file name inside the office directory.
@@ -53,15 +54,12 @@ var (
 		bucketGroups, bucketGates, bucketPubs, bucketChanges, bucketErasures, bucketAudit, bucketLog}
 )
 
-// PINParams are argon2id parameters for PIN and visitor-code hashes.
-type PINParams struct {
-	Time      uint32
-	MemoryKiB uint32
-	Threads   uint8
-}
+// PINParams are argon2id parameters for PIN and visitor-code hashes: the
+// gate store's.
+type PINParams = store.PINParams
 
 // DefaultPINParams are the gate store's: 3 passes, 32 MiB, 1 thread.
-func DefaultPINParams() PINParams { return PINParams{Time: 3, MemoryKiB: 32 << 10, Threads: 1} }
+func DefaultPINParams() PINParams { return store.DefaultPINParams() }
 
 // Options configure Open and Init. The zero value is usable.
 type Options struct {

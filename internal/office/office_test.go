@@ -154,7 +154,7 @@ func TestPublishSnapshotThenDelta(t *testing.T) {
 	if tok := g1.secret.CardToken("100000"); g1.cards[string(tok)].Resident != ids[0] {
 		t.Fatalf("g1 does not find card 100000 by its token")
 	}
-	if pin := g1.residents[ids[0]].PIN; pin == nil || !MatchSecret(g1.secret.PINPepper(), "2468", *pin) || MatchSecret(g1.secret.PINPepper(), "2469", *pin) {
+	if pin := g1.residents[ids[0]].PIN; pin == nil || !pin.Matches(g1.secret.PINPepper(), "2468") || pin.Matches(g1.secret.PINPepper(), "2469") {
 		t.Fatalf("g1's PIN hash does not check with the compound pepper")
 	}
 
@@ -178,7 +178,7 @@ func TestPublishSnapshotThenDelta(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pass.Code) != PassCodeDigits || !bytes.Equal(pass.Hint, CodeHint(g1.secret.CodeHintKey(), pass.Code)) {
+	if len(pass.Code) != PassCodeDigits || !bytes.Equal(pass.Hint, bundle.CodeHint(g1.secret.CodeHintKey(), pass.Code)) {
 		t.Fatalf("pass code %q hint %x, want %d digits and the compound hint", pass.Code, pass.Hint, PassCodeDigits)
 	}
 	name := "Renamed"

@@ -1,9 +1,7 @@
 package office
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"math/big"
@@ -12,7 +10,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	"golang.org/x/crypto/argon2"
 
 	"github.com/gated-dev/gated/internal/bundle"
 	"github.com/gated-dev/gated/internal/fallback"
@@ -472,37 +469,6 @@ func (o *Office) pinParams() PINParams {
 	return o.opts.PIN
 }
 
-// HashSecret is the gate store's PIN construction with a compound pepper:
-// argon2id of HMAC-SHA-256(pepper, s), 16-byte salt, 32-byte sum.
-func HashSecret(pepper []byte, s string, p PINParams) bundle.Hash {
-	salt := make([]byte, 16)
-	if _, err := rand.Read(salt); err != nil {
-		panic(err)
-	}
-	return bundle.Hash{Time: p.Time, MemoryKiB: p.MemoryKiB, Threads: p.Threads, Salt: salt, Sum: hashWith(pepper, s, salt, p, 32)}
-}
-
-func hashWith(pepper []byte, s string, salt []byte, p PINParams, n uint32) []byte {
-	m := hmac.New(sha256.New, pepper)
-	m.Write([]byte(s))
-	peppered := m.Sum(nil)
-	defer clear(peppered)
-	return argon2.IDKey(peppered, salt, p.Time, p.MemoryKiB, p.Threads, n)
-}
-
-// MatchSecret reports whether s matches h (constant time).
-func MatchSecret(pepper []byte, s string, h bundle.Hash) bool {
-	return subtleEq(hashWith(pepper, s, h.Salt, PINParams{h.Time, h.MemoryKiB, h.Threads}, uint32(len(h.Sum))), h.Sum)
-}
-
-// CodeHint is the 2-byte hint of a visitor code (the gate's construction
-// with the compound's hint key).
-func CodeHint(key []byte, code string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(code))
-	return m.Sum(nil)[:2]
-}
-
 func checkPIN(pin string) error {
 	if len(pin) < 4 || len(pin) > 32 || strings.Trim(pin, "0123456789") != "" {
 		return fmt.Errorf("%w: a PIN is 4 to 32 digits", ErrInvalid)
@@ -515,7 +481,11 @@ func (o *Office) SetPIN(actor, id, pin string) error {
 	if err := checkPIN(pin); err != nil {
 		return fmt.Errorf("office: set PIN: %w", err)
 	}
-	h := HashSecret(o.secret.PINPepper(), pin, o.pinParams()) // slow: outside the transaction
+	pp := o.pinParams()
+	h, err := bundle.NewHash(o.secret.PINPepper(), pin, pp.Time, pp.MemoryKiB, pp.Threads) // slow: outside the transaction
+	if err != nil {
+		return fmt.Errorf("office: set PIN: %w", err)
+	}
 	return o.changePIN(actor, id, &h, "pin set")
 }
 
@@ -576,7 +546,7 @@ func (o *Office) AddPass(actor string, n NewPass) (IssuedPass, error) {
 		}
 		for range 64 { // a code whose hint is free among live passes
 			code = newPassCode()
-			if p.Hint = CodeHint(hintKey, code); !live[string(p.Hint)] {
+			if p.Hint = bundle.CodeHint(hintKey, code); !live[string(p.Hint)] {
 				break
 			}
 		}
@@ -585,7 +555,10 @@ func (o *Office) AddPass(actor string, n NewPass) (IssuedPass, error) {
 	if err != nil {
 		return IssuedPass{}, fmt.Errorf("office: add pass: %w", err)
 	}
-	p.Code = HashSecret(o.secret.CodePepper(), code, o.pinParams())
+	pp := o.pinParams()
+	if p.Code, err = bundle.NewHash(o.secret.CodePepper(), code, pp.Time, pp.MemoryKiB, pp.Threads); err != nil {
+		return IssuedPass{}, fmt.Errorf("office: add pass: %w", err)
+	}
 	bp := bundle.Pass{ID: p.ID, Name: p.Name, From: p.From, Until: p.Until, Uses: p.Uses, Hint: p.Hint, Code: p.Code}
 	rec := bundle.Records{Version: bundle.PayloadVersion, Compound: o.compound, Gate: "check", Secret: o.secret, Passes: []bundle.Pass{bp}}
 	if err := rec.Check(false); err != nil {

@@ -1,13 +1,11 @@
 package store
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
 	"time"
 
-	"golang.org/x/crypto/argon2"
+	"github.com/gated-dev/gated/internal/bundle"
 )
 
 // PINParams are argon2id parameters. Each stored hash records the
@@ -96,11 +94,7 @@ func checkPIN(pin string) error {
 // stretches it with argon2id. Without the KEK a copied file does not allow
 // an offline guess of even a 4-digit PIN.
 func pinHash(pepper []byte, pin string, salt []byte, p PINParams, n uint32) []byte {
-	h := hmac.New(sha256.New, pepper)
-	h.Write([]byte(pin))
-	peppered := h.Sum(nil)
-	defer clear(peppered)
-	return argon2.IDKey(peppered, salt, p.Time, p.MemoryKiB, p.Threads, n)
+	return bundle.PepperedHash(pepper, pin, salt, p.Time, p.MemoryKiB, p.Threads, n)
 }
 
 func newPINRecord(pepper []byte, pin string, p PINParams, now time.Time) pinRecord {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/gated-dev/gated/internal/bundle"
 )
 
 // Visitor passes (schema 3). A pass lets a visitor in a number of times
@@ -195,11 +197,7 @@ func (k deviceKeys) visitor() visitorKeys {
 	return visitorKeys{pepper: d("gated/store/visitor-code/v1"), hint: d("gated/store/visitor-hint/v1"), sign: d("gated/store/visitor-qr/v1")}
 }
 
-func (k visitorKeys) codeHint(code string) []byte {
-	h := hmac.New(sha256.New, k.hint)
-	h.Write([]byte(code))
-	return h.Sum(nil)[:passHintLen]
-}
+func (k visitorKeys) codeHint(code string) []byte { return bundle.CodeHint(k.hint, code) }
 
 // gateID names the gate in QR payloads: a QR from another gate is told
 // apart from a forged one.
