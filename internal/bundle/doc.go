@@ -7,8 +7,9 @@
 // It owns the envelope (Seal, Open), the keys (Identity, PublicKey), the
 // payloads (Records, Events) and the compound secret's derived values
 // (CardToken, PINInput). It must never carry a face template, a descriptor
-// or a photo: no payload type has a field that can hold one, and it never
-// reads or writes files or the network: callers move the bytes.
+// or a photo: no payload type has a field that can hold one. It never
+// writes a file or touches the network: callers move the bytes (ReadFile
+// only reads one bundle file safely from a folder others fill).
 //
 // # Envelope
 //

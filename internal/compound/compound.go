@@ -18,7 +18,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -26,7 +25,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/gated-dev/gated/internal/bundle"
@@ -399,7 +397,7 @@ func (s *Service) ScanInbox() int {
 			continue // the rest at the next scan: a flood of files costs one scan's reading at a time
 		}
 		fresh++
-		b, err := readBounded(p)
+		b, err := bundle.ReadFile(p)
 		if err != nil {
 			s.log.Error("compound: inbox file", "file", p, "err", err)
 			continue
@@ -429,7 +427,7 @@ func (s *Service) ScanInbox() int {
 			return false // the rest at the next scan
 		}
 		tries++
-		b, err := readBounded(f.path)
+		b, err := bundle.ReadFile(f.path)
 		if err != nil {
 			return false // gone or unreadable now: not dealt with, read again later
 		}
@@ -495,36 +493,6 @@ type fileStamp struct {
 	mtime time.Time
 	sum   string
 	h     bundle.Header // its unverified header (a waiting delta is not read again)
-}
-
-// readBounded reads a regular file of the inbox without following a
-// symbolic link (the sync engine can make them, and a link could point
-// at the store), refusing anything larger than a bundle can be.
-func readBounded(p string) ([]byte, error) {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", p)
-	}
-	const limit = bundle.MaxPayload + 4096
-	if fi.Size() > limit {
-		return nil, fmt.Errorf("%s: %d bytes is larger than any bundle", p, fi.Size())
-	}
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > limit {
-		return nil, fmt.Errorf("%s: larger than any bundle", p)
-	}
-	return b, nil
 }
 
 const maxSeen = 10000

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -66,29 +65,6 @@ func (r CollectReport) Refused() int {
 		}
 	}
 	return n
-}
-
-// maxBundleFile bounds what collect reads of one file.
-const maxBundleFile = bundle.MaxPayload + 4096
-
-func readBundle(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxBundleFile+1))
-	if err == nil && len(b) > maxBundleFile {
-		err = fmt.Errorf("%s is larger than any bundle", path)
-	}
-	return b, err
 }
 
 // Collect reads every gate's event bundles from dir/<gate>/*.gevents, in
@@ -204,7 +180,7 @@ func (o *Office) collectFile(actor, gate, path string, res *Collected) error {
 	if err != nil {
 		return err
 	}
-	b, err := readBundle(path)
+	b, err := bundle.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrRefused, err)
 	}

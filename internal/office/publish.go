@@ -483,4 +483,4 @@ func bundleSeq(name, prefix, suffix string) (uint64, bool) {
 
 // readHead reads a whole bundle file (a header parse needs its length to
 // match).
-func readHead(path string) ([]byte, error) { return readBundle(path) }
+func readHead(path string) ([]byte, error) { return bundle.ReadFile(path) }
