@@ -8,7 +8,6 @@ import (
 
 	"github.com/gated-dev/gated/internal/api"
 	"github.com/gated-dev/gated/internal/bundle"
-	"github.com/gated-dev/gated/internal/compound"
 )
 
 func runCompound(e *env, args []string) error {
@@ -83,7 +82,7 @@ func compoundExport(e *env, args []string) error {
 		return fmt.Errorf("compound export: the daemon named the bundle %q", f.Name)
 	}
 	p := filepath.Join(pos[0], f.Name)
-	if err := compound.WriteAtomic(p, f.Bytes, 0o640); err != nil {
+	if err := bundle.WriteFile(p, f.Bytes, 0o640); err != nil {
 		return fmt.Errorf("compound export: %w", err)
 	}
 	if *cf.json {

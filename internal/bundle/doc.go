@@ -8,8 +8,9 @@
 // payloads (Records, Events) and the compound secret's derived values
 // (CardToken, PINInput). It must never carry a face template, a descriptor
 // or a photo: no payload type has a field that can hold one. It never
-// writes a file or touches the network: callers move the bytes (ReadFile
-// only reads one bundle file safely from a folder others fill).
+// touches the network and never chooses where a file goes: callers move
+// the bytes, with ReadFile (one file from a folder others fill) and
+// WriteFile (whole or not at all, hidden while written).
 //
 // # Envelope
 //

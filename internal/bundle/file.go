@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -40,4 +41,39 @@ func ReadFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: larger than any bundle", path)
 	}
 	return b, nil
+}
+
+// WriteFile writes a bundle (or any small file of a synced folder) as
+// whole or not at all: a hidden temporary file in the same directory
+// (".tmp-*", which a sync engine ignores), given mode, fsynced, renamed
+// over path, and the directory fsynced.
+func WriteFile(path string, b []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	err = f.Chmod(mode) // explicit: a umask of 077 would make it unreadable to the sync user
+	if err == nil {
+		_, err = f.Write(b)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }

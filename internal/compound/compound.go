@@ -221,7 +221,7 @@ func (s *Service) writeEventsLocked(dir string) (string, error) {
 		return "", err
 	}
 	p := filepath.Join(dir, name)
-	if err := WriteAtomic(p, b, 0o640); err != nil {
+	if err := bundle.WriteFile(p, b, 0o640); err != nil {
 		return "", fmt.Errorf("compound: event bundle: %w", err)
 	}
 	s.log.Info("compound: event bundle written", "file", p, "bytes", len(b))
@@ -245,47 +245,6 @@ func (s *Service) pruneEvents(dir, newest string) {
 			}
 		}
 	}
-}
-
-// WriteAtomic writes b to path through a temporary file in the same
-// directory (".tmp-*"), fsynced, then renamed, with the given mode.
-func WriteAtomic(path string, b []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // Run polls the inbox at start and every Poll, writes an event bundle
@@ -529,7 +488,7 @@ func (s *Service) addSeen(sums []string) {
 	if len(lines) > maxSeen {
 		lines = lines[len(lines)-maxSeen:]
 	}
-	if err := WriteAtomic(s.cfg.Seen, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+	if err := bundle.WriteFile(s.cfg.Seen, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		s.log.Error("compound: remembering inbox files", "err", err)
 	}
 }

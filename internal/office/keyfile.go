@@ -116,12 +116,3 @@ func fromStore(k store.KEK) (KEK, error) {
 	defer clear(raw)
 	return newKEK(raw)
 }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}

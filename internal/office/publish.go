@@ -178,7 +178,7 @@ func (o *Office) publishGate(actor, outbox, name string, snapshot bool) (Publish
 		return res, err
 	}
 	res.File = filepath.Join(dir, BundleName(res.Seq))
-	if err := writeAtomic(res.File, file, 0o640); err != nil {
+	if err := bundle.WriteFile(res.File, file, 0o640); err != nil {
 		return res, err
 	}
 	res.Pruned = pruneOutbox(dir, res.Seq, applied)
@@ -386,35 +386,6 @@ func (o *Office) appliesTo(tx *bolt.Tx, id, gate string) bool {
 	var r Resident
 	ok, err := o.get(tx, bucketResidents, []byte(id), &r)
 	return err == nil && ok && contains(o.expand(tx, r.Gates), gate)
-}
-
-// writeAtomic writes a file through a temporary file in the same
-// directory (fsync, rename, fsync of the directory).
-func writeAtomic(path string, b []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	err = f.Chmod(mode)
-	if err == nil {
-		_, err = f.Write(b)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return syncDir(dir)
 }
 
 // pruneOutbox removes from a gate's outbox dir the records bundles older
