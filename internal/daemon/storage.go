@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/gated-dev/gated/internal/api"
@@ -185,10 +184,8 @@ func (d *daemon) applyStaged(dbPath string, opts store.Options) {
 		d.alarm("restore", fmt.Sprintf("the staged restore failed and the gate runs on its current store: %v", err))
 	case done:
 		d.log.Info("daemon: store restored from backup", "reapplied_deletions", len(rep.Reapplied), "audit_export", rep.AuditExport, "warnings", rep.Warnings)
-		for _, w := range rep.Warnings {
-			if strings.Contains(w, store.ErrLeftCompound.Error()) { // staff must act: join again, re-ask opt-outs
-				d.alarm("restore", "restored from a backup: "+w)
-			}
+		if rep.Alarm != "" { // staff must act: join again, re-ask opt-outs
+			d.alarm("restore", "restored from a backup: "+rep.Alarm)
 		}
 		// The restored store may have applied fewer of the office's
 		// bundles: let the inbox's files be tried again.

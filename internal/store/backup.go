@@ -71,6 +71,9 @@ type RestoreReport struct {
 	// Warnings are problems that did not stop the restore (for example,
 	// an unreadable replaced store whose deletions could not be re-applied).
 	Warnings []string
+	// Alarm, if set, is one of them that staff must act on: the backup
+	// predates the gate's joining its compound (ErrLeftCompound).
+	Alarm string
 }
 
 // Restore replaces the store at dbPath with the backup at backupPath. It
@@ -247,6 +250,9 @@ func reconcile(dbPath string, restored *DB, opts Options, rep RestoreReport) Res
 	}
 	if n, err := restored.carryCompound(carry); err != nil {
 		warn("keeping the compound's event sequence and erasures: %v", err)
+		if errors.Is(err, ErrLeftCompound) {
+			rep.Alarm = err.Error()
+		}
 	} else if n > 0 {
 		opts.Logger.Info("restore: compound erasures kept", "count", n)
 	}

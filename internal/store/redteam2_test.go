@@ -53,4 +53,7 @@ func TestRedteam2RestoreBeforeJoinWarns(t *testing.T) {
 	if !strings.Contains(said, resA) {
 		t.Errorf("the warning %q does not name the opt-out the office never got (%s)", said, resA)
 	}
+	if !strings.Contains(rep.Alarm, resA) {
+		t.Errorf("RestoreReport.Alarm = %q, want the left-the-compound warning for the daemon's alarm", rep.Alarm)
+	}
 }
