@@ -76,8 +76,10 @@ type Service struct {
 
 	flood floodCount // refusals of files not from the office (s.mu)
 
-	scanMu sync.Mutex           // one inbox scan at a time
-	stamps map[string]fileStamp // inbox file name -> what the last scan saw
+	scanMu    sync.Mutex           // one inbox scan at a time; guards the fields below
+	stamps    map[string]fileStamp // inbox file name -> what the last scan saw
+	seen      map[string]bool      // SHA-256 of the files dealt with (Config.Seen)
+	seenOrder []string             // the same, oldest first
 }
 
 // New returns the service; faces may be nil (no face data to drop).
@@ -456,39 +458,50 @@ type fileStamp struct {
 
 const maxSeen = 10000
 
+// readSeen returns the SHA-256 of every inbox file dealt with, read from
+// Config.Seen once and then kept in memory; s.scanMu held.
 func (s *Service) readSeen() map[string]bool {
-	out := map[string]bool{}
+	if s.seen != nil {
+		return s.seen
+	}
+	s.seen = map[string]bool{}
 	f, err := os.Open(s.cfg.Seen)
 	if err != nil {
-		return out
+		return s.seen
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); len(l) == 64 {
-			out[l] = true
+		if l := strings.TrimSpace(sc.Text()); len(l) == 64 && !s.seen[l] {
+			s.seen[l] = true
+			s.seenOrder = append(s.seenOrder, l)
 		}
 	}
-	return out
+	return s.seen
 }
 
+// addSeen remembers sums (the newest maxSeen are kept) and rewrites
+// Config.Seen; s.scanMu held.
 func (s *Service) addSeen(sums []string) {
-	if len(sums) == 0 || s.cfg.Seen == "" {
-		return
-	}
-	var lines []string
-	if b, err := os.ReadFile(s.cfg.Seen); err == nil {
-		lines = strings.Fields(string(b))
-	}
+	seen := s.readSeen()
+	added := false
 	for _, x := range sums {
-		if !slices.Contains(lines, x) {
-			lines = append(lines, x)
+		if !seen[x] {
+			seen[x] = true
+			s.seenOrder = append(s.seenOrder, x)
+			added = true
 		}
 	}
-	if len(lines) > maxSeen {
-		lines = lines[len(lines)-maxSeen:]
+	if !added || s.cfg.Seen == "" {
+		return
 	}
-	if err := bundle.WriteFile(s.cfg.Seen, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+	if n := len(s.seenOrder) - maxSeen; n > 0 {
+		for _, x := range s.seenOrder[:n] {
+			delete(seen, x)
+		}
+		s.seenOrder = slices.Clone(s.seenOrder[n:])
+	}
+	if err := bundle.WriteFile(s.cfg.Seen, []byte(strings.Join(s.seenOrder, "\n")+"\n"), 0o600); err != nil {
 		s.log.Error("compound: remembering inbox files", "err", err)
 	}
 }
