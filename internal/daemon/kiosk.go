@@ -172,14 +172,15 @@ func (b kioskBackend) Enroll(ctx context.Context, residentID string, n kiosk.Not
 }
 
 // OptOut destroys the resident's face data at once. Data out of use whose
-// file rewrite is still pending (a full disk) gets its receipt too: the
-// report lists it until it is gone from disk.
-func (b kioskBackend) OptOut(ctx context.Context, residentID string) (string, error) {
+// file rewrite is still pending (a full disk) gets its receipt too, marked
+// pending: the screen says it is not yet gone from disk, and the report
+// lists it until it is.
+func (b kioskBackend) OptOut(ctx context.Context, residentID string) (string, bool, error) {
 	rec, err := b.d.faces.Destroy("resident:"+residentID+"@kiosk", residentID, "consent withdrawn by the resident at the gate", time.Time{})
 	if err != nil && !errors.Is(err, store.ErrPending) {
-		return "", err
+		return "", false, err
 	}
-	return rec.ReceiptID, nil
+	return rec.ReceiptID, err != nil, nil
 }
 
 // serveKiosk serves the resident screen on its loopback address and feeds

@@ -29,6 +29,9 @@ type backend struct {
 	// hold, when set, keeps Enroll and OptOut waiting until it is closed
 	// (a slow store).
 	hold chan struct{}
+	// diskFull makes OptOut report the destruction pending (out of use,
+	// not yet gone from the disk).
+	diskFull bool
 }
 
 func newBackend() *backend {
@@ -102,12 +105,12 @@ func (b *backend) wait() {
 	}
 }
 
-func (b *backend) OptOut(_ context.Context, id string) (string, error) {
+func (b *backend) OptOut(_ context.Context, id string) (string, bool, error) {
 	b.wait()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.optedOut = append(b.optedOut, id)
-	return "d-0123456789abcdef", nil
+	return "d-0123456789abcdef", b.diskFull, nil
 }
 
 func cardAt(n string) fallback.Event {
@@ -660,5 +663,28 @@ func TestSlowPageGetsTheNewestScreen(t *testing.T) {
 	}
 	if last.State != Idle || last.Seq != k.Screen().Seq {
 		t.Errorf("the page's last screen is %s (seq %d), the kiosk's %s (seq %d)", last.State, last.Seq, k.Screen().State, k.Screen().Seq)
+	}
+}
+
+// TestOptOutPendingIsNotCalledDestroyed (issue 12: "destroyed" means gone
+// from disk): when the file rewrite could not finish (a full disk), the
+// screen shows the receipt but says the data is out of use and not yet
+// wiped, never "destroyed".
+func TestOptOutPendingIsNotCalledDestroyed(t *testing.T) {
+	be := newBackend()
+	be.diskFull = true
+	k, _ := newKiosk(be)
+	begin(t, k, be, "3003", "2222", "2")
+	waitState(t, k, OptOutConfirm)
+	decide(t, k, "3003", "2222")
+	waitState(t, k, OptOutPending)
+	s := k.Screen()
+	if s.Receipt == "" || !strings.Contains(s.Body, s.Receipt) || !strings.Contains(s.Body, "retry") && !strings.Contains(s.Body, "重试") {
+		t.Errorf("pending opt-out screen: receipt %q, body %q; want the receipt and that the gate retries", s.Receipt, s.Body)
+	}
+	for _, text := range []string{s.Title, s.Body} {
+		if strings.Contains(text, "destroyed") || strings.Contains(text, "已销毁") {
+			t.Errorf("pending opt-out screen says destroyed: %q", text)
+		}
 	}
 }

@@ -85,7 +85,10 @@ type Backend interface {
 	// language, with guardian for a minor) and the templates together.
 	Enroll(ctx context.Context, residentID string, n Notice, g *Guardian, templates [][]float32) error
 	// OptOut destroys the resident's face data and returns the receipt.
-	OptOut(ctx context.Context, residentID string) (receipt string, err error)
+	// pending is true when the data is out of use (the face opens nothing)
+	// but not yet gone from the disk (a full disk: the gate retries): the
+	// screen must then not say "destroyed".
+	OptOut(ctx context.Context, residentID string) (receipt string, pending bool, err error)
 }
 
 // Progress is where a capture is.
@@ -137,6 +140,7 @@ const (
 	OptOutCard    State = "optout-card"    // how to start a withdrawal
 	OptOutConfirm State = "optout-confirm" // card, number #, PIN # destroys; 0# cancels
 	OptedOut      State = "optout-done"    // receipt shown
+	OptOutPending State = "optout-pending" // receipt shown; out of use, not yet gone from disk
 	Problem       State = "problem"        // something went wrong; back to idle
 )
 
@@ -402,7 +406,7 @@ func (k *Kiosk) Decision(d gate.Decision) {
 		// the gate's PIN timeout); a later card would have reset lastAt.
 		k.granted = grant{card: k.lastCard, resident: d.Resident, at: now}
 	}
-	if st := k.screen.State; (st == Enrolled || st == OptedOut) && now.Sub(k.resultAt) < resultHold {
+	if st := k.screen.State; (st == Enrolled || st == OptedOut || st == OptOutPending) && now.Sub(k.resultAt) < resultHold {
 		// A flow's result stays up a moment: the new face opens the door
 		// at once, and "welcome" would hide "enrolled".
 		return
@@ -775,14 +779,14 @@ func (k *Kiosk) optOut(f *flow) {
 		s.Body, s.Keys, s.Code = k.text(s.Lang, "destroying"), "", ""
 	}, 0)
 	go func() {
-		receipt, err := k.be.OptOut(ctx, id)
+		receipt, pending, err := k.be.OptOut(ctx, id)
 		k.mu.Lock()
 		defer k.mu.Unlock()
 		if k.flow != f && k.flow != nil {
 			// The screen went on to another flow meanwhile (its step
 			// timed out): the destruction is done and audited; its
 			// receipt is not shown over someone else's step.
-			k.log.Info("kiosk: face data destroyed after the screen moved on", "resident", id, "err", err)
+			k.log.Info("kiosk: face data destroyed after the screen moved on", "resident", id, "pending", pending, "err", err)
 			return
 		}
 		k.flow = nil
@@ -791,9 +795,15 @@ func (k *Kiosk) optOut(f *flow) {
 			return
 		}
 		k.resultAt = k.cfg.Now()
-		k.show(OptedOut, func(s *Screen) {
+		st, key := OptedOut, "optout-done"
+		if pending {
+			// Honest: the face opens nothing now, but its bytes are still
+			// on the disk until the gate's retry succeeds.
+			st, key = OptOutPending, "optout-pending"
+		}
+		k.show(st, func(s *Screen) {
 			s.Receipt = receipt
-			s.Body = k.text(s.Lang, "optout-done", receipt)
+			s.Body = k.text(s.Lang, key, receipt)
 		}, 4*k.cfg.Show)
 	}()
 }

@@ -15,7 +15,7 @@ import (
 
 func TestEveryScreenHasBothLanguages(t *testing.T) {
 	for _, st := range []State{Idle, Granted, Denied, EnrollCard, ReadNotice, GuardianCard,
-		Capture, Enrolled, Declined, OptOutCard, OptOutConfirm, OptedOut, Problem} {
+		Capture, Enrolled, Declined, OptOutCard, OptOutConfirm, OptedOut, OptOutPending, Problem} {
 		tx, ok := texts["t-"+string(st)]
 		if !ok || tx[0] == "" || tx[1] == "" || tx[0] == tx[1] {
 			t.Errorf("screen %s: title %q", st, tx)

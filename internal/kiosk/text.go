@@ -18,6 +18,7 @@ var texts = map[string][2]string{
 	"t-optout-card":    {"撤回同意", "Withdraw consent"},
 	"t-optout-confirm": {"撤回同意", "Withdraw consent"},
 	"t-optout-done":    {"人脸数据已销毁", "Face data destroyed"},
+	"t-optout-pending": {"人脸数据已停用，尚待从存储中清除", "Face data out of use: not yet wiped from storage"},
 	"t-problem":        {"请重试", "Please try again"},
 	// bodies
 	"idle-keys":        {"刷卡开门后：1# 登记人脸　2# 撤回同意（删除人脸数据）　3# 访客通行码　9# English", "after your card opens the door: 1# enroll your face   2# withdraw (delete face data)   3# visitor pass   9# 中文"},
@@ -58,6 +59,7 @@ var texts = map[string][2]string{
 	"declined":           {"未保存任何人脸数据。您可以继续刷卡和密码开门。", "Nothing was stored. Your card and PIN keep working."},
 	"optout-confirm":     {"您的人脸数据将被立即销毁。卡和密码照常使用。", "Your face data will be destroyed at once. Your card and PIN keep working."},
 	"optout-done":        {"回执编号：%s。卡和密码照常使用。", "Receipt: %s. Your card and PIN keep working."},
+	"optout-pending":     {"回执编号：%s。您的人脸已不能开门，但设备存储暂时无法完成清除，设备会自动重试，物业已收到提示。卡和密码照常使用。", "Receipt: %s. Your face no longer opens the door, but the device could not yet wipe it from its storage; it keeps retrying and the property office is told. Your card and PIN keep working."},
 	"already":            {"您已登记人脸。如需删除，请在首页按 2#。", "Your face is already enrolled. To delete it, press 2# on the first screen."},
 	"no-face":            {"您没有登记人脸数据，无需撤回。", "You have no face data to withdraw."},
 	"not-identified":     {"卡和密码不符。", "Card and PIN do not match."},
