@@ -151,7 +151,7 @@ func (d *daemon) frame(ctx context.Context, fr camera.Frame) {
 				ob.Pose = &p
 			}
 		}
-		ob.Liveness = d.padFrame(fr, *f) // nil when PAD cannot judge: the gate fails closed
+		ob.Liveness, ob.Unjudged = d.padFrame(fr, *f) // nil when PAD cannot judge: the gate fails closed
 	}
 	if _, err := d.gate.Face(ctx, ob); err != nil {
 		d.log.Error("daemon: face decision", "err", err)

@@ -81,26 +81,33 @@ func (d *daemon) nirFolder() string {
 // gate's Observation: nil when no layer is on or the gate cannot use it
 // now, or when the passive layer could not judge the frame (the gate fails
 // closed on nil). With an NIR camera, the frame carries the NIR check.
-func (d *daemon) padFrame(fr camera.Frame, f recognizer.Face) *liveness.Frame {
+//
+// unjudged is true when PAD is fitted but the gate did not want it for this
+// frame (faces off): the gate drops such a frame if the mode changed while
+// it was on its way, instead of refusing it as an attack.
+func (d *daemon) padFrame(fr camera.Frame, f recognizer.Face) (lf *liveness.Frame, unjudged bool) {
 	box := f.Rect
-	if (d.pad == nil && d.nir.chk == nil) || !d.gate.WantsLiveness() {
-		return nil
+	if d.pad == nil && d.nir.chk == nil {
+		return nil, false
 	}
-	var lf liveness.Frame
+	if !d.gate.WantsLiveness() {
+		return nil, true
+	}
+	var frame liveness.Frame
 	if d.pad != nil {
 		var err error
-		if lf, err = d.pad.Frame(fr.Mat, box); err != nil {
+		if frame, err = d.pad.Frame(fr.Mat, box); err != nil {
 			if time.Since(d.cam.padWarned) > 10*time.Second { // rate-limited: per frame
 				d.cam.padWarned = time.Now()
 				d.log.Warn("daemon: presentation-attack detection failed on a frame", "err", err)
 			}
-			return nil
+			return nil, false
 		}
 	}
 	if d.nir.chk != nil {
-		lf.NIR = d.nirCheck(fr, f)
+		frame.NIR = d.nirCheck(fr, f)
 	}
-	return &lf
+	return &frame, false
 }
 
 // nirCheck is the NIR check of the face f, its failures logged at most

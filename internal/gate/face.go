@@ -30,6 +30,12 @@ type Observation struct {
 	// Liveness is the PAD figures of that face in this frame, when the gate
 	// has PAD (Config.Liveness); nil when they could not be taken.
 	Liveness *liveness.Frame
+	// Unjudged says PAD was not asked about this frame because the gate
+	// did not want it when the frame was taken (WantsLiveness was false:
+	// faces were off). Such a frame, arriving after the mode changed, is
+	// dropped, not refused as an attack; a frame PAD failed on (Liveness nil,
+	// Unjudged false) still fails closed.
+	Unjudged bool
 	// Pose is that face's head pose (liveness.PoseOf), for the head-turn
 	// challenge (Config.Challenge); nil when its landmarks give none.
 	Pose *liveness.Pose
@@ -64,6 +70,9 @@ func (g *Gate) Face(ctx context.Context, ob Observation) (*Decision, error) {
 	g.mu.Lock()
 	mode, policy, ch := g.mode, g.policy, g.challenge
 	g.mu.Unlock()
+	if ob.Unjudged && ob.Face != nil && g.cfg.Liveness != nil && mode != calibrate.Off {
+		return nil, nil // taken before faces were switched on: never judged, never counted
+	}
 	if ch != nil {
 		return g.challengeFrame(ctx, ob, ch, policy)
 	}
