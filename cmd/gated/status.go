@@ -113,7 +113,7 @@ func decisionLine(d api.Decision) string {
 	}
 	switch {
 	case d.Method == "door" && d.Reader != "":
-		s += " " + d.Reader // the alarm: forced-open, held-open, tamper
+		s += " " + d.Reader // the alarm: forced-open, held-open, tamper, presentation-attack
 	case d.Reader != "":
 		s += " at " + d.Reader
 	}

@@ -85,11 +85,26 @@ func (g *Gate) refusePresentation(method Method, layer string, score float64) *D
 		msg := padSentence(n)
 		g.log.Error("gate: ALARM: " + msg)
 		g.audit(store.Event{Kind: store.KindAdmin, Actor: "gate", Outcome: "alarm", Detail: store.Detail(msg)})
+		// To `gated watch` too, like the door's alarms (the kiosk screen
+		// shows only held and forced open).
+		a := Decision{Time: now, Method: MethodDoor, Outcome: AlarmRaised, Reader: AlarmPresentation, Reason: msg}
+		g.mu.Lock()
+		for ch := range g.subs {
+			select {
+			case ch <- a:
+			default:
+			}
+		}
+		g.mu.Unlock()
 	}
 	d := g.decide(Decision{Method: method, Outcome: Denied, Reason: ReasonPresentation,
 		pad: fmt.Sprintf("presentation attack suspected layer=%s score=%.3f", layer, score)})
 	return &d
 }
+
+// AlarmPresentation is the Reader of the alarm raised by repeated faces
+// refused as photos or screens, in the decision stream.
+const AlarmPresentation = "presentation-attack"
 
 func padSentence(n int) string {
 	return fmt.Sprintf("%d faces refused as photos or screens within %s: someone may be trying to get in with a picture", n, padWindow)

@@ -39,6 +39,8 @@ func (fx *fixture) padFrame(t *testing.T, face []float32, lf *liveness.Frame) *g
 func TestPresentationAttackIsRefused(t *testing.T) {
 	fx := setup(t, gate.Config{Face: true, Mode: calibrate.Identify, Frames: 3, Liveness: liveness.Default, LivenessLayer: liveness.Model})
 	a := fx.ids["a"]
+	watch, stop := fx.g.Subscribe()
+	defer stop()
 	if !fx.g.WantsLiveness() {
 		t.Fatal("WantsLiveness() = false with PAD in Identify mode")
 	}
@@ -94,6 +96,19 @@ func TestPresentationAttackIsRefused(t *testing.T) {
 	if al := fx.g.Alarms(); !slices.ContainsFunc(al, func(s string) bool { return strings.Contains(s, "photos or screens") }) {
 		t.Errorf("Alarms() = %v after 3 refused presentations, want the PAD alarm", al)
 	}
+	// And `gated watch` saw it raised, once.
+	raised := 0
+	for len(watch) > 0 {
+		if d := <-watch; d.Outcome == gate.AlarmRaised {
+			raised++
+			if d.Method != gate.MethodDoor || d.Reader != gate.AlarmPresentation || !strings.Contains(d.Reason, "photos or screens") {
+				t.Errorf("alarm in the decision stream: %+v", d)
+			}
+		}
+	}
+	if raised != 1 {
+		t.Errorf("%d alarms in the decision stream after 3 refused presentations, want 1", raised)
+	}
 }
 
 // TestNoLivenessWhileFacesAreOff: with faces off (or no PAD) the camera
@@ -104,5 +119,35 @@ func TestNoLivenessWhileFacesAreOff(t *testing.T) {
 	}
 	if fx := setup(t, gate.Config{Face: true, Mode: calibrate.Identify, Frames: 3}); fx.g.WantsLiveness() {
 		t.Error("WantsLiveness() = true without PAD")
+	}
+}
+
+// TestFrameTakenWhileFacesWereOff: a frame the camera did not score
+// because faces were off when it was taken (Unjudged), arriving just after
+// calibration switched faces on, is dropped, not refused and audited as a
+// presentation attack; a frame PAD failed on still fails closed.
+func TestFrameTakenWhileFacesWereOff(t *testing.T) {
+	fx := setup(t, gate.Config{Face: true, Mode: calibrate.Off, Frames: 3, Liveness: liveness.Default, LivenessLayer: liveness.Model})
+	a := fx.ids["a"]
+	if err := fx.g.SetFace(calibrate.Identify, testPolicy); err != nil {
+		t.Fatal(err)
+	}
+	fx.clock.advance(100 * time.Millisecond)
+	d, err := fx.g.Face(context.Background(), gate.Observation{Time: fx.clock.now(), Face: fx.people[a], Unjudged: true})
+	if err != nil || d != nil {
+		t.Fatalf("Face(unjudged frame) = %+v, %v; want no decision", d, err)
+	}
+	for range 2 {
+		if d := fx.padFrame(t, fx.people[a], &liveFrame); d != nil {
+			t.Fatalf("decision before 3 judged frames: %+v", d)
+		}
+	}
+	if d := fx.padFrame(t, fx.people[a], &liveFrame); d == nil || d.Outcome != gate.Granted {
+		t.Fatalf("three live frames after an unjudged one: %+v, want granted", d)
+	}
+	for _, e := range accessEntries(fx.audit(t)) {
+		if strings.Contains(e.Detail, "presentation attack") {
+			t.Errorf("audit entry %+v for a frame PAD never judged", e)
+		}
 	}
 }
