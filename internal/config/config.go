@@ -518,6 +518,9 @@ func (c *Config) check() []error {
 		if f.ChallengeTime.Duration < 2*time.Second || f.ChallengeTime.Duration > 20*time.Second {
 			bad("face.challenge_time", f.ChallengeTime.String(), `use 2s to 20s, e.g. "5s": how long a face asked to turn its head has to do it`)
 		}
+		if f.Liveness != "" && f.Frames < 2 {
+			bad("face.frames", fmt.Sprintf("%d with face.liveness on", f.Frames), "presentation-attack detection decides on the fused frames of one face, never on one lucky frame: use at least 2 (3 is typical)")
+		}
 		if f.Challenge && (f.Detector == "hog" || f.Detector == "cnn") {
 			bad("face.challenge", "true", fmt.Sprintf(`the head-turn challenge needs the yunet detector's landmarks (face.detector = %q has no mouth corners): set face.detector = "yunet" or "auto"`, f.Detector))
 		}

@@ -94,6 +94,7 @@ for = "nobody"
 		{"no face cooldown", minimal + "[face]\nenabled = true\ncooldown = \"1ns\"\n[camera]\ndevice = \"0\"\n", []string{"face.cooldown"}},
 		{"a cooldown of years", minimal + "[face]\nenabled = true\ncooldown = \"87600h\"\n[camera]\ndevice = \"0\"\n", []string{"face.cooldown"}},
 		{"a challenge time of a minute", minimal + "[face]\nenabled = true\nchallenge_time = \"1m\"\n[camera]\ndevice = \"0\"\n", []string{"face.challenge_time"}},
+		{"PAD on one frame", minimal + "[face]\nenabled = true\nliveness = \"faceplugin-fr-liveness-0.0.1\"\nframes = 1\n[camera]\ndevice = \"0\"\n", []string{"face.frames: 1 with face.liveness on", "one lucky frame"}},
 		{"a challenge without landmarks", minimal + "[face]\nenabled = true\ndetector = \"hog\"\nchallenge = true\n[camera]\ndevice = \"0\"\n", []string{"face.challenge", "yunet"}},
 		{"PIN timeout too short", minimal + "[access]\npin_timeout = \"1s\"\n", []string{"access.pin_timeout"}},
 		{"lockout never starts", minimal + "[access]\nlockout_free = 1000000000\n", []string{"access.lockout"}},
