@@ -56,7 +56,7 @@ type padSample struct {
 	cvScore map[string]float64 // layer -> out-of-fold live score
 }
 
-const padSynopsis = "pad --bonafide DIR --attack DIR [--manifest MANIFEST.tsv] [--layers net,edges,moire,glare] [--cache FILE] [--json]"
+const padSynopsis = "pad --bonafide DIR --attack DIR [--manifest MANIFEST.tsv] [--layers net,rect,wide,wrect] [--cache FILE] [--json]"
 
 func runPad(e *env, args []string) error {
 	fs := flag.NewFlagSet(name+" pad", flag.ContinueOnError)
@@ -64,7 +64,7 @@ func runPad(e *env, args []string) error {
 	bona := fs.String("bonafide", "", "folder of bona fide (live) images")
 	att := fs.String("attack", "", "folder of attack images (prints, screens, replays)")
 	manifest := fs.String("manifest", "", "MANIFEST.tsv (../shared/pad) for attack types and subjects; without it groups come from file names and attack types are unknown")
-	layers := fs.String("layers", "net,edges,moire,glare", "the features the combination uses (of "+strings.Join(liveness.Names, ",")+")")
+	layers := fs.String("layers", strings.Join(liveness.Default.Use, ","), "the features the combination uses (of "+strings.Join(liveness.Names, ",")+"; the default is what the gate ships, liveness.Default)")
 	cache := fs.String("cache", "", "JSON file of per-image results, read and rewritten (reruns are cheap)")
 	modelDir := fs.String("models", models.DefaultDir(e.getenv), "model directory")
 	jobs := fs.Int("jobs", runtime.NumCPU(), "images processed at once")

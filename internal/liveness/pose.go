@@ -125,7 +125,8 @@ func (t Turn) String() string {
 // asked side for a turn to count: about a 20-degree turn of an average head
 // (TestATurningHeadPassesTheWayItTurns). Exact landmarks of a flat picture
 // never move at all; YuNet's landmarks found again on a tilted photo move
-// by 0.05 (median), and by 0.2 or more in 4-8% of views per side, which is
+// by 0.05 (median), and by 0.2 or more in 1.7% (left) and 3.5% (right) of
+// rendered views, which is
 // what a person wiggling a photo at the camera can hope for
 // (docs/liveness.md, "Head-turn challenge").
 const TurnMin = 0.2

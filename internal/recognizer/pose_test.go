@@ -173,8 +173,8 @@ func TestNoHomographyOfAPhotoTurnsItsHead(t *testing.T) {
 // and its noise moves the pose. A shared photo shown to the camera as a
 // print or a screen would be (640x480, rotated, tilted up to 60 degrees,
 // near or far), compared with the same photo held straight, passes a turn
-// to a given side in at most 10% of views (measured 2026-12-02: 4-8%
-// with YuNet's raw landmarks, docs/liveness.md). A person wiggling a photo
+// to a given side in at most 10% of views (measured 2026-12-02: 1.7%
+// left, 3.5% right, docs/liveness.md). A person wiggling a photo
 // at the camera can hope for that; the challenge is a hurdle, not a lock.
 func TestFewViewsOfAPhotoTurnItsHead(t *testing.T) {
 	r := loadYuNet(t)
