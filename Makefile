@@ -45,6 +45,9 @@ lint:
 # (2026-12-02); the package timeout leaves room for a slower machine.
 unit:
 	$(GO) test -count=1 -timeout 40m ./...
+	@# The frame-to-relay benchmark drives the daemon's own camera path: run it
+	@# once so that a change there cannot break `make bench` unseen.
+	$(GO) test -count=1 -run '^$$' -bench 'FrameToRelay/yunet' -benchtime 1x ./internal/daemon/
 
 ## race: the pure-Go concurrent packages under the race detector
 race: setup

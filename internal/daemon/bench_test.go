@@ -124,7 +124,7 @@ func benchFrameToRelay(b *testing.B, det, model string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go gt.Run(ctx)
-	d := &daemon{rec: rec, gate: gt, log: discard()}
+	d := &daemon{rec: rec, gate: gt, log: discard(), cfg: &config.Config{}} // PAD, challenge and NIR off
 
 	on, off := []byte{0xA0, 0x01, 0x01, 0xA2}, []byte{0xA0, 0x01, 0x00, 0xA1}
 	waitFor := func(want []byte) {
