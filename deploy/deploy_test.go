@@ -134,6 +134,33 @@ func TestKioskUnits(t *testing.T) {
 	}
 }
 
+// TestDocsNameTheUnitsLock: every "ExecStopPost=X" the docs and package
+// comments write names the program gated.service runs there (the relay's
+// package doc said "ExecStopPost=gated relay lock" after the unit had moved
+// to gated-lock).
+func TestDocsNameTheUnitsLock(t *testing.T) {
+	m := regexp.MustCompile(`(?m)^ExecStopPost=(\S+)`).FindStringSubmatch(read(t, "gated.service"))
+	if m == nil {
+		t.Fatal("gated.service has no ExecStopPost= line")
+	}
+	runs := m[1]
+	files := []string{"../README.md", "../internal/relay/doc.go", "../internal/door/door.go", "../cmd/gated/relay.go", "../cmd/gated-lock/main.go"}
+	docs, err := filepath.Glob("../docs/*.md")
+	if err != nil || len(docs) == 0 {
+		t.Fatalf("no docs found: %v", err)
+	}
+	n := 0
+	for _, f := range append(files, docs...) {
+		for _, ref := range regexp.MustCompile("ExecStopPost=([^\\s`'\")]+)").FindAllStringSubmatch(read(t, f), -1) {
+			n++
+			if ref[1] != runs && ref[1] != filepath.Base(runs) {
+				t.Errorf("%s: ExecStopPost=%s; gated.service runs %s", f, ref[1], runs)
+			}
+		}
+	}
+	t.Logf("%d mentions of ExecStopPost= with a program checked against %s", n, runs)
+}
+
 func TestUnitSandbox(t *testing.T) {
 	unit := read(t, "gated.service")
 	for _, want := range []string{

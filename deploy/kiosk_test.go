@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,29 +71,12 @@ func TestKioskSandboxFitsChromium(t *testing.T) {
 		t.Errorf("Chromium's namespace sandbox did not engage (no chroot into /proc/self/fdinfo/)")
 	}
 
-	used := map[string]int{}
-	for _, m := range regexp.MustCompile(`(?m)^\d+ +([a-z_][a-z0-9_]*)\(`).FindAllStringSubmatch(tr, -1) {
-		// strace names a number that is no system call "syscall_0x..."
-		// (one CI run saw -14, once: probably a sandbox probe). The kernel
-		// answers ENOSYS to it under any filter; it is no call the unit
-		// could allow or deny.
-		if strings.HasPrefix(m[1], "syscall_0x") {
-			continue
-		}
-		used[m[1]]++
-	}
+	used := tracedSyscalls(tr)
 	if len(used) < 50 {
 		t.Fatalf("only %d distinct system calls traced: the trace is not Chromium's", len(used))
 	}
-	var denied []string
-	for name := range used {
-		if !allowed[name] {
-			denied = append(denied, name)
-		}
-	}
-	slices.Sort(denied)
-	if len(denied) > 0 {
-		t.Errorf("gated-kiosk.service's SystemCallFilter= denies system calls Chromium makes: %v", denied)
+	if d := denied(allowed, used); len(d) > 0 {
+		t.Errorf("gated-kiosk.service's SystemCallFilter= denies system calls Chromium makes: %v", d)
 	}
 
 	flags := map[string]string{"CLONE_NEWUSER": "user", "CLONE_NEWPID": "pid", "CLONE_NEWNET": "net", "CLONE_NEWNS": "mnt",
@@ -116,6 +100,56 @@ func TestKioskSandboxFitsChromium(t *testing.T) {
 	t.Logf("Chromium made %d distinct system calls and %d kinds of namespace, all allowed by the unit", len(used), len(made))
 }
 
+// tracedSyscalls counts the system calls of an strace -f log by name.
+// strace names a number that is no system call "syscall_0x..." (one CI run
+// of Chromium saw -14, once: probably a sandbox probe); the kernel answers
+// ENOSYS to it under any filter, so it is no call a unit could allow or
+// deny, and it is left out.
+func tracedSyscalls(trace string) map[string]int {
+	used := map[string]int{}
+	for _, m := range regexp.MustCompile(`(?m)^\d+ +([a-z_][a-z0-9_]*)\(`).FindAllStringSubmatch(trace, -1) {
+		if !strings.HasPrefix(m[1], "syscall_0x") {
+			used[m[1]]++
+		}
+	}
+	return used
+}
+
+// denied lists, sorted, the system calls of used that allowed (a unit's
+// filter, unitSyscalls) does not allow.
+func denied(allowed map[string]bool, used map[string]int) []string {
+	var out []string
+	for name := range used {
+		if !allowed[name] {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestTracedSyscalls reads strace -f lines as the sandbox tests get them:
+// calls by name, an interrupted call once, a number that is no call left
+// out; denied lists what a filter does not allow, sorted.
+func TestTracedSyscalls(t *testing.T) {
+	tr := `12 openat(AT_FDCWD, "/etc/ld.so.cache", O_RDONLY|O_CLOEXEC) = 3
+12 read(3, "x", 1) = 1
+13 futex(0x7f, FUTEX_WAIT_PRIVATE, 0, NULL <unfinished ...>
+12 openat(AT_FDCWD, "/x", O_RDONLY) = -1 ENOENT (No such file or directory)
+13 <... futex resumed>) = 0
+12 syscall_0xfffffffffffffff2(0, 0) = -1 ENOSYS (Function not implemented)
+12 +++ exited with 0 +++
+`
+	used := tracedSyscalls(tr)
+	want := map[string]int{"openat": 2, "read": 1, "futex": 1}
+	if !maps.Equal(used, want) {
+		t.Errorf("tracedSyscalls = %v, want %v", used, want)
+	}
+	if d := denied(map[string]bool{"read": true}, used); !slices.Equal(d, []string{"futex", "openat"}) {
+		t.Errorf("denied(read only) = %v, want [futex openat]", d)
+	}
+}
+
 // unitSyscalls is the set of system calls the unit's SystemCallFilter=
 // lines allow: the first line is the allow list, later lines add to it or
 // (with ~) take away, as systemd reads them.
@@ -128,7 +162,7 @@ func unitSyscalls(t *testing.T, sa, unit string) map[string]bool {
 		}
 	}
 	if len(lines) == 0 || strings.HasPrefix(lines[0], "~") {
-		t.Fatalf("gated-kiosk.service has no SystemCallFilter= allow list: %q", lines)
+		t.Fatalf("the unit has no SystemCallFilter= allow list: %q", lines)
 	}
 	groups := map[string][]string{}
 	set := map[string]bool{}

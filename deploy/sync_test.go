@@ -215,22 +215,12 @@ func TestSyncthingCarriesBundles(t *testing.T) {
 	sa := testenv.Program(t, "systemd-analyze", "systemd")
 	allowed := unitSyscalls(t, sa, read(t, "gated-sync.service"))
 	tr := read(t, filepath.Join(dir, "gate.strace"))
-	used := map[string]int{}
-	for _, m := range regexp.MustCompile(`(?m)^\d+ +([a-z_][a-z0-9_]*)\(`).FindAllStringSubmatch(tr, -1) {
-		used[m[1]]++
-	}
+	used := tracedSyscalls(tr)
 	if len(used) < 30 || used["openat"] == 0 || used["renameat"]+used["rename"]+used["renameat2"] == 0 {
 		t.Fatalf("only %d distinct system calls traced, or no open and rename: the trace is not Syncthing's receiving files", len(used))
 	}
-	var denied []string
-	for name := range used {
-		if !allowed[name] {
-			denied = append(denied, name)
-		}
-	}
-	slices.Sort(denied)
-	if len(denied) > 0 {
-		t.Errorf("gated-sync.service's SystemCallFilter= denies system calls Syncthing made: %v", denied)
+	if d := denied(allowed, used); len(d) > 0 {
+		t.Errorf("gated-sync.service's SystemCallFilter= denies system calls Syncthing made: %v", d)
 	}
 	t.Logf("the gate's Syncthing made %d distinct system calls, all allowed by gated-sync.service", len(used))
 }

@@ -5,7 +5,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +23,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/gated-dev/gated/internal/api"
+	"github.com/gated-dev/gated/internal/control"
 	"github.com/gated-dev/gated/internal/testenv"
 )
 
@@ -319,24 +323,45 @@ func TestLockoutIsPerCardSharedAndPersistent(t *testing.T) {
 	}
 }
 
-// TestFailedDeleteKeepsTheFace: a deletion the store refuses (a request
-// date in the future) leaves the face working and status truthful.
+// TestFailedDeleteKeepsTheFace replays issue 12's attack 6: deletions the
+// store refuses (DELETE /v0/residents/<id> with an empty reason, sent over
+// the socket as any client can, since the CLI refuses it before sending;
+// a face deletion requested in 2099) are answered 400 and leave the face
+// working, the templates in the store and status truthful.
 func TestFailedDeleteKeepsTheFace(t *testing.T) {
 	r := startRig(t)
 	id := r.addResident("Obama", "1001", "1234")
 	r.gated("face", "enroll", id, "--photo", r.photos+"/obama.jpg", "--photo", r.photos+"/obama2.jpg", "--consent", "paper")
+	kept := func(after string) {
+		t.Helper()
+		var st struct {
+			Face struct{ Residents, Templates int }
+		}
+		json.Unmarshal([]byte(r.gated("status", "--json")), &st)
+		if st.Face.Residents != 1 || st.Face.Templates != 2 {
+			t.Errorf("after %s status shows %d residents, %d templates; want 1, 2", after, st.Face.Residents, st.Face.Templates)
+		}
+		if info := r.residentInfo(id); !info.Face || info.Templates != 2 {
+			t.Errorf("after %s the store holds %d templates (face %v); want 2", after, info.Templates, info.Face)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := api.NewClient(r.socket).DeleteResident(ctx, id, "")
+	var apiErr *control.APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest {
+		t.Fatalf("DELETE /v0/residents/%s with an empty reason = %+v, %v; want 400", id, d, err)
+	}
+	kept("a resident deletion with an empty reason")
+
 	if out, err := r.gatedErr("", "face", "delete", id, "--reason", "x", "--requested", "2099-01-01"); err == nil {
 		t.Fatalf("a deletion requested in 2099 succeeded: %s", out)
 	}
-	var st struct {
-		Face struct{ Residents, Templates int }
-	}
-	json.Unmarshal([]byte(r.gated("status", "--json")), &st)
-	if st.Face.Residents != 1 || st.Face.Templates != 2 {
-		t.Errorf("after a refused deletion status shows %d residents, %d templates; want 1, 2", st.Face.Residents, st.Face.Templates)
-	}
+	kept("a face deletion requested in 2099")
+
 	r.show("obama3.jpg")
-	r.expectOpen("the face after a refused deletion", 20*time.Second)
+	r.expectOpen("the face after two refused deletions", 20*time.Second)
 }
 
 // flip returns a copy of b with 8 bytes inverted at off.

@@ -67,7 +67,7 @@ func commands() []command {
 		{"restore", "FILE", "restore the store from a backup", runRestore},
 		{"compound", "join|status|export ...", "this gate in a compound: join, status, event bundle to a USB stick", runCompound},
 		{"import", "FILE", "import a records bundle from the property office (a USB stick)", runImport},
-		{"relay", "lock [--config FILE]", "command the door's relay locked (systemd runs it after every stop)", runRelay},
+		{"relay", "lock [--config FILE]", "command the door's relay locked (by hand; systemd runs gated-lock, the same lock)", runRelay},
 		{"completion", "bash|zsh", "print a shell completion script", runCompletion},
 		{"demo", "[flags]", "show the face pipeline deciding on a simulated camera", runDemo},
 		{"office", "[--dir DIR] [--key FILE] init|resident|card|pin|visitor|schedule|gate|optout|publish|collect|report ...", "the property office: one set of records for every gate of a compound", runOffice},

@@ -13,11 +13,14 @@ func runRelay(e *env, args []string) error {
 	})
 }
 
-// relayLock commands the door's relay locked and exits: systemd runs it
-// after every stop of the daemon (ExecStopPost=), a crash, a watchdog kill
-// or SIGKILL included, since a latching relay board stays where the dead
-// process left it. It reads only [relay] of the configuration, and opens
-// no store, key or model, so it works when those are what broke.
+// relayLock commands the door's relay locked and exits, for staff after a
+// crash of a gated that systemd did not start: a latching relay board stays
+// where the dead process left it. Under systemd, gated.service runs the
+// same lock as /usr/lib/gated/gated-lock (cmd/gated-lock: static, it starts
+// in milliseconds where gated takes a quarter of a second to load its
+// libraries) after every stop and before every start. It reads only
+// [relay] of the configuration, and opens no store, key or model, so it
+// works when those are what broke.
 func relayLock(e *env, args []string) error {
 	fs := newFlags(e, "relay lock", "[--config FILE]")
 	path := fs.String("config", defaultConfig, "configuration file (only [relay] is read)")

@@ -12,8 +12,9 @@ import (
 
 // LoadRelay reads only the [relay] section of the configuration file at
 // path and checks it with the rules Load applies to it. It is for locking
-// the door when the rest of the file may be broken (`gated relay lock`,
-// run by systemd after the daemon stopped, perhaps because of that file):
+// the door when the rest of the file may be broken (gated-lock, run by
+// systemd after the daemon stopped, perhaps because of that file, and
+// `gated relay lock`):
 // unknown keys and bad values in other sections do not matter, and a TOML
 // syntax error in another section does not either, as long as the [relay]
 // and [relay.contact] tables read on their own. Unknown keys inside [relay]

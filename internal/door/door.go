@@ -2,9 +2,10 @@
 // gate's door: it opens the serial relay board or the GPIO line, commands it
 // locked before anything else can happen, reads the state back where the
 // hardware can say, and hands out a Door that pulses, halts and closes it.
-// LockNow does the same lock on its own, for `gated relay lock`, which
-// systemd runs after every stop of the daemon, a crash included: it needs
-// no store, no key and no models.
+// LockNow does the same lock on its own, for gated-lock, which systemd
+// runs before every start and after every stop of the daemon, a crash
+// included, and `gated relay lock`, the same by hand: it needs no store, no
+// key and no models.
 //
 // It owns the order "lock first": no Door leaves Open before the lock
 // command was sent (the previous process may have died mid-pulse, and a

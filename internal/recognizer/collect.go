@@ -11,6 +11,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/gated-dev/gated/internal/liveness"
+	"github.com/gated-dev/gated/internal/match"
 	"github.com/gated-dev/gated/internal/recognizer/cvutil"
 )
 
@@ -376,7 +377,7 @@ func (c *Collector) challenge(ctx context.Context, got []taken, progress func(Pr
 		case s.poseErr != nil:
 			continue
 		}
-		if !liveness.Continuous(last, s.pose) || (l.MaxJump > 0 && vecDistance(lastVec, s.a.Face.Descriptor) >= l.MaxJump) {
+		if !liveness.Continuous(last, s.pose) || (l.MaxJump > 0 && jumped(lastVec, s.a.Face.Descriptor, l.MaxJump)) {
 			return &NotLiveError{Layer: LayerChallenge, Score: best}
 		}
 		last, lastVec = s.pose, s.a.Face.Descriptor
@@ -409,18 +410,11 @@ func (c *Collector) challenge(ctx context.Context, got []taken, progress func(Pr
 	}
 }
 
-// vecDistance is the Euclidean distance of two descriptors; +Inf for
-// descriptors of different lengths.
-func vecDistance(a, b []float32) float32 {
-	if len(a) != len(b) {
-		return float32(math.Inf(1))
-	}
-	var s float64
-	for i := range a {
-		d := float64(a[i] - b[i])
-		s += d * d
-	}
-	return float32(math.Sqrt(s))
+// jumped says whether descriptor b is at least limit from a, the frame
+// before: a face replaced, not turned. Descriptors of different lengths (a
+// frame without one) count as a jump, so the challenge fails closed.
+func jumped(a, b []float32, limit float32) bool {
+	return len(a) != len(b) || match.Distance(a, b) >= limit
 }
 
 // iou is the intersection of two boxes over their union.

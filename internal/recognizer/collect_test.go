@@ -35,3 +35,26 @@ func TestCollectorSpacesFramesAndPassesAdvice(t *testing.T) {
 		t.Errorf("Collect with no frames = %v, want the deadline", err)
 	}
 }
+
+// jumped measures with match.Distance, the one distance every package
+// uses; a frame whose descriptor is missing or of another length is a jump
+// (the challenge fails closed), never a panic.
+func TestJumped(t *testing.T) {
+	a := []float32{0, 0, 0, 0}
+	for _, tt := range []struct {
+		b    []float32
+		want bool
+	}{
+		{[]float32{0, 0, 0, 0}, false},
+		{[]float32{0.3, 0, 0, 0}, false},
+		{[]float32{0.3, 0.4, 0, 0}, true}, // 0.5: at the limit
+		{[]float32{0, 0, 0, 2}, true},
+		{nil, true},
+		{[]float32{0, 0}, true},
+		{[]float32{0, 0, 0, 0, 0}, true},
+	} {
+		if got := jumped(a, tt.b, 0.5); got != tt.want {
+			t.Errorf("jumped(%v, %v, 0.5) = %v, want %v", a, tt.b, got, tt.want)
+		}
+	}
+}

@@ -38,8 +38,10 @@
 // Hence two rules, kept outside this package: whoever opens a relay commands
 // it locked first, before anything else (internal/door.Open; the previous
 // process may have died mid-pulse), and the service manager runs a lock
-// after every stop of the daemon, a crash or SIGKILL included
-// (ExecStopPost=gated relay lock in deploy/gated.service). With fail-safe
+// after every stop of the daemon, a crash or SIGKILL included, and before
+// every start: deploy/gated.service runs /usr/lib/gated/gated-lock
+// (cmd/gated-lock, a small static `gated relay lock` that reads only
+// [relay]) as ExecStopPost= and as its first ExecCondition=. With fail-safe
 // wiring the same holds with "locked" meaning "relay on": a crash mid-pulse
 // leaves a latching board off, the maglock released.
 //

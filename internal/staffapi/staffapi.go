@@ -4,12 +4,16 @@
 //
 // Every route needs a role, decided from the caller's kernel-checked
 // credentials by internal/control: read (status, watch, report, audit,
-// calibration, notice), write (residents, cards, PINs, faces), admin
-// (backups, restore, key rotation). A refusal is audited with the caller,
-// and every change is recorded in the store's audit log with the caller as
-// its actor. While the store is damaged and served read-only from a backup
-// (Options.Degraded), every change except a restore is refused, saying
-// why.
+// calibration, notice, visitor passes, compound status), write (residents,
+// cards, PINs, access, faces, visitor passes, compound bundles), admin
+// (backups, restore, key rotation, NIR registration, clock reset, joining a
+// compound); one table (routes) maps each path to its role. Every change is
+// recorded in the store's audit log with the caller as its actor. A refusal
+// is audited with the caller: a caller's first ten in a minute one by one,
+// the rest of that minute counted and recorded as one entry
+// (FlushRefusals), so that a caller in a loop cannot fill the log. While
+// the store is damaged and served read-only from a backup
+// (Options.Degraded), every change except a restore is refused, saying why.
 //
 // It holds no state of its own: the handlers act on narrow interfaces
 // (the store, the face-data owner, the gate, the device), so they build

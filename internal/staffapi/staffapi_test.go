@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -109,15 +110,22 @@ func setupWith(t *testing.T, degraded string, change func(*config.Config)) *fixt
 	return &fixture{db: db, fs: fs, dev: dev, h: srv.Handler(), srv: srv}
 }
 
-// do sends a request as a caller with uid 1000 and role.
+// do sends a request as a caller with role: uid fx.uid, or a new one for
+// every request.
 func (fx *fixture) do(t *testing.T, role control.Role, method, path string, body any) *httptest.ResponseRecorder {
+	t.Helper()
+	return fx.doCtx(t, context.Background(), role, method, path, body)
+}
+
+// doCtx is do with the request's context.
+func (fx *fixture) doCtx(t *testing.T, ctx context.Context, role control.Role, method, path string, body any) *httptest.ResponseRecorder {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	r := httptest.NewRequest(method, "http://gated"+path, rd)
+	r := httptest.NewRequestWithContext(ctx, method, "http://gated"+path, rd)
 	uid := fx.uid
 	if uid == 0 {
 		fx.n++
@@ -150,73 +158,225 @@ func (fx *fixture) refusals(t *testing.T) []store.AuditEntry {
 	return out
 }
 
-// Every route needs its role: one below is refused (403) and audited with
-// the caller; the role itself gets past the guard.
+// routeCase is how the role test calls one route of the table: the role it
+// must need, whether it changes something, and the status the route answers
+// when permitted. req prepares a fresh subject for every call (a resident, a
+// pass), so that no call's change decides another's answer; it returns the
+// {id} of the path and the request body.
+type routeCase struct {
+	role   control.Role
+	change bool
+	want   int
+	req    func(t *testing.T, fx *fixture) (id string, body any)
+	stream bool // a watch: called with its context already ended
+}
+
+// routeCases are the expected role, change flag and answer of every route.
+// A route of the table missing here fails TestEveryRouteNeedsItsRole, so a
+// new route cannot go without its role being tested.
+func routeCases() map[string]routeCase {
+	R, W, A := control.RoleRead, control.RoleWrite, control.RoleAdmin
+	cards := 0
+	card := func() string { cards++; return fmt.Sprint(4000 + cards) }
+	body := func(b any) func(*testing.T, *fixture) (string, any) {
+		return func(*testing.T, *fixture) (string, any) { return "", b }
+	}
+	resident := func(b any) func(*testing.T, *fixture) (string, any) {
+		return func(t *testing.T, fx *fixture) (string, any) { return fx.resident(t), b }
+	}
+	enrolled := func(b any) func(*testing.T, *fixture) (string, any) {
+		return func(t *testing.T, fx *fixture) (string, any) { return fx.enrolled(t), b }
+	}
+	newCard := func(t *testing.T, fx *fixture) (string, any) { return fx.resident(t), api.Card{Number: card()} }
+	heldCard := func(t *testing.T, fx *fixture) (string, any) {
+		id, n := fx.resident(t), card()
+		if err := fx.db.AssignCard("test", id, n); err != nil {
+			t.Fatal(err)
+		}
+		return id, api.Card{Number: n}
+	}
+	pass := func(t *testing.T, fx *fixture) (string, any) { return fx.pass(t), nil }
+	withPIN := func(t *testing.T, fx *fixture) (string, any) {
+		id := fx.resident(t)
+		if err := fx.db.SetPIN("test", id, "2580"); err != nil {
+			t.Fatal(err)
+		}
+		return id, nil
+	}
+	photo := api.Enroll{Photos: [][]byte{[]byte("face1")}, Method: "paper"}
+	return map[string]routeCase{
+		"GET /v0/status":                       {R, false, 200, nil, false},
+		"GET /v0/decisions":                    {R, false, 200, nil, true},
+		"GET /v0/calibration":                  {R, false, 200, nil, false},
+		"GET /v0/report":                       {R, false, 200, nil, false},
+		"GET /v0/notice":                       {R, false, 200, nil, false},
+		"GET /v0/audit":                        {R, false, 200, nil, false},
+		"GET /v0/audit/verify":                 {R, false, 200, nil, false},
+		"GET /v0/audit/export":                 {R, false, 200, nil, false},
+		"GET /v0/residents":                    {R, false, 200, nil, false},
+		"GET /v0/residents/{id}":               {R, false, 200, resident(nil), false},
+		"POST /v0/residents":                   {W, true, 200, body(api.NewResident{Name: "B", Unit: "2"}), false},
+		"PATCH /v0/residents/{id}":             {W, true, 200, resident(api.ResidentUpdate{}), false},
+		"DELETE /v0/residents/{id}":            {W, true, 200, resident(api.Reason{Reason: "moved out"}), false},
+		"POST /v0/residents/{id}/cards":        {W, true, 200, newCard, false},
+		"POST /v0/residents/{id}/cards/revoke": {W, true, 200, heldCard, false},
+		"PATCH /v0/residents/{id}/access":      {W, true, 200, resident(api.Access{ClearPassback: true}), false},
+		"PUT /v0/residents/{id}/pin":           {W, true, 200, resident(api.PIN{PIN: "2580"}), false},
+		"DELETE /v0/residents/{id}/pin":        {W, true, 200, withPIN, false},
+		"POST /v0/residents/{id}/face":         {W, true, 200, resident(photo), false},
+		"DELETE /v0/residents/{id}/face":       {W, true, 200, enrolled(api.Reason{Reason: "consent withdrawn"}), false},
+		"POST /v0/residents/{id}/consent":      {W, true, 200, enrolled(api.Enroll{Method: "paper"}), false},
+		"GET /v0/backup":                       {A, false, 200, nil, false},
+		"GET /v0/backups":                      {A, false, 200, nil, false},
+		"POST /v0/restore":                     {A, false, 200, body("a backup"), false},
+		"POST /v0/restore/backup":              {A, false, 200, body(api.RestoreFrom{Backup: "newest"}), false},
+		"POST /v0/keys/rotate":                 {A, true, 200, body(api.RotateKey{NewKeyFile: "/etc/gated/kek.new"}), false},
+		"POST /v0/camera/nir-register":         {A, true, 400, nil, false}, // this gate has no NIR camera
+		"POST /v0/clock/reset":                 {A, true, 200, nil, false},
+		"GET /v0/visitors":                     {R, false, 200, nil, false},
+		"POST /v0/visitors":                    {W, true, 200, body(visitor(time.Now())), false},
+		"POST /v0/visitors/{id}/revoke":        {W, true, 200, pass, false},
+		"GET /v0/compound":                     {R, false, 404, nil, false}, // this gate has no compound
+		"POST /v0/compound/join":               {A, true, 404, nil, false},
+		"POST /v0/compound/import":             {W, true, 404, nil, false},
+		"POST /v0/compound/export":             {W, true, 404, nil, false},
+	}
+}
+
+func visitor(now time.Time) api.NewPass {
+	return api.NewPass{Name: "V", From: now.Add(-time.Minute), Until: now.Add(time.Hour), Uses: 1}
+}
+
+// enrolled is a new resident with face data.
+func (fx *fixture) enrolled(t *testing.T) string {
+	t.Helper()
+	id := fx.resident(t)
+	if w := fx.do(t, control.RoleAdmin, "POST", "/v0/residents/"+id+"/face", api.Enroll{Photos: [][]byte{[]byte("face1")}, Method: "paper"}); w.Code != 200 {
+		t.Fatalf("enroll %s = %d %s", id, w.Code, w.Body)
+	}
+	return id
+}
+
+// pass is a new visitor pass's id.
+func (fx *fixture) pass(t *testing.T) string {
+	t.Helper()
+	p, err := fx.db.AddPass("test", store.NewPass{Name: "V", From: time.Now().Add(-time.Minute), Until: time.Now().Add(time.Hour), Uses: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.ID
+}
+
+// call calls one route of the table as a caller with role, with the
+// subject and body its case prepared.
+func (fx *fixture) call(t *testing.T, pattern string, stream bool, role control.Role, id string, body any) *httptest.ResponseRecorder {
+	t.Helper()
+	method, path, _ := strings.Cut(pattern, " ")
+	path = strings.ReplaceAll(path, "{id}", id)
+	ctx := context.Background()
+	if stream {
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		ctx = cctx
+	}
+	return fx.doCtx(t, ctx, role, method, path, body)
+}
+
+// Every route of the table the server registers needs its role: one below
+// is refused (403), audited with the caller and changes nothing; the role
+// itself gets past the guard to the handler's own answer, and a change that
+// went through asks for a backup. The expected roles are written here, apart
+// from the table, so a route given the wrong role fails, and so does a
+// route added to the table without a case here.
 func TestEveryRouteNeedsItsRole(t *testing.T) {
 	fx := setup(t, "")
-	id := fx.resident(t)
-	R, W, A := control.RoleRead, control.RoleWrite, control.RoleAdmin
-	routes := []struct {
-		method, path string
-		need         control.Role
-		body         any
-	}{
-		{"GET", "/v0/status", R, nil},
-		{"GET", "/v0/report", R, nil},
-		{"GET", "/v0/audit", R, nil},
-		{"GET", "/v0/audit/verify", R, nil},
-		{"GET", "/v0/notice?lang=en", R, nil},
-		{"GET", "/v0/residents", R, nil},
-		{"GET", "/v0/residents/" + id, R, nil},
-		{"POST", "/v0/residents", W, api.NewResident{Name: "B", Unit: "2"}},
-		{"PATCH", "/v0/residents/" + id, W, api.ResidentUpdate{}},
-		{"POST", "/v0/residents/" + id + "/cards", W, api.Card{Number: "42"}},
-		{"PUT", "/v0/residents/" + id + "/pin", W, api.PIN{PIN: "2580"}},
-		{"POST", "/v0/residents/" + id + "/face", W, api.Enroll{Photos: [][]byte{[]byte("face1")}, Method: "paper"}},
-		{"GET", "/v0/backups", A, nil},
-		{"POST", "/v0/restore/backup", A, api.RestoreFrom{Backup: "newest"}},
-	}
-	roles := []control.Role{control.RoleNone, R, W, A}
-	for _, rt := range routes {
-		for _, have := range roles {
-			before := len(fx.refusals(t))
-			w := fx.do(t, have, rt.method, rt.path, rt.body)
-			refused := w.Code == http.StatusForbidden
-			if refused != (have < rt.need) {
-				t.Errorf("%s %s as %s = %d %s; want refused=%v", rt.method, rt.path, have, w.Code, w.Body, have < rt.need)
+	cases := routeCases()
+	table := fx.srv.RouteTable()
+	seen := map[string]bool{}
+	for _, rt := range table {
+		seen[rt.Pattern] = true
+		c, ok := cases[rt.Pattern]
+		if !ok {
+			t.Errorf("route %s (role %s) has no case in routeCases: add one with the role it must need", rt.Pattern, rt.Role)
+			continue
+		}
+		if rt.Role != c.role || rt.Change != c.change {
+			t.Errorf("route %s: table gives role %s, change %v; want role %s, change %v", rt.Pattern, rt.Role, rt.Change, c.role, c.change)
+		}
+		for _, have := range []control.Role{control.RoleNone, control.RoleRead, control.RoleWrite, control.RoleAdmin} {
+			var id string
+			var body any
+			if c.req != nil {
+				id, body = c.req(t, fx)
 			}
-			if refused {
+			refusals, changes, restored := len(fx.refusals(t)), fx.dev.changes, len(fx.dev.restored)
+			w := fx.call(t, rt.Pattern, c.stream, have, id, body)
+			gotRefusals := len(fx.refusals(t)) - refusals
+			if have < c.role {
+				if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "needs the "+c.role.String()+" role") {
+					t.Errorf("%s as %s = %d %s; want 403 naming the %s role", rt.Pattern, have, w.Code, w.Body, c.role)
+				}
 				es := fx.refusals(t)
-				if len(es) != before+1 || !strings.HasPrefix(es[len(es)-1].Actor, "staff:") {
-					t.Errorf("%s %s as %s: refusal not audited with the caller (%d entries)", rt.method, rt.path, have, len(es)-before)
+				if gotRefusals != 1 || !strings.HasPrefix(es[len(es)-1].Actor, "staff:") {
+					t.Errorf("%s as %s: %d refusals audited, want 1 with the caller", rt.Pattern, have, gotRefusals)
 				}
-				if !strings.Contains(w.Body.String(), "needs the "+rt.need.String()+" role") {
-					t.Errorf("%s %s refusal does not name the role: %s", rt.method, rt.path, w.Body)
+				if fx.dev.changes != changes || len(fx.dev.restored) != restored {
+					t.Errorf("%s as %s: refused, yet it asked for a backup or staged a restore", rt.Pattern, have)
 				}
+				continue
+			}
+			if w.Code != c.want || gotRefusals != 0 {
+				t.Errorf("%s as %s = %d %s (%d refusals audited); want %d from the handler", rt.Pattern, have, w.Code, w.Body, gotRefusals, c.want)
+			}
+			if w.Code == http.StatusNotFound && strings.HasPrefix(w.Body.String(), "404 page not found") {
+				t.Errorf("%s as %s: the path reached no route", rt.Pattern, have)
+			}
+			wantChanges := changes
+			if c.change && w.Code < 300 {
+				wantChanges++
+			}
+			if fx.dev.changes != wantChanges {
+				t.Errorf("%s as %s = %d: %d backups asked for, want %d", rt.Pattern, have, w.Code, fx.dev.changes-changes, wantChanges-changes)
 			}
 		}
 	}
-	if len(fx.dev.restored) == 0 {
-		t.Errorf("an admin's restore never reached the device")
+	for p := range cases {
+		if !seen[p] {
+			t.Errorf("routeCases has %s, which the server does not register", p)
+		}
 	}
-	// Every change that went through asked for a backup; refusals did not.
-	// Five change routes, each at write and admin: 10, less the second
-	// enrollment (409: the resident already has face data).
-	if fx.dev.changes != 9 {
-		t.Errorf("%d backups asked for, want 9 (one per change that went through)", fx.dev.changes)
+	// Both restores, each at admin only, reached the device.
+	if len(fx.dev.restored) != 2 {
+		t.Errorf("restores staged: %v; want the two an admin asked for", fx.dev.restored)
 	}
 }
 
 // While the store is damaged, every change but a restore is refused with
-// the reason; reads work.
+// the reason, for every route of the table; reads and restores work.
 func TestDegradedRefusesChanges(t *testing.T) {
 	why := "the store is damaged: card and PIN are served read-only from the backup b; gated restore --backup newest"
 	fx := setup(t, why)
-	if w := fx.do(t, control.RoleAdmin, "POST", "/v0/residents", api.NewResident{Name: "B", Unit: "2"}); w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "gated restore") {
-		t.Errorf("add resident while degraded = %d %s; want 503 with the fix", w.Code, w.Body)
-	}
-	if w := fx.do(t, control.RoleAdmin, "POST", "/v0/restore/backup", api.RestoreFrom{Backup: "newest"}); w.Code != 200 {
-		t.Errorf("restore while degraded = %d %s; want 200", w.Code, w.Body)
+	cases := routeCases()
+	for _, rt := range fx.srv.RouteTable() {
+		c, ok := cases[rt.Pattern]
+		if !ok {
+			continue // TestEveryRouteNeedsItsRole names it
+		}
+		id, body := "R1", any(nil) // a change is refused before its subject is looked at
+		if c.req != nil && !c.change {
+			id, body = c.req(t, fx)
+		}
+		changes := fx.dev.changes
+		w := fx.call(t, rt.Pattern, c.stream, control.RoleAdmin, id, body)
+		switch {
+		case c.change && (w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "gated restore --backup newest")):
+			t.Errorf("%s while degraded = %d %s; want 503 with the reason and the fix", rt.Pattern, w.Code, w.Body)
+		case !c.change && w.Code != c.want:
+			t.Errorf("%s while degraded = %d %s; want %d as always", rt.Pattern, w.Code, w.Body, c.want)
+		}
+		if fx.dev.changes != changes {
+			t.Errorf("%s while degraded asked for a backup", rt.Pattern)
+		}
 	}
 	w := fx.do(t, control.RoleRead, "GET", "/v0/status", nil)
 	var st api.Status

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"image"
 	"image/png"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/gated-dev/gated/internal/match"
 	"github.com/gated-dev/gated/internal/recognizer"
 	"github.com/gated-dev/gated/internal/recognizer/facemodel"
 	"github.com/gated-dev/gated/internal/testenv"
@@ -102,8 +102,8 @@ func TestFeatureNetWithYuNetNeedsNoDlib(t *testing.T) {
 		}
 		return f.Descriptor
 	}
-	same := dist(desc("tzuyu.jpg"), desc("tzuyu2.jpg"))
-	other := dist(desc("tzuyu.jpg"), desc("bona2.jpg"))
+	same := match.Distance(desc("tzuyu.jpg"), desc("tzuyu2.jpg"))
+	other := match.Distance(desc("tzuyu.jpg"), desc("bona2.jpg"))
 	t.Logf("tzuyu-tzuyu2 %.3f, tzuyu-bona2 %.3f", same, other)
 	if !(same < other-0.1) {
 		t.Errorf("same person at %.3f, different people at %.3f: want the same person nearer by 0.1", same, other)
@@ -155,8 +155,8 @@ func TestYuNetFindsTheSmallFaceHOGMisses(t *testing.T) {
 		if err != nil || len(got) != 1 {
 			t.Fatalf("%s with yunet at %dx%d: %d faces, %v", model, small.Cols(), small.Rows(), len(got), err)
 		}
-		d := dist(ref[0].Descriptor, got[0].Descriptor)
-		limit := 0.6 // dlib's usual same-person threshold
+		d := match.Distance(ref[0].Descriptor, got[0].Descriptor)
+		limit := float32(0.6) // dlib's usual same-person threshold
 		if model == facemodel.FeatureNet {
 			limit = 1.0 // well under its different-person mean of 1.28
 		}
@@ -165,15 +165,6 @@ func TestYuNetFindsTheSmallFaceHOGMisses(t *testing.T) {
 			t.Errorf("%s: small face's descriptor %.3f from the full-size one, want under %.2f", model, d, limit)
 		}
 	}
-}
-
-func dist(a, b []float32) float64 {
-	var s float64
-	for i := range a {
-		d := float64(a[i] - b[i])
-		s += d * d
-	}
-	return math.Sqrt(s)
 }
 
 // TestExtremeShapesAreNoCrash: images one pixel high or wide, larger than
