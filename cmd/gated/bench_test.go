@@ -93,7 +93,7 @@ func BenchmarkDaemonMemory(b *testing.B) {
 	}
 }
 
-func procMem(b *testing.B, pid int) (rss, hwm float64) {
+func procMem(b testing.TB, pid int) (rss, hwm float64) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)

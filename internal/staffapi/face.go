@@ -83,6 +83,10 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		for i, p := range in.Photos {
 			v, why := s.photos.Template(p)
 			in.Photos[i] = nil // dropped as soon as it is used
+			// The decode's garbage (up to MaxDecodeBytes) goes back before
+			// the next photo: without this, 10 large photos in one request
+			// took the peak 500 MiB up rather than one decode's 140 MiB.
+			debug.FreeOSMemory()
 			if why != "" {
 				out.Refused = append(out.Refused, fmt.Sprintf("photo %d: %s", i+1, why))
 				continue
