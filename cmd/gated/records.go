@@ -114,6 +114,32 @@ func printActivity(w io.Writer, a *api.Activity) {
 	if len(rows) > 0 {
 		table(w, "KIND OUTCOME COUNT", rows)
 	}
+	fmt.Fprintln(w, "\nDecisions at the gate by method:")
+	if len(a.Decisions) == 0 {
+		fmt.Fprintln(w, "  none")
+	}
+	rows = nil
+	for _, d := range a.Decisions {
+		rows = append(rows, []string{d.Method, d.Outcome, fmt.Sprint(d.Count)})
+	}
+	if len(rows) > 0 {
+		table(w, "METHOD OUTCOME COUNT", rows)
+	}
+	p := a.Passes
+	fmt.Fprintf(w, "\nVisitor passes: %d issued (%d by residents at the kiosk), %d revoked; uses: %d let in, %d refused\n",
+		p.Issued, p.IssuedAtKiosk, p.Revoked, p.Granted, p.Refused)
+	u := a.Unlocks
+	fmt.Fprintf(w, "Unlock windows by schedule: %d opened, %d ended", u.Opened, u.Ended)
+	if u.Ended > u.EndedByRestart {
+		fmt.Fprintf(w, ", holding the door unlocked %s in all", u.Held.Round(time.Second))
+	}
+	if u.EndedByRestart > 0 {
+		fmt.Fprintf(w, " (%d ended by a restart, length not known)", u.EndedByRestart)
+	}
+	if u.HeldAtEnd {
+		fmt.Fprint(w, "; one still held the door at the end of the period")
+	}
+	fmt.Fprintln(w)
 	if len(a.Reasons) > 0 {
 		fmt.Fprintln(w, "\nReasons given:")
 		for _, r := range a.Reasons {

@@ -141,7 +141,11 @@ func TestAuditExportRange(t *testing.T) {
 				Kind, Outcome string
 				Count         int
 			}
-			Reasons []struct{ Reason string }
+			Reasons   []struct{ Reason string }
+			Decisions []struct {
+				Method, Outcome string
+				Count           int
+			}
 		}
 	}
 	if err := json.Unmarshal([]byte(r.gated("report", "--json")), &rep); err != nil {
@@ -154,8 +158,16 @@ func TestAuditExportRange(t *testing.T) {
 	if !rep.Activity.Verified || counts["access/granted"] != 1 || counts["access/denied"] != 1 || counts["admin/exported"] != 2 || len(rep.Activity.Reasons) == 0 {
 		t.Errorf("report activity = %+v, want the chain verified, one grant, one refusal with its reason, two exports", rep.Activity)
 	}
-	if txt := r.gated("report"); !strings.Contains(txt, "KIND") || !strings.Contains(txt, "Alarms (") {
-		t.Errorf("gated report does not show the activity:\n%s", txt)
+	var byMethod []string
+	for _, d := range rep.Activity.Decisions {
+		byMethod = append(byMethod, fmt.Sprintf("%s %s %d", d.Method, d.Outcome, d.Count))
+	}
+	if !slices.Contains(byMethod, "card+pin granted 1") || !slices.Contains(byMethod, "card+pin denied 1") {
+		t.Errorf("report decisions = %q, want card+pin granted 1 and denied 1", byMethod)
+	}
+	if txt := r.gated("report"); !strings.Contains(txt, "KIND") || !strings.Contains(txt, "Alarms (") ||
+		!strings.Contains(txt, "METHOD") || !strings.Contains(txt, "Visitor passes: 0 issued") || !strings.Contains(txt, "Unlock windows by schedule: 0 opened") {
+		t.Errorf("gated report does not show the activity (decisions by method, passes, unlock windows):\n%s", txt)
 	}
 
 	// An attacker with write access to the file alters the refused

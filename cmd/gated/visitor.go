@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +12,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/gated-dev/gated/internal/api"
+	"github.com/gated-dev/gated/internal/bundle"
 )
 
 func runVisitor(e *env, args []string) error {
@@ -73,11 +76,14 @@ func visitorAdd(e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("visitor add: QR code: %w", err)
 	}
-	if err := os.WriteFile(file, img, 0o600); err != nil {
-		return fmt.Errorf("visitor add: %w", err)
+	// The pass exists now and its code is shown only here: a PNG that
+	// cannot be written is reported after the code, not instead of it.
+	werr := writeQR(file, img)
+	if werr != nil {
+		werr = fmt.Errorf("visitor add: the pass %s was issued, but its QR code was not written: %w", out.ID, werr)
 	}
 	if *cf.json {
-		return writeJSON(e.stdout, out)
+		return errors.Join(writeJSON(e.stdout, out), werr)
 	}
 	abs, _ := filepath.Abs(file)
 	w := e.stdout
@@ -87,8 +93,32 @@ func visitorAdd(e *env, args []string) error {
 	}
 	fmt.Fprintf(w, "\n\ncode (shown once, never stored in clear): %s\nat the keypad, without a card, type:  # %s #\n\n", out.Code, out.Code)
 	fmt.Fprint(w, q.ToSmallString(false))
+	if werr != nil {
+		return werr
+	}
 	fmt.Fprintf(w, "\nQR code written to %s (show it to the door's scanner)\n", abs)
 	return nil
+}
+
+// writeQR writes a pass's QR code as a PNG to file with mode 0600, also
+// over an existing file (whose mode would otherwise stay as it was): a new
+// file in the same directory, renamed over it. A symbolic link at file is
+// refused, neither followed nor replaced, and so is anything but a
+// regular file.
+func writeQR(file string, img []byte) error {
+	fi, err := os.Lstat(file)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return err
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("%s is a symbolic link: give the PNG's own path with --png", file)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file: give another path with --png", file)
+	}
+	// rename(2) never follows a link at file, so one put there after the
+	// check is replaced, not written through.
+	return bundle.WriteFile(file, img, 0o600)
 }
 
 func plural(n int, what string) string {

@@ -73,9 +73,10 @@ func (r *gateRig) waitPassAudit(id string, n int) []string {
 // A courier's one-use code, typed on the keypad without a card ('#', the
 // code, '#'), opens the door once; typed again it is refused, and again
 // after the daemon restarts (the use is counted in the store: replaying a
-// used code never opens). Each use is audited with the pass, not a person.
+// used code never opens). So is a one-use QR payload shown again after the
+// restart. Each use is audited with the pass, not a person.
 func TestE2EVisitorCourierCodeOnce(t *testing.T) {
-	r, _ := startVisitorRig(t)
+	r, qr := startVisitorRig(t)
 	p := r.addPass("--name", "courier", "--valid", "2h", "--uses", "1")
 	r.keys("#" + p.Code + "#")
 	r.expectOpen("the courier's code", 5*time.Second)
@@ -86,12 +87,24 @@ func TestE2EVisitorCourierCodeOnce(t *testing.T) {
 	if len(es) != 2 || !strings.HasPrefix(es[0], "granted: method=visitor-code reader=front") || !strings.HasPrefix(es[1], "denied:") || !strings.Contains(es[1], "has been used") {
 		t.Fatalf("audit of the pass = %q, want granted then denied as used", es)
 	}
+	q := r.addPass("--name", "parcel", "--valid", "2h", "--uses", "1")
+	r.write(qr.Peer, q.QR+"\r\n")
+	r.expectOpen("the parcel courier's QR", 5*time.Second)
+	r.drainOpens()
+	if es := r.waitPassAudit(q.ID, 1); len(es) != 1 || !strings.HasPrefix(es[0], "granted: method=visitor-qr") {
+		t.Fatalf("audit of the QR pass = %q, want granted", es)
+	}
 	r.stop()
 	r.start()
 	r.keys("#" + p.Code + "#")
 	r.expectShut("the courier's code after a restart", 2*time.Second)
 	if es := r.waitPassAudit(p.ID, 3); len(es) != 3 || !strings.Contains(es[2], "has been used") {
 		t.Fatalf("audit after the restart = %q, want a third entry denied as used", es)
+	}
+	r.write(qr.Peer, q.QR+"\r\n") // the used QR replayed (a photo of the phone's screen)
+	r.expectShut("the used QR after a restart", 2*time.Second)
+	if es := r.waitPassAudit(q.ID, 2); len(es) != 2 || !strings.HasPrefix(es[1], "denied: method=visitor-qr") || !strings.Contains(es[1], "has been used") {
+		t.Fatalf("audit of the QR pass after the restart = %q, want a second entry denied as used", es)
 	}
 	list := r.gated("visitor", "list")
 	if !strings.Contains(list, p.ID) || !strings.Contains(list, "used") || strings.Contains(list, p.Code) {

@@ -45,15 +45,22 @@ type AuditExport struct {
 const AuditExportTrailer = "Gated-Audit-Export"
 
 // Activity is what the audit log says happened in a period: entries
-// counted by kind and outcome, the reasons given for refusals, and the
-// alarms with their start and end.
+// counted by kind and outcome, the gate's decisions by method and outcome,
+// the visitor passes and the scheduled unlock windows, the reasons given
+// for refusals, and the alarms with their start and end.
 type Activity struct {
 	From    time.Time     `json:"from"`
 	To      time.Time     `json:"to"`
 	Entries uint64        `json:"entries"`
 	Counts  []KindOutcome `json:"counts"`
-	Reasons []ReasonCount `json:"reasons"`
-	Alarms  []Alarm       `json:"alarms"`
+	// Decisions counts the gate's decisions (access entries with a
+	// method=) by method and outcome, refusals counted together in one
+	// entry included with their number.
+	Decisions []MethodOutcome `json:"decisions"`
+	Passes    PassActivity    `json:"passes"`
+	Unlocks   UnlockActivity  `json:"unlocks"`
+	Reasons   []ReasonCount   `json:"reasons"`
+	Alarms    []Alarm         `json:"alarms"`
 	// AlarmsLeftOut counts alarms in the period not listed (the oldest).
 	AlarmsLeftOut int `json:"alarms_left_out,omitempty"`
 	// Verified: the chain from the period's first entry to the sealed
@@ -67,6 +74,48 @@ type KindOutcome struct {
 	Kind    string `json:"kind"`
 	Outcome string `json:"outcome"`
 	Count   int    `json:"count"`
+}
+
+// MethodOutcome counts the gate's decisions of one method ("face",
+// "card+pin", "visitor-code", "exit", ...) and outcome ("granted",
+// "denied", "locked-out").
+type MethodOutcome struct {
+	Method  string `json:"method"`
+	Outcome string `json:"outcome"`
+	Count   int    `json:"count"`
+}
+
+// PassActivity is what happened to visitor passes in a period.
+type PassActivity struct {
+	// Issued counts the passes issued at this gate (staff, and residents
+	// at the kiosk), IssuedAtKiosk those of them residents issued; a pass
+	// from the property office arrives in a bundle and is not counted.
+	Issued        int `json:"issued"`
+	IssuedAtKiosk int `json:"issued_at_kiosk"`
+	// Granted and Refused count the uses of a pass: a code or QR that
+	// named a pass, let in or refused (used up, expired, cancelled, at
+	// another reader, locked out). A code that names no pass is a
+	// refusal of its method in Decisions, not here.
+	Granted int `json:"granted"`
+	Refused int `json:"refused"`
+	Revoked int `json:"revoked"`
+}
+
+// UnlockActivity is what the scheduled unlock windows did in a period.
+type UnlockActivity struct {
+	// Opened counts the windows that began (the door held unlocked),
+	// Ended those that ended (the door locked again).
+	Opened int `json:"opened"`
+	Ended  int `json:"ended"`
+	// Held is how long the windows that ended in the period held the door
+	// unlocked, in all (each as the gate measured it, from its start,
+	// which may be before the period); EndedByRestart counts ends whose
+	// length is not known (gated stopped inside the window) and are not
+	// in Held.
+	Held           Duration `json:"held"`
+	EndedByRestart int      `json:"ended_by_restart,omitempty"`
+	// HeldAtEnd: a window still held the door at the end of the period.
+	HeldAtEnd bool `json:"held_at_end,omitempty"`
 }
 
 // ReasonCount counts entries of one kind and outcome that gave one reason (the

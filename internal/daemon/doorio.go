@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/gated-dev/gated/internal/door"
@@ -43,23 +42,16 @@ func (d *daemon) doorConfig() gate.DoorConfig {
 	return c
 }
 
-// doorUnreadableAfter is how long an input may fail to read before it is
-// an alarm: a Modbus answer lost now and then is not one, a cable cut is.
-const doorUnreadableAfter = time.Second
-
-// doorLoop hands the door's inputs to the gate until ctx ends. An input
-// that cannot be read raises no door alarm (nothing is known), so an input
-// unreadable for doorUnreadableAfter is a standing alarm of its own
-// (status, audit, journal) until it reads again: a cut cable or a board
-// without power must not leave the door silently unguarded.
+// doorLoop hands the door's inputs to the gate until ctx ends: each
+// reading, then which inputs failed to read (an input unreadable for a
+// second is the gate's alarm inputs-unreadable: a cut cable or a board
+// without power must not leave the door silently unguarded).
 func (d *daemon) doorLoop(ctx context.Context) error {
 	if d.inputs == nil || !d.inputs.Any() {
 		return nil
 	}
 	t := time.NewTicker(doorPoll)
 	defer t.Stop()
-	var failingSince time.Time
-	raised := false // one alarm, start and end, however the set of inputs changes
 	for {
 		select {
 		case <-ctx.Done():
@@ -67,25 +59,6 @@ func (d *daemon) doorLoop(ctx context.Context) error {
 		case <-t.C:
 		}
 		d.gate.DoorInputs(gate.DoorState(d.inputs.Read()))
-		bad := d.inputs.Unreadable()
-		switch {
-		case len(bad) == 0:
-			failingSince = time.Time{}
-			if raised {
-				raised = false
-				d.alarm(alarmDoorUnreadable, "")
-			}
-		case raised:
-		case failingSince.IsZero():
-			failingSince = time.Now()
-		case time.Since(failingSince) >= doorUnreadableAfter:
-			raised = true
-			d.alarm(alarmDoorUnreadable, fmt.Sprintf("the door's %s cannot be read (cable cut, board unplugged or without power?): no forced-open, held-open or tamper alarm and no exit button from it until it reads again",
-				strings.Join(bad, ", ")))
-		}
+		d.gate.DoorUnreadable(d.inputs.Unreadable())
 	}
 }
-
-// alarmDoorUnreadable is the daemon alarm of door inputs that stopped
-// reading.
-const alarmDoorUnreadable = "door-inputs-unreadable"

@@ -33,7 +33,7 @@ type kioskBackend struct{ d *daemon }
 func (d *daemon) newKiosk() *kiosk.Kiosk {
 	c := d.cfg.Kiosk
 	return kiosk.New(kiosk.Config{Frames: c.EnrollFrames, Timeout: c.Timeout.Duration, PINTimeout: d.cfg.Access.PINTimeout.Duration,
-		FaceMode: calibrate.Off, Reader: c.Reader, Log: d.log, Passes: kioskpass.New(d.db, d.cfg.Visitor, d.audit)}, kioskBackend{d})
+		FaceMode: calibrate.Off, Reader: c.Reader, Log: d.log, Passes: kioskpass.New(d.db, d.cfg.Visitor, d.audit, kioskpass.Options{Zone: d.cal.Location})}, kioskBackend{d})
 }
 
 // Holder looks a card up in the store, with no PIN: the kiosk only lets a

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,11 @@ import (
 //   - the door standing open for DoorConfig.HeldOpen or longer, whoever
 //     opened it, is "held open";
 //   - the tamper input active is "tamper";
+//   - an input that cannot be read for DoorUnreadableAfter or longer is
+//     "inputs-unreadable" (DoorUnreadable): the door is then unguarded
+//     (no forced-open, held-open or tamper from that input), as when a
+//     wire is cut, which is what a supervised line of an intrusion panel
+//     reports as tamper;
 //   - the exit button pressed opens the door like a grant (MethodExit,
 //     audited as one).
 //
@@ -29,7 +35,11 @@ import (
 // Subscribe's subscribers as a Decision with MethodDoor (Outcome
 // AlarmRaised, then AlarmCleared), and holds DoorConfig.Buzzer on while
 // any stands. Forced and held open end when the door is closed again,
-// tamper when its input is back.
+// tamper when its input is back, inputs-unreadable when every input reads
+// again. (If the alarm output is on the board that stopped answering, it
+// cannot sound: the failure is logged once.) "Readers down" is sent to
+// subscribers the same way but does not sound the buzzer (health.go says
+// why).
 
 // DoorConfig sets the door's alarms (Config.Door).
 type DoorConfig struct {
@@ -63,7 +73,12 @@ const (
 	AlarmForcedOpen = "forced-open"
 	AlarmHeldOpen   = "held-open"
 	AlarmTamper     = "tamper"
+	AlarmInputs     = "inputs-unreadable" // DoorUnreadable
 )
+
+// DoorUnreadableAfter is how long an input may fail to read before it is
+// an alarm: a Modbus answer lost now and then is not one, a cut cable is.
+const DoorUnreadableAfter = time.Second
 
 // ReaderExit is the Reader of an exit button's decision.
 const ReaderExit = "exit-button"
@@ -88,6 +103,8 @@ type doorWatch struct {
 	exit     bool // the exit button was pressed at the last reading
 	alarms   map[string]doorAlarm
 	buzzing  bool
+	buzzErr  string    // the alarm output's last error, logged once
+	failing  time.Time // since when an input has not read (zero: all read)
 	// restored: the alarms kept from before a restart were read
 	// (doorstate.go); wasOpen: the door stood open then, since
 	// wasOpenSince.
@@ -106,6 +123,13 @@ var doorSentences = map[string]string{
 	AlarmForcedOpen: "door forced open: the door opened without a grant or the exit button",
 	AlarmHeldOpen:   "door held open for longer than %v: please close the door",
 	AlarmTamper:     "tamper: the reader or controller enclosure is open, or its wiring was cut",
+	AlarmInputs:     "the door's inputs cannot be read (cable cut, board unplugged or without power?): no forced-open, held-open or tamper alarm and no exit button from them until they read again",
+}
+
+// inputsSentence is the inputs-unreadable alarm naming the inputs.
+func inputsSentence(names []string) string {
+	return fmt.Sprintf("the door's %s cannot be read (cable cut, board unplugged or without power?): no forced-open, held-open or tamper alarm and no exit button from it until it reads again",
+		strings.Join(names, ", "))
 }
 
 // openDoor runs one pulse, noting that the gate unlocked the door.
@@ -135,10 +159,7 @@ func (g *Gate) heldOpen() time.Duration {
 func (g *Gate) DoorInputs(s DoorState) {
 	now := g.cfg.Now()
 	w := &g.dw
-	if !w.restored {
-		w.restored = true
-		w.wasOpen, w.wasOpenSince = g.restoredDoorAlarms(now)
-	}
+	g.restoreDoor(now)
 	w.mu.Lock()
 	var raise, clear []string
 	press := false
@@ -178,6 +199,68 @@ func (g *Gate) DoorInputs(s DoorState) {
 			clear = append(clear, AlarmTamper)
 		}
 	}
+	sentences := map[string]string{}
+	for _, k := range raise {
+		sentences[k] = doorSentences[k]
+		if k == AlarmHeldOpen {
+			sentences[k] = fmt.Sprintf(sentences[k], g.heldOpen())
+		}
+	}
+	g.doorAlarmsChange(now, raise, sentences, clear) // unlocks w.mu
+	if press {
+		g.decide(Decision{Method: MethodExit, Outcome: Granted, Reader: ReaderExit})
+	}
+}
+
+// DoorUnreadable takes the inputs whose last read failed (nil when every
+// input read; the daemon calls it after each DoorInputs): an input that
+// has not read for DoorUnreadableAfter raises the alarm inputs-unreadable
+// (see above), one alarm however the set of failing inputs changes, which
+// ends when every input reads again.
+func (g *Gate) DoorUnreadable(inputs []string) {
+	now := g.cfg.Now()
+	w := &g.dw
+	g.restoreDoor(now)
+	w.mu.Lock()
+	_, standing := w.alarms[AlarmInputs]
+	var raise, clear []string
+	var sentences map[string]string
+	switch {
+	case len(inputs) == 0:
+		w.failing = time.Time{}
+		clear = []string{AlarmInputs}
+	case standing:
+	case w.failing.IsZero():
+		w.failing = now
+	case now.Sub(w.failing) >= DoorUnreadableAfter:
+		raise, sentences = []string{AlarmInputs}, map[string]string{AlarmInputs: inputsSentence(inputs)}
+	}
+	g.doorAlarmsChange(now, raise, sentences, clear) // unlocks w.mu
+}
+
+// restoreDoor closes the alarms kept from before a restart, once, before
+// the first reading changes them (doorstate.go).
+func (g *Gate) restoreDoor(now time.Time) {
+	w := &g.dw
+	w.mu.Lock()
+	done := w.restored
+	w.restored = true
+	w.mu.Unlock()
+	if done {
+		return
+	}
+	wasOpen, since := g.restoredDoorAlarms(now)
+	w.mu.Lock()
+	w.wasOpen, w.wasOpenSince = wasOpen, since
+	w.mu.Unlock()
+}
+
+// doorAlarmsChange raises the alarms of raise that do not stand (with
+// their sentences) and ends those of clear that do: kept in the store,
+// audited, sent; then switches the alarm output to whether any stands.
+// Called with g.dw.mu held; it unlocks it.
+func (g *Gate) doorAlarmsChange(now time.Time, raise []string, sentences map[string]string, clear []string) {
+	w := &g.dw
 	if w.alarms == nil {
 		w.alarms = map[string]doorAlarm{}
 	}
@@ -191,11 +274,7 @@ func (g *Gate) DoorInputs(s DoorState) {
 		if _, ok := w.alarms[k]; ok {
 			continue
 		}
-		sentence := doorSentences[k]
-		if k == AlarmHeldOpen {
-			sentence = fmt.Sprintf(sentence, g.heldOpen())
-		}
-		a := doorAlarm{since: now, sentence: sentence}
+		a := doorAlarm{since: now, sentence: sentences[k]}
 		w.alarms[k] = a
 		changes = append(changes, change{k, a, false})
 	}
@@ -216,21 +295,24 @@ func (g *Gate) DoorInputs(s DoorState) {
 	if len(changes) > 0 {
 		g.saveDoorAlarms(keep)
 	}
-
 	for _, c := range changes {
 		g.doorAlarm(c.kind, c.a, c.ended, now)
 	}
-	if sound {
-		if err := g.cfg.Door.Buzzer.Sound(buzz); err != nil {
-			g.log.Error("gate: alarm output", "on", buzz, "err", err) // tried again at the next reading
-		} else {
-			w.mu.Lock()
-			w.buzzing = buzz
-			w.mu.Unlock()
-		}
+	if !sound {
+		return
 	}
-	if press {
-		g.decide(Decision{Method: MethodExit, Outcome: Granted, Reader: ReaderExit})
+	// Tried again at the next reading while it fails; logged once per
+	// error, not 20 times a second (a board without power that also
+	// carries the alarm output).
+	err := g.cfg.Door.Buzzer.Sound(buzz)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case err == nil:
+		w.buzzing, w.buzzErr = buzz, ""
+	case err.Error() != w.buzzErr:
+		w.buzzErr = err.Error()
+		g.log.Error("gate: alarm output", "on", buzz, "err", err)
 	}
 }
 
@@ -248,14 +330,7 @@ func (g *Gate) doorAlarm(kind string, a doorAlarm, ended bool, now time.Time) {
 		g.log.Error("gate: ALARM: "+a.sentence, "alarm", kind)
 	}
 	g.audit(store.Event{Kind: store.KindAdmin, Actor: "door", Outcome: string(d.Outcome), Detail: store.Detail(detail)})
-	g.mu.Lock()
-	for ch := range g.subs {
-		select {
-		case ch <- d:
-		default:
-		}
-	}
-	g.mu.Unlock()
+	g.send(d)
 }
 
 // DoorAlarms returns the door alarms standing now, one sentence each

@@ -199,6 +199,8 @@ type Gate struct {
 	pbMu      sync.Mutex              // anti-passback: one read-and-write of the state at a time
 	holder    Holder                  // the door, when an unlock window is configured
 	ul        unlockState             // the scheduled unlock window (unlock.go)
+
+	alarmSince time.Time // when every fallback reader went down (alarm, health.go)
 }
 
 // pendingCard is a card shown in Verify mode, waiting for the face of its

@@ -39,10 +39,14 @@ const ReasonPassback = "this card has already entered: leave by the exit first, 
 // ValidNow reports whether access limited by vs holds now, on the gate's
 // clock (Config.Now) and profiles (Config.Schedule): nil, or an error
 // wrapping schedule.ErrOutside (an *schedule.OutsideError whose Cause is for
-// the audit log). It is the one check every method makes: the gate calls
-// it for residents and their cards; the visitor pass path calls it with
-// the pass's window before opening, and on an error decides Denied with
-// Reason schedule.Reason (the person is never told the cause).
+// the audit log). It is the check every resident's method makes (face,
+// card, card+PIN, the kiosk's identification), for the resident and their
+// card; on an error the gate decides Denied with Reason schedule.Reason
+// (the person is never told the cause). Visitor passes do not come here:
+// a pass has a window of its own and no time profile, which the store
+// judges when it spends a use (store.DB.UsePass: not yet valid, expired
+// at the later of the clock and the clock floor, used up, revoked, another
+// door), and the visitor is told which (passReason).
 //
 // An end date is judged at the later of the clock and the store's clock
 // floor (the latest audit entry's time): a clock set back does not bring a

@@ -22,8 +22,12 @@ func doorText(lang, key string) string {
 
 // doorDecision shows the door's own events; k.mu held. It reports whether
 // d was one: the exit button (someone leaving: nothing to show) or a door
-// alarm (held or forced open: "please close the door" until the door is
-// shut; tamper is for staff, not the screen).
+// alarm. Held and forced open show "please close the door" until the door
+// is shut; other alarms (tamper, readers down, inputs that cannot be
+// read) are for staff, not the screen. An alarm raised while a resident
+// is in a flow does not interrupt it: the kiosk remembers it, and the
+// door screen shows when the flow ends (toIdle), if the door still
+// stands open then.
 func (k *Kiosk) doorDecision(d gate.Decision) bool {
 	switch d.Method {
 	case gate.MethodExit:
@@ -35,13 +39,42 @@ func (k *Kiosk) doorDecision(d gate.Decision) bool {
 	if d.Reader != gate.AlarmHeldOpen && d.Reader != gate.AlarmForcedOpen {
 		return true
 	}
-	switch {
-	case d.Outcome == gate.AlarmRaised && k.flow == nil:
-		k.show(DoorOpen, func(s *Screen) {
-			s.Title, s.Body = doorText(s.Lang, "t-door-open"), doorText(s.Lang, d.Reader)
-		}, 0) // until the door is shut
-	case d.Outcome == gate.AlarmCleared && k.screen.State == DoorOpen:
-		k.show(Idle, nil, 0)
+	switch d.Outcome {
+	case gate.AlarmRaised:
+		if k.doorAlarms == nil {
+			k.doorAlarms = map[string]bool{}
+		}
+		k.doorAlarms[d.Reader] = true
+		if k.flow == nil {
+			k.showDoor()
+		}
+	case gate.AlarmCleared:
+		delete(k.doorAlarms, d.Reader)
+		if len(k.doorAlarms) == 0 && k.screen.State == DoorOpen {
+			k.show(Idle, nil, 0)
+		}
 	}
 	return true
+}
+
+// showDoor shows the door screen for the alarms standing, forced open
+// before held open; k.mu held.
+func (k *Kiosk) showDoor() {
+	kind := gate.AlarmHeldOpen
+	if k.doorAlarms[gate.AlarmForcedOpen] {
+		kind = gate.AlarmForcedOpen
+	}
+	k.show(DoorOpen, func(s *Screen) {
+		s.Title, s.Body = doorText(s.Lang, "t-door-open"), doorText(s.Lang, kind)
+	}, 0) // until the door is shut
+}
+
+// showIdle shows the idle screen, or the door screen while the door is
+// held or forced open; k.mu held, no flow open.
+func (k *Kiosk) showIdle() {
+	if len(k.doorAlarms) > 0 {
+		k.showDoor()
+		return
+	}
+	k.show(Idle, nil, 0)
 }

@@ -209,6 +209,8 @@ type Kiosk struct {
 	frame  []byte // the camera's latest picture, while a capture shows it
 	passQR []byte // the PNG of a pass's QR code, while it shows (pass.go)
 
+	doorAlarms map[string]bool // held or forced open, standing (door.go)
+
 	lastCard fallback.Card // the last card shown at the reader while no flow was open
 	lastAt   time.Time     // when
 	granted  grant         // the gate opened the door for lastCard
@@ -377,13 +379,14 @@ func (k *Kiosk) show(st State, extra func(*Screen), stay time.Duration) {
 	}
 }
 
-// toIdle ends any flow; k.mu held.
+// toIdle ends any flow and shows the idle screen, or the door screen
+// while the door stands open (door.go); k.mu held.
 func (k *Kiosk) toIdle() {
 	if k.flow != nil && k.flow.cancel != nil {
 		k.flow.cancel()
 	}
 	k.flow = nil
-	k.show(Idle, nil, 0)
+	k.showIdle()
 }
 
 // Decision shows an access decision of the gate on the idle screen. While a
@@ -503,7 +506,7 @@ func (k *Kiosk) idle(ev fallback.Event) bool {
 			lang = "zh"
 		}
 		k.screen.Lang = lang
-		k.show(Idle, nil, 0)
+		k.showIdle()
 	default:
 		// Other codes are nobody's: never a PIN (PINs have minPIN digits
 		// or more), so the gate does not count them as a wrong one.

@@ -1,6 +1,8 @@
 // Package kioskpass decides what a resident may issue at the kiosk as
-// visitor passes ([visitor]): never a minor, at most kiosk_per_day a local
-// day, each for at most kiosk_max_uses visits and kiosk_max_validity. It
+// visitor passes ([visitor]): never a minor, at most kiosk_per_day a day
+// (from midnight in privacy.time_zone, the zone of the gate's schedules
+// and deadlines, not the system's), each for at most kiosk_max_uses
+// visits and kiosk_max_validity. It
 // issues them through the store, with the resident as issuer
 // ("resident:<id>@kiosk"), and audits refusals. It implements
 // kiosk.Passes; it never opens the door or sees a code after issuing it.
@@ -29,12 +31,30 @@ type Issuer struct {
 	st    Store
 	cfg   config.Visitor
 	audit func(store.Event) // records a refusal (the daemon's audit, which logs a failure)
-	mu    sync.Mutex        // one check-and-issue at a time: the day's count holds
+	zone  *time.Location
+	now   func() time.Time
+	mu    sync.Mutex // one check-and-issue at a time: the day's count holds
+}
+
+// Options are an Issuer's calendar and clock.
+type Options struct {
+	// Zone is the zone whose midnight begins the day kiosk_per_day
+	// counts (privacy.time_zone); the system's when nil.
+	Zone *time.Location
+	// Now is the clock; time.Now when nil. It should be the store's, which
+	// dates the passes counted.
+	Now func() time.Time
 }
 
 // New returns an Issuer; audit records refusals.
-func New(st Store, cfg config.Visitor, audit func(store.Event)) *Issuer {
-	return &Issuer{st: st, cfg: cfg, audit: audit}
+func New(st Store, cfg config.Visitor, audit func(store.Event), o Options) *Issuer {
+	if o.Zone == nil {
+		o.Zone = time.Local
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Issuer{st: st, cfg: cfg, audit: audit, zone: o.Zone, now: o.Now}
 }
 
 func kioskActor(residentID string) string { return "resident:" + residentID + "@kiosk" }
@@ -45,11 +65,10 @@ func (p *Issuer) Limits() kiosk.PassLimits {
 	return kiosk.PassLimits{MaxUses: v.MaxUses(), MaxValidity: v.MaxValidity(), PerDay: v.PerDay()}
 }
 
-// startOfDay is local midnight of the day of t.
-func startOfDay(t time.Time) time.Time {
-	t = t.Local()
-	y, m, d := t.Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.Local)
+// startOfDay is midnight of the day of t in zone.
+func startOfDay(t time.Time, zone *time.Location) time.Time {
+	y, m, d := t.In(zone).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, zone)
 }
 
 // MayIssue says whether the resident may issue a pass now.
@@ -69,7 +88,7 @@ func (p *Issuer) mayIssue(residentID string) error {
 		p.refused(residentID, "a minor")
 		return kiosk.ErrPassMinor
 	}
-	n, err := p.st.CountPassesIssued(kioskActor(residentID), startOfDay(time.Now()))
+	n, err := p.st.CountPassesIssued(kioskActor(residentID), startOfDay(p.now(), p.zone))
 	if err != nil {
 		return fmt.Errorf("kioskpass: visitor pass at the kiosk: %w", err)
 	}
@@ -95,7 +114,7 @@ func (p *Issuer) IssuePass(_ context.Context, residentID string, uses int, valid
 	if err := p.mayIssue(residentID); err != nil {
 		return kiosk.IssuedPass{}, err
 	}
-	now := time.Now()
+	now := p.now()
 	ip, err := p.st.AddPass(kioskActor(residentID), store.NewPass{Name: "visitor (issued at the kiosk)", From: now, Until: now.Add(valid), Uses: uses})
 	if err != nil {
 		return kiosk.IssuedPass{}, fmt.Errorf("kioskpass: visitor pass at the kiosk: %w", err)

@@ -3,7 +3,9 @@ package records
 import (
 	"cmp"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gated-dev/gated/internal/api"
 	"github.com/gated-dev/gated/internal/store"
@@ -23,6 +25,21 @@ var (
 	alarmKind = "alarm"
 )
 
+// What the tally reads of visitor passes and unlock windows: the strings
+// the store and the gate write (internal/store/visitors.go: "pass issued:
+// ..." and "pass revoked", subject the pass; internal/gate/gate.go: a
+// decision about a pass carries pass=<id>; internal/gate/unlock.go: actor
+// "schedule", outcome "unlocked" at a window's start and "locked" at its
+// end, with lasted=<duration> unless a restart ended it).
+const (
+	passIssued    = "pass issued"
+	passRevoked   = "pass revoked"
+	kioskIssuer   = "@kiosk" // the end of the actor of a pass a resident issued at the kiosk
+	unlockActor   = "schedule"
+	unlockStarted = "unlocked"
+	unlockEnded   = "locked"
+)
+
 // maxAlarms bounds the alarms a period lists (the newest); maxReasons the
 // distinct refusal reasons it counts.
 const (
@@ -34,13 +51,15 @@ const (
 type Tally struct {
 	a       api.Activity
 	counts  map[[2]string]int
+	methods map[[2]string]int
 	reasons map[[3]string]int
-	open    []int // indexes into a.Alarms of alarms not yet ended
+	open    []int         // indexes into a.Alarms of alarms not yet ended
+	held    time.Duration // the unlock windows' Held
 }
 
 // NewTally starts the activity of a period.
 func NewTally() *Tally {
-	return &Tally{counts: map[[2]string]int{}, reasons: map[[3]string]int{}}
+	return &Tally{counts: map[[2]string]int{}, methods: map[[2]string]int{}, reasons: map[[3]string]int{}}
 }
 
 // Add counts one record.
@@ -52,6 +71,9 @@ func (t *Tally) Add(r store.AuditRecord) {
 	}
 	kind, out := string(r.Kind), r.Outcome
 	t.counts[[2]string{kind, out}]++
+	t.decision(r)
+	t.pass(r)
+	t.unlock(r)
 	if reason := reasonKind(Field(r.Detail, "reason")); reason != "" {
 		k := [3]string{kind, out, reason}
 		if _, ok := t.reasons[k]; ok || len(t.reasons) < maxReasons {
@@ -67,6 +89,73 @@ func (t *Tally) Add(r store.AuditRecord) {
 		t.trim()
 	case slices.Contains(alarmEnds, out), kind == alarmKind && (out == "end" || out == "stopped"):
 		t.end(r)
+	}
+}
+
+// decision counts a gate decision by method and outcome: an access entry
+// with a method=. The entry that counts refusals not recorded one by one
+// (internal/gate/flood.go: "method=card front refusals=41 ...") counts as
+// that many refusals of its method. An access entry without a method (a
+// card and PIN checked at the kiosk, a door that failed) is no decision
+// at the gate; it stays in Counts.
+func (t *Tally) decision(r store.AuditRecord) {
+	if r.Kind != store.KindAccess {
+		return
+	}
+	method, _, _ := strings.Cut(Field(r.Detail, "method"), " ")
+	if method == "" {
+		return
+	}
+	n := 1
+	if s, _, _ := strings.Cut(Field(r.Detail, "refusals"), " "); s != "" {
+		if v, err := strconv.Atoi(s); err == nil && v > 0 {
+			n = v
+		}
+	}
+	t.methods[[2]string{method, r.Outcome}] += n
+}
+
+// pass counts what happened to visitor passes.
+func (t *Tally) pass(r store.AuditRecord) {
+	p := &t.a.Passes
+	switch {
+	case r.Kind == store.KindAccess && Field(r.Detail, "pass") != "":
+		if r.Outcome == "granted" {
+			p.Granted++
+		} else {
+			p.Refused++
+		}
+	case r.Kind != store.KindAdmin || r.Outcome != "ok":
+	case strings.HasPrefix(r.Detail, passIssued):
+		p.Issued++
+		if strings.HasSuffix(r.Actor, kioskIssuer) {
+			p.IssuedAtKiosk++
+		}
+	case r.Detail == passRevoked:
+		p.Revoked++
+	}
+}
+
+// unlock counts the scheduled unlock windows' starts and ends.
+func (t *Tally) unlock(r store.AuditRecord) {
+	if r.Kind != store.KindAdmin || r.Actor != unlockActor {
+		return
+	}
+	u := &t.a.Unlocks
+	switch r.Outcome {
+	case unlockStarted:
+		u.Opened++
+		u.HeldAtEnd = true
+	case unlockEnded:
+		u.Ended++
+		u.HeldAtEnd = false
+		// "unlock profile=market lasted=2h0m0s: door locked: ..."
+		lasted, _, _ := strings.Cut(Field(r.Detail, "lasted"), ":")
+		if d, err := time.ParseDuration(strings.TrimSpace(lasted)); err == nil && d >= 0 {
+			t.held += d
+		} else {
+			u.EndedByRestart++
+		}
 	}
 }
 
@@ -143,6 +232,14 @@ func (t *Tally) Activity(r store.AuditRange) api.Activity {
 	slices.SortFunc(a.Counts, func(x, y api.KindOutcome) int {
 		return cmp.Or(cmp.Compare(x.Kind, y.Kind), cmp.Compare(x.Outcome, y.Outcome))
 	})
+	a.Decisions = []api.MethodOutcome{}
+	for k, n := range t.methods {
+		a.Decisions = append(a.Decisions, api.MethodOutcome{Method: k[0], Outcome: k[1], Count: n})
+	}
+	slices.SortFunc(a.Decisions, func(x, y api.MethodOutcome) int {
+		return cmp.Or(cmp.Compare(x.Method, y.Method), cmp.Compare(x.Outcome, y.Outcome))
+	})
+	a.Unlocks.Held = api.Duration{Duration: t.held}
 	a.Reasons = []api.ReasonCount{}
 	for k, n := range t.reasons {
 		a.Reasons = append(a.Reasons, api.ReasonCount{Kind: k[0], Outcome: k[1], Reason: k[2], Count: n})

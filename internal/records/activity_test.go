@@ -100,3 +100,28 @@ func TestTallyBoundsAlarms(t *testing.T) {
 		t.Errorf("%d alarms listed, %d left out, first %d; want %d, 10, 11", len(a.Alarms), a.AlarmsLeftOut, a.Alarms[0].StartSeq, maxAlarms)
 	}
 }
+
+// TestTallyUnlockEnds: a window ended by a restart counts as ended with
+// no length, a window that began before the period counts its whole
+// length, and one still open at the end of the period says so. The
+// details are the gate's (internal/gate/unlock.go, doorstate.go).
+func TestTallyUnlockEnds(t *testing.T) {
+	tl := NewTally()
+	for i, e := range [][2]string{
+		{"locked", "unlock profile=market lasted=1h30m0s: door locked: the window ended"},
+		{"unlocked", "unlock profile=market until=2026-11-24T09:00:00Z: door unlocked by schedule until 09:00"},
+		{"locked", "unlock profile=market started=2026-11-24T07:00:00Z: ended by a restart (gated stopped inside the window: a power cut or a crash?)"},
+		{"unlocked", "unlock profile=market until=2026-11-24T09:00:00Z: door unlocked by schedule until 09:00 (gated started inside the window)"},
+		{"locked", "unlock profile=market lasted=45m0s: door locked: the window ended"},
+		{"door-error", "unlock profile=market: cannot hold the door unlocked: relay: no answer"},
+		{"unlocked", "unlock profile=market until=2026-11-25T09:00:00Z: door unlocked by schedule until 09:00"},
+	} {
+		var r store.AuditRecord
+		r.Seq, r.Kind, r.Actor, r.Outcome, r.Detail = uint64(i+1), store.KindAdmin, "schedule", e[0], e[1]
+		tl.Add(r)
+	}
+	u := tl.Activity(store.AuditRange{}).Unlocks
+	if u.Opened != 3 || u.Ended != 3 || u.EndedByRestart != 1 || u.Held.Duration != 2*time.Hour+15*time.Minute || !u.HeldAtEnd {
+		t.Errorf("Unlocks = %+v, want 3 opened, 3 ended (1 by a restart), held 2h15m, one held at the end", u)
+	}
+}

@@ -1,7 +1,9 @@
 // Package records owns what a property office keeps from the audit log: the
 // export formats (CSV that is safe to open in a spreadsheet, JSON lines),
 // each ending with what checking the chain found, and the activity summary
-// of a period (entries by kind and outcome, refusal reasons, alarms with
+// of a period (entries by kind and outcome, the gate's decisions by method
+// and outcome, visitor passes issued, used and revoked, scheduled unlock
+// windows and how long they held the door, refusal reasons, alarms with
 // their start and end) that gated report prints.
 //
 // It works on entries the store hands it, one at a time, and keeps only
