@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gated-dev/gated/internal/api"
 	"github.com/gated-dev/gated/internal/gate"
 )
 
@@ -80,10 +83,44 @@ func containsAll(s string, parts []string) bool {
 	return true
 }
 
-// watchFields are the fields `gated watch --json` documents (api.Decision):
-// every line carries all of them.
-var watchFields = []string{"time", "method", "outcome", "resident", "name", "reader", "reason", "distance", "margin"}
+// watchFields are the fields `gated watch --json` documents: the JSON names
+// of api.Decision's fields, read from its tags so that a field added there
+// is checked here too.
+var watchFields = jsonNames(reflect.TypeFor[api.Decision]())
 
+// jsonNames lists the names encoding/json gives a struct's exported fields.
+func jsonNames(t reflect.Type) []string {
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		names = append(names, name)
+	}
+	return names
+}
+
+// TestWatchFieldsAreAPIDecision: the list the field check uses is read
+// from api.Decision correctly: every field documented today is in it, pass
+// included (a hand-written list once left it out).
+func TestWatchFieldsAreAPIDecision(t *testing.T) {
+	for _, f := range []string{"time", "method", "outcome", "resident", "name", "reader", "pass", "reason", "distance", "margin"} {
+		if !slices.Contains(watchFields, f) {
+			t.Errorf("watchFields = %v, lacks %q", watchFields, f)
+		}
+	}
+	if n := reflect.TypeFor[api.Decision]().NumField(); len(watchFields) != n {
+		t.Errorf("watchFields has %d names for api.Decision's %d fields: %v", len(watchFields), n, watchFields)
+	}
+}
+
+// expectFields checks that a `gated watch --json` line carries every field
+// api.Decision documents, and nothing else (no image, no descriptor).
 func (r *gateRig) expectFields(line string) map[string]any {
 	r.t.Helper()
 	var m map[string]any
@@ -93,6 +130,11 @@ func (r *gateRig) expectFields(line string) map[string]any {
 	for _, f := range watchFields {
 		if _, ok := m[f]; !ok {
 			r.t.Errorf("gated watch --json lacks %q: %s", f, line)
+		}
+	}
+	for k := range m {
+		if !slices.Contains(watchFields, k) {
+			r.t.Errorf("gated watch --json has %q, which api.Decision does not document: %s", k, line)
 		}
 	}
 	return m
