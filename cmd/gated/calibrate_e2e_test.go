@@ -130,7 +130,7 @@ func blankFrame(t *testing.T) string {
 }
 
 // TestGateDoesWhatTheEvaluationPredicts replays issue 17 end to end on the
-// real binaries. gated-eval splits the shared East Asian photos (20
+// real binaries. gated-eval splits the shared East Asian photos (21
 // residents, 3 enrollment photos each tried) and predicts, through the
 // daemon's own enrollment quality gate and camera path, what the gate does
 // with every probe photo. Then the gate is set up as a property office
@@ -141,6 +141,12 @@ func blankFrame(t *testing.T) string {
 // (all but its time). Finally every resident probe and a sample of
 // stranger probes go to the folder camera: the grants and denials agree
 // with the prediction, photo by photo and within its interval.
+//
+// Issue 17 asks for at least 20 residents enrolled. The split takes the
+// first N people of the shuffled order (seed 1), so a larger N keeps the
+// smaller one's residents: the first 20 give 19 that the quality gate
+// takes, the first 21 give 20, so 21 are tried, and the test fails if
+// fewer than 20 are enrolled.
 func TestGateDoesWhatTheEvaluationPredicts(t *testing.T) {
 	dir := testenv.SharedData(t, "faces-eastasian")
 	ev, err := evalOnce()
@@ -148,8 +154,9 @@ func TestGateDoesWhatTheEvaluationPredicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	const threshold, margin = "0.9", "0.05"
+	const residents, minEnrolled = 21, 20
 	cmd := exec.Command(ev, "--photos", dir, "--models", testenv.Models(t), "--compare", "featurenet", "--predict",
-		"--residents", "20", "--seed", "1", "--templates", "3", "--mode", "identify", "--threshold", threshold, "--margin", margin,
+		"--residents", fmt.Sprint(residents), "--seed", "1", "--templates", "3", "--mode", "identify", "--threshold", threshold, "--margin", margin,
 		"--frames", "3", "--json")
 	out, err := cmd.Output()
 	if err != nil {
@@ -180,8 +187,8 @@ func TestGateDoesWhatTheEvaluationPredicts(t *testing.T) {
 			}
 		}
 	})
-	if len(people) != 20 {
-		t.Fatalf("the split has %d residents, want 20", len(people))
+	if len(people) != residents {
+		t.Fatalf("the split has %d residents, want %d", len(people), residents)
 	}
 	set := map[string]string{"face.model": `"faceplugin-fr-feature-0.0.1"`, "face.calibrate": "false",
 		"face.threshold": threshold, "face.margin": margin, "face.target": "0.05", "face.cooldown": `"500ms"`}
@@ -199,6 +206,9 @@ func TestGateDoesWhatTheEvaluationPredicts(t *testing.T) {
 	}
 	if got, want := len(enrolled), pred.Models[0].ResidentsEnrolled; got != want {
 		t.Fatalf("gated face enroll took %d residents, gated-eval predicted %d", got, want)
+	}
+	if len(enrolled) < minEnrolled {
+		t.Fatalf("gated face enroll took %d of %d residents, want at least %d (issue 17)", len(enrolled), residents, minEnrolled)
 	}
 	want := a.settledCalibration(len(enrolled))
 

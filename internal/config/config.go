@@ -513,7 +513,7 @@ func (c *Config) check() []error {
 			bad("face.frames", fmt.Sprintf("%d", f.Frames), "use 1-30 frames fused per decision (3 is typical)")
 		}
 		if !slices.Contains([]string{"auto", "yunet", "hog", "cnn"}, f.Detector) {
-			bad("face.detector", fmt.Sprintf("%q", f.Detector), `use "auto" (yunet where its model is installed, else hog), "yunet" (finds small and turned faces, fast), "hog" (dlib's, fast, misses faces under about 80 px) or "cnn" (dlib's, slow)`)
+			bad("face.detector", fmt.Sprintf("%q", f.Detector), `use "auto" (yunet where its model is installed, else hog), "yunet" (finds small and turned faces, fast), "hog" (dlib's, fast, misses faces under about 50 px) or "cnn" (dlib's, slow)`)
 		}
 		if f.ChallengeTime.Duration < 2*time.Second || f.ChallengeTime.Duration > 20*time.Second {
 			bad("face.challenge_time", f.ChallengeTime.String(), `use 2s to 20s, e.g. "5s": how long a face asked to turn its head has to do it`)

@@ -38,7 +38,8 @@ type Detector int
 
 const (
 	// DetectorHOG is dlib's HOG frontal face detector: fast on a CPU
-	// (about 30 ms for 640x480 here), misses faces under about 80 pixels.
+	// (about 30 ms for 640x480 here), misses faces under about 50 pixels
+	// (docs/models.md) and turned ones.
 	DetectorHOG Detector = iota
 	// DetectorCNN is dlib's MMOD CNN detector: finds smaller and turned
 	// faces, several times slower on a CPU.

@@ -10,10 +10,12 @@
 #   internal/store, internal/fallback, internal/fallback/osdp, internal/relay,
 #   internal/match, internal/gate, internal/config, internal/control,
 #   internal/linalg, internal/faces, internal/staffapi, internal/door, internal/readers,
-#   internal/kiosk, internal/notice: every test;
+#   internal/kiosk, internal/notice, internal/recognizer/cvutil: every test;
 #   internal/recognizer, with the real dlib models: the tests listed in
 #   $recognizer_tests (dlib runs about 65x slower under qemu; the two that
-#   compare many photos would take 20 minutes), unless GATED_ARM64_FULL=1.
+#   compare many photos would take 20 minutes), unless GATED_ARM64_FULL=1;
+#   internal/recognizer/yunet: the tests in $yunet_run (its pass over the
+#   411 East Asian photos only with GATED_ARM64_FULL=1).
 #
 # Helper programs the tests start run on the host: socat (serial ports are
 # kernel ptys), libosdp's Python reader, curl. A test that re-runs its own
@@ -39,7 +41,7 @@ pkgs=("$@")
 [ ${#pkgs[@]} -gt 0 ] || pkgs=(internal/store internal/fallback internal/fallback/osdp internal/relay
 	internal/match internal/gate internal/config internal/control internal/linalg
 	internal/faces internal/staffapi internal/door internal/readers internal/kiosk internal/notice internal/recognizer
-	internal/recognizer/yunet)
+	internal/recognizer/yunet internal/recognizer/cvutil)
 recognizer_tests=(TestLoadNamesMissingAndCorruptFiles TestGroupPhotoHasTenFaces TestPhotoWithoutFace TestBadImagesAreErrors
 	TestGreyscalePNGWorks TestClosedRecognizer TestAdviceInBothLanguages FuzzDecodeImage)
 recognizer_run="^($(
@@ -117,8 +119,12 @@ for p in "${pkgs[@]}"; do
 			grep -q "^--- PASS: $t " "$out/log/$name.log" || { echo "# $t did not pass (renamed?)"; result=FAIL; failed+=("$p"); }
 		done
 	fi
-	printf '%-24s %-6s %8d  %d passed, %d failed, %d skipped%s\n' "$p" "$result" "$secs" "$pass" "$fail" "$skip" \
-		"$([ "$run" = . ] || echo " (only ${recognizer_tests[*]})")"
+	only=
+	if [ "$run" != . ]; then
+		only=" (only $run)"
+		[ "$p" = internal/recognizer ] && only=" (only ${recognizer_tests[*]})"
+	fi
+	printf '%-24s %-6s %8d  %d passed, %d failed, %d skipped%s\n' "$p" "$result" "$secs" "$pass" "$fail" "$skip" "$only"
 done
 echo
 for p in "${failed[@]}"; do

@@ -1,16 +1,18 @@
 // Package featurenet computes 512-dimensional face descriptors with the
 // ArcFace-style embedding network fr_feature.onnx (from the npm package
 // faceplugin-face-recognition-js 0.0.1, MIT), run by OpenCV's DNN module
-// through gocv, on a 112x112 crop aligned from dlib's 5 landmarks. On the
-// East Asian photos it cuts dlib's false non-match rate at a false match
-// rate of 1% from 18% to under 2% (docs/accuracy.md).
+// through gocv, on a 112x112 crop aligned from 5 landmarks (YuNet's or
+// dlib's). On the East Asian photos it cuts dlib's false non-match rate at
+// a false match rate of 1% from 18% to under 2% (docs/accuracy.md).
 //
-// Faces are still found, and landmarked, by dlib (package recognizer); this
-// package replaces only the descriptor. It owns loading the verified network
-// and turning a face into a unit-length descriptor. It never fetches the
-// model (scripts/fetch-face-model.sh does, SHA-256 verified), never stores or
-// logs a face or a descriptor, and its descriptors are never compared with
-// dlib's: templates record Model.
+// Faces are found and landmarked by YuNet (package yunet; dlib is then not
+// loaded at all) or by dlib's HOG or CNN detector and 5-point landmarks
+// (package recognizer, which also computes dlib's own descriptor, unused
+// here); this package replaces only the descriptor. It owns loading the
+// verified network and turning a face into a unit-length descriptor. It
+// never fetches the model (scripts/fetch-face-model.sh does, SHA-256
+// verified), never stores or logs a face or a descriptor, and its
+// descriptors are never compared with dlib's: templates record Model.
 //
 // # Caveats
 //
