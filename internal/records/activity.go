@@ -160,11 +160,15 @@ func (t *Tally) unlock(r store.AuditRecord) {
 }
 
 // end closes the alarm r ends: the open one of the same actor and name,
-// else (an end that names its alarm differently, as "a fallback reader is
-// up again" ends "all fallback readers down") the newest open one of the
-// same actor; else the alarm began before the period.
+// else, for an end that names its alarm differently, the newest open one
+// of the same actor that it ends: for the gate's "a fallback reader is up
+// again", "all fallback readers down" (endsOf; never another alarm of the
+// gate's, such as the presentation-attack alarm, which has no end of its
+// own); for other ends, the newest open one of the same actor. Else the
+// alarm began before the period.
 func (t *Tally) end(r store.AuditRecord) {
 	name := alarmName(r)
+	prefix, known := endsOf[name]
 	pick := -1
 	for i := len(t.open) - 1; i >= 0; i-- {
 		al := t.a.Alarms[t.open[i]]
@@ -175,7 +179,7 @@ func (t *Tally) end(r store.AuditRecord) {
 			pick = i
 			break
 		}
-		if pick < 0 && !explicitName(r) {
+		if pick < 0 && !explicitName(r) && (!known || strings.HasPrefix(al.Name, prefix)) {
 			pick = i
 		}
 	}
@@ -188,6 +192,10 @@ func (t *Tally) end(r store.AuditRecord) {
 	al.End, al.EndSeq = r.Time, r.Seq
 	t.open = slices.Delete(t.open, pick, pick+1)
 }
+
+// endsOf maps an end that does not name its alarm to the beginning of the
+// name (the detail) of the alarm it ends: internal/gate/health.go's.
+var endsOf = map[string]string{"a fallback reader is up again": "all fallback readers down"}
 
 // trim keeps the newest maxAlarms alarms.
 func (t *Tally) trim() {

@@ -1,6 +1,7 @@
 package records
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -123,5 +124,38 @@ func TestTallyUnlockEnds(t *testing.T) {
 	u := tl.Activity(store.AuditRange{}).Unlocks
 	if u.Opened != 3 || u.Ended != 3 || u.EndedByRestart != 1 || u.Held.Duration != 2*time.Hour+15*time.Minute || !u.HeldAtEnd {
 		t.Errorf("Unlocks = %+v, want 3 opened, 3 ended (1 by a restart), held 2h15m, one held at the end", u)
+	}
+}
+
+// TestReaderBackEndsReadersDown (red team, 2026-12-02): the gate's "a
+// fallback reader is up again" names no alarm, and the PAD alarm ("faces
+// refused as photos or screens", actor gate too) never ends. Someone who
+// cuts the readers' cables and then tries photos at the camera raises
+// both; when a reader is back, the report must end "all fallback readers
+// down", not the PAD alarm raised after it.
+func TestReaderBackEndsReadersDown(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 21, 0, 0, 0, time.UTC)
+	tl := NewTally()
+	for i, e := range [][2]string{
+		{"alarm", "all fallback readers down: front: read /dev/ttyUSB0: EOF"},
+		{"alarm", "3 faces refused as photos or screens within 10m0s: someone may be trying to get in with a picture"},
+		{"alarm-cleared", "a fallback reader is up again"},
+	} {
+		var r store.AuditRecord
+		r.Seq, r.Time, r.Kind, r.Actor, r.Outcome, r.Detail = uint64(i+1), t0.Add(time.Duration(i)*time.Minute), store.KindAdmin, "gate", e[0], e[1]
+		tl.Add(r)
+	}
+	a := tl.Activity(store.AuditRange{})
+	if len(a.Alarms) != 2 {
+		t.Fatalf("Alarms = %+v, want 2", a.Alarms)
+	}
+	for _, al := range a.Alarms {
+		var want uint64
+		if strings.HasPrefix(al.Name, "all fallback readers down") {
+			want = 3
+		}
+		if al.EndSeq != want {
+			t.Errorf("alarm %q (start %d) ended at %d, want %d", al.Name, al.StartSeq, al.EndSeq, want)
+		}
 	}
 }
