@@ -25,9 +25,9 @@ func doorText(lang, key string) string {
 // alarm. Held and forced open show "please close the door" until the door
 // is shut; other alarms (tamper, readers down, inputs that cannot be
 // read) are for staff, not the screen. An alarm raised while a resident
-// is in a flow does not interrupt it: the kiosk remembers it, and the
-// door screen shows when the flow ends (toIdle), if the door still
-// stands open then.
+// is in a flow, or reads its result, does not interrupt it: the kiosk
+// remembers it, and the door screen shows when the flow or its result
+// ends (toIdle), if the door still stands open then.
 func (k *Kiosk) doorDecision(d gate.Decision) bool {
 	switch d.Method {
 	case gate.MethodExit:
@@ -45,7 +45,7 @@ func (k *Kiosk) doorDecision(d gate.Decision) bool {
 			k.doorAlarms = map[string]bool{}
 		}
 		k.doorAlarms[d.Reader] = true
-		if k.flow == nil {
+		if k.flow == nil && !k.showingResult() {
 			k.showDoor()
 		}
 	case gate.AlarmCleared:
@@ -55,6 +55,15 @@ func (k *Kiosk) doorDecision(d gate.Decision) bool {
 		}
 	}
 	return true
+}
+
+// showingResult reports whether a flow's result (enrolled, a withdrawal's
+// receipt) is on the screen; k.mu held. It is shown once, so a door alarm
+// does not replace it: the door screen follows when its time is up
+// (toIdle), if the door still stands open.
+func (k *Kiosk) showingResult() bool {
+	st := k.screen.State
+	return st == Enrolled || st == OptedOut || st == OptOutPending
 }
 
 // showDoor shows the door screen for the alarms standing, forced open

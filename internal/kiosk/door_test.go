@@ -118,3 +118,35 @@ func TestDoorScreenAfterFlow(t *testing.T) {
 		}
 	})
 }
+
+// TestReceiptStaysThroughADoorAlarm (red team, 2026-12-02): the receipt of
+// a withdrawal is shown once, and the door opened for the resident's card
+// just before the flow began, so "held open" can well be raised while the
+// receipt shows. It must not wipe the receipt off the screen: the door
+// screen follows when the receipt's time is up, if the door still stands
+// open.
+func TestReceiptStaysThroughADoorAlarm(t *testing.T) {
+	for _, pending := range []bool{false, true} {
+		be := newBackend()
+		be.diskFull = pending
+		k, clk := newKiosk(be)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { k.Run(ctx); close(done) }()
+		begin(t, k, be, "3003", "2222", "2")
+		waitState(t, k, OptOutConfirm)
+		decide(t, k, "3003", "2222")
+		want := map[bool]State{false: OptedOut, true: OptOutPending}[pending]
+		waitState(t, k, want)
+		receipt := k.Screen().Receipt
+		clk.add(3 * time.Second) // past resultHold: the resident is still copying the receipt
+		k.Decision(gate.Decision{Method: gate.MethodDoor, Outcome: gate.AlarmRaised, Reader: gate.AlarmHeldOpen})
+		if s := k.Screen(); s.State != want || s.Receipt != receipt {
+			t.Errorf("pending=%v: screen after held open during the receipt = %s (receipt %q), want %s with receipt %q", pending, s.State, s.Receipt, want, receipt)
+		}
+		clk.add(time.Minute) // the receipt's time is up
+		waitState(t, k, DoorOpen)
+		cancel()
+		<-done
+	}
+}
