@@ -97,6 +97,9 @@ func runCheck(e *env, args []string) error {
 		if cfg.Face.Challenge && cfg.Face.Unguarded() != "" {
 			warnings = append(warnings, "face.challenge is on, but it does not count as presentation-attack detection for face.pad_max_apcer: it is measured on views of photos only (docs/liveness.md)")
 		}
+		if cfg.Face.FramesRaised {
+			warnings = append(warnings, "face.frames = 1 is raised to 2: presentation-attack detection (face.liveness or camera.nir) decides on the fused frames of one face, never on one lucky frame (set frames = 2 or more to silence this)")
+		}
 		if cfg.Face.Liveness != "" {
 			if err := models.Verify(cfg.Device.ModelsDir, livenessnet.File); err != nil {
 				warnings = append(warnings, fmt.Sprintf("face.liveness: %v: face recognition will be off until it is fetched (scripts/fetch-face-model.sh liveness)", err))

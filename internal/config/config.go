@@ -106,12 +106,18 @@ type Face struct {
 	// its threshold and margin from its own gallery for Target; false keeps
 	// Threshold and Margin (and still refuses identification when the
 	// gallery shows the target is missed).
-	Calibrate bool     `toml:"calibrate"`
-	Target    float64  `toml:"target"`
-	Threshold float64  `toml:"threshold"`
-	Margin    float64  `toml:"margin"`
-	Frames    int      `toml:"frames"`
-	Cooldown  Duration `toml:"cooldown"`
+	Calibrate bool    `toml:"calibrate"`
+	Target    float64 `toml:"target"`
+	Threshold float64 `toml:"threshold"`
+	Margin    float64 `toml:"margin"`
+	Frames    int     `toml:"frames"`
+	// FramesRaised is set when Parse raised Frames to 2 because
+	// presentation-attack detection (face.liveness or an NIR camera) is on:
+	// PAD decides on the fused frames of one face, never on one lucky
+	// frame. A warning, not a refusal: a config valid before this rule must
+	// not stop card and PIN after an upgrade.
+	FramesRaised bool     `toml:"-"`
+	Cooldown     Duration `toml:"cooldown"`
 	// Detector finds faces: "yunet" (OpenCV Zoo's YuNet network, the
 	// default where its model is installed), "hog" or "cnn" (dlib's), or
 	// "auto" (yunet where installed, else hog).
@@ -402,6 +408,9 @@ func Parse(path string, b []byte) (*Config, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w:\n%w", ErrInvalid, errors.Join(errs...))
 	}
+	if f := &c.Face; f.Enabled && f.Frames < 2 && (f.Liveness != "" || c.Camera.NIR.On()) {
+		f.Frames, f.FramesRaised = 2, true
+	}
 	return c, nil
 }
 
@@ -517,9 +526,6 @@ func (c *Config) check() []error {
 		}
 		if f.ChallengeTime.Duration < 2*time.Second || f.ChallengeTime.Duration > 20*time.Second {
 			bad("face.challenge_time", f.ChallengeTime.String(), `use 2s to 20s, e.g. "5s": how long a face asked to turn its head has to do it`)
-		}
-		if f.Liveness != "" && f.Frames < 2 {
-			bad("face.frames", fmt.Sprintf("%d with face.liveness on", f.Frames), "presentation-attack detection decides on the fused frames of one face, never on one lucky frame: use at least 2 (3 is typical)")
 		}
 		if f.Challenge && (f.Detector == "hog" || f.Detector == "cnn") {
 			bad("face.challenge", "true", fmt.Sprintf(`the head-turn challenge needs the yunet detector's landmarks (face.detector = %q has no mouth corners): set face.detector = "yunet" or "auto"`, f.Detector))

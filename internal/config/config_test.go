@@ -94,7 +94,6 @@ for = "nobody"
 		{"no face cooldown", minimal + "[face]\nenabled = true\ncooldown = \"1ns\"\n[camera]\ndevice = \"0\"\n", []string{"face.cooldown"}},
 		{"a cooldown of years", minimal + "[face]\nenabled = true\ncooldown = \"87600h\"\n[camera]\ndevice = \"0\"\n", []string{"face.cooldown"}},
 		{"a challenge time of a minute", minimal + "[face]\nenabled = true\nchallenge_time = \"1m\"\n[camera]\ndevice = \"0\"\n", []string{"face.challenge_time"}},
-		{"PAD on one frame", minimal + "[face]\nenabled = true\nliveness = \"faceplugin-fr-liveness-0.0.1\"\nframes = 1\n[camera]\ndevice = \"0\"\n", []string{"face.frames: 1 with face.liveness on", "one lucky frame"}},
 		{"a challenge without landmarks", minimal + "[face]\nenabled = true\ndetector = \"hog\"\nchallenge = true\n[camera]\ndevice = \"0\"\n", []string{"face.challenge", "yunet"}},
 		{"PIN timeout too short", minimal + "[access]\npin_timeout = \"1s\"\n", []string{"access.pin_timeout"}},
 		{"lockout never starts", minimal + "[access]\nlockout_free = 1000000000\n", []string{"access.lockout"}},
@@ -268,5 +267,33 @@ func TestNIRCamera(t *testing.T) {
 	_, err = config.Parse("/etc/gated/gated.toml", []byte(minimal+"[camera.nir]\ndevice = \"1\"\n"))
 	if err == nil || !strings.Contains(err.Error(), "camera.nir: an NIR camera is set but face is off") {
 		t.Errorf("NIR with face off: Parse = %v, want refused", err)
+	}
+}
+
+// TestPADFramesRaised (red team): face.frames = 1 with presentation-attack
+// detection on (face.liveness, or an NIR camera alone) is raised to 2, not
+// refused: a config valid before the rule must not stop card and PIN after
+// an upgrade, and PAD must never decide on one lucky frame.
+func TestPADFramesRaised(t *testing.T) {
+	privacy := "[privacy]\ncontroller = \"a\"\ncontact = \"b\"\nnotice_version = \"1\"\n"
+	for _, tt := range []struct {
+		name, face, camera string
+		want               int
+		raised             bool
+	}{
+		{"passive layer", "liveness = \"faceplugin-fr-liveness-0.0.1\"\nframes = 1\n", "device = \"0\"\n", 2, true},
+		{"NIR camera only", "frames = 1\n", "files = \"/var/lib/gated/camera\"\n[camera.nir]\nfiles = \"/var/lib/gated/nir\"\n", 2, true},
+		{"no PAD", "frames = 1\n", "device = \"0\"\n", 1, false},
+		{"PAD with 3", "liveness = \"faceplugin-fr-liveness-0.0.1\"\nframes = 3\n", "device = \"0\"\n", 3, false},
+	} {
+		doc := minimal + "[face]\nenabled = true\n" + tt.face + "[camera]\n" + tt.camera + privacy
+		c, err := config.Parse("gated.toml", []byte(doc))
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if c.Face.Frames != tt.want || c.Face.FramesRaised != tt.raised {
+			t.Errorf("%s: frames %d raised %v, want %d %v", tt.name, c.Face.Frames, c.Face.FramesRaised, tt.want, tt.raised)
+		}
 	}
 }
