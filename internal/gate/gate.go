@@ -190,6 +190,8 @@ type Gate struct {
 	policy    match.Policy
 	padSeen   []time.Time             // faces PAD refused lately, oldest first
 	padUntil  time.Time               // the PAD alarm stands until then
+	padRaised time.Time               // when the standing PAD alarm was raised (zero: none to end)
+	padTimer  *time.Timer             // ends it (EndPADAlarm) when its time is up
 	pending   *pendingCard            // Verify mode: a card waiting for its holder's face
 	challenge *challenge              // Identify mode: a face asked to turn its head
 	floods    map[string]*floodWindow // refusals naming nobody, by method and reader (flood.go)

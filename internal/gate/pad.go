@@ -76,30 +76,62 @@ func (g *Gate) refusePresentation(method Method, layer string, score float64) *D
 	}
 	g.padSeen = append(g.padSeen[i:], now)
 	raise := len(g.padSeen) >= padLimit && !now.Before(g.padUntil)
+	var ended func()
 	if raise {
-		g.padUntil = now.Add(padAlarm)
+		ended = g.padAlarmEnd(now) // the last one's, if its timer has not run yet
+		g.padUntil, g.padRaised = now.Add(padAlarm), now
+		if g.padTimer != nil {
+			g.padTimer.Stop()
+		}
+		g.padTimer = time.AfterFunc(padAlarm+time.Second, g.EndPADAlarm)
 	}
 	n := len(g.padSeen)
 	g.mu.Unlock()
+	if ended != nil {
+		ended()
+	}
 	if raise {
 		msg := padSentence(n)
-		g.log.Error("gate: ALARM: " + msg)
-		g.audit(store.Event{Kind: store.KindAdmin, Actor: "gate", Outcome: "alarm", Detail: store.Detail(msg)})
+		g.log.Error("gate: ALARM: "+msg, "alarm", AlarmPresentation)
+		g.audit(store.Event{Kind: store.KindAdmin, Actor: "gate", Outcome: string(AlarmRaised), Detail: store.Detail("alarm=" + AlarmPresentation + ": " + msg)})
 		// To `gated watch` too, like the door's alarms (the kiosk screen
 		// shows only held and forced open).
-		a := Decision{Time: now, Method: MethodDoor, Outcome: AlarmRaised, Reader: AlarmPresentation, Reason: msg}
-		g.mu.Lock()
-		for ch := range g.subs {
-			select {
-			case ch <- a:
-			default:
-			}
-		}
-		g.mu.Unlock()
+		g.send(Decision{Time: now, Method: MethodDoor, Outcome: AlarmRaised, Reader: AlarmPresentation, Reason: msg})
 	}
 	d := g.decide(Decision{Method: method, Outcome: Denied, Reason: ReasonPresentation,
 		pad: fmt.Sprintf("presentation attack suspected layer=%s score=%.3f", layer, score)})
 	return &d
+}
+
+// EndPADAlarm ends the presentation-attack alarm once its time is up:
+// audited with how long it stood, and sent to subscribers, so that the
+// report and `gated watch` see it end as `gated status` does. A timer
+// calls it; it does nothing before the time is up or when none stands.
+func (g *Gate) EndPADAlarm() {
+	g.mu.Lock()
+	ended := g.padAlarmEnd(g.cfg.Now())
+	g.mu.Unlock()
+	if ended != nil {
+		ended()
+	}
+}
+
+// padAlarmEnd clears a PAD alarm whose time is up and returns what records
+// its end (to be called with g.mu released), or nil. g.mu held.
+func (g *Gate) padAlarmEnd(now time.Time) func() {
+	if g.padRaised.IsZero() || now.Before(g.padUntil) {
+		return nil
+	}
+	lasted := g.padUntil.Sub(g.padRaised).Round(time.Second)
+	g.padRaised = time.Time{}
+	msg := padSentence(padLimit)
+	return func() {
+		g.log.Warn("gate: alarm ended", "alarm", AlarmPresentation, "lasted", lasted)
+		g.audit(store.Event{Kind: store.KindAdmin, Actor: "gate", Outcome: string(AlarmCleared),
+			Detail: store.Detail(fmt.Sprintf("alarm=%s lasted=%v: %s", AlarmPresentation, lasted, msg))})
+		g.send(Decision{Time: now, Method: MethodDoor, Outcome: AlarmCleared, Reader: AlarmPresentation,
+			Reason: fmt.Sprintf("ended after %v: %s", lasted, msg)})
+	}
 }
 
 // AlarmPresentation is the Reader of the alarm raised by repeated faces

@@ -109,6 +109,45 @@ func TestPresentationAttackIsRefused(t *testing.T) {
 	if raised != 1 {
 		t.Errorf("%d alarms in the decision stream after 3 refused presentations, want 1", raised)
 	}
+
+	// Its time up, the alarm ends: audited with how long it stood (so the
+	// report pairs it), sent to watch, gone from status. Not before.
+	fx.g.EndPADAlarm()
+	if len(watch) != 0 {
+		t.Errorf("the PAD alarm ended before its time: %+v", <-watch)
+	}
+	fx.clock.advance(31 * time.Minute)
+	fx.g.EndPADAlarm()
+	fx.g.EndPADAlarm() // once only
+	var ends []gate.Decision
+	for len(watch) > 0 {
+		if d := <-watch; d.Outcome == gate.AlarmCleared {
+			ends = append(ends, d)
+		}
+	}
+	if len(ends) != 1 || ends[0].Reader != gate.AlarmPresentation || !strings.Contains(ends[0].Reason, "ended after 30m0s") {
+		t.Errorf("decision stream when the PAD alarm's time is up: %+v, want one end after 30m0s", ends)
+	}
+	if al := fx.g.Alarms(); slices.ContainsFunc(al, func(s string) bool { return strings.Contains(s, "photos or screens") }) {
+		t.Errorf("Alarms() = %v after the PAD alarm ended", al)
+	}
+	var started, cleared int
+	for _, e := range fx.audit(t) {
+		if strings.HasPrefix(e.Detail, "alarm="+gate.AlarmPresentation) {
+			switch e.Outcome {
+			case string(gate.AlarmRaised):
+				started++
+			case string(gate.AlarmCleared):
+				cleared++
+				if !strings.Contains(e.Detail, "lasted=30m0s") {
+					t.Errorf("end of the PAD alarm audited as %q, want lasted=30m0s", e.Detail)
+				}
+			}
+		}
+	}
+	if started != 1 || cleared != 1 {
+		t.Errorf("audit: %d PAD alarm starts, %d ends; want 1 and 1", started, cleared)
+	}
 }
 
 // TestNoLivenessWhileFacesAreOff: with faces off (or no PAD) the camera

@@ -233,15 +233,7 @@ func (g *Gate) unlockFailed(what string, err error) {
 func (g *Gate) unlockEvent(o Outcome, now time.Time, detail, sentence string) {
 	g.log.Info("gate: "+sentence, "profile", g.cfg.Unlock)
 	g.audit(store.Event{Kind: store.KindAdmin, Actor: "schedule", Outcome: string(o), Detail: store.Detail(detail)})
-	d := Decision{Time: now, Method: MethodDoor, Outcome: o, Reader: ReaderSchedule, Reason: sentence}
-	g.mu.Lock()
-	for ch := range g.subs {
-		select {
-		case ch <- d:
-		default:
-		}
-	}
-	g.mu.Unlock()
+	g.send(Decision{Time: now, Method: MethodDoor, Outcome: o, Reader: ReaderSchedule, Reason: sentence})
 }
 
 func untilText(t time.Time) string {

@@ -159,3 +159,35 @@ func TestReaderBackEndsReadersDown(t *testing.T) {
 		}
 	}
 }
+
+// TestPADAlarmEnds: the PAD alarm as the gate now writes it (named
+// alarm=presentation-attack, and ended when its 30 minutes are up) pairs
+// with its end in the report; a readers-down end between them does not
+// take it.
+func TestPADAlarmEnds(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 21, 0, 0, 0, time.UTC)
+	tl := NewTally()
+	for i, e := range [][2]string{
+		{"alarm", "all fallback readers down: front: read /dev/ttyUSB0: EOF"},
+		{"alarm", "alarm=presentation-attack: 3 faces refused as photos or screens within 10m0s: someone may be trying to get in with a picture"},
+		{"alarm-cleared", "a fallback reader is up again"},
+		{"alarm-cleared", "alarm=presentation-attack lasted=30m0s: 3 faces refused as photos or screens within 10m0s: someone may be trying to get in with a picture"},
+	} {
+		var r store.AuditRecord
+		r.Seq, r.Time, r.Kind, r.Actor, r.Outcome, r.Detail = uint64(i+1), t0.Add(time.Duration(i)*time.Minute), store.KindAdmin, "gate", e[0], e[1]
+		tl.Add(r)
+	}
+	a := tl.Activity(store.AuditRange{})
+	if len(a.Alarms) != 2 {
+		t.Fatalf("Alarms = %+v, want 2", a.Alarms)
+	}
+	for _, al := range a.Alarms {
+		want := uint64(3)
+		if al.StartSeq == 2 {
+			want = 4
+		}
+		if al.EndSeq != want {
+			t.Errorf("alarm %q (start %d) ended at %d, want %d", al.Name, al.StartSeq, al.EndSeq, want)
+		}
+	}
+}
