@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gated-dev/gated/internal/api"
 	"github.com/gated-dev/gated/internal/store"
 )
 
@@ -134,18 +135,11 @@ func TestTallyUnlockEnds(t *testing.T) {
 // both; when a reader is back, the report must end "all fallback readers
 // down", not the PAD alarm raised after it.
 func TestReaderBackEndsReadersDown(t *testing.T) {
-	t0 := time.Date(2026, 12, 2, 21, 0, 0, 0, time.UTC)
-	tl := NewTally()
-	for i, e := range [][2]string{
+	a := gateAlarms([][2]string{
 		{"alarm", "all fallback readers down: front: read /dev/ttyUSB0: EOF"},
 		{"alarm", "3 faces refused as photos or screens within 10m0s: someone may be trying to get in with a picture"},
 		{"alarm-cleared", "a fallback reader is up again"},
-	} {
-		var r store.AuditRecord
-		r.Seq, r.Time, r.Kind, r.Actor, r.Outcome, r.Detail = uint64(i+1), t0.Add(time.Duration(i)*time.Minute), store.KindAdmin, "gate", e[0], e[1]
-		tl.Add(r)
-	}
-	a := tl.Activity(store.AuditRange{})
+	})
 	if len(a.Alarms) != 2 {
 		t.Fatalf("Alarms = %+v, want 2", a.Alarms)
 	}
@@ -165,19 +159,12 @@ func TestReaderBackEndsReadersDown(t *testing.T) {
 // with its end in the report; a readers-down end between them does not
 // take it.
 func TestPADAlarmEnds(t *testing.T) {
-	t0 := time.Date(2026, 12, 2, 21, 0, 0, 0, time.UTC)
-	tl := NewTally()
-	for i, e := range [][2]string{
+	a := gateAlarms([][2]string{
 		{"alarm", "all fallback readers down: front: read /dev/ttyUSB0: EOF"},
 		{"alarm", "alarm=presentation-attack: 3 faces refused as photos or screens within 10m0s: someone may be trying to get in with a picture"},
 		{"alarm-cleared", "a fallback reader is up again"},
 		{"alarm-cleared", "alarm=presentation-attack lasted=30m0s: 3 faces refused as photos or screens within 10m0s: someone may be trying to get in with a picture"},
-	} {
-		var r store.AuditRecord
-		r.Seq, r.Time, r.Kind, r.Actor, r.Outcome, r.Detail = uint64(i+1), t0.Add(time.Duration(i)*time.Minute), store.KindAdmin, "gate", e[0], e[1]
-		tl.Add(r)
-	}
-	a := tl.Activity(store.AuditRange{})
+	})
 	if len(a.Alarms) != 2 {
 		t.Fatalf("Alarms = %+v, want 2", a.Alarms)
 	}
@@ -190,4 +177,17 @@ func TestPADAlarmEnds(t *testing.T) {
 			t.Errorf("alarm %q (start %d) ended at %d, want %d", al.Name, al.StartSeq, al.EndSeq, want)
 		}
 	}
+}
+
+// gateAlarms tallies admin entries of actor gate, one a minute, each an
+// outcome and a detail, numbered from 1.
+func gateAlarms(entries [][2]string) api.Activity {
+	t0 := time.Date(2026, 12, 2, 21, 0, 0, 0, time.UTC)
+	tl := NewTally()
+	for i, e := range entries {
+		var r store.AuditRecord
+		r.Seq, r.Time, r.Kind, r.Actor, r.Outcome, r.Detail = uint64(i+1), t0.Add(time.Duration(i)*time.Minute), store.KindAdmin, "gate", e[0], e[1]
+		tl.Add(r)
+	}
+	return tl.Activity(store.AuditRange{})
 }
