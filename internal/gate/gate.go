@@ -192,6 +192,7 @@ type Gate struct {
 	padUntil  time.Time               // the PAD alarm stands until then
 	padRaised time.Time               // when the standing PAD alarm was raised (zero: none to end)
 	padTimer  *time.Timer             // ends it (EndPADAlarm) when its time is up
+	stateMu   sync.Mutex              // serialises saveGateAlarms (alarmstate.go)
 	pending   *pendingCard            // Verify mode: a card waiting for its holder's face
 	challenge *challenge              // Identify mode: a face asked to turn its head
 	floods    map[string]*floodWindow // refusals naming nobody, by method and reader (flood.go)
@@ -315,6 +316,7 @@ func New(cfg Config, st Store, door Door, gallery Gallery) (*Gate, error) {
 	if err := g.newUnlock(); err != nil {
 		return nil, err
 	}
+	g.endAlarmsOfLastRun()
 	return g, nil
 }
 

@@ -54,13 +54,15 @@ func (g *Gate) Readers(hs []fallback.Health) {
 		Reason: readersDownSentence + " (" + strings.Join(names, "; ") + ")"}
 	if down {
 		g.log.Error("gate: ALARM: every card and PIN reader is down; only enrolled faces can get in", "readers", strings.Join(names, "; "))
-		g.audit(store.Event{Kind: store.KindAdmin, Actor: "gate", Outcome: "alarm", Detail: store.Detail("all fallback readers down: " + strings.Join(names, "; "))})
+		g.audit(store.Event{Kind: store.KindAdmin, Actor: "gate", Outcome: "alarm", Detail: store.Detail("alarm=" + AlarmReadersDown + ": all fallback readers down: " + strings.Join(names, "; "))})
 	} else {
+		lasted := now.Sub(since).Round(100 * time.Millisecond)
 		g.log.Warn("gate: alarm cleared: a card or PIN reader is back")
-		g.audit(store.Event{Kind: store.KindAdmin, Actor: "gate", Outcome: "alarm-cleared", Detail: "a fallback reader is up again"})
+		g.audit(store.Event{Kind: store.KindAdmin, Actor: "gate", Outcome: "alarm-cleared", Detail: store.Detail(fmt.Sprintf("alarm=%s lasted=%v: a fallback reader is up again", AlarmReadersDown, lasted))})
 		d.Outcome = AlarmCleared
-		d.Reason = fmt.Sprintf("ended after %v: a card or PIN reader is up again", now.Sub(since).Round(100*time.Millisecond))
+		d.Reason = fmt.Sprintf("ended after %v: a card or PIN reader is up again", lasted)
 	}
+	g.saveGateAlarms()
 	g.send(d)
 }
 

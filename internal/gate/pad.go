@@ -91,6 +91,7 @@ func (g *Gate) refusePresentation(method Method, layer string, score float64) *D
 		ended()
 	}
 	if raise {
+		g.saveGateAlarms()
 		msg := padSentence(n)
 		g.log.Error("gate: ALARM: "+msg, "alarm", AlarmPresentation)
 		g.audit(store.Event{Kind: store.KindAdmin, Actor: "gate", Outcome: string(AlarmRaised), Detail: store.Detail("alarm=" + AlarmPresentation + ": " + msg)})
@@ -113,6 +114,7 @@ func (g *Gate) EndPADAlarm() {
 	g.mu.Unlock()
 	if ended != nil {
 		ended()
+		g.saveGateAlarms()
 	}
 }
 

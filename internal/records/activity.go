@@ -83,6 +83,11 @@ func (t *Tally) Add(r store.AuditRecord) {
 		}
 	}
 	switch {
+	case r.Actor == systemActor && out == "started":
+		// The daemon started: its own alarms of the run before (store
+		// damaged, models missing), which it raises again if their cause
+		// remains, ended with that run.
+		t.restart(r)
 	case slices.Contains(alarmStarts, out), kind == alarmKind && (out == "start" || out == "started"):
 		t.a.Alarms = append(t.a.Alarms, api.Alarm{Name: alarmName(r), Actor: r.Actor, Start: r.Time, StartSeq: r.Seq})
 		t.open = append(t.open, len(t.a.Alarms)-1)
@@ -191,6 +196,22 @@ func (t *Tally) end(r store.AuditRecord) {
 	al := &t.a.Alarms[t.open[pick]]
 	al.End, al.EndSeq = r.Time, r.Seq
 	t.open = slices.Delete(t.open, pick, pick+1)
+}
+
+// systemActor is the daemon's own actor (internal/daemon): "started" at
+// each start, and the alarms of the daemon itself.
+const systemActor = "system"
+
+// restart ends every open alarm of the daemon's own at its next start r.
+func (t *Tally) restart(r store.AuditRecord) {
+	t.open = slices.DeleteFunc(t.open, func(i int) bool {
+		al := &t.a.Alarms[i]
+		if al.Actor != systemActor {
+			return false
+		}
+		al.End, al.EndSeq = r.Time, r.Seq
+		return true
+	})
 }
 
 // endsOf maps an end that does not name its alarm to the beginning of the

@@ -182,12 +182,44 @@ func TestPADAlarmEnds(t *testing.T) {
 // gateAlarms tallies admin entries of actor gate, one a minute, each an
 // outcome and a detail, numbered from 1.
 func gateAlarms(entries [][2]string) api.Activity {
+	var es [][3]string
+	for _, e := range entries {
+		es = append(es, [3]string{"gate", e[0], e[1]})
+	}
+	return adminTally(es)
+}
+
+// adminTally tallies admin entries, one a minute, each an actor, an
+// outcome and a detail, numbered from 1.
+func adminTally(entries [][3]string) api.Activity {
 	t0 := time.Date(2026, 12, 2, 21, 0, 0, 0, time.UTC)
 	tl := NewTally()
 	for i, e := range entries {
 		var r store.AuditRecord
-		r.Seq, r.Time, r.Kind, r.Actor, r.Outcome, r.Detail = uint64(i+1), t0.Add(time.Duration(i)*time.Minute), store.KindAdmin, "gate", e[0], e[1]
+		r.Seq, r.Time, r.Kind, r.Actor, r.Outcome, r.Detail = uint64(i+1), t0.Add(time.Duration(i)*time.Minute), store.KindAdmin, e[0], e[1], e[2]
 		tl.Add(r)
 	}
 	return tl.Activity(store.AuditRange{})
+}
+
+// TestDaemonAlarmsEndAtTheNextStart: the daemon's own alarms (actor
+// system) of a run that ended in a power cut end at the next "started";
+// the gate's are left to the gate's own ends.
+func TestDaemonAlarmsEndAtTheNextStart(t *testing.T) {
+	a := adminTally([][3]string{
+		{"system", "started", "gated 1"},
+		{"system", "alarm", "the store is damaged: serving card and PIN from a backup"},
+		{"gate", "alarm", "alarm=readers-down: all fallback readers down: front: EOF"},
+		{"system", "started", "gated 1"},
+		{"system", "alarm", "the store is damaged: serving card and PIN from a backup"},
+	})
+	want := map[uint64]uint64{2: 4, 3: 0, 5: 0} // start -> end
+	if len(a.Alarms) != len(want) {
+		t.Fatalf("Alarms = %+v, want %d", a.Alarms, len(want))
+	}
+	for _, al := range a.Alarms {
+		if al.EndSeq != want[al.StartSeq] {
+			t.Errorf("alarm %q (start %d) ended at %d, want %d", al.Name, al.StartSeq, al.EndSeq, want[al.StartSeq])
+		}
+	}
 }
