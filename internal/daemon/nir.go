@@ -37,24 +37,19 @@ func (d *daemon) openNIR() (faceOn bool) {
 	return true
 }
 
-// loadNIRRegistration reads the stored registration.
+// loadNIRRegistration reads the stored registration; without a usable one
+// every face is refused as not live, and an alarm says so.
 func (d *daemon) loadNIRRegistration() {
-	b, err := d.db.Setting(nir.Setting)
+	reg, err := nir.Load(d.db)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, nir.ErrNotRegistered):
 		d.alarm("nir", "the NIR camera ([camera.nir]) is not registered: every face is refused as not live until staff run gated camera nir-register (card and PIN work)")
-		return
 	case err != nil:
-		d.alarm("nir", fmt.Sprintf("the NIR camera's registration cannot be read (%v): every face is refused as not live (card and PIN work)", err))
-		return
+		d.alarm("nir", fmt.Sprintf("%v: every face is refused as not live until staff run gated camera nir-register again (card and PIN work)", err))
+	default:
+		d.nir.chk.SetRegistration(reg)
+		d.alarm("nir", "")
 	}
-	reg, err := nir.Decode(b)
-	if err != nil {
-		d.alarm("nir", fmt.Sprintf("the NIR camera's registration is unusable (%v): every face is refused as not live until staff run gated camera nir-register again (card and PIN work)", err))
-		return
-	}
-	d.nir.chk.SetRegistration(reg)
-	d.alarm("nir", "")
 }
 
 // openPairedCamera opens the colour and NIR cameras as one source when
@@ -144,13 +139,8 @@ func (d *daemon) RegisterNIR(ctx context.Context, actor string, pairs int, timeo
 		d.audit(store.Event{Kind: store.KindAdmin, Actor: actor, Outcome: "refused", Detail: store.Detail("NIR camera registration refused: " + err.Error())})
 		return nir.Registration{}, err
 	}
-	reg.At, reg.By = time.Now().UTC(), actor
-	b, err := nir.Encode(reg)
-	if err != nil {
+	if reg, err = nir.Save(d.db, actor, time.Now(), reg); err != nil {
 		return nir.Registration{}, err
-	}
-	if err := d.db.SetSetting(actor, nir.Setting, b); err != nil {
-		return nir.Registration{}, fmt.Errorf("store the registration: %w", err)
 	}
 	d.audit(store.Event{Kind: store.KindAdmin, Actor: actor, Outcome: "ok", Detail: store.Detail("NIR camera registered: " + reg.String())})
 	d.nir.chk.SetRegistration(reg)
