@@ -36,44 +36,67 @@ type savedAlarm struct {
 	Since time.Time `json:"since"`
 }
 
-// saveDoorAlarms records the alarms standing now; errors are logged (the
-// store may be read-only; the audit log still has each start).
+// saveDoorAlarms records the alarms standing now.
 func (g *Gate) saveDoorAlarms(alarms map[string]doorAlarm) {
+	list := make([]savedAlarm, 0, len(alarms))
+	for k, a := range alarms {
+		list = append(list, savedAlarm{Kind: k, Since: a.since})
+	}
+	g.keepAlarms(doorAlarmState, list)
+}
+
+// keepAlarms records list in the store's state name (none clears it);
+// errors are logged (the store may be read-only; the audit log still has
+// each start).
+func (g *Gate) keepAlarms(name string, list []savedAlarm) {
 	st, ok := g.st.(alarmStateStore)
 	if !ok {
 		return
 	}
 	var v []byte
-	if len(alarms) > 0 {
-		list := make([]savedAlarm, 0, len(alarms))
-		for k, a := range alarms {
-			list = append(list, savedAlarm{Kind: k, Since: a.since})
-		}
+	if len(list) > 0 {
 		v, _ = json.Marshal(list)
 	}
-	if err := st.PutState(doorAlarmState, v); err != nil {
-		g.log.Warn("gate: keep the standing door alarms", "err", err)
+	if err := st.PutState(name, v); err != nil {
+		g.log.Warn("gate: keep the standing alarms", "state", name, "err", err)
 	}
+}
+
+// takeAlarms reads the alarms kept in the store's state name by the run
+// before, and clears them.
+func (g *Gate) takeAlarms(name string) []savedAlarm {
+	st, ok := g.st.(alarmStateStore)
+	if !ok {
+		return nil
+	}
+	v, err := st.Setting(name)
+	if err != nil || len(v) == 0 {
+		return nil
+	}
+	var list []savedAlarm
+	if err := json.Unmarshal(v, &list); err != nil {
+		g.log.Warn("gate: the standing alarms kept in the store do not read; ignored", "state", name, "err", err)
+		list = nil
+	}
+	if err := st.PutState(name, nil); err != nil {
+		g.log.Warn("gate: clear the standing alarms", "state", name, "err", err)
+	}
+	return list
+}
+
+// endedByRestart audits the end of an alarm that stood when gated stopped.
+func (g *Gate) endedByRestart(actor string, s savedAlarm, sentence string) {
+	g.log.Warn("gate: alarm ended by a restart", "alarm", s.Kind, "since", s.Since)
+	g.audit(store.Event{Kind: store.KindAdmin, Actor: actor, Outcome: string(AlarmCleared), Detail: store.Detail(fmt.Sprintf(
+		"alarm=%s started=%s ended by a restart (gated stopped while it stood: a power cut or a crash?): %s",
+		s.Kind, s.Since.UTC().Format(time.RFC3339), sentence))})
 }
 
 // restoredDoorAlarms reads and closes the alarms that stood when gated
 // last stopped: each is audited as ended by the restart. It returns
 // whether the door was open (forced or held) then, and since when.
 func (g *Gate) restoredDoorAlarms(now time.Time) (wasOpen bool, openSince time.Time) {
-	st, ok := g.st.(alarmStateStore)
-	if !ok {
-		return false, time.Time{}
-	}
-	v, err := st.Setting(doorAlarmState)
-	if err != nil || len(v) == 0 {
-		return false, time.Time{}
-	}
-	var list []savedAlarm
-	if err := json.Unmarshal(v, &list); err != nil {
-		g.log.Warn("gate: the standing door alarms kept in the store do not read; ignored", "err", err)
-		return false, time.Time{}
-	}
-	for _, s := range list {
+	for _, s := range g.takeAlarms(doorAlarmState) {
 		sentence, known := doorSentences[s.Kind]
 		if !known {
 			continue
@@ -81,19 +104,13 @@ func (g *Gate) restoredDoorAlarms(now time.Time) (wasOpen bool, openSince time.T
 		if s.Kind == AlarmHeldOpen {
 			sentence = fmt.Sprintf(sentence, g.heldOpen())
 		}
-		detail := fmt.Sprintf("alarm=%s started=%s ended by a restart (gated stopped while it stood: a power cut or a crash?): %s",
-			s.Kind, s.Since.UTC().Format(time.RFC3339), sentence)
-		g.log.Warn("gate: door alarm ended by a restart", "alarm", s.Kind, "since", s.Since)
-		g.audit(store.Event{Kind: store.KindAdmin, Actor: "door", Outcome: string(AlarmCleared), Detail: store.Detail(detail)})
+		g.endedByRestart("door", s, sentence)
 		if s.Kind == AlarmForcedOpen || s.Kind == AlarmHeldOpen {
 			if !wasOpen || s.Since.Before(openSince) {
 				openSince = s.Since
 			}
 			wasOpen = true
 		}
-	}
-	if err := st.PutState(doorAlarmState, nil); err != nil {
-		g.log.Warn("gate: clear the standing door alarms", "err", err)
 	}
 	if openSince.After(now) {
 		openSince = now
