@@ -71,23 +71,8 @@ type gateRig struct {
 	stopped    chan struct{}
 }
 
-// syncBuffer is a log the daemon writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer: testenv's, a log written from other goroutines while the test reads it.
+type syncBuffer = testenv.SyncBuffer
 
 // rigSettings are the end-to-end tests' changes to the simulated gate.
 var rigSettings = map[string]string{"device.name": `"e2e"`, "access.lockout_free": "5", "relay.pulse": `"300ms"`,

@@ -1,7 +1,6 @@
 package gate_test
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"slices"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/gated-dev/gated/internal/fallback"
 	"github.com/gated-dev/gated/internal/gate"
+	"github.com/gated-dev/gated/internal/testenv"
 )
 
 // quiet checks that nothing more was sent to subscribers.
@@ -165,18 +165,8 @@ func (b *failingBuzzer) Sound(bool) error {
 	return errors.New("modbus: no answer from address 1")
 }
 
-// syncBuffer is a log the gate writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+// syncBuffer: testenv's, a log written from other goroutines while the test reads it.
+type syncBuffer = testenv.SyncBuffer
 
 // TestAlarmOutputFailureLoggedOnce: an alarm output that cannot be
 // switched (on the board that stopped answering) is tried again at every
